@@ -1,0 +1,62 @@
+"""The EVF-SAM module tree: ``visual_model`` (SAM or SAM2), ``mm_extractor.beit3``, ``text_hidden_fcs``.
+
+Attribute names follow the official checkpoints, so ``state_dict()`` keys match them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+from .beit3 import MultimodalExtractor
+from .config import EvfConfig, Sam2Config, SamVitConfig
+from .sam_parts import Sam2Runner, SamVitRunner, build_sam2, build_sam2_eager_parts, build_sam_vit
+
+
+class EvfSamModel(nn.Module):
+    """EVF-SAM: BEiT-3 fuses image and text into one prompt token for SAM's mask decoder."""
+
+    def __init__(self, cfg: EvfConfig, device: torch.device | str | None = None):
+        """Build the modules; device="meta" allocates no memory (weights come from loading).
+
+        A few SAM2 parts compute tensors at init; they are always built for real on the CPU
+        (see build_sam2_eager_parts) and only the rest goes to ``device``.
+        """
+        super().__init__()
+        self.cfg = cfg
+        eager = build_sam2_eager_parts(cfg.sam) if isinstance(cfg.sam, Sam2Config) else None
+        with torch.device(device) if device is not None else contextlib.nullcontext():
+            if isinstance(cfg.sam, SamVitConfig):
+                self.visual_model = build_sam_vit(cfg.sam)
+            else:
+                self.visual_model = build_sam2(cfg.sam, eager)
+            self.mm_extractor = MultimodalExtractor(cfg.beit3)
+            self.text_hidden_fcs = nn.ModuleList([nn.Sequential(
+                nn.Linear(cfg.hidden_size, cfg.hidden_size), nn.ReLU(),
+                nn.Linear(cfg.hidden_size, cfg.out_dim))])
+
+    @property
+    def sam_image_size(self) -> int:
+        return self.cfg.sam.image_size
+
+    def runner(self) -> SamVitRunner | Sam2Runner:
+        """Encode/decode helper for the SAM part."""
+        if isinstance(self.cfg.sam, SamVitConfig):
+            return SamVitRunner(self.visual_model)
+        return Sam2Runner(self.visual_model)
+
+    def text_embedding(self, pixels: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        """Prompt token for SAM: BEiT-3 CLS output through the projector.
+
+        pixels: 1x3x224x224 (BEiT-3 normalisation), input_ids: 1xL int64.
+        Returns 1x1x``out_dim`` in the compute dtype.
+        """
+        cls = self.mm_extractor.beit3(pixels, input_ids)
+        return self.text_hidden_fcs[0](cls)
+
+    def keep_fp32_islands(self) -> None:
+        """After a cast to half precision: SAM ViT's neck stays fp32, as in the official code."""
+        if isinstance(self.cfg.sam, SamVitConfig):
+            self.visual_model.image_encoder.neck.float()
