@@ -13,8 +13,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
 python3 benchmarks/gpu_correctness.py
 for variant in evf-sam2 evf-sam; do
-  for dtype in float16 bfloat16; do
-    python3 benchmarks/model_benchmark.py --random-full "$variant" --device cuda --dtype "$dtype" \
+  for graphs in "" --cuda-graphs; do
+    python3 benchmarks/model_benchmark.py --random-full "$variant" --device cuda --dtype float16 $graphs \
       --repeats "${REPEATS:-20}" --warmup 3 --sizes 640x480,1280x720
   done
 done
+python3 benchmarks/model_benchmark.py --random-full evf-sam2 --device cuda --dtype bfloat16 --cuda-graphs \
+  --repeats "${REPEATS:-20}" --warmup 3 --sizes 640x480

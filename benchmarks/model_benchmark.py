@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 
-def random_full_predictor(variant: str, device: str, dtype: str) -> Any:
+def random_full_predictor(variant: str, device: str, dtype: str, cuda_graphs: bool = False) -> Any:
     """Full-size released architecture, random weights, built directly on the device."""
     import tempfile
     from pathlib import Path
@@ -51,7 +51,8 @@ def random_full_predictor(variant: str, device: str, dtype: str) -> Any:
     model.keep_fp32_islands()
     path = Path(tempfile.mkdtemp()) / "sentencepiece.bpe.model"
     path.write_bytes(train_tokenizer())
-    return EvfSamPredictor(model, EvfTokenizer(path), regime, dev, dt, name=f"random-full {variant}")
+    return EvfSamPredictor(model, EvfTokenizer(path), regime, dev, dt, name=f"random-full {variant}",
+                           cuda_graphs=cuda_graphs)
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -103,6 +104,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--cuda-graphs", action="store_true", help="replay model parts as CUDA graphs")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -110,9 +112,10 @@ def main() -> None:
 
     start = time.perf_counter()
     if args.checkpoint:
-        predictor = EvfSamPredictor.from_pretrained(args.checkpoint, args.device, args.dtype)
+        predictor = EvfSamPredictor.from_pretrained(args.checkpoint, args.device, args.dtype,
+                                                    cuda_graphs=args.cuda_graphs)
     else:
-        predictor = random_full_predictor(args.random_full, args.device, args.dtype)
+        predictor = random_full_predictor(args.random_full, args.device, args.dtype, args.cuda_graphs)
     load_s = time.perf_counter() - start
     machine = (torch.cuda.get_device_name(predictor.device) if predictor.device.type == "cuda"
                else f"{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads")
@@ -120,6 +123,7 @@ def main() -> None:
         w, h = (int(v) for v in size.split("x"))
         row = bench(predictor, h, w, args.repeats, args.warmup)
         row.update(model=predictor.name, variant=predictor.regime.name, device=str(predictor.device),
+                   cuda_graphs=predictor.cuda_graphs,
                    dtype=str(predictor.dtype).replace("torch.", ""), machine=machine, load_s=round(load_s, 1),
                    torch=torch.__version__)
         print(json.dumps(row), flush=True)

@@ -212,3 +212,18 @@ def test_config_json_of_released_layout_parses():
     with pytest.raises(VariantError, match="unknown fields"):
         parse_config({"sam_scale": "large", "sam_config": {"embed_dimension": 3}})
     assert json.loads(json.dumps(cfg.to_json_dict()))["sam_scale"] == "huge"
+
+
+def test_cuda_graph_wrapper_is_a_plain_call_off_cuda():
+    from evf_sam_ros.model.cuda_graphs import GraphedCallable
+
+    graphed = GraphedCallable(lambda a, b: (a + b, a * b))
+    x, y = torch.ones(3), torch.full((3,), 2.0)
+    s, p = graphed(x, y)
+    assert torch.equal(s, x + y) and torch.equal(p, x * y) and graphed.captures == 0
+
+
+def test_cuda_graphs_default_follows_the_device(tiny_checkpoint):
+    assert not EvfSamPredictor.from_pretrained(tiny_checkpoint("evf-sam2"), device="cpu").cuda_graphs
+    forced = EvfSamPredictor.from_pretrained(tiny_checkpoint("evf-sam2"), device="cpu", cuda_graphs=True)
+    assert not forced.cuda_graphs  # graphs only exist on CUDA; CPU runs eagerly

@@ -28,7 +28,8 @@ NODE = f"{NS}/evf_sam"
 def node(tiny_checkpoint, tmp_path_factory, ros_client):
     tmp = tmp_path_factory.mktemp("node_a")
     params = {"checkpoint": str(tiny_checkpoint("evf-sam2")), "score_threshold": 0.0,
-              "diagnostics_period": 0.3, "depth_max_stamp_diff": 0.01, "depth_erode_iterations": 1}
+              "diagnostics_period": 0.3, "depth_max_stamp_diff": 0.01, "depth_erode_iterations": 1,
+              "depth_wait": 0.5}
     with node_process(NS, params, tmp) as proc:
         wait_for(lambda: ros_client.lifecycle_state(NODE) == "active", 60, "the node to become active")
         yield proc
@@ -70,6 +71,9 @@ def test_no_result_before_a_prompt_then_mask_with_source_header(ros_client, topi
     values = imgmsg_to_array(mask)
     assert set(np.unique(values)) <= {0, 255} and int((values == 255).sum()) == seg.area
     assert seg.inference_time > 0 and math.isnan(seg.depth_median)
+    diag = wait_for(lambda: (lambda d: d if d and d["node_overhead_ms_p50"] != "nan" else None)(
+        diagnostics_values(topics["diag"], NODE)), 10, "node overhead in /diagnostics")
+    assert 0.0 <= float(diag["node_overhead_ms_p50"]) < 1000.0 and diag["variant"] == "evf-sam2"
 
 
 def test_depth_and_camera_info_give_the_point_geometry_predicts(ros_client, topics):

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .beit3 import MultimodalExtractor
-from .config import EvfConfig, Sam2Config, SamVitConfig
+from .config import EvfConfig, Regime, Sam2Config, SamVitConfig
 from .sam_parts import Sam2Runner, SamVitRunner, build_sam2, build_sam2_eager_parts, build_sam_vit
 
 
@@ -41,11 +41,11 @@ class EvfSamModel(nn.Module):
     def sam_image_size(self) -> int:
         return self.cfg.sam.image_size
 
-    def runner(self) -> SamVitRunner | Sam2Runner:
-        """Encode/decode helper for the SAM part."""
+    def runner(self, regime: Regime) -> SamVitRunner | Sam2Runner:
+        """Encode/decode helper for the SAM part, decoding as ``regime`` says."""
         if isinstance(self.cfg.sam, SamVitConfig):
-            return SamVitRunner(self.visual_model)
-        return Sam2Runner(self.visual_model)
+            return SamVitRunner(self.visual_model, regime)
+        return Sam2Runner(self.visual_model, regime)
 
     def text_embedding(self, pixels: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
         """Prompt token for SAM: BEiT-3 CLS output through the projector.

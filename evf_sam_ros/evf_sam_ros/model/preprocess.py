@@ -46,8 +46,9 @@ def as_rgb_uint8(image: object) -> np.ndarray:
 
 
 def _chw(image: np.ndarray, device: torch.device | str) -> torch.Tensor:
-    """HxWx3 uint8 numpy -> 3xHxW uint8 tensor on ``device``."""
-    return torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)
+    """HxWx3 uint8 numpy -> 3xHxW uint8 tensor on ``device`` (read-only arrays are copied)."""
+    array = np.ascontiguousarray(image)
+    return torch.from_numpy(array if array.flags.writeable else array.copy()).to(device).permute(2, 0, 1)
 
 
 def beit3_pixels(image: np.ndarray, size: int, antialias: bool, device: torch.device | str = "cpu") -> torch.Tensor:

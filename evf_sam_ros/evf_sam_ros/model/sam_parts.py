@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -25,24 +24,15 @@ from .config import Regime, Sam2Config, SamVitConfig
 class SamFeatures:
     """Image features of one frame: all a decode needs, computed once per frame.
 
-    image_embed: 1xCx(S/16)x(S/16) in the compute dtype. high_res: SAM2's stride-4 and
-    stride-8 maps (already projected by conv_s0/conv_s1), else None. input_size: (h, w) of
-    the resized, unpadded image in model pixels (SAM ViT); original_size: (H, W) of the frame.
+    tensors: SAM ViT (image_embed,), SAM2 (image_embed, high_res_s4, high_res_s8) with the
+    stride-4/8 maps already projected by conv_s0/conv_s1; image_embed is 1xCx(S/16)x(S/16)
+    in the compute dtype. input_size: (h, w) of the resized, unpadded image in model pixels
+    (SAM ViT); original_size: (H, W) of the frame.
     """
 
-    image_embed: torch.Tensor
-    high_res: Optional[list[torch.Tensor]]
+    tensors: tuple[torch.Tensor, ...]
     input_size: tuple[int, int]
     original_size: tuple[int, int]
-
-
-@dataclass
-class Decoded:
-    """Chosen low-resolution mask logits (1x1xhxw), its predicted IoU and object score."""
-
-    low_res_logits: torch.Tensor
-    score: float
-    object_score: Optional[float]
 
 
 def build_sam_vit(cfg: SamVitConfig) -> nn.Module:
@@ -147,15 +137,24 @@ def text_prompt_embeddings(prompt_encoder: nn.Module, text_embed: torch.Tensor
     return text_embed, dense
 
 
+def _select(masks: torch.Tensor, iou: torch.Tensor, best: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mask and IoU at index ``best`` (a 1-element tensor), without a CPU sync."""
+    return masks.index_select(1, best), iou.index_select(1, best)
+
+
 class SamVitRunner:
-    """Encode and decode with a segment_anything.Sam; the neck runs in fp32 (as official)."""
+    """segment_anything.Sam with a text prompt. The ``*_tensors`` methods take and return
+    tensors only (no CPU sync); the decoder can be replayed as a CUDA graph, the encoder not
+    (segment-anything's relative positions index with a CPU tensor)."""
 
-    def __init__(self, sam: nn.Module):
-        self.sam = sam
+    encoder_graph_safe = False
 
-    def encode(self, pixels: torch.Tensor, input_size: tuple[int, int],
-               original_size: tuple[int, int]) -> SamFeatures:
-        """pixels: 1x3xSxS normalised, zero-padded (bottom/right) in the compute dtype."""
+    def __init__(self, sam: nn.Module, regime: Regime):
+        self.sam, self.regime = sam, regime
+
+    def encode_tensors(self, pixels: torch.Tensor) -> tuple[torch.Tensor]:
+        """pixels: 1x3xSxS normalised, zero-padded (bottom/right), compute dtype.
+        The neck runs in fp32, as in the official code."""
         enc = self.sam.image_encoder
         x = enc.patch_embed(pixels)
         if enc.pos_embed is not None:
@@ -164,16 +163,18 @@ class SamVitRunner:
             x = block(x)
         with torch.autocast(x.device.type, enabled=False):
             y = enc.neck(x.permute(0, 3, 1, 2).float())
-        return SamFeatures(y.to(pixels.dtype), None, input_size, original_size)
+        return (y.to(pixels.dtype),)
 
-    def decode(self, feats: SamFeatures, text_embed: torch.Tensor, regime: Regime) -> Decoded:
-        """One mask (multimask_output=False), as both evf-sam checkpoints decode."""
+    def decode_tensors(self, text_embed: torch.Tensor, image_embed: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor, None]:
+        """One mask (multimask_output=False), as both evf-sam checkpoints decode.
+        Returns (1x1xhxw low-res logits, 1x1 predicted IoU, no object score)."""
         pe = self.sam.prompt_encoder
         sparse, dense = text_prompt_embeddings(pe, text_embed)
         low_res, iou = self.sam.mask_decoder(
-            image_embeddings=feats.image_embed, image_pe=pe.get_dense_pe(),
+            image_embeddings=image_embed, image_pe=pe.get_dense_pe(),
             sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=False)
-        return Decoded(low_res[:, :1], float(iou[0, 0]), None)
+        return low_res[:, :1], iou[:, :1], None
 
     def upscale(self, low_res: torch.Tensor, feats: SamFeatures) -> torch.Tensor:
         """Logits at the original size: 1x1xHxW float32 (pad cropped, bilinear)."""
@@ -181,33 +182,36 @@ class SamVitRunner:
 
 
 class Sam2Runner:
-    """Encode and decode with a sam2 SAM2Base in image mode (no memory)."""
+    """sam2 SAM2Base in image mode (no memory) with a text prompt; tensor-only methods as above."""
 
-    def __init__(self, sam2: nn.Module):
-        self.sam2 = sam2
+    encoder_graph_safe = True
 
-    def encode(self, pixels: torch.Tensor, input_size: tuple[int, int],
-               original_size: tuple[int, int]) -> SamFeatures:
-        """pixels: 1x3xSxS normalised in the compute dtype (already stretched to a square)."""
+    def __init__(self, sam2: nn.Module, regime: Regime):
+        self.sam2, self.regime = sam2, regime
+
+    def encode_tensors(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """pixels: 1x3xSxS normalised, compute dtype (already stretched to a square)."""
         model = self.sam2
-        fpn = model.forward_image(pixels)["backbone_fpn"][-3:]
-        fpn = [f.to(pixels.dtype) for f in fpn]
+        fpn = [f.to(pixels.dtype) for f in model.forward_image(pixels)["backbone_fpn"][-3:]]
         # image mode: the no-memory embedding is added to the lowest-resolution level
         image_embed = fpn[-1] + model.no_mem_embed.reshape(1, -1, 1, 1).to(pixels.dtype)
-        return SamFeatures(image_embed, fpn[:-1], input_size, original_size)
+        return image_embed, fpn[0], fpn[1]
 
-    def decode(self, feats: SamFeatures, text_embed: torch.Tensor, regime: Regime) -> Decoded:
-        """multitask: best of 3 masks by predicted IoU; evf-sam2: one mask with the
-        decoder's dynamic multimask fallback."""
+    def decode_tensors(self, text_embed: torch.Tensor, image_embed: torch.Tensor, high_s4: torch.Tensor,
+                       high_s8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """multitask: best of 3 masks by predicted IoU; evf-sam2: one mask with the decoder's
+        dynamic multimask fallback. Returns (1x1xhxw logits, 1x1 IoU, 1x1 object-score logit)."""
         pe = self.sam2.sam_prompt_encoder
         sparse, dense = text_prompt_embeddings(pe, text_embed)
         masks, iou, _, object_score = self.sam2.sam_mask_decoder(
-            image_embeddings=feats.image_embed, image_pe=pe.get_dense_pe(),
+            image_embeddings=image_embed, image_pe=pe.get_dense_pe(),
             sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
-            multimask_output=regime.sam2_multimask, repeat_image=True,
-            high_res_features=feats.high_res)
-        best = int(torch.argmax(iou[0])) if regime.sam2_multimask else 0
-        return Decoded(masks[:, best:best + 1], float(iou[0, best]), float(object_score[0, 0]))
+            multimask_output=self.regime.sam2_multimask, repeat_image=True,
+            high_res_features=[high_s4, high_s8])
+        best = iou[0].argmax().reshape(1) if self.regime.sam2_multimask else torch.zeros(
+            1, dtype=torch.long, device=iou.device)
+        masks, iou = _select(masks, iou, best)
+        return masks, iou, object_score[:, :1]
 
     def upscale(self, low_res: torch.Tensor, feats: SamFeatures) -> torch.Tensor:
         """Logits at the original size: 1x1xHxW float32 (bilinear from 256x256)."""

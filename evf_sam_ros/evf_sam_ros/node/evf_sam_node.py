@@ -17,7 +17,7 @@ from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
@@ -61,7 +61,9 @@ class EvfSamNode(LifecycleNode):
         self.counters = {"frames_processed": 0, "frames_skipped_no_prompt": 0, "frames_bad": 0,
                          "commands": 0, "prompts_rejected": 0}
         self.inference_ms, self.latency_ms, self.input_rate = LatencyStats(), LatencyStats(), RateMeter()
+        self.overhead_ms = LatencyStats()  # callback -> outputs published, minus model time
         self.inputs_group = MutuallyExclusiveCallbackGroup()
+        self.commands_group = MutuallyExclusiveCallbackGroup()  # commands apply in arrival order
         self.control_group = ReentrantCallbackGroup()
         self.requests = RequestHandlers(self)
         self._worker: Optional[InferenceWorker] = None
@@ -78,7 +80,8 @@ class EvfSamNode(LifecycleNode):
         s = self.settings
         self.get_logger().info(f"loading {s.checkpoint} (device {s.device}, dtype {s.dtype})")
         try:
-            self.predictor = EvfSamPredictor.from_pretrained(s.checkpoint, s.device, s.dtype, s.variant or None)
+            self.predictor = EvfSamPredictor.from_pretrained(s.checkpoint, s.device, s.dtype, s.variant or None,
+                                                             cuda_graphs=s.cuda_graphs)
         except (EvfSamError, RuntimeError, OSError) as exc:  # OSError/RuntimeError: I/O, CUDA OOM
             self.load_error = str(exc)
             self.get_logger().error(f"model failed to load; staying unconfigured: {exc}")
@@ -135,6 +138,11 @@ class EvfSamNode(LifecycleNode):
             self.on_cleanup(state)
         return TransitionCallbackReturn.SUCCESS
 
+    def count(self, key: str) -> None:
+        """Add one to a diagnostics counter (callbacks and the worker run on several threads)."""
+        with self.lock:
+            self.counters[key] += 1
+
     def submit(self, job: Any) -> bool:
         """Run ``job`` on the inference thread before the next frame; False when inactive."""
         worker = self._worker
@@ -167,8 +175,9 @@ class EvfSamNode(LifecycleNode):
             self._subs.append(self.create_subscription(Image, "depth", self.depth.add, qos, **kw))
             self._subs.append(self.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
                                                        qos, **kw))
-        self._subs.append(self.create_subscription(String, "command", self._on_command, 100,
-                                                   callback_group=self.control_group))
+        commands_qos = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
+        self._subs.append(self.create_subscription(String, "command", self._on_command, commands_qos,
+                                                   callback_group=self.commands_group))
 
     def _on_incompatible_qos(self, event: Any) -> None:
         self.warnings.warn("qos", "an input publisher's QoS is incompatible with this subscription "
@@ -185,7 +194,7 @@ class EvfSamNode(LifecycleNode):
         self.camera_info = msg
 
     def _on_command(self, msg: String) -> None:
-        self.counters["commands"] += 1
+        self.count("commands")
         self._set_prompt_checked(msg.data, source="command")
 
     # ---- prompts and parameters ------------------------------------------------------
@@ -204,7 +213,7 @@ class EvfSamNode(LifecycleNode):
         try:
             cleaned = "" if not text.strip() else self.validate_prompt(text)
         except PromptError as exc:
-            self.counters["prompts_rejected"] += 1
+            self.count("prompts_rejected")
             self.warnings.warn("prompt_rejected", f"{source} refused, keeping '{self.prompt}': {exc}")
             return False
         with self.lock:
@@ -240,26 +249,29 @@ class EvfSamNode(LifecycleNode):
             current = self.prompt
         prompts = list(dict.fromkeys(([current] if current else []) + self.requests.goal_prompts()))
         if not prompts or self.predictor is None:
-            self.counters["frames_skipped_no_prompt"] += 1
+            self.count("frames_skipped_no_prompt")
             return
         try:
             rgb = frame.rgb()
         except ConversionError as exc:
-            self.counters["frames_bad"] += 1
+            self.count("frames_bad")
             self.warnings.warn("bad_image", f"image dropped: {exc}")
             return
+        started = time.monotonic()
         results = {r.prompt: r for r in self.predictor.predict_many(rgb, prompts)}
+        model_s = time.monotonic() - started
         segs = {p: self.segmentation(frame.header, r, rgb.shape[:2]) for p, r in results.items()}
-        self.counters["frames_processed"] += 1
+        self.count("frames_processed")
         if current:
             self._publish(segs[current], results[current], rgb)
         self.requests.feed_goals(segs)
+        self.overhead_ms.add((time.monotonic() - frame.received_monotonic - model_s) * 1000.0)
 
     def segmentation(self, header: Any, result: Any, shape: tuple[int, int]) -> Any:
         """evf_sam_msgs/Segmentation for a result, with the 3D target when depth allows."""
         s, depth = self.settings, None
         if s.use_depth:
-            depth = match_depth(header, shape, self.depth, self.camera_info, s.depth_max_stamp_diff)
+            depth = match_depth(header, shape, self.depth, self.camera_info, s.depth_max_stamp_diff, s.depth_wait)
             for kind, message in depth.problems:
                 self.warnings.warn(kind, message)
         estimate = estimate_target(result, s.target_settings(), depth and depth.depth_m,
@@ -306,6 +318,8 @@ class EvfSamNode(LifecycleNode):
                     "inference_ms_p95": self.inference_ms.percentile(95),
                     "stamp_to_publish_ms_p50": self.latency_ms.percentile(50),
                     "stamp_to_publish_ms_p95": self.latency_ms.percentile(95),
+                    "node_overhead_ms_p50": self.overhead_ms.percentile(50),
+                    "node_overhead_ms_p95": self.overhead_ms.percentile(95),
                     "model": p.name if p else self.settings.checkpoint,
                     "variant": p.regime.name if p else "", "device": str(p.device) if p else "",
                     "dtype": str(p.dtype).replace("torch.", "") if p else ""}

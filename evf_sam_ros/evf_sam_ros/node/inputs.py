@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Deque, Optional
 
@@ -47,11 +48,24 @@ class StampedBuffer:
 
     def __init__(self, size: int = 10) -> None:
         self._items: Deque[Any] = collections.deque(maxlen=size)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
 
     def add(self, msg: Any) -> None:
         with self._lock:
             self._items.append(msg)
+            self._lock.notify_all()
+
+    def wait_nearest(self, stamp: int, max_gap_s: float, timeout_s: float) -> tuple[Optional[Any], float]:
+        """Like ``nearest``, but wait up to ``timeout_s`` for a message within ``max_gap_s``
+        (topics published together can arrive in either order). No wait while the topic
+        has never delivered anything."""
+        deadline = time.monotonic() + timeout_s
+        msg, gap = self.nearest(stamp)
+        while msg is not None and gap > max_gap_s and time.monotonic() < deadline:
+            with self._lock:
+                self._lock.wait(max(0.0, deadline - time.monotonic()))
+            msg, gap = self.nearest(stamp)
+        return msg, gap
 
     def latest(self) -> Optional[Any]:
         with self._lock:
@@ -81,10 +95,11 @@ class DepthInput:
 
 
 def match_depth(header: Any, shape: tuple[int, int], depth: StampedBuffer, camera_info: Optional[Any],
-                max_stamp_diff: float) -> DepthInput:
-    """Depth (HxW float32 metres) and intrinsics for an image with this header and HxW shape."""
+                max_stamp_diff: float, wait_s: float = 0.0) -> DepthInput:
+    """Depth (HxW float32 metres) and intrinsics for an image with this header and HxW shape,
+    waiting up to ``wait_s`` for a depth image within ``max_stamp_diff`` seconds."""
     out = DepthInput()
-    msg, gap = depth.nearest(stamp_ns(header))
+    msg, gap = depth.wait_nearest(stamp_ns(header), max_stamp_diff, wait_s)
     if msg is None:
         out.problems.append(("no_depth", "no depth image received yet: no target_point"))
     elif gap > max_stamp_diff:

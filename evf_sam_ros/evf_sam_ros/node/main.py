@@ -20,7 +20,8 @@ def main(args: Optional[list[str]] = None) -> int:
     try:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
-        node.get_logger().info("shutting down")
+        # Ctrl-C or SIGTERM, the normal way to stop; rosout is already gone, so plain stderr
+        print("evf_sam_node: stopping on signal", file=sys.stderr)
     finally:
         node.stop()
         executor.shutdown()

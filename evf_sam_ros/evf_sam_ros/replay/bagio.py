@@ -1,0 +1,201 @@
+"""Reading and writing rosbag2 bags with the pure-Python ``rosbags`` package (no ROS install).
+
+Bags are rosbag2 directories (``metadata.yaml`` + ``.mcap`` or ``.db3`` files) or a single
+``.mcap`` / ``.db3`` file.  Messages are CDR bytes; ``deserialize`` turns them into rosbags
+message objects, whose field names equal those of the ROS 2 Python classes (``header``,
+``height``, ``encoding``, ``data`` ...), so ``evf_sam_ros.conversions`` reads them directly.
+Errors become ``ReplayError`` (unusable bag), ``BagReadError`` (failed part-way) or
+``MessageError`` (one bad message).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sqlite3
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .errors import BagReadError, MessageError, ReplayError
+
+IMAGE = 'sensor_msgs/msg/Image'
+COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
+CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
+STRING = 'std_msgs/msg/String'
+POINT_STAMPED = 'geometry_msgs/msg/PointStamped'
+SEGMENTATION = 'evf_sam_msgs/msg/Segmentation'
+IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
+STORAGES = ('mcap', 'sqlite3')
+#: rosbag2 metadata version written (8 = Jazzy's).
+BAG_VERSION = 8
+
+# What rosbags and its storage back ends raise on damaged files and bytes.
+_READ_ERRORS = (OSError, sqlite3.Error, struct.error, ValueError, KeyError, IndexError,
+                EOFError, AssertionError)
+
+
+@functools.lru_cache(maxsize=1)
+def _storage_errors() -> tuple[type[BaseException], ...]:
+    """_READ_ERRORS plus rosbags' ReaderError and apsw's errors (its sqlite3 back end)."""
+    from rosbags.rosbag2 import ReaderError
+
+    errors: list[type[BaseException]] = [ReaderError, *_READ_ERRORS]
+    with contextlib.suppress(ImportError):
+        import apsw
+
+        errors.append(apsw.Error)
+    return tuple(errors)
+
+
+@functools.lru_cache(maxsize=1)
+def typestore() -> Any:
+    """The rosbags typestore of ROS 2 Jazzy plus evf_sam_msgs/msg/Segmentation (if found)."""
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    store = get_typestore(Stores.ROS2_JAZZY)
+    text = segmentation_msg_text(required=False)
+    if text is not None:
+        store.register(get_types_from_msg(text, SEGMENTATION))
+    return store
+
+
+def _msg_file_candidates() -> Iterator[Path]:
+    with contextlib.suppress(LookupError, OSError, ImportError):
+        from ament_index_python.packages import get_package_share_directory
+
+        yield Path(get_package_share_directory('evf_sam_msgs'))
+    yield Path(sys.prefix) / 'share' / 'evf_sam_msgs'  # the pip/wheel layout (a venv prefix)
+    yield Path(__file__).resolve().parents[3] / 'evf_sam_msgs'  # a source checkout
+
+
+def segmentation_msg_text(required: bool = True) -> str | None:
+    """Text of Segmentation.msg: from the ament index, the Python prefix's share/, or the
+    source checkout, in that order.  Raises ReplayError when ``required`` and not found."""
+    for share in _msg_file_candidates():
+        path = share / 'msg' / 'Segmentation.msg'
+        if path.is_file():
+            return path.read_text()
+    if required:
+        raise ReplayError('cannot find evf_sam_msgs/msg/Segmentation.msg: build and install '
+                          'evf_sam_msgs (make setup) or source its install space')
+    return None
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    """A topic of a bag: name, message type ("pkg/msg/Type") and message count."""
+
+    name: str
+    msgtype: str
+    count: int
+
+
+@contextlib.contextmanager
+def open_bag(path: str | Path) -> Iterator[Any]:
+    """Open a bag for reading (a rosbags ``Reader``, closed on exit).
+
+    Raises:
+        ReplayError: missing path, not a bag, unsupported or damaged storage.
+    """
+    from rosbags.rosbag2 import Reader
+
+    path = Path(path)
+    if not path.exists():
+        raise ReplayError(f'bag {str(path)!r} does not exist')
+    try:
+        reader = Reader(path)
+        reader.open()
+    except FileNotFoundError as exc:
+        raise ReplayError(f'{str(path)!r} is not a rosbag2 bag: {exc}') from exc
+    except _storage_errors() as exc:
+        raise ReplayError(f'cannot open bag {str(path)!r} (truncated or corrupt?): {exc}') from exc
+    try:
+        yield reader
+    finally:
+        with contextlib.suppress(*_storage_errors()):
+            reader.close()
+
+
+def list_topics(reader: Any) -> dict[str, TopicInfo]:
+    """Topics of an open bag by name."""
+    return {name: TopicInfo(name, info.msgtype or '?', int(info.msgcount))
+            for name, info in reader.topics.items()}
+
+
+def read_messages(reader: Any, topics: Iterable[str]) -> Iterator[tuple[str, str, int, bytes]]:
+    """Messages of ``topics`` in bag-time order as (topic, msgtype, log time ns, CDR bytes).
+
+    Raises:
+        BagReadError: the storage failed part-way (messages before it were yielded).
+    """
+    wanted = set(topics)
+    connections = [c for c in reader.connections if c.topic in wanted]
+    if not connections:
+        return
+    try:
+        for connection, timestamp, raw in reader.messages(connections=connections):
+            yield connection.topic, connection.msgtype, int(timestamp), raw
+    except _storage_errors() as exc:
+        raise BagReadError(f'reading the bag failed part-way (truncated or corrupt?): '
+                           f'{type(exc).__name__}: {exc}') from exc
+
+
+def deserialize(raw: bytes, msgtype: str) -> Any:
+    """CDR bytes to a rosbags message object.  Raises MessageError("corrupt_message")."""
+    from rosbags.serde import SerdeError
+
+    try:
+        return typestore().deserialize_cdr(raw, msgtype)
+    except (SerdeError, *_READ_ERRORS, TypeError) as exc:
+        raise MessageError('corrupt_message',
+                           f'cannot deserialize a {msgtype} ({len(raw)} bytes): {exc}') from exc
+
+
+def stamp_ns(header: Any) -> int:
+    """A header's stamp in nanoseconds (works for rosbags and rclpy headers)."""
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+class BagWriter:
+    """A rosbag2 bag being written: topics added on first use, custom types registered.
+
+    ``storage`` is "mcap" or "sqlite3".  The bag directory must not exist yet.
+    """
+
+    def __init__(self, path: str | Path, storage: str = 'mcap'):
+        from rosbags.rosbag2 import StoragePlugin, Writer
+
+        if storage not in STORAGES:
+            raise ReplayError(f'unknown storage {storage!r}; use one of {", ".join(STORAGES)}')
+        plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
+        self.path = Path(path)
+        self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=plugin)
+        self._writer.open()
+        self._connections: dict[str, Any] = {}
+
+    def add_topic(self, topic: str, msgtype: str) -> Any:
+        """Declare ``topic`` (done by ``write`` on first use); returns its connection."""
+        connection = self._connections.get(topic)
+        if connection is None:
+            if msgtype == SEGMENTATION:
+                segmentation_msg_text()  # a clear error when the .msg cannot be found
+            connection = self._writer.add_connection(topic, msgtype, typestore=typestore())
+            self._connections[topic] = connection
+        return connection
+
+    def write(self, topic: str, msgtype: str, time_ns: int, data: bytes) -> None:
+        """Append CDR bytes ``data`` of type ``msgtype`` on ``topic`` at bag time ``time_ns``."""
+        self._writer.write(self.add_topic(topic, msgtype), int(time_ns), data)
+
+    def close(self) -> None:
+        """Finish the bag (writes metadata.yaml)."""
+        self._writer.close()
+
+    def __enter__(self) -> BagWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,140 @@
+"""``evf-sam-replay``: run EVF-SAM over a recorded rosbag2 bag and report what it did.
+
+    evf-sam-replay BAG --checkpoint ID_OR_DIR --output DIR [--prompt TEXT ...]
+    evf-sam-replay BAG --live --output DIR [--namespace /robot] [--speed 2]
+
+Exit codes: 0 done, 2 bad input (unreadable bag, missing topic, bad option or checkpoint;
+one line on stderr), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from ..model.errors import EvfSamError
+from ..targets import TargetSettings
+from .errors import ReplayError
+from .pipeline import ReplayOptions, inspect_bag, progress_bar, replay_bag
+from .report import format_table
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'not a number: {text!r}') from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f'must be > 0, got {text!r}')
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of evf-sam-replay."""
+    p = argparse.ArgumentParser(
+        prog='evf-sam-replay', description='Run EVF-SAM over a rosbag2 bag (sqlite3 or mcap) '
+        'and write results (a bag), report.json, overlay.mp4 and contact_sheet.png.')
+    p.add_argument('bag', type=Path, help='rosbag2 bag directory (or a .mcap / .db3 file)')
+    p.add_argument('-o', '--output', type=Path, required=True, help='output directory')
+    p.add_argument('--checkpoint',
+                   help="hub id or checkpoint directory (offline mode; live uses the node's)")
+    p.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N (default auto)')
+    p.add_argument('--dtype', default='auto', help='auto, float32, float16 or bfloat16')
+    topics = p.add_argument_group('topics (default: auto-detected; "none" switches one off)')
+    for name in ('image', 'depth', 'camera-info', 'command', 'ground-truth'):
+        topics.add_argument(f'--{name}-topic', metavar='TOPIC')
+    p.add_argument('--prompt', action='append', default=[], metavar='TEXT',
+                   help='prompt to segment (repeatable; offline runs all of them on each frame)')
+    p.add_argument('--ground-truth-prompt', metavar='TEXT',
+                   help='prompt the ground truth shows (default: the bag command, else the '
+                        'first prompt)')
+    p.add_argument('--score-threshold', type=float, default=TargetSettings.score_threshold,
+                   help='least score of a found target (default %(default)s)')
+    p.add_argument('--max-frames', type=_positive(int), help='stop after N frames')
+    p.add_argument('--sync-tolerance', type=_positive(float), default=0.05, metavar='S',
+                   help='largest depth/image stamp difference in seconds (default 0.05)')
+    p.add_argument('--no-video', action='store_true', help='do not write overlay.mp4')
+    p.add_argument('--output-storage', choices=['mcap', 'sqlite3'], default='mcap')
+    p.add_argument('--overwrite', action='store_true', help='replace outputs in --output')
+    p.add_argument('-q', '--quiet', action='store_true', help='no progress bar, no table')
+    live = p.add_argument_group('live mode (against a running evf_sam_node)')
+    live.add_argument('--live', action='store_true', help='play the bag onto ROS topics')
+    live.add_argument('--speed', type=_positive(float), default=1.0, help='playback rate factor')
+    live.add_argument('--namespace', default='', help='namespace of the node (e.g. /robot)')
+    live.add_argument('--grace', type=_positive(float), default=5.0, metavar='S',
+                      help='seconds to wait for the last output (default 5)')
+    live.add_argument('--wait-for-node', type=_positive(float), default=30.0, metavar='S',
+                      help='seconds to wait for the node to appear (default 30)')
+    return p
+
+
+def _options(args: argparse.Namespace) -> ReplayOptions:
+    return ReplayOptions(
+        image_topic=args.image_topic, depth_topic=args.depth_topic,
+        camera_info_topic=args.camera_info_topic, command_topic=args.command_topic,
+        ground_truth_topic=args.ground_truth_topic, ground_truth_prompt=args.ground_truth_prompt,
+        max_frames=args.max_frames, sync_tolerance_s=args.sync_tolerance, video=not args.no_video,
+        output_storage=args.output_storage, overwrite=args.overwrite, progress=not args.quiet)
+
+
+def _offline(args: argparse.Namespace, options: ReplayOptions) -> dict[str, Any]:
+    from ..model import EvfSamPredictor
+    from .offline import OfflineSegmenter
+
+    if not args.checkpoint:
+        raise ReplayError('--checkpoint is required in offline mode (a hub id or a directory)')
+    inspect_bag(args.bag, options)  # fail on a bad bag before loading the model
+    predictor = EvfSamPredictor.from_pretrained(args.checkpoint, args.device, args.dtype)
+    settings = TargetSettings(score_threshold=args.score_threshold)
+    processor = OfflineSegmenter(predictor, settings, args.prompt)
+    meta = {'checkpoint': str(args.checkpoint), 'device': str(predictor.device),
+            'dtype': str(predictor.dtype).replace('torch.', ''), 'prompts': list(args.prompt),
+            'score_threshold': args.score_threshold}
+    return replay_bag(args.bag, args.output, processor, options, meta)
+
+
+def _live(args: argparse.Namespace, options: ReplayOptions) -> dict[str, Any]:
+    from .live import LiveOptions, RecordedOutputs, play_and_record
+
+    selection, total = inspect_bag(args.bag, options)
+    live = LiveOptions(namespace=args.namespace, speed=args.speed, grace_s=args.grace,
+                       wait_for_node_s=args.wait_for_node, prompts=tuple(args.prompt),
+                       max_frames=args.max_frames)
+    with progress_bar(total, options.progress, 'play') as bar:
+        recording = play_and_record(str(args.bag), selection, live, bar)
+    meta = {'namespace': args.namespace or '/', 'speed': args.speed, 'prompts': list(args.prompt),
+            'frames_published': recording.frames_published}
+    return replay_bag(args.bag, args.output, RecordedOutputs(recording), options, meta)
+
+
+def run(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """Parse ``argv`` and replay; returns the report dict.  Raises ReplayError/EvfSamError."""
+    args = build_parser().parse_args(argv)
+    options = _options(args)
+    report = _live(args, options) if args.live else _offline(args, options)
+    if not args.quiet:
+        print(format_table(report))
+        print(f'outputs in {args.output}')
+    return report
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Console script entry point; returns the exit code."""
+    try:
+        run(argv)
+    except (ReplayError, EvfSamError) as exc:
+        message = ' '.join(str(exc).split())
+        print(f'evf-sam-replay: error: {message}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('evf-sam-replay: interrupted', file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

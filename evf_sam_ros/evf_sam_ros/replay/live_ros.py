@@ -1,0 +1,147 @@
+"""The replay's own ROS node for live mode: publishers into an evf_sam node, raw
+subscriptions recording its outputs with their arrival times.
+
+rclpy is imported only when a ``ReplayNode`` is made; it runs in its own ``rclpy.Context``
+and executor thread, both shut down by ``close``.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+_POLL_S = 0.02
+
+
+@dataclass
+class LiveRecording:
+    """What the node sent back.  Keys are header stamps (ns); times are time.monotonic_ns().
+
+    published: stamp -> when the frame went out. outputs: role ("segmentation", "mask",
+    "target_point") -> stamp -> [(arrival time, CDR bytes)].
+    """
+
+    published: dict[int, int] = field(default_factory=dict)
+    outputs: dict[str, dict[int, list[tuple[int, bytes]]]] = field(
+        default_factory=lambda: collections.defaultdict(lambda: collections.defaultdict(list)))
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    frames_published: int = 0
+
+
+def topic_name(namespace: str, name: str) -> str:
+    """Absolute topic of the node's relative topic ``name`` under ``namespace``."""
+    namespace = '/' + namespace.strip('/') if namespace.strip('/') else ''
+    return f'{namespace}/{name}'
+
+
+class ReplayNode:
+    """The replay's own node: publishers to the evf_sam node, raw subscriptions to its outputs."""
+
+    def __init__(self, namespace: str, recording: LiveRecording):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import CameraInfo, Image
+        from std_msgs.msg import String
+
+        self.namespace, self.recording = namespace, recording
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        try:
+            self.node = rclpy.create_node('evf_sam_replay', context=self.context)
+        except BaseException:
+            rclpy.shutdown(context=self.context)
+            raise
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.publishers = {
+            role: self.node.create_publisher(t, topic_name(namespace, role), reliable)
+            for role, t in (('image', Image), ('depth', Image), ('camera_info', CameraInfo),
+                            ('command', String))}
+        self._lock = threading.Lock()
+        self._prompts: list[str] = []
+        self.subscriptions: list[Any] = []
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def subscribe_outputs(self) -> None:
+        """Raw subscriptions to segmentation/mask/target_point and one to the prompt echo."""
+        from evf_sam_msgs.msg import Segmentation
+        from geometry_msgs.msg import PointStamped
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image
+        from std_msgs.msg import String
+
+        for role, msg_type in (('segmentation', Segmentation), ('mask', Image),
+                               ('target_point', PointStamped)):
+            topic = topic_name(self.namespace, role)
+            qos = QoSProfile(depth=100, reliability=self._publisher_reliability(topic))
+            self.subscriptions.append(self.node.create_subscription(
+                msg_type, topic, self._recorder(role), qos, raw=True))
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.subscriptions.append(self.node.create_subscription(
+            String, topic_name(self.namespace, 'prompt'), self._on_prompt, latched))
+
+    def _publisher_reliability(self, topic: str) -> Any:
+        """Match the node's publisher: best effort only when it offers nothing better."""
+        from rclpy.qos import ReliabilityPolicy
+
+        infos = self.node.get_publishers_info_by_topic(topic)
+        if infos and all(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos):
+            return ReliabilityPolicy.BEST_EFFORT
+        return ReliabilityPolicy.RELIABLE
+
+    def _recorder(self, role: str) -> Callable[[bytes], None]:
+        def record(raw: bytes) -> None:
+            arrived = time.monotonic_ns()
+            with self._lock:
+                self.recording.outputs[role][cdr_stamp_ns(raw)].append((arrived, raw))
+        return record
+
+    def _on_prompt(self, msg: Any) -> None:
+        with self._lock:
+            self._prompts.append(str(msg.data))
+
+    def prompts_seen(self) -> list[str]:
+        """Every prompt the node has echoed on ``prompt`` so far."""
+        with self._lock:
+            return list(self._prompts)
+
+    def outputs_matched(self) -> bool:
+        """True once the segmentation subscription is matched with the node's publisher."""
+        sub = self.subscriptions[0]
+        if hasattr(sub, 'get_publisher_count'):
+            return sub.get_publisher_count() > 0
+        return self.node.count_publishers(sub.topic_name) > 0  # Humble: graph count only
+
+    def close(self) -> None:
+        """Stop spinning, join the thread, then shut rclpy down (in that order)."""
+        import rclpy
+
+        self.executor.shutdown()
+        self._thread.join(timeout=10.0)
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+def cdr_stamp_ns(raw: bytes) -> int:
+    """Header stamp (ns) of a CDR message whose first field is a std_msgs/Header (read from
+    the bytes after the 4-byte encapsulation header: int32 sec, uint32 nanosec)."""
+    order = 'little' if raw[1] & 1 else 'big'
+    sec = int.from_bytes(raw[4:8], order, signed=True)
+    return sec * 1_000_000_000 + int.from_bytes(raw[8:12], order)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    """Poll ``condition`` until it holds or ``timeout_s`` passes; returns its last value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(_POLL_S)
+    return condition()

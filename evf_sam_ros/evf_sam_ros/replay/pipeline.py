@@ -1,0 +1,164 @@
+"""One pass over a bag's frames: get each frame's outcome, write it, draw it, report it.
+
+The outcome comes from a ``FrameProcessor``: the predictor itself (offline mode) or the
+outputs recorded from a running node (live mode).  Output directory layout::
+
+    OUT/results/          rosbag2 bag: /evf_sam/segmentation, /evf_sam/mask, /evf_sam/target_point
+    OUT/report.json       the report (see report.ReplayReport)
+    OUT/overlay.mp4       overlay video (unless disabled)
+    OUT/contact_sheet.png about 12 frames on one picture
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Protocol
+
+from .bagio import BagWriter, list_topics, open_bag
+from .errors import MessageError, ReplayError
+from .frames import Frame, FrameReader
+from .report import ReplayReport
+from .results import OUTPUT_TOPICS, FrameOutcome
+from .topics import TopicSelection, select_topics
+from .visuals import VisualsWriter
+
+OUTPUT_FILES = ('results', 'report.json', 'overlay.mp4', 'contact_sheet.png')
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """Topic choices (None = auto, "none" = off) and run settings.
+
+    ground_truth_prompt: the prompt the ground truth shows; default the bag's command, else
+    the first prompt. sync_tolerance_s: largest depth/image stamp difference accepted.
+    """
+
+    image_topic: Optional[str] = None
+    depth_topic: Optional[str] = None
+    camera_info_topic: Optional[str] = None
+    command_topic: Optional[str] = None
+    ground_truth_topic: Optional[str] = None
+    ground_truth_prompt: Optional[str] = None
+    max_frames: Optional[int] = None
+    sync_tolerance_s: float = 0.05
+    video: bool = True
+    output_storage: str = 'mcap'
+    overwrite: bool = False
+    progress: bool = True
+
+
+class FrameProcessor(Protocol):
+    """Gives a frame's outcome: None when the frame got no output (counted as dropped).
+
+    Raises MessageError for frames that cannot be processed (counted as skipped).
+    ``warnings`` (optional): (kind, detail) pairs not tied to a frame, added to the report.
+    """
+
+    mode: str
+    latency_kind: str
+
+    def process(self, frame: Frame) -> Optional[FrameOutcome]: ...
+
+
+def inspect_bag(bag: str | Path, options: ReplayOptions) -> tuple[TopicSelection, int]:
+    """The topic selection and the number of frames that will be read.  Raises ReplayError."""
+    with open_bag(bag) as reader:
+        topics = list_topics(reader)
+        selection = select_topics(topics, options.image_topic, options.depth_topic,
+                                  options.camera_info_topic, options.command_topic,
+                                  options.ground_truth_topic)
+    total = topics[selection.image].count
+    if options.max_frames is not None:
+        total = min(total, options.max_frames)
+    return selection, total
+
+
+def prepare_output(out_dir: str | Path, overwrite: bool) -> Path:
+    """Create ``out_dir``; existing outputs are an error unless ``overwrite`` (then removed)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReplayError(f'output {str(out_dir)!r} exists and is not a directory')
+    existing = [out_dir / name for name in OUTPUT_FILES if (out_dir / name).exists()]
+    if existing and not overwrite:
+        raise ReplayError(f'{str(out_dir)!r} already holds replay outputs '
+                          f'({", ".join(p.name for p in existing)}); use --overwrite or another '
+                          f'directory')
+    for path in existing:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
+def progress_bar(total: int, enabled: bool, desc: str) -> Any:
+    """A tqdm bar with ETA on stderr; inactive when not ``enabled`` or stderr is no TTY."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit='frame', desc=desc, file=sys.stderr, dynamic_ncols=True,
+                disable=not enabled or not sys.stderr.isatty())
+
+
+def _scored_prompt(frame: Frame, outcome: FrameOutcome, options: ReplayOptions) -> Optional[str]:
+    """The prompt the ground truth shows: --ground-truth-prompt, else the bag's command when
+    it was segmented, else the first prompt segmented (white space normalised throughout)."""
+    segmented = [p.prompt for p in outcome.prompts]
+    wanted = options.ground_truth_prompt or (frame.prompts[0] if frame.prompts else None)
+    if wanted is not None:
+        wanted = ' '.join(wanted.split())
+        if options.ground_truth_prompt or wanted in segmented:
+            return wanted
+    return segmented[0] if segmented else None
+
+
+def _handle(frame: Frame, processor: FrameProcessor, options: ReplayOptions,
+            report: ReplayReport, bag: BagWriter, visuals: VisualsWriter) -> None:
+    outcome, reason = None, ''
+    if frame.rgb is None:
+        report.add(frame, 'skipped')
+        return
+    try:
+        outcome = processor.process(frame)
+    except MessageError as exc:
+        frame.warnings.append((exc.kind, str(exc)))
+        reason = exc.kind
+    if outcome is None:
+        if not reason:
+            frame.warnings.append(('no_output', 'the node published no segmentation for it'))
+            reason = 'dropped'
+        report.add(frame, 'dropped' if reason == 'dropped' else 'skipped')
+    else:
+        report.add(frame, 'processed', outcome, _scored_prompt(frame, outcome, options))
+        for role, data in outcome.messages:
+            topic, msgtype = OUTPUT_TOPICS[role]
+            bag.write(topic, msgtype, frame.log_time_ns, data)
+    visuals.add(frame, outcome, reason)
+
+
+def replay_bag(bag: str | Path, out_dir: str | Path, processor: FrameProcessor,
+               options: ReplayOptions, meta: dict[str, Any]) -> dict[str, Any]:
+    """Run ``processor`` over the bag's frames and write OUT/results, report.json and pictures.
+
+    Returns:
+        The report dict (also saved as OUT/report.json).
+    """
+    selection, total = inspect_bag(bag, options)
+    out_dir = prepare_output(out_dir, options.overwrite)
+    report = ReplayReport({'bag': str(bag), 'mode': processor.mode, 'frames_in_bag': total, **meta,
+                           'topics': selection.as_dict(), 'topic_notes': list(selection.notes)},
+                          processor.latency_kind)
+    visuals = VisualsWriter(out_dir, total, video=options.video)
+    with open_bag(bag) as reader, BagWriter(out_dir / 'results', options.output_storage) as writer:
+        frames = FrameReader(reader, selection, options.max_frames, options.sync_tolerance_s)
+        with progress_bar(total, options.progress, processor.mode) as bar:
+            for frame in frames:
+                _handle(frame, processor, options, report, writer, visuals)
+                bar.update(1)
+        for kind, detail in [*getattr(processor, 'warnings', ()), *frames.warnings]:
+            report.warn(kind, detail)
+    report.meta['files'] = [str(p) for p in visuals.close()] + [str(out_dir / 'results')]
+    return report.save(out_dir / 'report.json')

@@ -1,0 +1,87 @@
+"""What the segmenter answered for one frame, the same shape whether it ran here or in a node.
+
+The output bag's topics are fixed: ``OUTPUT_TOPICS`` maps a role to (topic, message type).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from ..conversions import imgmsg_to_array
+from ..model.predictor import SegmentationResult
+from ..targets import TargetEstimate
+from .bagio import IMAGE, POINT_STAMPED, SEGMENTATION
+
+OUTPUT_TOPICS = {
+    'segmentation': ('/evf_sam/segmentation', SEGMENTATION),
+    'mask': ('/evf_sam/mask', IMAGE),
+    'target_point': ('/evf_sam/target_point', POINT_STAMPED),
+}
+
+
+@dataclass(frozen=True)
+class PromptOutcome:
+    """One prompt's answer on one frame.
+
+    mask: HxW bool at the image's size. score: predicted IoU. bbox: (x0, y0, x1, y1) pixels,
+    x1/y1 exclusive, None when empty. centroid: (u, v) pixels (column, row), None when
+    empty. point: (x, y, z) metres in the image's optical frame, None without a valid 3D
+    target. depth_median_m: median mask depth in metres (NaN without depth).
+    inference_ms: the model's time for this prompt (encoder share + decode).
+    """
+
+    prompt: str
+    found: bool
+    score: float
+    mask: np.ndarray
+    bbox: Optional[tuple[int, int, int, int]]
+    centroid: Optional[tuple[float, float]]
+    area: int
+    point: Optional[tuple[float, float, float]]
+    depth_median_m: float
+    inference_ms: float
+
+
+@dataclass
+class FrameOutcome:
+    """Every prompt's answer on one frame, the frame's latency and the serialized outputs.
+
+    latency_ms: model time of the whole frame (offline) or publish-to-output time (live).
+    messages: (role, CDR bytes) pairs for the output bag, role a key of ``OUTPUT_TOPICS``.
+    """
+
+    prompts: list[PromptOutcome]
+    latency_ms: float
+    messages: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+def outcome_from_result(result: SegmentationResult, estimate: TargetEstimate,
+                        inference_ms: float) -> PromptOutcome:
+    """PromptOutcome of a predictor result and its target estimate."""
+    return PromptOutcome(
+        prompt=result.prompt, found=bool(estimate.found), score=float(result.score),
+        mask=result.mask, bbox=result.bbox, centroid=result.centroid, area=int(result.area),
+        point=estimate.point, depth_median_m=float(estimate.depth_median),
+        inference_ms=float(inference_ms))
+
+
+def outcome_from_msg(msg: Any) -> PromptOutcome:
+    """PromptOutcome of an evf_sam_msgs/Segmentation (rclpy or rosbags message)."""
+    mask = np.array(imgmsg_to_array(msg.mask, 'mono8') != 0)
+    bbox = None
+    if int(msg.area) > 0:
+        x0, y0 = int(msg.bbox.x_offset), int(msg.bbox.y_offset)
+        bbox = (x0, y0, x0 + int(msg.bbox.width), y0 + int(msg.bbox.height))
+    centroid = (float(msg.centroid_u), float(msg.centroid_v))
+    point = None
+    if msg.target_point_valid:
+        point = (float(msg.target_point.x), float(msg.target_point.y), float(msg.target_point.z))
+    return PromptOutcome(
+        prompt=str(msg.prompt), found=bool(msg.found), score=float(msg.score), mask=mask,
+        bbox=bbox, centroid=centroid if all(math.isfinite(c) for c in centroid) else None,
+        area=int(msg.area), point=point, depth_median_m=float(msg.depth_median),
+        inference_ms=float(msg.inference_time) * 1000.0)

@@ -1,0 +1,101 @@
+"""Scores over frames: IoU against ground truth, latency percentiles, 3D target statistics.
+
+Pure numpy; every function takes plain arrays/lists so it can be tested on known answers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+
+def mask_iou(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """Intersection over union of two HxW masks (bool, or non-zero = target).
+
+    Returns:
+        |P & T| / |P | T| in [0, 1]; 1.0 when both masks are empty (they agree).
+
+    Raises:
+        ValueError: the masks differ in shape or are not 2-D.
+    """
+    predicted, truth = np.asarray(predicted), np.asarray(truth)
+    if predicted.shape != truth.shape or predicted.ndim != 2:
+        raise ValueError(f'masks must be HxW of the same shape, got {predicted.shape} and '
+                         f'{truth.shape}')
+    p, t = predicted != 0, truth != 0
+    union = int(np.count_nonzero(p | t))
+    if union == 0:
+        return 1.0
+    return int(np.count_nonzero(p & t)) / union
+
+
+@dataclass(frozen=True)
+class IouSummary:
+    """IoU per scored frame and over all of them.
+
+    per_frame: (frame index, IoU) for each frame with a prediction and a ground truth.
+    mean: mean IoU (NaN when no frame was scored). hit_rate: fraction of scored frames
+    with IoU >= ``threshold`` (NaN when none).
+    """
+
+    per_frame: tuple[tuple[int, float], ...]
+    mean: float
+    hit_rate: float
+    threshold: float
+
+    def as_dict(self) -> dict:
+        """JSON-ready: frames_scored, mean, hit_rate_at_<threshold>, per_frame."""
+        return {'frames_scored': len(self.per_frame), 'mean': _json_float(self.mean),
+                f'hit_rate_at_{self.threshold:g}': _json_float(self.hit_rate),
+                'per_frame': [{'frame': i, 'iou': round(v, 6)} for i, v in self.per_frame]}
+
+
+def score_frames(pairs: Sequence[tuple[int, Optional[np.ndarray], Optional[np.ndarray]]],
+                 threshold: float = 0.5) -> IouSummary:
+    """IoU of (frame index, predicted HxW mask, ground-truth HxW mask) triples.
+
+    Frames where either mask is None (not processed, no ground truth) are left out.
+    """
+    per_frame = tuple((index, mask_iou(pred, truth)) for index, pred, truth in pairs
+                      if pred is not None and truth is not None)
+    values = np.array([v for _, v in per_frame], dtype=np.float64)
+    if values.size == 0:
+        return IouSummary(per_frame, math.nan, math.nan, threshold)
+    return IouSummary(per_frame, float(values.mean()), float(np.mean(values >= threshold)),
+                      threshold)
+
+
+def latency_stats(latencies_ms: Sequence[float]) -> dict[str, Optional[float]]:
+    """count, p50, p95, max and mean of latencies in milliseconds (None when empty)."""
+    values = np.asarray([v for v in latencies_ms if math.isfinite(v)], dtype=np.float64)
+    if values.size == 0:
+        return {'count': 0, 'p50': None, 'p95': None, 'max': None, 'mean': None}
+    return {'count': int(values.size), 'p50': float(np.percentile(values, 50)),
+            'p95': float(np.percentile(values, 95)), 'max': float(values.max()),
+            'mean': float(values.mean())}
+
+
+def target_stats(points: Sequence[Optional[tuple[float, float, float]]],
+                 depth_medians: Sequence[float]) -> dict:
+    """Statistics of 3D targets (x, y, z metres, optical frame; None = no valid point).
+
+    Returns:
+        count_valid, count_total, mean_m and std_m of (x, y, z) over valid points (None when
+        there are none), and median_depth_m: the median of the finite per-frame depth medians.
+    """
+    valid = np.array([p for p in points if p is not None], dtype=np.float64).reshape(-1, 3)
+    depths = np.array([d for d in depth_medians if d is not None and math.isfinite(d)])
+    out: dict = {'count_valid': int(len(valid)), 'count_total': len(points),
+                 'mean_m': None, 'std_m': None,
+                 'median_depth_m': float(np.median(depths)) if depths.size else None}
+    if len(valid):
+        out['mean_m'] = [float(v) for v in valid.mean(axis=0)]
+        out['std_m'] = [float(v) for v in valid.std(axis=0)]
+    return out
+
+
+def _json_float(value: float) -> Optional[float]:
+    return None if value is None or not math.isfinite(value) else float(value)

@@ -1,0 +1,133 @@
+"""Live replay end to end: a real evf_sam_node process (tiny checkpoint) in its own namespace,
+the bag played onto its topics, its outputs recorded, matched and reported.
+
+DDS stays on this machine: the node inherits ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and
+ROS_LOCALHOST_ONLY=1 (set by conftest.py when the caller did not) and this run's domain id.
+"""
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evf_sam_ros.replay import cli
+from evf_sam_ros.replay.bagio import deserialize, open_bag, read_messages, stamp_ns
+from evf_sam_ros.replay.live import topic_name
+from evf_sam_ros.replay.sample_bag import COLOR_TOPIC, write_sample_bag
+from evf_sam_ros.replay.scene import MUG_PROMPT
+
+NAMESPACE = '/replay_live_test'
+FRAMES = 4
+
+
+def _node_available():
+    try:
+        return importlib.util.find_spec('evf_sam_ros.node.main') is not None
+    except ImportError:
+        return False
+
+
+requires_node = pytest.mark.skipif(
+    not _node_available(), reason='evf_sam_ros.node.main (the evf_sam_node) is not importable yet')
+
+
+def test_topic_name():
+    assert topic_name('', 'image') == '/image'
+    assert topic_name('/robot/', 'segmentation') == '/robot/segmentation'
+    assert topic_name('robot', 'prompt') == '/robot/prompt'
+
+
+@pytest.fixture(scope='module')
+def node(tmp_path_factory):
+    """evf_sam_node on the CPU with a tiny checkpoint, under NAMESPACE; yields the checkpoint."""
+    from evf_sam_ros.model.tiny import write_tiny_checkpoint
+
+    checkpoint = tmp_path_factory.mktemp('ckpt') / 'tiny'
+    write_tiny_checkpoint(checkpoint, 'evf-sam2', image_size=256)
+    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', ROS_LOCALHOST_ONLY='1')
+    package_root = str(Path(__file__).resolve().parents[1])
+    env['PYTHONPATH'] = os.pathsep.join(p for p in (package_root, env.get('PYTHONPATH')) if p)
+    log = open(tmp_path_factory.mktemp('node') / 'node.log', 'w+')
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'evf_sam_ros.node.main', '--ros-args',
+         '-p', f'checkpoint:={checkpoint}', '-p', 'device:=cpu', '-p', 'publish_overlay:=false',
+         '-r', f'__ns:={NAMESPACE}'], env=env, stdout=log, stderr=subprocess.STDOUT)
+    yield checkpoint
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+    log.close()
+
+
+@pytest.fixture(scope='module')
+def bag(tmp_path_factory):
+    return write_sample_bag(tmp_path_factory.mktemp('bag') / 'bag', 'mcap', FRAMES, (96, 72))
+
+
+def _run_live(bag, out, *extra):
+    return cli.main([str(bag), '--live', '--namespace', NAMESPACE, '-o', str(out), '--quiet',
+                     '--grace', '15', '--wait-for-node', '90', '--no-video', *extra])
+
+
+def _check_outputs(bag, out, prompt):
+    report = json.loads((out / 'report.json').read_text())
+    frames = report['frames']
+    assert report['mode'] == 'live' and frames['in'] == FRAMES
+    assert frames['processed'] >= 1 and frames['processed'] + frames['dropped'] == FRAMES
+    assert report['latency_ms']['kind'] == 'stamp_to_output' and report['latency_ms']['p50'] > 0
+    assert set(report['prompts']) == {prompt}
+    with open_bag(bag) as reader:
+        source = {stamp_ns(deserialize(raw, ty).header)
+                  for _, ty, _, raw in read_messages(reader, [COLOR_TOPIC])}
+    from evf_sam_msgs.msg import Segmentation
+    from rclpy.serialization import deserialize_message
+
+    with open_bag(out / 'results') as reader:
+        segs = [deserialize_message(raw, Segmentation)
+                for _, _, _, raw in read_messages(reader, ['/evf_sam/segmentation'])]
+    assert len(segs) == frames['processed']
+    assert {s.header.stamp.sec * 10**9 + s.header.stamp.nanosec for s in segs} <= source
+    return report
+
+
+@requires_node
+def test_live_with_the_bags_command(node, bag, tmp_path):
+    """Runs first: the node starts without a prompt and gets the bag's command."""
+    assert _run_live(bag, tmp_path) == 0
+    _check_outputs(bag, tmp_path, MUG_PROMPT)
+
+
+@requires_node
+def test_live_with_prompt_option_matches_offline(node, bag, tmp_path):
+    assert _run_live(bag, tmp_path / 'live', '--prompt', 'the red mug', '--speed', '2') == 0
+    live = _check_outputs(bag, tmp_path / 'live', 'the red mug')
+    assert 'prompt_not_confirmed' not in live['warnings']
+    # the node and offline mode run the same model on the same frames: same answers
+    assert cli.main([str(bag), '--checkpoint', str(node), '--device', 'cpu', '-o',
+                     str(tmp_path / 'offline'), '--prompt', 'the red mug', '--command-topic',
+                     'none', '--no-video', '--quiet']) == 0
+    offline = json.loads((tmp_path / 'offline' / 'report.json').read_text())
+    answers = {f['frame']: f['results'] for f in offline['per_frame']}
+    compared = 0
+    for frame in live['per_frame']:
+        for got, expected in zip(frame.get('results', []), answers[frame['frame']]):
+            compared += 1
+            assert (got['prompt'], got['area'], got['found']) == (
+                expected['prompt'], expected['area'], expected['found'])
+            assert got['score'] == pytest.approx(expected['score'], abs=1e-5)
+    assert compared == live['frames']['processed']
+
+
+def test_live_without_a_node_exits_2(bag, tmp_path, capsys):
+    code = cli.main([str(bag), '--live', '--namespace', '/nobody_here', '-o', str(tmp_path),
+                     '--quiet', '--wait-for-node', '0.5'])
+    assert code == 2
+    assert 'no node subscribed to /nobody_here/image' in capsys.readouterr().err

@@ -1,0 +1,78 @@
+"""Which topic plays which role: auto-detection and its clear errors (no bag needed)."""
+
+import pytest
+
+from evf_sam_ros.replay.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, STRING, TopicInfo
+from evf_sam_ros.replay.errors import ReplayError
+from evf_sam_ros.replay.topics import select_topics
+
+
+def _topics(*rows):
+    return {name: TopicInfo(name, msgtype, count) for name, msgtype, count in rows}
+
+
+SAMPLE = _topics(
+    ('/camera/color/image_raw', IMAGE, 5),
+    ('/camera/aligned_depth_to_color/image_raw', IMAGE, 5),
+    ('/camera/color/camera_info', CAMERA_INFO, 5),
+    ('/command', STRING, 1),
+    ('/ground_truth/mask', IMAGE, 5),
+)
+
+
+def test_sample_layout_is_detected():
+    sel = select_topics(SAMPLE)
+    assert sel.as_dict() == {
+        'image': '/camera/color/image_raw', 'depth': '/camera/aligned_depth_to_color/image_raw',
+        'camera_info': '/camera/color/camera_info', 'command': '/command',
+        'ground_truth': '/ground_truth/mask'}
+    assert sel.image_type == IMAGE and sel.notes == ()
+
+
+def test_none_switches_roles_off():
+    sel = select_topics(SAMPLE, depth='none', ground_truth='NONE', command='none')
+    assert (sel.depth, sel.ground_truth, sel.command) == (None, None, None)
+
+
+def test_several_image_topics_are_listed():
+    topics = {**SAMPLE, '/camera/ir/image_raw': TopicInfo('/camera/ir/image_raw', IMAGE, 5)}
+    with pytest.raises(ReplayError) as info:
+        select_topics(topics)
+    message = str(info.value)
+    assert '/camera/ir/image_raw' in message and '/camera/color/image_raw' in message
+    assert '--image-topic' in message
+    assert select_topics(topics, image='/camera/ir/image_raw').image == '/camera/ir/image_raw'
+
+
+def test_named_topic_missing_or_wrong_type():
+    with pytest.raises(ReplayError, match="image topic '/nope' is not in the bag.*/command"):
+        select_topics(SAMPLE, image='/nope')
+    with pytest.raises(ReplayError, match='has type std_msgs/msg/String'):
+        select_topics(SAMPLE, depth='/command')
+
+
+def test_empty_bag_and_bag_without_images():
+    with pytest.raises(ReplayError, match='empty'):
+        select_topics({})
+    with pytest.raises(ReplayError, match='empty'):
+        select_topics(_topics(('/camera/image', IMAGE, 0)))
+    with pytest.raises(ReplayError, match='no image topics'):
+        select_topics(_topics(('/command', STRING, 3)))
+    with pytest.raises(ReplayError, match='has no messages'):
+        select_topics(_topics(('/camera/image', IMAGE, 0), ('/command', STRING, 3)))
+
+
+def test_compressed_image_and_camera_info_beside_it():
+    topics = _topics(('/cam/color/image_raw/compressed', COMPRESSED_IMAGE, 3),
+                     ('/cam/color/camera_info', CAMERA_INFO, 3),
+                     ('/cam/depth/camera_info', CAMERA_INFO, 3))
+    sel = select_topics(topics)
+    assert sel.image_type == COMPRESSED_IMAGE
+    assert sel.camera_info == '/cam/color/camera_info'
+
+
+def test_ambiguous_optional_role_is_left_out_with_a_note():
+    topics = _topics(('/cam/image', IMAGE, 3), ('/a/depth', IMAGE, 3), ('/b/depth', IMAGE, 3))
+    sel = select_topics(topics)
+    assert sel.depth is None
+    assert any('/a/depth' in note and '--depth-topic' in note for note in sel.notes)
