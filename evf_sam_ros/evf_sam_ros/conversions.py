@@ -351,3 +351,8 @@ def depth_imgmsg_to_metres(msg: Any) -> np.ndarray:
             f'{", ".join(SUPPORTED_DEPTH_ENCODINGS)}'
         )
     return depth_array_to_metres(imgmsg_to_array(msg), msg.encoding)
+
+
+def stamp_ns(header: Any) -> int:
+    """A std_msgs/Header stamp in integer nanoseconds (rclpy and rosbags headers alike)."""
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)

@@ -13,6 +13,17 @@ from .model.predictor import SegmentationResult
 from .targets import TargetEstimate
 
 
+#: Stages of SegmentationResult.timings_ms shared by every prompt of a frame.
+FRAME_STAGES = ("preprocess", "image_encoder")
+
+
+def inference_seconds(result: SegmentationResult, prompts_on_frame: int = 1) -> float:
+    """A prompt's model time: its share of the frame's shared stages plus its own stages."""
+    shared = sum(v for k, v in result.timings_ms.items() if k in FRAME_STAGES)
+    own = sum(v for k, v in result.timings_ms.items() if k not in FRAME_STAGES)
+    return (shared / max(prompts_on_frame, 1) + own) / 1000.0
+
+
 def segmentation_msg(result: SegmentationResult, header: Any, estimate: TargetEstimate,
                      inference_time_s: float) -> Any:
     """evf_sam_msgs/Segmentation for one result; ``header`` is the source image's."""

@@ -18,12 +18,8 @@ H, W = 48, 64
 
 
 @pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    from evf_sam_ros.model.tiny import write_tiny_checkpoint
-
-    path = tmp_path_factory.mktemp('ckpt') / 'tiny'
-    write_tiny_checkpoint(path, 'evf-sam2', image_size=256)
-    return path
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint('evf-sam2', image_size=256)
 
 
 @pytest.fixture(scope='module')

@@ -5,35 +5,20 @@ DDS stays on this machine: the node inherits ROS_AUTOMATIC_DISCOVERY_RANGE=LOCAL
 ROS_LOCALHOST_ONLY=1 (set by conftest.py when the caller did not) and this run's domain id.
 """
 
-import importlib.util
 import json
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from evf_sam_ros.conversions import stamp_ns
 from evf_sam_ros.replay import cli
-from evf_sam_ros.replay.bagio import deserialize, open_bag, read_messages, stamp_ns
+from evf_sam_ros.replay.bagio import deserialize, open_bag, read_messages
 from evf_sam_ros.replay.live import topic_name
 from evf_sam_ros.replay.sample_bag import COLOR_TOPIC, write_sample_bag
 from evf_sam_ros.replay.scene import MUG_PROMPT
+from ros_harness import node_process
 
 NAMESPACE = '/replay_live_test'
 FRAMES = 4
-
-
-def _node_available():
-    try:
-        return importlib.util.find_spec('evf_sam_ros.node.main') is not None
-    except ImportError:
-        return False
-
-
-requires_node = pytest.mark.skipif(
-    not _node_available(), reason='evf_sam_ros.node.main (the evf_sam_node) is not importable yet')
 
 
 def test_topic_name():
@@ -43,28 +28,13 @@ def test_topic_name():
 
 
 @pytest.fixture(scope='module')
-def node(tmp_path_factory):
-    """evf_sam_node on the CPU with a tiny checkpoint, under NAMESPACE; yields the checkpoint."""
-    from evf_sam_ros.model.tiny import write_tiny_checkpoint
-
-    checkpoint = tmp_path_factory.mktemp('ckpt') / 'tiny'
-    write_tiny_checkpoint(checkpoint, 'evf-sam2', image_size=256)
-    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', ROS_LOCALHOST_ONLY='1')
-    package_root = str(Path(__file__).resolve().parents[1])
-    env['PYTHONPATH'] = os.pathsep.join(p for p in (package_root, env.get('PYTHONPATH')) if p)
-    log = open(tmp_path_factory.mktemp('node') / 'node.log', 'w+')
-    proc = subprocess.Popen(
-        [sys.executable, '-m', 'evf_sam_ros.node.main', '--ros-args',
-         '-p', f'checkpoint:={checkpoint}', '-p', 'device:=cpu', '-p', 'publish_overlay:=false',
-         '-r', f'__ns:={NAMESPACE}'], env=env, stdout=log, stderr=subprocess.STDOUT)
-    yield checkpoint
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-    log.close()
+def node(tiny_checkpoint, tmp_path_factory):
+    """evf_sam_node (its console script) on the CPU with a tiny checkpoint, under NAMESPACE;
+    yields the checkpoint."""
+    checkpoint = tiny_checkpoint('evf-sam2', image_size=256)
+    params = {'checkpoint': str(checkpoint), 'device': 'cpu', 'publish_overlay': False}
+    with node_process(NAMESPACE, params, tmp_path_factory.mktemp('node')):
+        yield checkpoint
 
 
 @pytest.fixture(scope='module')
@@ -98,14 +68,12 @@ def _check_outputs(bag, out, prompt):
     return report
 
 
-@requires_node
 def test_live_with_the_bags_command(node, bag, tmp_path):
     """Runs first: the node starts without a prompt and gets the bag's command."""
     assert _run_live(bag, tmp_path) == 0
     _check_outputs(bag, tmp_path, MUG_PROMPT)
 
 
-@requires_node
 def test_live_with_prompt_option_matches_offline(node, bag, tmp_path):
     assert _run_live(bag, tmp_path / 'live', '--prompt', 'the red mug', '--speed', '2') == 0
     live = _check_outputs(bag, tmp_path / 'live', 'the red mug')

@@ -18,12 +18,8 @@ EXTRA_PROMPT = 'a blue box'
 
 
 @pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    from evf_sam_ros.model.tiny import write_tiny_checkpoint
-
-    path = tmp_path_factory.mktemp('ckpt') / 'tiny'
-    write_tiny_checkpoint(path, 'evf-sam2', image_size=256)
-    return path
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint('evf-sam2', image_size=256)
 
 
 @pytest.fixture(scope='module')
@@ -41,7 +37,8 @@ def run_mcap(checkpoint, mcap_bag, tmp_path_factory):
 
 
 def _source_stamps(bag):
-    from evf_sam_ros.replay.bagio import deserialize, stamp_ns
+    from evf_sam_ros.conversions import stamp_ns
+    from evf_sam_ros.replay.bagio import deserialize
 
     with open_bag(bag) as reader:
         return [stamp_ns(deserialize(raw, ty).header)

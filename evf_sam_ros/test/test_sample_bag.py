@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evf_sam_ros.replay.bagio import deserialize, list_topics, open_bag, read_messages, stamp_ns
+from evf_sam_ros.conversions import stamp_ns
+from evf_sam_ros.replay.bagio import deserialize, list_topics, open_bag, read_messages
 from evf_sam_ros.replay.sample_bag import (COLOR_TOPIC, COMMAND_TOPIC, COMPRESSED_TOPIC,
                                            DEPTH_TOPIC, GT_TOPIC, INFO_TOPIC, main,
                                            write_sample_bag)

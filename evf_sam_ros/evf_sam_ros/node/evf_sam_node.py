@@ -21,14 +21,14 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
-from ..conversions import ConversionError, array_to_imgmsg
+from ..conversions import ConversionError, array_to_imgmsg, stamp_ns
 from ..drawing import annotate, overlay_mask
-from ..messages import point_stamped_msg, segmentation_msg
+from ..messages import inference_seconds, point_stamped_msg, segmentation_msg
 from ..model import EvfSamError, EvfSamPredictor, PromptError
 from ..model.tokenizer import clean_prompt
 from ..targets import estimate_target
 from .diagnostics import diagnostic_array, summarize
-from .inputs import Frame, StampedBuffer, match_depth, stamp_ns
+from .inputs import Frame, StampedBuffer, match_depth
 from .requests import RequestHandlers
 from .runtime import LatencyStats, LatestSlot, RateMeter, ThrottledWarnings
 from .settings import PARAMS, SPECS, NodeSettings, check_value
@@ -260,14 +260,15 @@ class EvfSamNode(LifecycleNode):
         started = time.monotonic()
         results = {r.prompt: r for r in self.predictor.predict_many(rgb, prompts)}
         model_s = time.monotonic() - started
-        segs = {p: self.segmentation(frame.header, r, rgb.shape[:2]) for p, r in results.items()}
+        self.inference_ms.add(model_s * 1000.0)  # the frame's model time, all prompts
+        segs = {p: self.segmentation(frame.header, r, rgb.shape[:2], len(results)) for p, r in results.items()}
         self.count("frames_processed")
         if current:
             self._publish(segs[current], results[current], rgb)
         self.requests.feed_goals(segs)
         self.overhead_ms.add((time.monotonic() - frame.received_monotonic - model_s) * 1000.0)
 
-    def segmentation(self, header: Any, result: Any, shape: tuple[int, int]) -> Any:
+    def segmentation(self, header: Any, result: Any, shape: tuple[int, int], prompts_on_frame: int = 1) -> Any:
         """evf_sam_msgs/Segmentation for a result, with the 3D target when depth allows."""
         s, depth = self.settings, None
         if s.use_depth:
@@ -280,9 +281,7 @@ class EvfSamNode(LifecycleNode):
             self.warnings.warn("depth_invalid", f"too little valid depth inside the mask of '{result.prompt}' "
                                                 f"(valid fraction {estimate.depth_valid_fraction:.2f}): "
                                                 "no target_point")
-        seconds = sum(result.timings_ms.values()) / 1000.0
-        self.inference_ms.add(seconds * 1000.0)
-        return segmentation_msg(result, header, estimate, seconds)
+        return segmentation_msg(result, header, estimate, inference_seconds(result, prompts_on_frame))
 
     def _publish(self, seg: Any, result: Any, rgb: Any) -> None:
         pubs = self._pubs

@@ -13,15 +13,11 @@ from typing import Any, Deque, Optional
 
 import numpy as np
 
-from ..conversions import ConversionError, compressed_imgmsg_to_rgb, depth_imgmsg_to_metres, imgmsg_to_rgb
+from ..conversions import (ConversionError, compressed_imgmsg_to_rgb, depth_imgmsg_to_metres, imgmsg_to_rgb,
+                           stamp_ns)
 from ..geometry import CameraIntrinsics
 
 Problem = tuple[str, str]
-
-
-def stamp_ns(header: Any) -> int:
-    """A std_msgs/Header stamp in integer nanoseconds."""
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 @dataclass

@@ -154,11 +154,6 @@ def deserialize(raw: bytes, msgtype: str) -> Any:
                            f'cannot deserialize a {msgtype} ({len(raw)} bytes): {exc}') from exc
 
 
-def stamp_ns(header: Any) -> int:
-    """A header's stamp in nanoseconds (works for rosbags and rclpy headers)."""
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
 class BagWriter:
     """A rosbag2 bag being written: topics added on first use, custom types registered.
 

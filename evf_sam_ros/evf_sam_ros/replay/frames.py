@@ -21,9 +21,9 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from ..conversions import (ConversionError, compressed_imgmsg_to_rgb, depth_imgmsg_to_metres,
-                           imgmsg_to_array, imgmsg_to_rgb)
+                           imgmsg_to_array, imgmsg_to_rgb, stamp_ns)
 from ..geometry import CameraIntrinsics
-from .bagio import COMPRESSED_IMAGE, deserialize, read_messages, stamp_ns
+from .bagio import COMPRESSED_IMAGE, deserialize, read_messages
 from .errors import BagReadError, MessageError
 from .topics import TopicSelection
 

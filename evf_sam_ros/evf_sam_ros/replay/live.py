@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ..conversions import ConversionError, array_to_imgmsg, compressed_imgmsg_to_rgb
-from .bagio import COMPRESSED_IMAGE, deserialize, open_bag, read_messages, stamp_ns
+from ..conversions import ConversionError, array_to_imgmsg, compressed_imgmsg_to_rgb, stamp_ns
+from .bagio import COMPRESSED_IMAGE, deserialize, open_bag, read_messages
 from .errors import MessageError, ReplayError
 from .frames import Frame
 from .live_ros import LiveRecording, ReplayNode, topic_name, wait_until

@@ -12,7 +12,7 @@ import time
 from typing import Any, Optional, Sequence
 
 from ..conversions import mask_to_imgmsg
-from ..messages import point_stamped_msg, segmentation_msg
+from ..messages import inference_seconds, point_stamped_msg, segmentation_msg
 from ..model.errors import EvfSamError, PromptError
 from ..model.predictor import SegmentationResult
 from ..model.tokenizer import clean_prompt
@@ -21,10 +21,6 @@ from .errors import MessageError, ReplayError
 from .frames import Frame
 from .results import FrameOutcome, PromptOutcome, outcome_from_result
 
-#: Stages of SegmentationResult.timings_ms shared by every prompt of a frame.
-_FRAME_STAGES = ('preprocess', 'image_encoder')
-
-
 def ros_header(stamp_ns: int, frame_id: str) -> Any:
     """An rclpy std_msgs/Header with the given stamp (nanoseconds) and frame_id."""
     from builtin_interfaces.msg import Time
@@ -32,13 +28,6 @@ def ros_header(stamp_ns: int, frame_id: str) -> Any:
 
     return Header(stamp=Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000),
                   frame_id=frame_id)
-
-
-def inference_ms(result: SegmentationResult, prompt_count: int) -> float:
-    """A prompt's model time: its share of the frame's encoder stages plus its own stages."""
-    shared = sum(v for k, v in result.timings_ms.items() if k in _FRAME_STAGES)
-    own = sum(v for k, v in result.timings_ms.items() if k not in _FRAME_STAGES)
-    return shared / max(prompt_count, 1) + own
 
 
 class OfflineSegmenter:
@@ -110,7 +99,7 @@ class OfflineSegmenter:
         from rclpy.serialization import serialize_message
 
         estimate = estimate_target(result, self.settings, frame.depth_m, frame.intrinsics)
-        ms = inference_ms(result, count)
+        ms = inference_seconds(result, count) * 1000.0
         outcome.messages.append(('segmentation', serialize_message(
             segmentation_msg(result, header, estimate, ms / 1000.0))))
         outcome.messages.append(('mask', serialize_message(mask_to_imgmsg(result.mask, header))))
