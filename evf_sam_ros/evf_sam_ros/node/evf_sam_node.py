@@ -28,7 +28,7 @@ from ..model import EvfSamError, EvfSamPredictor, PromptError
 from ..model.tokenizer import clean_prompt
 from ..targets import estimate_target
 from .diagnostics import diagnostic_array, summarize
-from .inputs import Frame, StampedBuffer, match_depth
+from .inputs import DepthInput, Frame, StampedBuffer, match_depth
 from .requests import RequestHandlers
 from .runtime import LatencyStats, LatestSlot, RateMeter, ThrottledWarnings
 from .settings import PARAMS, SPECS, NodeSettings, check_value
@@ -261,23 +261,30 @@ class EvfSamNode(LifecycleNode):
         results = {r.prompt: r for r in self.predictor.predict_many(rgb, prompts)}
         model_s = time.monotonic() - started
         self.inference_ms.add(model_s * 1000.0)  # the frame's model time, all prompts
-        segs = {p: self.segmentation(frame.header, r, rgb.shape[:2], len(results)) for p, r in results.items()}
+        depth = self.depth_for(frame.header, rgb.shape[:2])  # once per frame, whatever the prompts
+        segs = {p: self.segmentation(frame.header, r, depth, len(results)) for p, r in results.items()}
         self.count("frames_processed")
         if current:
             self._publish(segs[current], results[current], rgb)
         self.requests.feed_goals(segs)
         self.overhead_ms.add((time.monotonic() - frame.received_monotonic - model_s) * 1000.0)
 
-    def segmentation(self, header: Any, result: Any, shape: tuple[int, int], prompts_on_frame: int = 1) -> Any:
+    def depth_for(self, header: Any, shape: tuple[int, int]) -> Optional[DepthInput]:
+        """Depth and intrinsics for an image (None without use_depth); problems are warned."""
+        s = self.settings
+        if not s.use_depth:
+            return None
+        depth = match_depth(header, shape, self.depth, self.camera_info, s.depth_max_stamp_diff, s.depth_wait)
+        for kind, message in depth.problems:
+            self.warnings.warn(kind, message)
+        return depth
+
+    def segmentation(self, header: Any, result: Any, depth: Optional[DepthInput], prompts_on_frame: int = 1) -> Any:
         """evf_sam_msgs/Segmentation for a result, with the 3D target when depth allows."""
-        s, depth = self.settings, None
-        if s.use_depth:
-            depth = match_depth(header, shape, self.depth, self.camera_info, s.depth_max_stamp_diff, s.depth_wait)
-            for kind, message in depth.problems:
-                self.warnings.warn(kind, message)
-        estimate = estimate_target(result, s.target_settings(), depth and depth.depth_m,
-                                   depth and depth.intrinsics)
-        if estimate.found and depth is not None and depth.depth_m is not None and estimate.point is None:
+        depth_m = depth.depth_m if depth else None
+        estimate = estimate_target(result, self.settings.target_settings(), depth_m,
+                                   depth.intrinsics if depth else None)
+        if estimate.found and depth_m is not None and estimate.point is None:
             self.warnings.warn("depth_invalid", f"too little valid depth inside the mask of '{result.prompt}' "
                                                 f"(valid fraction {estimate.depth_valid_fraction:.2f}): "
                                                 "no target_point")

@@ -81,7 +81,8 @@ class RequestHandlers:
         try:
             rgb = frame.rgb()
             result = self.node.predictor.predict(rgb, prompt)
-            box["result"] = self.node.segmentation(frame.header, result, rgb.shape[:2])
+            depth = self.node.depth_for(frame.header, rgb.shape[:2])
+            box["result"] = self.node.segmentation(frame.header, result, depth)
         except (ConversionError, EvfSamError) as exc:
             box["error"] = str(exc)
         except Exception as exc:  # returned to the caller and logged, not swallowed
