@@ -12,6 +12,11 @@ export PYTHONPATH=/tmp/site:$PWD/evf_sam_ros
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
 python3 benchmarks/gpu_correctness.py
+if [ -n "${QUICK:-}" ]; then  # QUICK=1: the correctness check and the default configuration only
+  python3 benchmarks/model_benchmark.py --random-full evf-sam2 --device cuda --dtype float16 --cuda-graphs \
+    --repeats 20 --warmup 3 --sizes 640x480,1280x720
+  exit 0
+fi
 for variant in evf-sam2 evf-sam; do
   for graphs in "" --cuda-graphs; do
     python3 benchmarks/model_benchmark.py --random-full "$variant" --device cuda --dtype float16 $graphs \

@@ -28,8 +28,9 @@ def check(variant: str, image: np.ndarray) -> dict:
     prompt = "the red mug left of the plate"
     ref = EvfSamPredictor.from_pretrained(ckpt, "cpu", "float32").predict(image, prompt)
     row: dict = {"variant": variant}
-    for dtype in ("float32", "float16", "bfloat16"):
+    for dtype in ("float32", "float16", "bfloat16"):  # the defaults users get: CUDA graphs on
         predictor = EvfSamPredictor.from_pretrained(ckpt, "cuda", dtype)
+        assert predictor.cuda_graphs
         out = predictor.predict(image, prompt)
         diff = float(np.abs(out.logits - ref.logits).max())
         row[dtype] = {"max_abs_logit_diff_vs_cpu": round(diff, 5), "mask_iou_vs_cpu": round(iou(out.mask, ref.mask), 4),
@@ -39,7 +40,7 @@ def check(variant: str, image: np.ndarray) -> dict:
                                           for p in predictor.model.visual_model.image_encoder.neck.parameters())
         predictor.release()
     graphed = EvfSamPredictor.from_pretrained(ckpt, "cuda", "float16", cuda_graphs=True)
-    eager = EvfSamPredictor.from_pretrained(ckpt, "cuda", "float16")
+    eager = EvfSamPredictor.from_pretrained(ckpt, "cuda", "float16", cuda_graphs=False)
     prompts = [prompt, "the plate", prompt]  # a repeated prompt replays its BEiT-3 graph
     diffs = [float(np.abs(g.logits - e.logits).max()) for _ in range(2)
              for g, e in zip(graphed.predict_many(image, prompts), eager.predict_many(image, prompts))]
