@@ -77,7 +77,9 @@ def replay_live(bag: Path, out: Path, on_gpu: bool) -> int:
 
 
 def offline_message(exc: HubUnavailableError, checkpoint: str) -> str:
-    return (f"make demo: the checkpoint {checkpoint} cannot be downloaded here ({exc}).\n"
+    cause = type(exc.__cause__).__name__ if exc.__cause__ else "HubUnavailableError"
+    return (f"make demo: the checkpoint {checkpoint} cannot be downloaded from the Hugging Face hub "
+            f"here ({cause}).\n"
             "Offline: make demo CHECKPOINT=<checkpoint directory>. To try the pipeline without real "
             "weights: .venv/bin/evf-sam-tiny-checkpoint /tmp/evf-tiny --variant evf-sam2 && "
             "make demo CHECKPOINT=/tmp/evf-tiny (random weights: the masks mean nothing).")
