@@ -55,7 +55,3 @@ class GraphedCallable:
             static_outputs = self.fn(*static_inputs)
         self.captures += 1
         return graph, static_inputs, static_outputs
-
-    def clear(self) -> None:
-        """Drop every captured graph (frees their memory pools once unreferenced)."""
-        self._graphs.clear()

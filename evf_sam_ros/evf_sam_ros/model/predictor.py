@@ -58,10 +58,6 @@ class ImageEmbedding:
     beit3_pixels: torch.Tensor
     timings_ms: dict[str, float]
 
-    @property
-    def original_size(self) -> tuple[int, int]:
-        return self.features.original_size
-
 
 class _Stopwatch:
     """Stage timer; synchronises CUDA at each mark so a stage's time is its own."""

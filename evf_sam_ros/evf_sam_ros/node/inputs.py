@@ -63,10 +63,6 @@ class StampedBuffer:
             msg, gap = self.nearest(stamp)
         return msg, gap
 
-    def latest(self) -> Optional[Any]:
-        with self._lock:
-            return self._items[-1] if self._items else None
-
     def nearest(self, stamp: int) -> tuple[Optional[Any], float]:
         """(message with the nearest stamp, |gap| in seconds); (None, inf) when empty."""
         with self._lock:

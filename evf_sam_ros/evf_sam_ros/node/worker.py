@@ -30,7 +30,6 @@ class InferenceWorker:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._last_start = 0.0
-        self.busy = False
 
     def start(self) -> None:
         self._stop.clear()
@@ -73,10 +72,7 @@ class InferenceWorker:
         return lambda: self._handle_frame(frame)
 
     def _call(self, job: Callable[[], None]) -> None:
-        self.busy = True
         try:
             job()
         except Exception as exc:  # reported, never swallowed: the node logs and counts it
             self._on_error("worker", exc)
-        finally:
-            self.busy = False
