@@ -22,7 +22,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
 from ..conversions import ConversionError, array_to_imgmsg, stamp_ns
-from ..drawing import annotate, overlay_mask
+from ..drawing import draw_result
 from ..messages import inference_seconds, point_stamped_msg, segmentation_msg
 from ..model import EvfSamError, EvfSamPredictor, PromptError
 from ..model.tokenizer import clean_prompt
@@ -300,8 +300,7 @@ class EvfSamNode(LifecycleNode):
             p = seg.target_point
             pubs["target_point"].publish(point_stamped_msg(seg.header, (p.x, p.y, p.z)))
         if self.settings.publish_overlay and pubs["overlay"].get_subscription_count() > 0:
-            picture = annotate(overlay_mask(rgb, result.mask), seg.prompt, result.score, result.centroid,
-                               result.bbox, seg.found)
+            picture = draw_result(rgb, result, seg.found)
             pubs["overlay"].publish(array_to_imgmsg(picture, "rgb8", seg.header))
         now = self.get_clock().now().nanoseconds
         self.latency_ms.add((now - stamp_ns(seg.header)) / 1e6)

@@ -19,9 +19,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
-
-from ..model import DEFAULT_CHECKPOINT, EvfSamError, EvfSamPredictor, HubUnavailableError
+from ..model import DEFAULT_CHECKPOINT, EvfSamError, HubUnavailableError
 from ..model.checkpoint import resolve_checkpoint
 
 PROMPT = "the red mug left of the plate"
@@ -30,20 +28,16 @@ SAMPLE_IMAGE = PACKAGE_ROOT / "data" / "sample_tabletop.png"
 NAMESPACE = "/demo"
 
 
-def segment_sample(checkpoint: Path, device: str, out: Path) -> EvfSamPredictor:
-    """Step 1: one image, one prompt; writes sample_mask.png and sample_overlay.png."""
-    from ..drawing import annotate, overlay_mask
-    from .segment import read_image, summary, write_png
+def segment_sample(checkpoint: Path, device: str, out: Path) -> dict:
+    """Step 1: evf-sam-segment on the bundled image; writes sample_mask.png and sample_overlay.png."""
+    from .segment import build_parser, run
 
-    image = read_image(SAMPLE_IMAGE)
-    predictor = EvfSamPredictor.from_pretrained(checkpoint, device)
-    result = predictor.predict(image, PROMPT)
-    write_png(out / "sample_mask.png", result.mask.astype(np.uint8) * 255)
-    write_png(out / "sample_overlay.png", annotate(overlay_mask(image, result.mask), PROMPT, result.score,
-                                                   result.centroid, result.bbox, found=result.area > 0))
-    print(json.dumps(summary(result, 0.0, predictor)))
+    summary = run(build_parser().parse_args([
+        "--checkpoint", str(checkpoint), "--image", str(SAMPLE_IMAGE), "--prompt", PROMPT, "--device", device,
+        "--out-mask", str(out / "sample_mask.png"), "--out-overlay", str(out / "sample_overlay.png")]))
+    print(json.dumps(summary))
     print(f"wrote {out / 'sample_mask.png'} and {out / 'sample_overlay.png'}")
-    return predictor
+    return summary
 
 
 def sample_bag(out: Path, frames: int) -> Path:
@@ -96,15 +90,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         checkpoint = resolve_checkpoint(args.checkpoint)  # downloads once, with progress bars
-        predictor = segment_sample(checkpoint, args.device, args.out)
+        summary = segment_sample(checkpoint, args.device, args.out)
     except HubUnavailableError as exc:
         print(offline_message(exc, args.checkpoint), file=sys.stderr)
         return 2
     except EvfSamError as exc:
         print(f"make demo: {exc}", file=sys.stderr)
         return 2
-    on_gpu = predictor.device.type == "cuda"
-    predictor.release()
+    on_gpu = summary["device"].startswith("cuda")
+    if on_gpu:  # the node process needs the GPU memory step 1's predictor held
+        import torch
+
+        torch.cuda.empty_cache()
     bag = sample_bag(args.out, args.frames)
     node = start_node(checkpoint, args.device, args.out)
     try:

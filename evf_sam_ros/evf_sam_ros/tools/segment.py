@@ -65,7 +65,7 @@ def summary(result: Any, load_ms: float, predictor: Any) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Load, predict, write the pictures; return the summary."""
-    from ..drawing import annotate, overlay_mask
+    from ..drawing import draw_result
     from ..model import EvfSamPredictor
 
     image = read_image(args.image)
@@ -76,9 +76,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.out_mask:
         write_png(args.out_mask, result.mask.astype(np.uint8) * 255)
     if args.out_overlay:
-        picture = annotate(overlay_mask(image, result.mask), result.prompt, result.score,
-                           result.centroid, result.bbox, found=result.area > 0)
-        write_png(args.out_overlay, picture)
+        write_png(args.out_overlay, draw_result(image, result))
     return summary(result, load_ms, predictor)
 
 
