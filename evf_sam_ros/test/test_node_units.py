@@ -117,8 +117,14 @@ def test_depth_that_arrives_after_the_image_is_waited_for():
     threading.Timer(0.1, buffer.add, args=(late,)).start()
     info = SimpleNamespace(k=[5.0, 0, 3.0, 0, 5.0, 2.0, 0, 0, 1.0], width=6, height=4)
     start = time.monotonic()
-    got = match_depth(_header(2), (4, 6), buffer, info, max_stamp_diff=0.01, wait_s=2.0)
+    got = match_depth(_header(2), (4, 6), buffer, lambda: info, max_stamp_diff=0.01, wait_s=2.0)
     assert 0.05 < time.monotonic() - start < 1.5
     assert got.problems == [] and np.allclose(got.depth_m, 1.5)
-    never = match_depth(_header(9), (4, 6), StampedBuffer(), info, 0.01, wait_s=2.0)
+    start = time.monotonic()
+    never = match_depth(_header(9), (4, 6), StampedBuffer(), lambda: info, 0.01, wait_s=2.0)
     assert [k for k, _ in never.problems] == ["no_depth"]  # no depth topic at all: no waiting
+    assert time.monotonic() - start < 0.5
+    first = StampedBuffer()  # a publisher exists but its first image is late: wait for it
+    threading.Timer(0.1, first.add, args=(late,)).start()
+    got = match_depth(_header(2), (4, 6), first, lambda: info, 0.01, wait_s=2.0, depth_expected=True)
+    assert got.problems == [] and np.allclose(got.depth_m, 1.5)

@@ -68,6 +68,7 @@ class EvfSamNode(LifecycleNode):
         self.requests = RequestHandlers(self)
         self._worker: Optional[InferenceWorker] = None
         self._subs: list[Any] = []
+        self._depth_sub: Optional[Any] = None
         self._pubs: dict[str, Any] = {}
         self._diag_pub = self.create_publisher(_diag_type(), "/diagnostics", 10)
         self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics,
@@ -112,7 +113,7 @@ class EvfSamNode(LifecycleNode):
         self.active = False
         for sub in self._subs:
             self.destroy_subscription(sub)
-        self._subs = []
+        self._subs, self._depth_sub = [], None
         if self._worker is not None and not self._worker.stop():
             self.get_logger().warning("inference thread still busy; it will stop after its forward pass")
         self._worker = None
@@ -172,7 +173,8 @@ class EvfSamNode(LifecycleNode):
             self._subs.append(self.create_subscription(Image, "image", lambda m: self._on_image(m, False),
                                                        qos, **kw))
         if s.use_depth:
-            self._subs.append(self.create_subscription(Image, "depth", self.depth.add, qos, **kw))
+            self._depth_sub = self.create_subscription(Image, "depth", self.depth.add, qos, **kw)
+            self._subs.append(self._depth_sub)
             self._subs.append(self.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
                                                        qos, **kw))
         commands_qos = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
@@ -274,7 +276,9 @@ class EvfSamNode(LifecycleNode):
         s = self.settings
         if not s.use_depth:
             return None
-        depth = match_depth(header, shape, self.depth, self.camera_info, s.depth_max_stamp_diff, s.depth_wait)
+        expected = self._depth_sub is not None and self.count_publishers(self._depth_sub.topic_name) > 0
+        depth = match_depth(header, shape, self.depth, lambda: self.camera_info, s.depth_max_stamp_diff,
+                            s.depth_wait, expected)
         for kind, message in depth.problems:
             self.warnings.warn(kind, message)
         return depth

@@ -9,7 +9,7 @@ import collections
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Deque, Optional
+from typing import Any, Callable, Deque, Optional
 
 import numpy as np
 
@@ -51,13 +51,14 @@ class StampedBuffer:
             self._items.append(msg)
             self._lock.notify_all()
 
-    def wait_nearest(self, stamp: int, max_gap_s: float, timeout_s: float) -> tuple[Optional[Any], float]:
+    def wait_nearest(self, stamp: int, max_gap_s: float, timeout_s: float, expected: bool = False
+                     ) -> tuple[Optional[Any], float]:
         """Like ``nearest``, but wait up to ``timeout_s`` for a message within ``max_gap_s``
-        (topics published together can arrive in either order). No wait while the topic
-        has never delivered anything."""
+        (topics published together can arrive in either order). Waits only when the topic
+        has delivered before or ``expected`` says a publisher is there."""
         deadline = time.monotonic() + timeout_s
         msg, gap = self.nearest(stamp)
-        while msg is not None and gap > max_gap_s and time.monotonic() < deadline:
+        while (msg is not None or expected) and gap > max_gap_s and time.monotonic() < deadline:
             with self._lock:
                 self._lock.wait(max(0.0, deadline - time.monotonic()))
             msg, gap = self.nearest(stamp)
@@ -86,12 +87,15 @@ class DepthInput:
     problems: list[Problem] = field(default_factory=list)
 
 
-def match_depth(header: Any, shape: tuple[int, int], depth: StampedBuffer, camera_info: Optional[Any],
-                max_stamp_diff: float, wait_s: float = 0.0) -> DepthInput:
+def match_depth(header: Any, shape: tuple[int, int], depth: StampedBuffer,
+                camera_info: Callable[[], Optional[Any]], max_stamp_diff: float, wait_s: float = 0.0,
+                depth_expected: bool = False) -> DepthInput:
     """Depth (HxW float32 metres) and intrinsics for an image with this header and HxW shape,
-    waiting up to ``wait_s`` for a depth image within ``max_stamp_diff`` seconds."""
+    waiting up to ``wait_s`` for a depth image within ``max_stamp_diff`` seconds (see
+    StampedBuffer.wait_nearest). ``camera_info`` returns the newest CameraInfo (read after
+    the wait, so one that arrived meanwhile counts)."""
     out = DepthInput()
-    msg, gap = depth.wait_nearest(stamp_ns(header), max_stamp_diff, wait_s)
+    msg, gap = depth.wait_nearest(stamp_ns(header), max_stamp_diff, wait_s, depth_expected)
     if msg is None:
         out.problems.append(("no_depth", "no depth image received yet: no target_point"))
     elif gap > max_stamp_diff:
@@ -110,7 +114,7 @@ def match_depth(header: Any, shape: tuple[int, int], depth: StampedBuffer, camer
         except ConversionError as exc:
             out.problems.append(("depth_encoding", f"depth image rejected: {exc}"))
     if out.depth_m is not None:
-        out.intrinsics = _intrinsics(camera_info, shape, out.problems)
+        out.intrinsics = _intrinsics(camera_info(), shape, out.problems)
         if out.intrinsics is None:
             out.depth_m = None
     return out
