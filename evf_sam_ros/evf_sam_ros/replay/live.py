@@ -57,16 +57,25 @@ def _connect(ros: ReplayNode, options: LiveOptions) -> None:
         raise ReplayError(f'could not connect to {seg_topic} (incompatible QoS?)')
 
 
-def _send_prompt(ros: ReplayNode, text: str, recording: LiveRecording) -> None:
+def _send_prompt(ros: ReplayNode, text: str, recording: LiveRecording, timeout_s: float = 10.0) -> None:
+    """Send a command and wait for the node to echo it on ``prompt``, resending every 0.5 s:
+    a command sent while discovery is still completing on the node's side can be lost, and
+    a lost prompt would leave every frame unprocessed."""
     from std_msgs.msg import String
 
     command = ros.publishers['command']
-    wait_until(lambda: command.get_subscription_count() > 0, 10.0)
-    command.publish(String(data=text))
+    wait_until(lambda: command.get_subscription_count() > 0, timeout_s)
     echo = ' '.join(text.split())  # the node normalises white space
-    if not wait_until(lambda: echo in ros.prompts_seen(), 10.0):
-        recording.warnings.append(('prompt_not_confirmed',
-                                   f'the node did not echo the prompt {text!r} on "prompt"'))
+    before = len(ros.prompts_seen())
+    deadline = time.monotonic() + timeout_s
+    while True:
+        command.publish(String(data=text))
+        if wait_until(lambda: echo in ros.prompts_seen()[before:], 0.5):
+            return
+        if time.monotonic() >= deadline:
+            recording.warnings.append(('prompt_not_confirmed',
+                                       f'the node did not echo the prompt {text!r} on "prompt"'))
+            return
 
 
 def _image_bytes(raw: bytes, msgtype: str) -> tuple[int, bytes]:
@@ -110,6 +119,11 @@ def _play(ros: ReplayNode, bag: str, selection: TopicSelection, options: LiveOpt
                 if role == 'image':
                     last_stamp = _publish_image(ros, raw, msgtype, recording) or last_stamp
                     progress.update(1)
+                elif role == 'command':
+                    try:
+                        _send_prompt(ros, str(deserialize(raw, msgtype).data), recording)
+                    except MessageError as exc:
+                        recording.warnings.append((exc.kind, f'command not played: {exc}'))
                 else:
                     ros.publishers[role].publish(bytes(raw))
         except BagReadError as exc:

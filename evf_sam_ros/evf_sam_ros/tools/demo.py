@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,6 +47,7 @@ def sample_bag(out: Path, frames: int) -> Path:
 
     bag = out / f"sample_bag_{frames}"
     if not (bag / "metadata.yaml").is_file():
+        shutil.rmtree(bag, ignore_errors=True)  # an earlier demo stopped while writing it
         print(f"making the sample bag in {bag} (once)")
         write_sample_bag(bag, storage="mcap", frames=frames)
     return bag
@@ -58,7 +60,18 @@ def start_node(checkpoint: Path, device: str, out: Path) -> subprocess.Popen:
     cmd = [str(node), "--ros-args", "-r", f"__ns:={NAMESPACE}", "-p", f"checkpoint:={checkpoint}",
            "-p", f"device:={device}", "-p", "score_threshold:=0.5"]
     print(f"starting evf_sam_node in {NAMESPACE} (log: {out / 'node.log'})")
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """In the node's process: get SIGTERM when the demo dies, even by SIGKILL (Linux), so no
+    node is left running in the background."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        return  # not Linux: the finally block in main() still stops the node
 
 
 def replay_live(bag: Path, out: Path, on_gpu: bool) -> int:
