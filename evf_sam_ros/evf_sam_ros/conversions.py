@@ -26,6 +26,10 @@ class ConversionError(ValueError):
     """An image message or array cannot be converted; the message says why and what works."""
 
 
+class UnsupportedEncodingError(ConversionError):
+    """The encoding is well-formed but not one this conversion reads (the message lists them)."""
+
+
 class _Layout(NamedTuple):
     dtype: np.dtype
     channels: int
@@ -62,7 +66,7 @@ def _layout(encoding: str) -> _Layout:
     try:
         return _LAYOUTS[encoding]
     except KeyError:
-        raise ConversionError(
+        raise UnsupportedEncodingError(
             f'unsupported image encoding {encoding!r}; supported: {", ".join(SUPPORTED_ENCODINGS)}'
         ) from None
 
@@ -124,7 +128,7 @@ def _to_rgb(array: np.ndarray, layout: _Layout, encoding: str) -> np.ndarray:
         return np.ascontiguousarray(array[..., 2::-1])
     if layout.order == 'mono':
         return np.repeat(array[..., np.newaxis], 3, axis=2)
-    raise ConversionError(
+    raise UnsupportedEncodingError(
         f'cannot convert {encoding!r} to rgb8; colour encodings are '
         f'{", ".join(SUPPORTED_COLOR_ENCODINGS)} (use depth_imgmsg_to_metres for depth)'
     )
@@ -134,7 +138,7 @@ def _to_mono(array: np.ndarray, layout: _Layout, encoding: str) -> np.ndarray:
     if layout.order == 'mono':
         return array
     if layout.order == 'depth':
-        raise ConversionError(
+        raise UnsupportedEncodingError(
             f'cannot convert {encoding!r} to mono8; mono8 output needs one of '
             f'{", ".join(SUPPORTED_COLOR_ENCODINGS)}'
         )
@@ -316,7 +320,7 @@ def depth_array_to_metres(array: np.ndarray, encoding: str) -> np.ndarray:
     """
     array = np.asarray(array)
     if encoding not in SUPPORTED_DEPTH_ENCODINGS:
-        raise ConversionError(
+        raise UnsupportedEncodingError(
             f'unsupported depth encoding {encoding!r}; supported: '
             f'{", ".join(SUPPORTED_DEPTH_ENCODINGS)}'
         )
@@ -346,7 +350,7 @@ def depth_imgmsg_to_metres(msg: Any) -> np.ndarray:
         ConversionError: encoding not in ``SUPPORTED_DEPTH_ENCODINGS`` or malformed message.
     """
     if msg.encoding not in SUPPORTED_DEPTH_ENCODINGS:
-        raise ConversionError(
+        raise UnsupportedEncodingError(
             f'unsupported depth encoding {msg.encoding!r}; supported: '
             f'{", ".join(SUPPORTED_DEPTH_ENCODINGS)}'
         )

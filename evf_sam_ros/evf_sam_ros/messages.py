@@ -6,7 +6,8 @@ Imports evf_sam_msgs and ROS message packages lazily so the module itself import
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Optional
 
 from .conversions import mask_to_imgmsg
 from .model.predictor import SegmentationResult
@@ -59,3 +60,54 @@ def point_stamped_msg(header: Any, point: tuple[float, float, float]) -> Any:
     msg.header = header
     msg.point.x, msg.point.y, msg.point.z = (float(c) for c in point)
     return msg
+
+
+@dataclass(frozen=True)
+class TargetMessages:
+    """What is published for one target on one frame; every header is the source image's.
+
+    segmentation: evf_sam_msgs/Segmentation (its ``mask`` is the mono8 mask message, built
+    once). target_point: geometry_msgs/PointStamped, only for a found target with a valid 3D
+    point.
+    """
+
+    segmentation: Any
+    target_point: Optional[Any]
+
+    def by_role(self) -> list[tuple[str, Any]]:
+        """(output topic name, message) pairs in publishing order."""
+        out = [('segmentation', self.segmentation), ('mask', self.segmentation.mask)]
+        if self.target_point is not None:
+            out.append(('target_point', self.target_point))
+        return out
+
+
+def target_messages(result: SegmentationResult, header: Any, estimate: TargetEstimate,
+                    inference_time_s: float) -> TargetMessages:
+    """The messages of one target's result on the image with ``header``."""
+    seg = segmentation_msg(result, header, estimate, inference_time_s)
+    point = None if estimate.point is None else point_stamped_msg(header, estimate.point)
+    return TargetMessages(seg, point)
+
+
+def without_mask(segmentation: Any) -> Any:
+    """A copy of an evf_sam_msgs/Segmentation whose mask is an empty image (same header):
+    what find_target feedback and results carry, so they stay a few hundred bytes."""
+    from evf_sam_msgs.msg import Segmentation
+    from sensor_msgs.msg import Image
+
+    light = Segmentation()
+    for name in Segmentation.get_fields_and_field_types():
+        if name != 'mask':
+            setattr(light, name, getattr(segmentation, name))
+    light.mask = Image(header=segmentation.header)
+    return light
+
+
+def ros_header(stamp_ns: int, frame_id: str) -> Any:
+    """An rclpy std_msgs/Header with the given stamp (nanoseconds) and frame_id."""
+    from builtin_interfaces.msg import Time
+    from std_msgs.msg import Header
+
+    return Header(stamp=Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000),
+                  frame_id=frame_id)

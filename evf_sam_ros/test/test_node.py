@@ -107,7 +107,7 @@ def test_depth_and_camera_info_give_the_point_geometry_predicts(ros_client, topi
 def test_not_found_under_the_threshold_and_runtime_threshold_change(ros_client, topics):
     c = ros_client
     _set_prompt(c, topics, "the red mug")
-    assert all(r.successful for r in c.set_params(NODE, score_threshold=1.5))
+    assert all(r.successful for r in c.set_params(NODE, score_threshold=1.0))
     try:
         seg = _send_image(c, topics, 20, seed=4)
         assert not seg.found and seg.area > 0  # a mask, but not trusted: found=false
@@ -120,7 +120,19 @@ def test_not_found_under_the_threshold_and_runtime_threshold_change(ros_client, 
 
 def test_parameters_are_checked(ros_client):
     bad = ros_client.set_params(NODE, max_rate=-1.0)
-    assert not bad[0].successful and ">= 0.0" in bad[0].reason
+    assert not bad[0].successful and "out of range" in bad[0].reason
+    for value in (-1.0, 2.0):  # accepted before ranges existed: every frame then found=false
+        refused = ros_client.set_params(NODE, score_threshold=value)
+        assert not refused[0].successful and "score_threshold" in refused[0].reason
+    crossed = ros_client.set_params(NODE, min_depth=20.0)  # max_depth is 10.0
+    assert not crossed[0].successful and "must not exceed max_depth" in crossed[0].reason
+    from rcl_interfaces.srv import DescribeParameters
+
+    described = ros_client.call(DescribeParameters, f"{NODE}/describe_parameters",
+                                DescribeParameters.Request(names=["score_threshold", "depth_erode_iterations"]))
+    score, erode = described.descriptors
+    assert (score.floating_point_range[0].from_value, score.floating_point_range[0].to_value) == (0.0, 1.0)
+    assert (erode.integer_range[0].from_value, erode.integer_range[0].to_value) == (0, 50)
     frozen = ros_client.set_params(NODE, checkpoint="/elsewhere")
     assert not frozen[0].successful and "configure" in frozen[0].reason
     dtype = ros_client.set_params(NODE, dtype="float8")
@@ -175,7 +187,7 @@ def test_find_target_action_succeeds_after_min_hits_with_feedback(ros_client, to
 
 def test_find_target_times_out_not_found_and_rejects_bad_prompts(ros_client):
     c = ros_client
-    assert all(r.successful for r in c.set_params(NODE, score_threshold=1.5))
+    assert all(r.successful for r in c.set_params(NODE, score_threshold=1.0))
     try:
         goal = FindTarget.Goal(prompt="a unicorn")
         goal.timeout.sec = 1

@@ -154,11 +154,11 @@ def test_depth_problems_are_reported_not_fatal(ros_client, slow):
         assert not seg.target_point_valid
 
     c.publish_when_matched(Image, f"{SLOW_NS}/depth", depth(5000, np.full((h, w), 1000, np.uint16), "16UC1"))
-    frame(5000, "no_camera_info")
+    frame(5000, "camera_info_missing")
     info = CameraInfo(width=w, height=h, k=[50.0, 0, 32.0, 0, 50.0, 24.0, 0, 0, 1.0])
     c.publish_when_matched(CameraInfo, f"{SLOW_NS}/camera_info", info)
     c.publish_when_matched(Image, f"{SLOW_NS}/depth", depth(5001, np.full((h // 2, w // 2), 900, np.uint16), "16UC1"))
-    frame(5001, "depth_size")
+    frame(5001, "depth_size_mismatch")
     c.publish_when_matched(Image, f"{SLOW_NS}/depth", depth(5002, np.full((h, w), np.nan, np.float32), "32FC1"))
     frame(5002, "depth_invalid")
     c.publish_when_matched(Image, f"{SLOW_NS}/depth", depth(5003, np.zeros((h, w), np.uint16), "16UC1"))

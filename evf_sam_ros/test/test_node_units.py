@@ -1,4 +1,4 @@
-"""The node's ROS-free parts: newest-frame slot, worker, statistics, throttling, depth matching."""
+"""The node's ROS-free parts: newest-frame slot, worker, statistics, throttling, depth waits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from evf_sam_ros.node.inputs import StampedBuffer, match_depth
+from evf_sam_ros.pipeline import BufferedDepth, StampedBuffer
 from evf_sam_ros.node.runtime import LatencyStats, LatestSlot, RateMeter, ThrottledWarnings
 from evf_sam_ros.node.worker import InferenceWorker
 
@@ -27,16 +27,17 @@ def test_latest_slot_keeps_only_the_newest_and_counts_drops():
 def test_worker_processes_newest_frames_and_requests_first():
     slot: LatestSlot[int] = LatestSlot()
     seen, errors = [], []
-    gate = threading.Event()
+    gate, entered = threading.Event(), threading.Event()
 
     def handle(frame):
+        entered.set()
         gate.wait(2)  # a slow model: frames pile up meanwhile
         seen.append(frame)
 
     worker = InferenceWorker(slot, handle, lambda where, exc: errors.append(exc))
     worker.start()
     slot.put(1)
-    time.sleep(0.1)  # the worker is inside handle(1) now
+    assert entered.wait(5)  # the worker is inside handle(1) now
     for i in range(2, 10):
         slot.put(i)
     worker.submit(lambda: seen.append("request"))
@@ -91,7 +92,8 @@ def test_statistics_and_throttled_warnings():
     stats = LatencyStats(window=100)
     for v in range(1, 101):
         stats.add(v)
-    assert stats.percentile(50) == 50 and stats.percentile(95) == 95
+    # one definition everywhere (stats.percentile): linear between the nearest ranks
+    assert stats.percentile(50) == 50.5 and stats.percentile(95) == 95.05
     now = [0.0]
     meter = RateMeter(window_s=5.0, clock=lambda: now[0])
     for _ in range(11):
@@ -117,14 +119,29 @@ def test_depth_that_arrives_after_the_image_is_waited_for():
     threading.Timer(0.1, buffer.add, args=(late,)).start()
     info = SimpleNamespace(k=[5.0, 0, 3.0, 0, 5.0, 2.0, 0, 0, 1.0], width=6, height=4)
     start = time.monotonic()
-    got = match_depth(_header(2), (4, 6), buffer, lambda: info, max_stamp_diff=0.01, wait_s=2.0)
+    got = BufferedDepth(buffer, lambda: info, 0.01, 2.0, False).match(_header(2), (4, 6))
     assert 0.05 < time.monotonic() - start < 1.5
     assert got.problems == [] and np.allclose(got.depth_m, 1.5)
     start = time.monotonic()
-    never = match_depth(_header(9), (4, 6), StampedBuffer(), lambda: info, 0.01, wait_s=2.0)
-    assert [k for k, _ in never.problems] == ["no_depth"]  # no depth topic at all: no waiting
+    never = BufferedDepth(StampedBuffer(), lambda: info, 0.01, 2.0, False).match(_header(9), (4, 6))
+    assert [k for k, _ in never.problems] == ["depth_missing"]  # no depth topic: no waiting
     assert time.monotonic() - start < 0.5
     first = StampedBuffer()  # a publisher exists but its first image is late: wait for it
     threading.Timer(0.1, first.add, args=(late,)).start()
-    got = match_depth(_header(2), (4, 6), first, lambda: info, 0.01, wait_s=2.0, depth_expected=True)
+    got = BufferedDepth(first, lambda: info, 0.01, 2.0, True).match(_header(2), (4, 6))
     assert got.problems == [] and np.allclose(got.depth_m, 1.5)
+
+
+def test_no_wait_once_the_depth_stream_has_passed_the_image():
+    """A depth image that is missing (the stream already delivered later stamps) is not
+    waited for: waiting would only delay the result."""
+    buffer = StampedBuffer()
+    for sec in (1, 3):
+        buffer.add(SimpleNamespace(header=_header(sec), height=4, width=6, encoding="32FC1",
+                                   is_bigendian=0, step=24,
+                                   data=np.full((4, 6), 1.5, np.float32).tobytes()))
+    info = SimpleNamespace(k=[5.0, 0, 3.0, 0, 5.0, 2.0, 0, 0, 1.0], width=6, height=4)
+    start = time.monotonic()
+    got = BufferedDepth(buffer, lambda: info, 0.01, 5.0, True).match(_header(2), (4, 6))
+    assert time.monotonic() - start < 1.0
+    assert [k for k, _ in got.problems] == ["depth_stamp_gap"] and got.depth_m is None

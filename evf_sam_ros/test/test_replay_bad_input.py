@@ -11,7 +11,7 @@ import pytest
 
 from evf_sam_ros.replay import cli
 from evf_sam_ros.replay.bagio import IMAGE, STRING, BagWriter
-from evf_sam_ros.replay.pipeline import ReplayOptions, replay_bag
+from evf_sam_ros.replay.runner import ReplayOptions, replay_bag
 from evf_sam_ros.replay.sample_bag import image_cdr, string_cdr, write_sample_bag
 
 H, W = 48, 64
@@ -176,7 +176,7 @@ def test_per_frame_problems_are_counted_and_the_rest_processed(mixed_bag, tmp_pa
     assert warnings['bad_image'] == 1  # step smaller than width x 3
     assert warnings['ground_truth_size_mismatch'] == 1
     assert warnings['depth_size_mismatch'] == 1
-    assert warnings['depth_missing'] == 1  # frame 0 has no depth
+    assert warnings['depth_stamp_gap'] == 1  # frame 0's nearest depth is frame 3's
     assert report['iou']['frames_scored'] == 1 and report['iou']['per_frame'][0]['frame'] == 3
     assert [f['status'] for f in report['per_frame']] == [
         'processed', 'skipped', 'skipped', 'processed', 'skipped']
@@ -193,7 +193,7 @@ def test_frames_without_any_prompt_are_skipped(tmp_path, segmenter):
             bag.write('/cam/image', IMAGE, 10 + i, image_cdr(_rgb(), 'rgb8', 10 + i))
     report = replay_bag(path, tmp_path / 'out', segmenter, ReplayOptions(progress=False), {})
     assert report['frames']['skipped'] == 2
-    assert report['warnings'] == {'bad_prompt': 1, 'no_prompt': 2}
+    assert report['warnings'] == {'no_prompt': 2}  # a blank command clears, as in the node
     assert (tmp_path / 'out' / 'contact_sheet.png').exists()
 
 

@@ -149,17 +149,19 @@ def test_offline_is_deterministic(checkpoint, mcap_bag):
     from evf_sam_ros.model import EvfSamPredictor
     from evf_sam_ros.replay.frames import FrameReader
     from evf_sam_ros.replay.offline import OfflineSegmenter
-    from evf_sam_ros.replay.pipeline import ReplayOptions, inspect_bag
+    from evf_sam_ros.replay.runner import ReplayOptions, inspect_bag
     from evf_sam_ros.targets import TargetSettings
 
     selection, _ = inspect_bag(mcap_bag, ReplayOptions())
     with open_bag(mcap_bag) as reader:
         frame = next(iter(FrameReader(reader, selection, max_frames=1)))
-    assert frame.prompts == (MUG_PROMPT,) and frame.depth_m is not None
-    assert frame.intrinsics is not None and frame.gt_mask is not None
+    assert frame.command == MUG_PROMPT and frame.commands == (MUG_PROMPT,)
+    assert frame.depth is not None and frame.gt_mask is not None
+    depth = frame.depth.match(frame.image.header, frame.gt_mask.shape)
+    assert depth.depth_m is not None and depth.intrinsics is not None and not depth.problems
     segmenter = OfflineSegmenter(EvfSamPredictor.from_pretrained(checkpoint, 'cpu'),
                                  TargetSettings(score_threshold=0.0))
-    first, second = segmenter.process(frame), segmenter.process(frame)
+    first, second = segmenter.process(frame).outcome, segmenter.process(frame).outcome
     assert np.array_equal(first.prompts[0].mask, second.prompts[0].mask)
     assert [role for role, _ in first.messages] == [role for role, _ in second.messages]
     from evf_sam_msgs.msg import Segmentation

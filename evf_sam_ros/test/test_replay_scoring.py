@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from evf_sam_ros.replay.bagio import IMAGE, STRING, BagWriter
-from evf_sam_ros.replay.pipeline import ReplayOptions, replay_bag
-from evf_sam_ros.replay.results import FrameOutcome, PromptOutcome
+from evf_sam_ros.replay.runner import ReplayOptions, replay_bag
+from evf_sam_ros.replay.results import FrameOutcome, FrameResult, PromptOutcome
 from evf_sam_ros.replay.sample_bag import image_cdr, string_cdr
 from evf_sam_ros.replay.scoring import latency_stats, mask_iou, score_frames, target_stats
 
@@ -76,7 +76,7 @@ class ShiftedTruth:
         mask = np.roll(frame.gt_mask, self.shift_px, axis=1)
         result = PromptOutcome('the box', self.found, 1.0, mask, None, None, int(mask.sum()),
                                None, math.nan, 1.0)
-        return FrameOutcome([result], latency_ms=float(frame.index + 1))
+        return FrameResult('processed', FrameOutcome([result], latency_ms=float(frame.index + 1)))
 
 
 @pytest.fixture(scope='module')

@@ -10,7 +10,14 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
 
 def main(args: Optional[list[str]] = None) -> int:
-    """Spin an EvfSamNode on a multi-threaded executor until Ctrl-C or shutdown."""
+    """Spin an EvfSamNode on a multi-threaded executor until Ctrl-C, SIGTERM or shutdown.
+
+    rclpy's signal handlers (SIGINT, SIGTERM) shut the context down, which ends ``spin``.
+    Then, in this order: the node stops its worker and answers waiting requests (a forward
+    pass still running is left to end with the process: it publishes and logs nothing), the
+    executor and the node go, and rclpy shuts down. Measured: under 2 s from the signal to
+    exit code 0, also during a forward pass (test_node_lifecycle.py).
+    """
     rclpy.init(args=args)
     from .evf_sam_node import EvfSamNode
 
@@ -20,15 +27,15 @@ def main(args: Optional[list[str]] = None) -> int:
     try:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
-        # Ctrl-C or SIGTERM, the normal way to stop; rosout is already gone, so plain stderr
-        print("evf_sam_node: stopping on signal", file=sys.stderr)
+        pass  # the normal way to stop (Ctrl-C, SIGTERM, ros2 lifecycle shutdown)
     finally:
         node.stop()
-        executor.shutdown()
+        executor.shutdown(timeout_sec=1.0)
         node.destroy_node()
         rclpy.try_shutdown()
+    print('evf_sam_node: stopped', file=sys.stderr)
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     sys.exit(main())

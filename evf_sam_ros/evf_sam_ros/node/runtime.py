@@ -4,10 +4,11 @@ throttled warnings. Each is used from subscription callbacks and the inference w
 from __future__ import annotations
 
 import collections
-import math
 import threading
 import time
 from typing import Callable, Deque, Generic, Optional, TypeVar
+
+from ..stats import percentile
 
 T = TypeVar("T")
 
@@ -56,13 +57,10 @@ class LatencyStats:
             self._samples.append(float(value_ms))
 
     def percentile(self, q: float) -> float:
-        """q-th percentile (0-100) of the window, NaN when empty (nearest-rank)."""
+        """q-th percentile (0-100) of the window, NaN when empty (``stats.percentile``)."""
         with self._lock:
-            data = sorted(self._samples)
-        if not data:
-            return math.nan
-        rank = max(0, min(len(data) - 1, math.ceil(q / 100.0 * len(data)) - 1))
-        return data[rank]
+            data = list(self._samples)
+        return percentile(data, q)
 
     def __len__(self) -> int:
         return len(self._samples)

@@ -27,46 +27,52 @@ class ParamSpec:
 
 
 PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec("checkpoint", DEFAULT_CHECKPOINT, "hub id or local checkpoint directory"),
-    ParamSpec("device", "auto", "auto (cuda when available), cpu, cuda, cuda:N"),
-    ParamSpec("dtype", "auto", "auto (float16 on CUDA, float32 on CPU), float32, float16, bfloat16",
-              choices=("auto", "float32", "float16", "bfloat16")),
-    ParamSpec("variant", "", "force a preprocessing regime (empty: detect from the checkpoint)",
-              choices=("", "evf-sam", "evf-sam-multitask", "evf-sam2", "evf-sam2-multitask")),
-    ParamSpec("cuda_graphs", True, "on CUDA, replay model parts as CUDA graphs (same results, ~2x faster)"),
-    ParamSpec("autostart", True, "configure and activate at start-up, so a plain `ros2 run` works"),
-    ParamSpec("prompt", "", "current prompt (the `command` topic sets it too); empty: idle", runtime=True),
-    ParamSpec("score_threshold", 0.5, "least predicted IoU of a found target", runtime=True),
-    ParamSpec("use_object_score", False, "also require SAM2's object score >= object_score_threshold",
+    ParamSpec('checkpoint', DEFAULT_CHECKPOINT, 'hub id or local checkpoint directory'),
+    ParamSpec('device', 'auto', 'auto (cuda when available), cpu, cuda, cuda:N'),
+    ParamSpec('dtype', 'auto', 'auto (float16 on CUDA, float32 on CPU), float32, float16, '
+              'bfloat16', choices=('auto', 'float32', 'float16', 'bfloat16')),
+    ParamSpec('variant', '', 'force a preprocessing regime (empty: detect from the checkpoint)',
+              choices=('', 'evf-sam', 'evf-sam-multitask', 'evf-sam2', 'evf-sam2-multitask')),
+    ParamSpec('cuda_graphs', True, 'on CUDA, replay model parts as CUDA graphs (same results, '
+              '~2x faster)'),
+    ParamSpec('autostart', True, 'configure and activate at start-up, so a plain `ros2 run` works'),
+    ParamSpec('prompt', '', 'current prompt (the `command` topic sets it too); empty: idle',
               runtime=True),
-    ParamSpec("object_score_threshold", 0.0, "least SAM2 object-score logit when use_object_score",
-              runtime=True),
-    ParamSpec("max_rate", 0.0, "most frames processed per second (0: as fast as the model runs)",
-              runtime=True, low=0.0),
-    ParamSpec("image_qos.reliability", "reliable", "QoS of the image/depth subscriptions",
-              choices=("reliable", "best_effort")),
-    ParamSpec("image_qos.depth", 1, "QoS history depth of the image/depth subscriptions", low=1, high=100),
-    ParamSpec("compressed_input", False, "subscribe image/compressed (sensor_msgs/CompressedImage)"),
-    ParamSpec("use_depth", True, "subscribe depth and camera_info and publish target_point"),
-    ParamSpec("depth_max_stamp_diff", 0.05, "s; largest stamp gap between an image and its depth",
-              runtime=True, low=0.0),
-    ParamSpec("depth_wait", 0.1, "s; how long a result waits for its depth image to arrive",
+    ParamSpec('score_threshold', 0.5, 'least predicted IoU of a found target', runtime=True,
+              low=0.0, high=1.0),
+    ParamSpec('use_object_score', False, "also require SAM2's object score >= "
+              'object_score_threshold', runtime=True),
+    ParamSpec('object_score_threshold', 0.0, 'least SAM2 object-score logit when '
+              'use_object_score', runtime=True, low=-100.0, high=100.0),
+    ParamSpec('max_rate', 0.0, 'most frames processed per second (0: as fast as the model runs)',
+              runtime=True, low=0.0, high=1000.0),
+    ParamSpec('image_qos.reliability', 'reliable', 'QoS of the image/depth subscriptions',
+              choices=('reliable', 'best_effort')),
+    ParamSpec('image_qos.depth', 1, 'QoS history depth of the image subscription', low=1,
+              high=100),
+    ParamSpec('compressed_input', False, 'subscribe image/compressed (sensor_msgs/CompressedImage)'),
+    ParamSpec('use_depth', True, 'subscribe depth and camera_info and publish target_point'),
+    ParamSpec('depth_max_stamp_diff', 0.05, 's; largest stamp gap between an image and its depth',
+              runtime=True, low=0.0, high=10.0),
+    ParamSpec('depth_wait', 0.5, 's; longest wait for a depth image that has not arrived yet',
               runtime=True, low=0.0, high=5.0),
-    ParamSpec("depth_erode_iterations", 2, "3x3 erosions of the mask before reading depth", runtime=True,
-              low=0, high=50),
-    ParamSpec("min_depth", 0.1, "m; nearer depth readings are invalid", runtime=True, low=0.0),
-    ParamSpec("max_depth", 10.0, "m; farther depth readings are invalid", runtime=True, low=0.0),
-    ParamSpec("min_valid_depth_fraction", 0.05, "least fraction of mask pixels with valid depth",
+    ParamSpec('depth_erode_iterations', 2, '3x3 erosions of the mask before reading depth',
+              runtime=True, low=0, high=50),
+    ParamSpec('min_depth', 0.1, 'm; nearer depth readings are invalid', runtime=True, low=0.0,
+              high=1000.0),
+    ParamSpec('max_depth', 10.0, 'm; farther depth readings are invalid', runtime=True, low=0.0,
+              high=1000.0),
+    ParamSpec('min_valid_depth_fraction', 0.05, 'least fraction of mask pixels with valid depth',
               runtime=True, low=0.0, high=1.0),
-    ParamSpec("publish_overlay", True, "publish `overlay` (only drawn while someone subscribes)",
+    ParamSpec('publish_overlay', True, 'publish `overlay` (only drawn while someone subscribes)',
               runtime=True),
-    ParamSpec("max_prompt_chars", 4096, "longer commands are refused before tokenizing", runtime=True,
-              low=1),
-    ParamSpec("service_timeout", 60.0, "s; `~/segment` answers with success=false after this",
-              runtime=True, low=0.1),
-    ParamSpec("action_timeout", 30.0, "s; default timeout of find_target goals that give none",
-              runtime=True, low=0.1),
-    ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages", low=0.1),
+    ParamSpec('max_prompt_chars', 4096, 'longer commands are refused before tokenizing',
+              runtime=True, low=1, high=1_000_000),
+    ParamSpec('service_timeout', 60.0, 's; `~/segment` answers with success=false after this',
+              runtime=True, low=0.1, high=3600.0),
+    ParamSpec('action_timeout', 30.0, 's; default timeout of find_target goals that give none',
+              runtime=True, low=0.1, high=3600.0),
+    ParamSpec('diagnostics_period', 1.0, 's between /diagnostics messages', low=0.1, high=60.0),
 )
 SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 
@@ -83,6 +89,34 @@ def check_value(spec: ParamSpec, value: Any) -> Optional[str]:
         if spec.high is not None and value > spec.high:
             return f"{spec.name} must be <= {spec.high}, got {value}"
     return None
+
+
+def check_combination(values: Mapping[str, Any]) -> Optional[str]:
+    """Why these parameter values do not fit together, or None when they do."""
+    if values['min_depth'] > values['max_depth']:
+        return (f"min_depth ({values['min_depth']}) must not exceed max_depth "
+                f"({values['max_depth']})")
+    return None
+
+
+def descriptor(spec: ParamSpec) -> Any:
+    """rcl_interfaces/ParameterDescriptor of ``spec``: its description, its range
+    (FloatingPointRange / IntegerRange, shown by `ros2 param describe` and enforced by
+    rclpy) and its choices as additional constraints."""
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+    desc = ParameterDescriptor(description=spec.description + (
+        '' if spec.runtime else ' (applied at configure)'))
+    if spec.low is not None and spec.high is not None:
+        if isinstance(spec.default, float):
+            desc.floating_point_range = [FloatingPointRange(
+                from_value=float(spec.low), to_value=float(spec.high), step=0.0)]
+        else:
+            desc.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high),
+                                               step=1)]
+    if spec.choices is not None:
+        desc.additional_constraints = 'one of: ' + ', '.join(repr(c) for c in spec.choices)
+    return desc
 
 
 @dataclass(frozen=True)
@@ -129,3 +163,114 @@ class NodeSettings:
             object_score_threshold=self.object_score_threshold if self.use_object_score else None,
             erode_iterations=int(self.depth_erode_iterations), min_depth_m=self.min_depth,
             max_depth_m=self.max_depth, min_valid_fraction=self.min_valid_depth_fraction)
+
+
+def _flatten(values: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f'{prefix}{key}'
+        out.update(_flatten(value, name + '.') if isinstance(value, Mapping) else {name: value})
+    return out
+
+
+def params_file_values(path: str, node_name: str = 'evf_sam') -> dict[str, Any]:
+    """The ros__parameters a ROS 2 parameters file gives a node called ``node_name`` (in any
+    namespace: keys like ``/**/evf_sam``, ``/robot/evf_sam``, ``evf_sam`` or ``/**``),
+    nested names joined with dots. Raises ValueError for an unreadable file or a value that
+    is not allowed."""
+    import yaml
+
+    try:
+        with open(path, encoding='utf-8') as handle:
+            document = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f'cannot read parameters file {path}: {exc}') from exc
+    values: dict[str, Any] = {}
+    for key, entry in document.items() if isinstance(document, Mapping) else ():
+        name = str(key).rstrip('/').rsplit('/', 1)[-1]
+        if name in (node_name, '**', '*') and isinstance(entry, Mapping):
+            values.update(_flatten(entry.get('ros__parameters', {})))
+    for name, value in values.items():
+        spec = SPECS.get(name)
+        reason = f'unknown parameter {name!r}' if spec is None else check_value(spec, value)
+        if reason is not None:
+            raise ValueError(f'{path}: {reason}')
+    return values
+
+
+def default_settings(overrides: Optional[Mapping[str, Any]] = None) -> 'NodeSettings':
+    """NodeSettings of the node's defaults with ``overrides`` (checked like the node does)."""
+    values = {**{p.name: p.default for p in PARAMS}, **(overrides or {})}
+    reason = check_combination(values)
+    if reason is not None:
+        raise ValueError(reason)
+    return NodeSettings.from_values(values)
+
+
+class NodeParameters:
+    """Declares the PARAMS on a node (with ranges), keeps the NodeSettings snapshot and
+    checks every change: ranges and choices, combinations, load-time parameters only while
+    no model is loaded, and the prompt. A parameters file value that is refused (out of
+    range, wrong type) is not applied: the default is declared instead and ``errors`` names
+    the refused value, so configure fails with it until it is fixed (nothing silent)."""
+
+    def __init__(self, node: Any, on_prompt: Any, loaded: Any, validate_prompt: Any):
+        from rclpy.exceptions import ParameterException
+
+        self._on_prompt, self._loaded, self._validate_prompt = on_prompt, loaded, validate_prompt
+        self._refused: dict[str, str] = {}
+        for spec in PARAMS:
+            try:
+                node.declare_parameter(spec.name, spec.default, descriptor(spec))
+            except ParameterException as exc:
+                self._refused[spec.name] = f'{spec.name}: {exc}; fix the parameters file'
+                node.declare_parameter(spec.name, spec.default, descriptor(spec),
+                                       ignore_override=True)
+        values = {p.name: node.get_parameter(p.name).value for p in PARAMS}
+        for spec in PARAMS:
+            reason = check_value(spec, values[spec.name])
+            if reason is not None:
+                self._refused[spec.name] = reason
+        self.settings = NodeSettings.from_values(values)
+        node.add_on_set_parameters_callback(self._on_set)
+
+    @property
+    def errors(self) -> list[str]:
+        """Why the current parameters cannot be used (empty when they can)."""
+        combination = check_combination(self._values())
+        return list(self._refused.values()) + ([combination] if combination else [])
+
+    def _values(self) -> dict[str, Any]:
+        return {s.name: getattr(self.settings, s.name.replace('.', '_')) for s in PARAMS}
+
+    def _reason(self, param: Any) -> Optional[str]:
+        from ..model.errors import PromptError
+
+        spec = SPECS[param.name]
+        reason = check_value(spec, param.value)
+        if reason is None and not spec.runtime and self._loaded():
+            reason = f'{param.name} applies at configure: cleanup the node first, then configure'
+        if reason is None and param.name == 'prompt' and str(param.value).strip():
+            try:
+                self._validate_prompt(param.value)
+            except PromptError as exc:
+                reason = str(exc)
+        return reason
+
+    def _on_set(self, params: list[Any]) -> Any:
+        from rcl_interfaces.msg import SetParametersResult
+
+        ours = [p for p in params if p.name in SPECS]
+        for param in ours:
+            reason = self._reason(param)
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
+        reason = check_combination({**self._values(), **{p.name: p.value for p in ours}})
+        if reason is not None:
+            return SetParametersResult(successful=False, reason=reason)
+        self.settings = self.settings.updated({p.name: p.value for p in ours})
+        for param in ours:
+            self._refused.pop(param.name, None)
+            if param.name == 'prompt':
+                self._on_prompt(param.value)
+        return SetParametersResult(successful=True)

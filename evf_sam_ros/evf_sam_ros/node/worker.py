@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-from .inputs import Frame
+from ..pipeline import SourceImage
 from .runtime import LatestSlot
 
 
@@ -21,7 +21,7 @@ class InferenceWorker:
     carries on with the next frame.
     """
 
-    def __init__(self, frames: LatestSlot[Frame], handle_frame: Callable[[Frame], None],
+    def __init__(self, frames: LatestSlot[SourceImage], handle_frame: Callable[[SourceImage], None],
                  on_error: Callable[[str, BaseException], None],
                  max_rate: Callable[[], float] = lambda: 0.0, poll_s: float = 0.02):
         self._frames, self._handle_frame, self._on_error = frames, handle_frame, on_error

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from ..model.errors import EvfSamError
-from ..targets import TargetSettings
 from .errors import ReplayError
-from .pipeline import ReplayOptions, inspect_bag, progress_bar, replay_bag
+from .runner import ReplayOptions, inspect_bag, progress_bar, replay_bag
 from .report import format_table
 
 
@@ -52,11 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--ground-truth-prompt', metavar='TEXT',
                    help='prompt the ground truth shows (default: the bag command, else the '
                         'first prompt)')
-    p.add_argument('--score-threshold', type=float, default=TargetSettings.score_threshold,
-                   help='least score of a found target (default %(default)s)')
+    p.add_argument('--params-file', metavar='YAML',
+                   help="the node's parameters file: offline mode then decides found, reads "
+                        'depth and checks prompts with its values (default: the node defaults)')
+    p.add_argument('--score-threshold', type=float,
+                   help='least score of a found target (default: the node\'s score_threshold)')
     p.add_argument('--max-frames', type=_positive(int), help='stop after N frames')
-    p.add_argument('--sync-tolerance', type=_positive(float), default=0.05, metavar='S',
-                   help='largest depth/image stamp difference in seconds (default 0.05)')
+    p.add_argument('--sync-tolerance', type=_positive(float), metavar='S',
+                   help='largest depth/image stamp difference in seconds (default: the '
+                        "node's depth_max_stamp_diff)")
     p.add_argument('--no-video', action='store_true', help='do not write overlay.mp4')
     p.add_argument('--output-storage', choices=['mcap', 'sqlite3'], default='mcap')
     p.add_argument('--overwrite', action='store_true', help='replace outputs in --output')
@@ -67,21 +70,41 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument('--namespace', default='', help='namespace of the node (e.g. /robot)')
     live.add_argument('--grace', type=_positive(float), default=5.0, metavar='S',
                       help='seconds to wait for the last output (default 5)')
+    live.add_argument('--lockstep', action='store_true',
+                      help='send each image only after the node handled the previous one (no '
+                           'drops; frame-by-frame comparable with offline mode)')
     live.add_argument('--wait-for-node', type=_positive(float), default=30.0, metavar='S',
                       help='seconds to wait for the node to appear (default 30)')
     return p
 
 
-def _options(args: argparse.Namespace) -> ReplayOptions:
+def node_settings(args: argparse.Namespace) -> Any:
+    """The node's settings this replay uses: defaults, the --params-file, then options."""
+    from ..node.settings import default_settings, params_file_values
+
+    try:
+        values = params_file_values(args.params_file) if args.params_file else {}
+        if args.score_threshold is not None:
+            values['score_threshold'] = args.score_threshold
+        if args.sync_tolerance is not None:
+            values['depth_max_stamp_diff'] = args.sync_tolerance
+        return default_settings(values)
+    except ValueError as exc:
+        raise ReplayError(str(exc)) from exc
+
+
+def _options(args: argparse.Namespace, settings: Any) -> ReplayOptions:
     return ReplayOptions(
         image_topic=args.image_topic, depth_topic=args.depth_topic,
         camera_info_topic=args.camera_info_topic, command_topic=args.command_topic,
         ground_truth_topic=args.ground_truth_topic, ground_truth_prompt=args.ground_truth_prompt,
-        max_frames=args.max_frames, sync_tolerance_s=args.sync_tolerance, video=not args.no_video,
+        max_frames=args.max_frames, sync_tolerance_s=settings.depth_max_stamp_diff,
+        video=not args.no_video,
         output_storage=args.output_storage, overwrite=args.overwrite, progress=not args.quiet)
 
 
-def _offline(args: argparse.Namespace, options: ReplayOptions) -> dict[str, Any]:
+def _offline(args: argparse.Namespace, options: ReplayOptions,
+             settings: Any) -> dict[str, Any]:
     from ..model import EvfSamPredictor
     from .offline import OfflineSegmenter
 
@@ -89,11 +112,12 @@ def _offline(args: argparse.Namespace, options: ReplayOptions) -> dict[str, Any]
         raise ReplayError('--checkpoint is required in offline mode (a hub id or a directory)')
     inspect_bag(args.bag, options)  # fail on a bad bag before loading the model
     predictor = EvfSamPredictor.from_pretrained(args.checkpoint, args.device, args.dtype)
-    settings = TargetSettings(score_threshold=args.score_threshold)
-    processor = OfflineSegmenter(predictor, settings, args.prompt)
+    processor = OfflineSegmenter(predictor, settings.target_settings(), args.prompt,
+                                 settings.max_prompt_chars)
     meta = {'checkpoint': str(args.checkpoint), 'device': str(predictor.device),
             'dtype': str(predictor.dtype).replace('torch.', ''), 'prompts': list(args.prompt),
-            'score_threshold': args.score_threshold}
+            'score_threshold': settings.score_threshold,
+            'params_file': args.params_file}
     return replay_bag(args.bag, args.output, processor, options, meta)
 
 
@@ -103,7 +127,7 @@ def _live(args: argparse.Namespace, options: ReplayOptions) -> dict[str, Any]:
     selection, total = inspect_bag(args.bag, options)
     live = LiveOptions(namespace=args.namespace, speed=args.speed, grace_s=args.grace,
                        wait_for_node_s=args.wait_for_node, prompts=tuple(args.prompt),
-                       max_frames=args.max_frames)
+                       max_frames=args.max_frames, lockstep=args.lockstep)
     with progress_bar(total, options.progress, 'play') as bar:
         recording = play_and_record(str(args.bag), selection, live, bar)
     meta = {'namespace': args.namespace or '/', 'speed': args.speed, 'prompts': list(args.prompt),
@@ -114,8 +138,9 @@ def _live(args: argparse.Namespace, options: ReplayOptions) -> dict[str, Any]:
 def run(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     """Parse ``argv`` and replay; returns the report dict.  Raises ReplayError/EvfSamError."""
     args = build_parser().parse_args(argv)
-    options = _options(args)
-    report = _live(args, options) if args.live else _offline(args, options)
+    settings = node_settings(args)
+    options = _options(args, settings)
+    report = _live(args, options) if args.live else _offline(args, options, settings)
     if not args.quiet:
         print(format_table(report))
         print(f'outputs in {args.output}')

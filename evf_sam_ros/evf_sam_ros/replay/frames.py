@@ -1,15 +1,18 @@
-"""Frames from a bag: each colour image joined with its depth, intrinsics, prompt and ground truth.
+"""Frames from a bag: each colour image with the messages that belong to it, not yet decoded.
 
 Messages are read once, in bag-time order.  An image waits in a short window (``window_s``
 of bag time) for the messages that belong to it:
 
-* ground truth: the mask whose header stamp equals the image's;
-* depth: the depth image with the nearest header stamp within ``sync_tolerance_s``;
-* camera_info: the newest one received by the time the window closes;
-* prompt: the newest command received before the image (bag time).
+* depth: the depth image with the nearest header stamp (checked later by the shared
+  pipeline against ``sync_tolerance_s``, exactly as the node checks it);
+* camera_info: the newest one logged before the image (as a node that processes each image
+  on arrival sees it);
+* commands: the commands received since the previous image (bag time), in order;
+* ground truth: the mask whose header stamp equals the image's (replay only: scoring).
 
-Problems with single messages become per-frame warnings ``(kind, detail)``; the frame is
-kept (without the bad part) or skipped (``Frame.rgb is None``) and reading goes on.
+Decoding, depth checks and every per-frame problem are the shared pipeline's
+(``evf_sam_ros.pipeline``); this module only assembles. Problems found here (a message that
+cannot be deserialised, ground truth that does not fit) are ``Problem``s of the frame.
 """
 
 from __future__ import annotations
@@ -20,37 +23,36 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from ..conversions import (ConversionError, compressed_imgmsg_to_rgb, depth_imgmsg_to_metres,
-                           imgmsg_to_array, imgmsg_to_rgb, stamp_ns)
-from ..geometry import CameraIntrinsics
+from ..conversions import ConversionError, imgmsg_to_array, stamp_ns
+from ..pipeline import ChosenDepth, Problem, SourceImage, conversion_problem, nearest_by_stamp
 from .bagio import COMPRESSED_IMAGE, deserialize, read_messages
 from .errors import BagReadError, MessageError
 from .topics import TopicSelection
 
-FrameWarning = tuple[str, str]  # (kind, detail)
-
 
 @dataclass
-class Frame:
+class BagFrame:
     """One colour image of the bag and what belongs to it.
 
     index: 0-based position among the image topic's messages. log_time_ns: bag time of the
-    image message. stamp_ns: its header stamp. rgb: HxWx3 uint8 RGB, None when the image was
-    unusable (see warnings). depth_m: HxW float32 metres (NaN = invalid) aligned with rgb, or
-    None. intrinsics: for rgb's size, or None. gt_mask: HxW bool, or None. prompts: the bag's
-    active command (0 or 1 prompt). warnings: (kind, detail) pairs.
+    image message. stamp_ns, frame_id: its header's. image: the message, not decoded (None
+    when it could not be deserialised, see problems). depth: the depth image and camera_info
+    chosen for it (None when the bag has no depth topic). gt_mask: HxW bool ground truth, or
+    None. commands: command texts received since the previous image, in bag order.
+    command: the newest command received before this image ('' = none yet).
+    problems: what was wrong with this frame (the pipeline adds its own).
     """
 
     index: int
     log_time_ns: int
     stamp_ns: int
     frame_id: str
-    rgb: Optional[np.ndarray]
-    depth_m: Optional[np.ndarray] = None
-    intrinsics: Optional[CameraIntrinsics] = None
+    image: Optional[SourceImage]
+    depth: Optional[ChosenDepth] = None
     gt_mask: Optional[np.ndarray] = None
-    prompts: tuple[str, ...] = ()
-    warnings: list[FrameWarning] = field(default_factory=list)
+    commands: tuple[str, ...] = ()
+    command: str = ''
+    problems: list[Problem] = field(default_factory=list)
 
 
 @dataclass
@@ -58,49 +60,34 @@ class _Pending:
     index: int
     log_time_ns: int
     raw: bytes
-    prompt: Optional[str]
-
-
-def _conversion_kind(exc: ConversionError, prefix: str = '') -> str:
-    """'unsupported_encoding' (an encoding this role cannot use) or 'bad_image' (malformed)."""
-    text = str(exc)
-    unsupported = any(s in text for s in ('unsupported', 'cannot convert', 'compressedDepth'))
-    return prefix + ('unsupported_encoding' if unsupported else 'bad_image')
-
-
-def _size(array: np.ndarray) -> str:
-    return f'{array.shape[1]}x{array.shape[0]}'
-
-
-def _decode_rgb(msg: Any, msgtype: str) -> np.ndarray:
-    """HxWx3 uint8 RGB of an Image or CompressedImage. Raises MessageError."""
-    try:
-        return compressed_imgmsg_to_rgb(msg) if msgtype == COMPRESSED_IMAGE else imgmsg_to_rgb(msg)
-    except ConversionError as exc:
-        raise MessageError(_conversion_kind(exc), f'image: {exc}') from exc
+    commands: tuple[str, ...]
+    command: str
+    camera_info: Optional[Any]
 
 
 class FrameReader:
     """Iterate the frames of an open bag (a rosbags Reader) for a topic selection.
 
-    ``warnings`` collects problems not tied to one frame (a bad command, a read failure).
+    ``problems`` collects problems not tied to one frame (a message that cannot be
+    deserialised, a read failure).
     """
 
     def __init__(self, reader: Any, topics: TopicSelection, max_frames: Optional[int] = None,
                  sync_tolerance_s: float = 0.05, window_s: float = 1.0):
         self.reader, self.topics, self.max_frames = reader, topics, max_frames
-        self.tolerance_ns = int(sync_tolerance_s * 1e9)
-        self.window_ns = max(int(window_s * 1e9), 2 * self.tolerance_ns)
-        self.warnings: list[FrameWarning] = []
+        self.tolerance_s = sync_tolerance_s
+        self.window_ns = max(int(window_s * 1e9), int(2 * sync_tolerance_s * 1e9))
+        self.problems: list[Problem] = []
         self.images_seen = 0
         self._pending: collections.deque[_Pending] = collections.deque()
-        # depth: (log time, stamp, msg); ground truth: stamp -> (log time, msg)
-        self._depth: collections.deque[tuple[int, int, Any]] = collections.deque()
+        # depth: (log time, msg); ground truth: stamp -> (log time, msg)
+        self._depth: collections.deque[tuple[int, Any]] = collections.deque()
         self._gt: dict[int, tuple[int, Any]] = {}
         self._info: Optional[Any] = None
-        self._prompt: Optional[str] = None
+        self._commands: list[str] = []
+        self._command = ''
 
-    def __iter__(self) -> Iterator[Frame]:
+    def __iter__(self) -> Iterator[BagFrame]:
         roles = self.topics.as_dict().values()
         try:
             for topic, msgtype, log_ns, raw in read_messages(self.reader, [t for t in roles if t]):
@@ -108,7 +95,7 @@ class FrameReader:
                 if self._feed(topic, msgtype, log_ns, raw):
                     break
         except BagReadError as exc:
-            self.warnings.append(('bag_read_error', str(exc)))
+            self.problems.append(Problem('bag_read_error', str(exc)))
         yield from self._ready(None)
 
     def _done_reading(self, log_ns: int) -> bool:
@@ -122,32 +109,28 @@ class FrameReader:
             return True
         if topic == self.topics.image:
             if self.max_frames is None or self.images_seen < self.max_frames:
-                self._pending.append(_Pending(self.images_seen, log_ns, raw, self._prompt))
+                commands, self._commands = tuple(self._commands), []
+                self._pending.append(_Pending(self.images_seen, log_ns, raw, commands,
+                                              self._command, self._info))
                 self.images_seen += 1
             return False
         try:
             msg = deserialize(raw, msgtype)
         except MessageError as exc:
-            self.warnings.append((exc.kind, f'{topic}: {exc}'))
+            self.problems.append(Problem(exc.kind, f'{topic}: {exc}'))
             return False
         if topic == self.topics.command:
-            self._set_prompt(str(msg.data))
+            self._commands.append(str(msg.data))
+            self._command = str(msg.data)
         elif topic == self.topics.camera_info:
             self._info = msg
         elif topic == self.topics.depth:
-            self._depth.append((log_ns, stamp_ns(msg.header), msg))
+            self._depth.append((log_ns, msg))
         elif topic == self.topics.ground_truth:
             self._gt[stamp_ns(msg.header)] = (log_ns, msg)
         return False
 
-    def _set_prompt(self, text: str) -> None:
-        text = text.strip()
-        if not text:
-            self.warnings.append(('bad_prompt', 'an empty command in the bag was ignored'))
-            return
-        self._prompt = text
-
-    def _ready(self, log_ns: Optional[int]) -> Iterator[Frame]:
+    def _ready(self, log_ns: Optional[int]) -> Iterator[BagFrame]:
         """Frames whose window closed before ``log_ns`` (all of them when None)."""
         while self._pending and (log_ns is None
                                  or log_ns > self._pending[0].log_time_ns + self.window_ns):
@@ -161,79 +144,42 @@ class FrameReader:
             self._depth.popleft()
         self._gt = {k: v for k, v in self._gt.items() if v[0] >= before_ns}
 
-    def _assemble(self, pending: _Pending) -> Frame:
+    def _assemble(self, pending: _Pending) -> BagFrame:
         try:
             msg = deserialize(pending.raw, self.topics.image_type)
-            header_stamp, frame_id = stamp_ns(msg.header), str(msg.header.frame_id)
         except MessageError as exc:
-            frame = Frame(pending.index, pending.log_time_ns, 0, '', None)
-            frame.warnings.append((exc.kind, f'image: {exc}'))
+            frame = BagFrame(pending.index, pending.log_time_ns, 0, '', None,
+                             commands=pending.commands, command=pending.command)
+            frame.problems.append(Problem(exc.kind, f'image: {exc}'))
             return frame
-        frame = Frame(pending.index, pending.log_time_ns, header_stamp, frame_id, None,
-                      prompts=(pending.prompt,) if pending.prompt else ())
-        try:
-            frame.rgb = _decode_rgb(msg, self.topics.image_type)
-        except MessageError as exc:
-            frame.warnings.append((exc.kind, str(exc)))
-            return frame
-        self._attach_depth(frame)
-        self._attach_ground_truth(frame)
+        stamp = stamp_ns(msg.header)
+        image = SourceImage(msg, self.topics.image_type == COMPRESSED_IMAGE)
+        frame = BagFrame(pending.index, pending.log_time_ns, stamp, str(msg.header.frame_id),
+                         image, commands=pending.commands, command=pending.command)
+        if self.topics.depth is not None:
+            depth_msg, gap = nearest_by_stamp((m for _, m in self._depth), stamp)
+            frame.depth = ChosenDepth(depth_msg, gap, pending.camera_info, self.tolerance_s)
+        self._attach_ground_truth(frame, msg)
         return frame
 
-    def _nearest_depth(self, stamp: int) -> Optional[Any]:
-        best = min(self._depth, key=lambda d: abs(d[1] - stamp), default=None)
-        if best is None or abs(best[1] - stamp) > self.tolerance_ns:
-            return None
-        return best[2]
-
-    def _attach_depth(self, frame: Frame) -> None:
-        if self.topics.depth is None:
-            return
-        msg = self._nearest_depth(frame.stamp_ns)
-        if msg is None:
-            frame.warnings.append(('depth_missing', 'no depth image within the sync tolerance'))
-            return
-        try:
-            depth = depth_imgmsg_to_metres(msg)
-        except ConversionError as exc:
-            frame.warnings.append((_conversion_kind(exc, 'depth_'), f'depth: {exc}'))
-            return
-        if depth.shape != frame.rgb.shape[:2]:
-            frame.warnings.append(('depth_size_mismatch', f'depth {_size(depth)} vs image '
-                                   f'{_size(frame.rgb)}: not aligned, not used'))
-            return
-        frame.depth_m = depth
-        self._attach_intrinsics(frame)
-
-    def _attach_intrinsics(self, frame: Frame) -> None:
-        if self.topics.camera_info is None:
-            return
-        if self._info is None:
-            frame.warnings.append(('camera_info_missing', 'no camera_info received yet'))
-            return
-        try:
-            intr = CameraIntrinsics.from_camera_info(self._info)
-        except ValueError as exc:
-            frame.warnings.append(('camera_info_invalid', str(exc)))
-            return
-        height, width = frame.rgb.shape[:2]
-        frame.intrinsics = intr if (intr.width, intr.height) == (width, height) else intr.scaled(
-            width, height)
-
-    def _attach_ground_truth(self, frame: Frame) -> None:
+    def _attach_ground_truth(self, frame: BagFrame, image_msg: Any) -> None:
         if self.topics.ground_truth is None:
             return
         entry = self._gt.pop(frame.stamp_ns, None)
         if entry is None:
-            frame.warnings.append(('ground_truth_missing', 'no ground-truth mask with this stamp'))
+            frame.problems.append(Problem('ground_truth_missing',
+                                          'no ground-truth mask with this stamp'))
             return
         try:
             mask = imgmsg_to_array(entry[1], 'mono8') != 0
         except ConversionError as exc:
-            frame.warnings.append((_conversion_kind(exc, 'ground_truth_'), f'ground truth: {exc}'))
+            frame.problems.append(conversion_problem(exc, 'ground truth', 'ground_truth_'))
             return
-        if mask.shape != frame.rgb.shape[:2]:
-            frame.warnings.append(('ground_truth_size_mismatch',
-                                   f'mask {_size(mask)} vs image {_size(frame.rgb)}: not scored'))
+        size = (int(image_msg.height), int(image_msg.width)) if hasattr(image_msg, 'height') \
+            else None  # CompressedImage: checked against the decoded image by the report
+        if size is not None and mask.shape != size:
+            frame.problems.append(Problem('ground_truth_size_mismatch',
+                                          f'mask {mask.shape[1]}x{mask.shape[0]} vs image '
+                                          f'{size[1]}x{size[0]}: not scored'))
             return
         frame.gt_mask = mask

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..conversions import ConversionError, array_to_imgmsg, compressed_imgmsg_to_rgb, stamp_ns
+from ..messages import ros_header
+from ..pipeline import FrameProblem, Problem, normalize_prompt
 from .bagio import COMPRESSED_IMAGE, deserialize, open_bag, read_messages
 from .errors import MessageError, ReplayError
-from .frames import Frame
+from .frames import BagFrame
 from .live_ros import LiveRecording, ReplayNode, topic_name, wait_until
-from .offline import ros_header
-from .results import FrameOutcome, outcome_from_msg
+from .results import FrameOutcome, FrameResult, outcome_from_msg
 from .topics import TopicSelection
 
 
@@ -32,7 +33,11 @@ from .topics import TopicSelection
 class LiveOptions:
     """namespace: of the node's topics. speed: playback rate factor (2 = twice as fast).
     grace_s: wait after the last frame for its output. wait_for_node_s: how long to wait for
-    the node's subscriptions. prompts: --prompt values (live sends only the first)."""
+    the node's subscriptions. prompts: --prompt values (live sends only the first).
+    lockstep: after an image (and the depth images that follow it), publish nothing more
+    until the node has handled it (its output arrived, or /diagnostics counted it as skipped
+    or bad): no frame is dropped, camera_info and commands reach the node between frames as
+    offline mode applies them, and the run compares frame by frame with offline mode."""
 
     namespace: str = ''
     speed: float = 1.0
@@ -40,6 +45,7 @@ class LiveOptions:
     wait_for_node_s: float = 30.0
     prompts: tuple[str, ...] = ()
     max_frames: Optional[int] = None
+    lockstep: bool = False
 
 
 def _connect(ros: ReplayNode, options: LiveOptions) -> None:
@@ -57,25 +63,40 @@ def _connect(ros: ReplayNode, options: LiveOptions) -> None:
         raise ReplayError(f'could not connect to {seg_topic} (incompatible QoS?)')
 
 
-def _send_prompt(ros: ReplayNode, text: str, recording: LiveRecording, timeout_s: float = 10.0) -> None:
-    """Send a command and wait for the node to echo it on ``prompt``, resending every 0.5 s:
-    a command sent while discovery is still completing on the node's side can be lost, and
-    a lost prompt would leave every frame unprocessed."""
+def _send_prompt(ros: ReplayNode, text: str, recording: LiveRecording,
+                 timeout_s: float = 10.0) -> None:
+    """Send a command and wait until the node has taken it: it echoes an accepted one on
+    ``prompt``, and counts every command on /diagnostics (a refused one too). Until the first
+    command is confirmed it is resent every 0.5 s (one sent while discovery is still
+    completing can be lost, and a lost prompt would leave every frame unprocessed); after
+    that the reliable, keep-all topic delivers each command once, so none is repeated (a
+    repeated refused command would be counted twice)."""
     from std_msgs.msg import String
 
     command = ros.publishers['command']
     wait_until(lambda: command.get_subscription_count() > 0, timeout_s)
-    echo = ' '.join(text.split())  # the node normalises white space
+    echo = normalize_prompt(text)  # as the node does
     before = len(ros.prompts_seen())
     deadline = time.monotonic() + timeout_s
     while True:
+        sent = time.monotonic_ns()
         command.publish(String(data=text))
-        if wait_until(lambda: echo in ros.prompts_seen()[before:], 0.5):
+        recording.commands_sent += 1
+        target = recording.commands_before + recording.commands_sent
+
+        def taken() -> bool:
+            counted = ros.diagnostics(after_ns=sent)
+            return echo in ros.prompts_seen()[before:] or (
+                counted is not None and int(counted.get('commands', 0)) >= target)
+
+        if wait_until(taken, timeout_s if recording.command_confirmed else 0.5):
+            recording.command_confirmed = True
             return
-        if time.monotonic() >= deadline:
+        if recording.command_confirmed or time.monotonic() >= deadline:
             recording.warnings.append(('prompt_not_confirmed',
-                                       f'the node did not echo the prompt {text!r} on "prompt"'))
+                                       f'the node did not take the command {text!r}'))
             return
+        recording.commands_sent -= 1  # lost in discovery: resent
 
 
 def _image_bytes(raw: bytes, msgtype: str) -> tuple[int, bytes]:
@@ -103,7 +124,7 @@ def _play(ros: ReplayNode, bag: str, selection: TopicSelection, options: LiveOpt
     if selection.command and not options.prompts:
         roles[selection.command] = 'command'
     roles.pop(None, None)
-    first_log, start, last_stamp = None, 0.0, None
+    first_log, start, last_stamp, awaiting = None, 0.0, None, None
     with open_bag(bag) as reader:
         try:
             for topic, msgtype, log_ns, raw in read_messages(reader, roles):
@@ -111,13 +132,18 @@ def _play(ros: ReplayNode, bag: str, selection: TopicSelection, options: LiveOpt
                 if role == 'image' and options.max_frames is not None \
                         and recording.frames_published >= options.max_frames:
                     break
+                if awaiting is not None and role != 'depth':  # lockstep: image handled first
+                    _wait_handled(ros, recording, awaiting, options.grace_s)
+                    awaiting = None
                 if first_log is None:
                     first_log, start = log_ns, time.monotonic()
                 delay = start + (log_ns - first_log) / 1e9 / options.speed - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
                 if role == 'image':
-                    last_stamp = _publish_image(ros, raw, msgtype, recording) or last_stamp
+                    stamp = _publish_image(ros, raw, msgtype, recording)
+                    last_stamp = stamp or last_stamp
+                    awaiting = stamp if options.lockstep else None
                     progress.update(1)
                 elif role == 'command':
                     try:
@@ -128,7 +154,28 @@ def _play(ros: ReplayNode, bag: str, selection: TopicSelection, options: LiveOpt
                     ros.publishers[role].publish(bytes(raw))
         except BagReadError as exc:
             recording.warnings.append(('bag_read_error', str(exc)))
+    if awaiting is not None:
+        _wait_handled(ros, recording, awaiting, options.grace_s)
     return last_stamp
+
+
+def handled_count(values: Optional[dict[str, str]]) -> int:
+    """Frames the node has finished with, by its /diagnostics counters (-1 when unknown)."""
+    if values is None:
+        return -1
+    keys = ('frames_processed', 'frames_bad', 'frames_skipped_no_prompt')
+    return sum(int(values.get(k, 0)) for k in keys)
+
+
+def _wait_handled(ros: ReplayNode, recording: LiveRecording, stamp: int, timeout_s: float) -> None:
+    """Lockstep: wait until the node answered the image stamped ``stamp`` or counted it."""
+    sent = recording.published.get(stamp, 0)
+    target = recording.handled_before + recording.frames_published
+    done = wait_until(lambda: stamp in recording.outputs['segmentation']
+                      or handled_count(ros.diagnostics(after_ns=sent)) >= target, timeout_s)
+    if not done:
+        recording.warnings.append(('lockstep_timeout', f'no answer for the image stamped {stamp} '
+                                   f'within {timeout_s:g} s; went on'))
 
 
 def _publish_image(ros: ReplayNode, raw: bytes, msgtype: str,
@@ -159,6 +206,7 @@ def play_and_record(bag: str, selection: TopicSelection, options: LiveOptions,
     ros = ReplayNode(options.namespace, recording)
     try:
         _connect(ros, options)
+        baseline = _diagnostics_baseline(ros, recording)
         if options.prompts:
             _send_prompt(ros, options.prompts[0], recording)
             if len(options.prompts) > 1:
@@ -171,37 +219,76 @@ def play_and_record(bag: str, selection: TopicSelection, options: LiveOptions,
                                        'node keeps whatever prompt it had'))
         last = _play(ros, bag, selection, options, recording, progress)
         segmentation = recording.outputs['segmentation']
-        if last is not None:
+        if last is not None and not options.lockstep:
             wait_until(lambda: last in segmentation, options.grace_s)
-        else:
-            time.sleep(min(options.grace_s, 0.5))
+        _node_problems(ros, recording, baseline, options.grace_s)
     finally:
         ros.close()
     return recording
 
 
+def _problem_counts(values: dict[str, str]) -> dict[str, int]:
+    return {k[len('problem.'):]: int(v) for k, v in values.items() if k.startswith('problem.')}
+
+
+def _diagnostics_baseline(ros: ReplayNode, recording: LiveRecording) -> Optional[dict[str, str]]:
+    """The node's /diagnostics before playing (its counters so far), None if it sends none."""
+    values = ros.diagnostics() if wait_until(lambda: ros.diagnostics() is not None, 5.0) else None
+    if values is None:
+        recording.warnings.append(('no_diagnostics', 'the node sent no /diagnostics: its '
+                                   'problem counts are not in this report'))
+    recording.handled_before = max(handled_count(values), 0)
+    recording.commands_before = int(values.get('commands', 0)) if values else 0
+    return values
+
+
+def _node_problems(ros: ReplayNode, recording: LiveRecording,
+                   baseline: Optional[dict[str, str]], timeout_s: float) -> None:
+    """Problems the node counted while the bag played: its /diagnostics after the last
+    output (the next message it sends) minus the baseline."""
+    if baseline is None:
+        return
+    ended = time.monotonic_ns()
+    if not wait_until(lambda: ros.diagnostics(after_ns=ended) is not None, timeout_s):
+        recording.warnings.append(('no_diagnostics', 'no /diagnostics after the run'))
+        return
+    before, after = _problem_counts(baseline), _problem_counts(ros.diagnostics(after_ns=ended))
+    recording.node_problems = {k: n - before.get(k, 0) for k, n in after.items()}
+
+
 class RecordedOutputs:
-    """FrameProcessor over a LiveRecording: a frame's outcome is what the node sent for it."""
+    """FrameProcessor over a LiveRecording: a frame's outcome is what the node sent for it;
+    ``problems`` are the per-frame problems the node counted on /diagnostics during the run
+    (same vocabulary as offline mode), plus the replay's own warnings."""
 
     mode = 'live'
     latency_kind = 'stamp_to_output'
 
     def __init__(self, recording: LiveRecording):
         self.recording = recording
-        self.warnings = list(recording.warnings)
+        self.problems: list[tuple] = list(recording.warnings)
+        self.problems += [(kind, f'counted by the node on /diagnostics ({count})', count)
+                          for kind, count in sorted(recording.node_problems.items()) if count]
 
-    def process(self, frame: Frame) -> Optional[FrameOutcome]:
-        """The node's outputs with the frame's stamp; None when there are none (dropped)."""
+    def process(self, frame: BagFrame) -> FrameResult:
+        """The node's outputs with the frame's stamp; "dropped" when there are none."""
         from evf_sam_msgs.msg import Segmentation
         from rclpy.serialization import deserialize_message
 
+        if frame.image is None:
+            return FrameResult('skipped', reason='unreadable image')
         outputs = self.recording.outputs
         segs = outputs['segmentation'].get(frame.stamp_ns)
         if not segs:
-            return None
+            try:
+                rgb = frame.image.decode()
+            except FrameProblem:  # counted by the node, which skipped it too
+                return FrameResult('skipped', reason='bad image')
+            return FrameResult('dropped', rgb=rgb, reason='dropped', problems=[Problem(
+                'no_output', 'the node published no segmentation for it')])
         prompts = [outcome_from_msg(deserialize_message(raw, Segmentation)) for _, raw in segs]
         published = self.recording.published.get(frame.stamp_ns)
         latency = (segs[0][0] - published) / 1e6 if published is not None else float('nan')
         messages = [(role, raw) for role in ('segmentation', 'mask', 'target_point')
                     for _, raw in outputs[role].get(frame.stamp_ns, [])]
-        return FrameOutcome(prompts, latency, messages)
+        return FrameResult('processed', FrameOutcome(prompts, latency, messages))

@@ -11,7 +11,7 @@ import collections
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 _POLL_S = 0.02
 
@@ -21,7 +21,8 @@ class LiveRecording:
     """What the node sent back.  Keys are header stamps (ns); times are time.monotonic_ns().
 
     published: stamp -> when the frame went out. outputs: role ("segmentation", "mask",
-    "target_point") -> stamp -> [(arrival time, CDR bytes)].
+    "target_point") -> stamp -> [(arrival time, CDR bytes)]. node_problems: problems the node
+    counted on /diagnostics during the run (kind -> count).
     """
 
     published: dict[int, int] = field(default_factory=dict)
@@ -29,6 +30,11 @@ class LiveRecording:
         default_factory=lambda: collections.defaultdict(lambda: collections.defaultdict(list)))
     warnings: list[tuple[str, str]] = field(default_factory=list)
     frames_published: int = 0
+    handled_before: int = 0
+    commands_before: int = 0
+    commands_sent: int = 0
+    command_confirmed: bool = False
+    node_problems: dict[str, int] = field(default_factory=dict)
 
 
 def topic_name(namespace: str, name: str) -> str:
@@ -62,6 +68,7 @@ class ReplayNode:
                             ('command', String))}
         self._lock = threading.Lock()
         self._prompts: list[str] = []
+        self._diagnostics: list[tuple[int, dict[str, str]]] = []  # (arrival ns, values)
         self.subscriptions: list[Any] = []
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
@@ -86,6 +93,10 @@ class ReplayNode:
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.subscriptions.append(self.node.create_subscription(
             String, topic_name(self.namespace, 'prompt'), self._on_prompt, latched))
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        self.subscriptions.append(self.node.create_subscription(
+            DiagnosticArray, '/diagnostics', self._on_diagnostics, 10))
 
     def _publisher_reliability(self, topic: str) -> Any:
         """Match the node's publisher: best effort only when it offers nothing better."""
@@ -106,6 +117,21 @@ class ReplayNode:
     def _on_prompt(self, msg: Any) -> None:
         with self._lock:
             self._prompts.append(str(msg.data))
+
+    def _on_diagnostics(self, msg: Any) -> None:
+        prefix = topic_name(self.namespace, '')
+        for status in msg.status:
+            if status.name.startswith(prefix) and status.name.endswith(': text segmentation') \
+                    and status.name[len(prefix):].count('/') == 0:
+                values = {kv.key: kv.value for kv in status.values}
+                with self._lock:
+                    self._diagnostics.append((time.monotonic_ns(), values))
+
+    def diagnostics(self, after_ns: int = 0) -> Optional[dict[str, str]]:
+        """The node's newest /diagnostics values received after ``after_ns`` (None if none)."""
+        with self._lock:
+            fresh = [v for t, v in self._diagnostics if t > after_ns]
+        return fresh[-1] if fresh else None
 
     def prompts_seen(self) -> list[str]:
         """Every prompt the node has echoed on ``prompt`` so far."""

@@ -1,109 +1,77 @@
-"""Offline mode: every frame goes straight through an EvfSamPredictor (no ROS graph).
+"""Offline mode: every frame goes through the shared frame pipeline with a local predictor.
 
-Deterministic: the same bag, checkpoint and options give the same results.  Output
-messages are real evf_sam_msgs / sensor_msgs / geometry_msgs messages built by
-``evf_sam_ros.messages`` and serialized with ``rclpy.serialization``, so the bytes in the
-output bag are exactly what the node would publish.
+Deterministic: the same bag, checkpoint and options give the same results. The pipeline is
+the node's (``evf_sam_ros.pipeline.process_frame``) and commands are applied as the node
+applies them (``CurrentPrompt``), so the output bag holds exactly what the node would publish
+for the same messages, and report.json counts the same problems /diagnostics would.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
-from ..conversions import mask_to_imgmsg
-from ..messages import inference_seconds, point_stamped_msg, segmentation_msg
-from ..model.errors import EvfSamError, PromptError
-from ..model.predictor import SegmentationResult
-from ..model.tokenizer import clean_prompt
-from ..targets import TargetSettings, estimate_target
-from .errors import MessageError, ReplayError
-from .frames import Frame
-from .results import FrameOutcome, PromptOutcome, outcome_from_result
-
-def ros_header(stamp_ns: int, frame_id: str) -> Any:
-    """An rclpy std_msgs/Header with the given stamp (nanoseconds) and frame_id."""
-    from builtin_interfaces.msg import Time
-    from std_msgs.msg import Header
-
-    return Header(stamp=Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000),
-                  frame_id=frame_id)
-
+from ..model.errors import PromptError
+from ..pipeline import (BAD_IMAGE, NO_PROMPT, CurrentPrompt, Problem, check_prompt,
+                        process_frame)
+from ..targets import TargetSettings
+from .errors import ReplayError
+from .frames import BagFrame
+from .results import FrameOutcome, FrameResult, outcome_from_msg
 
 class OfflineSegmenter:
-    """Run a predictor on frames with fixed prompts plus the bag's command.
+    """Run a predictor on frames with fixed prompts plus the bag's current command.
 
-    prompts: prompts run on every frame (``--prompt``), before the bag's active command.
+    prompts: prompts run on every frame (``--prompt``), before the bag's current command.
+    settings and max_prompt_chars: the node's (``node.settings.NodeSettings``), so found,
+    the 3D target and prompt checks are decided as the node decides them.
     """
 
     mode = 'offline'
     latency_kind = 'model'
 
-    def __init__(self, predictor: Any, settings: TargetSettings, prompts: Sequence[str] = ()):
+    def __init__(self, predictor: Any, settings: TargetSettings, prompts: Sequence[str] = (),
+                 max_prompt_chars: int = 4096):
         self.predictor, self.settings = predictor, settings
-        self._checked: dict[str, tuple[Optional[str], str]] = {}  # raw -> (cleaned, error)
+        self.max_prompt_chars = max_prompt_chars
+        self.current = CurrentPrompt(self.validate_prompt)
         cleaned = []
         for prompt in prompts:
-            text, error = self._check(prompt)
-            if text is None:
-                raise ReplayError(f'bad --prompt {prompt!r}: {error}')
-            cleaned.append(text)
-        self.prompts = tuple(dict.fromkeys(cleaned))
-        self.warnings: list[tuple[str, str]] = []
-
-    def _check(self, prompt: str) -> tuple[Optional[str], str]:
-        """(the prompt with white space normalised as the node does, '') or (None, why not)."""
-        if prompt not in self._checked:
             try:
-                text = clean_prompt(prompt)
-                self.predictor.tokenize(text)
-                self._checked[prompt] = (text, '')
+                cleaned.append(self.validate_prompt(prompt))
             except PromptError as exc:
-                self._checked[prompt] = (None, str(exc))
-        return self._checked[prompt]
+                raise ReplayError(f'bad --prompt {prompt!r}: {exc}') from exc
+        self.prompts = tuple(dict.fromkeys(cleaned))
 
-    def frame_prompts(self, frame: Frame) -> list[str]:
-        """--prompt prompts, then the bag's command; bad bag commands become warnings."""
-        prompts = list(self.prompts)
-        for prompt in frame.prompts:
-            text, error = self._check(prompt)
-            if text is None:
-                frame.warnings.append(('bad_prompt', f'{prompt!r}: {error}'))
-            elif text not in prompts:
-                prompts.append(text)
-        return prompts
+    def validate_prompt(self, text: str) -> str:
+        """The cleaned prompt, or PromptError (as the node's default settings check it)."""
+        return check_prompt(text, self.max_prompt_chars, self.predictor.tokenize)
 
-    def process(self, frame: Frame) -> FrameOutcome:
-        """Segment every prompt on ``frame`` (rgb must be set).
+    def process(self, frame: BagFrame) -> FrameResult:
+        """Apply the frame's commands, then run the pipeline on it."""
+        problems: list[Problem] = [p for p in (self.current.apply(c, 'bag command')
+                                                for c in frame.commands) if p is not None]
+        if frame.image is None:
+            return FrameResult('skipped', problems=problems, reason='unreadable image')
+        current = self.current.text
+        prompts = list(dict.fromkeys(self.prompts + ((current,) if current else ())))
+        out = process_frame(frame.image, prompts, self.predictor.predict_many, frame.depth,
+                            self.settings)
+        problems += out.problems
+        if out.status == NO_PROMPT:
+            problems.append(Problem('no_prompt', 'no prompt yet: pass --prompt or record a '
+                                                 'command'))
+            return FrameResult('skipped', problems=problems, reason='no prompt')
+        if out.status == BAD_IMAGE:
+            return FrameResult('skipped', rgb=out.rgb, problems=problems, reason='bad image')
+        return FrameResult('processed', _outcome(out.targets, out.model_s), out.rgb, problems)
 
-        Raises:
-            MessageError: "no_prompt" (nothing to segment yet) or "model_error".
-        """
-        prompts = self.frame_prompts(frame)
-        if not prompts:
-            raise MessageError('no_prompt', 'no prompt yet: pass --prompt or record a command')
-        start = time.perf_counter()
-        try:
-            results = self.predictor.predict_many(frame.rgb, prompts)
-        except EvfSamError as exc:
-            raise MessageError('model_error', f'the model rejected the frame: {exc}') from exc
-        latency_ms = (time.perf_counter() - start) * 1000.0
-        header = ros_header(frame.stamp_ns, frame.frame_id)
-        outcome = FrameOutcome([], latency_ms)
-        for result in results:
-            outcome.prompts.append(self._one(frame, result, len(results), header, outcome))
-        return outcome
 
-    def _one(self, frame: Frame, result: SegmentationResult, count: int, header: Any,
-             outcome: FrameOutcome) -> PromptOutcome:
-        from rclpy.serialization import serialize_message
+def _outcome(targets: Sequence[Any], model_s: float) -> FrameOutcome:
+    """The frame's outcome from its target outputs: prompts read back from the very
+    Segmentation messages written to the bag (as live mode reads the node's)."""
+    from rclpy.serialization import serialize_message
 
-        estimate = estimate_target(result, self.settings, frame.depth_m, frame.intrinsics)
-        ms = inference_seconds(result, count) * 1000.0
-        outcome.messages.append(('segmentation', serialize_message(
-            segmentation_msg(result, header, estimate, ms / 1000.0))))
-        outcome.messages.append(('mask', serialize_message(mask_to_imgmsg(result.mask, header))))
-        if estimate.point is not None:
-            outcome.messages.append(('target_point', serialize_message(
-                point_stamped_msg(header, estimate.point))))
-        return outcome_from_result(result, estimate, ms)
+    messages = [(role, serialize_message(msg)) for t in targets
+                for role, msg in t.messages.by_role()]
+    prompts = [outcome_from_msg(t.messages.segmentation) for t in targets]
+    return FrameOutcome(prompts, model_s * 1000.0, messages)

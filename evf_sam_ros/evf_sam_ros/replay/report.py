@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .frames import Frame
+from .frames import BagFrame
 from .results import FrameOutcome
 from .scoring import latency_stats, mask_iou, score_frames, target_stats
 
@@ -43,25 +43,25 @@ class ReplayReport:
         self._per_prompt: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
         self.depth_seen = False
 
-    def warn(self, kind: str, detail: str) -> None:
-        """Count a warning of ``kind`` (keeps the first few details as examples)."""
-        self.warning_counts[kind] += 1
+    def warn(self, kind: str, detail: str, count: int = 1) -> None:
+        """Count ``count`` warnings of ``kind`` (keeps the first few details as examples)."""
+        self.warning_counts[kind] += count
         if len(self.warning_examples[kind]) < _MAX_EXAMPLES:
             self.warning_examples[kind].append(detail)
 
-    def add(self, frame: Frame, status: str, outcome: Optional[FrameOutcome] = None,
+    def add(self, frame: BagFrame, status: str, outcome: Optional[FrameOutcome] = None,
             scored_prompt: Optional[str] = None) -> None:
         """Record a frame: status "processed" (with ``outcome``), "skipped" or "dropped".
 
         scored_prompt: the prompt whose mask is compared with ``frame.gt_mask``.
         """
-        for kind, detail in frame.warnings:
+        for kind, detail in frame.problems:
             self.warn(kind, f'frame {frame.index}: {detail}')
         self.counts['in'] += 1
         self.counts[status] += 1
-        self.depth_seen |= frame.depth_m is not None
+        self.depth_seen |= frame.depth is not None
         record: dict[str, Any] = {'frame': frame.index, 'stamp_ns': frame.stamp_ns,
-                                  'status': status, 'warnings': [k for k, _ in frame.warnings]}
+                                  'status': status, 'warnings': [k for k, _ in frame.problems]}
         if outcome is not None:
             record['latency_ms'] = round(outcome.latency_ms, 3)
             self._latencies.append(outcome.latency_ms)
@@ -69,7 +69,7 @@ class ReplayReport:
                                  for p in outcome.prompts]
         self.frames.append(record)
 
-    def _prompt_record(self, frame: Frame, p: Any, scored_prompt: Optional[str]) -> dict:
+    def _prompt_record(self, frame: BagFrame, p: Any, scored_prompt: Optional[str]) -> dict:
         entry: dict[str, Any] = {
             'prompt': p.prompt, 'found': p.found, 'score': round(p.score, 6), 'area': p.area,
             'centroid': list(p.centroid) if p.centroid else None,

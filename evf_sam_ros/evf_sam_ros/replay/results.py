@@ -12,8 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..conversions import imgmsg_to_array
-from ..model.predictor import SegmentationResult
-from ..targets import TargetEstimate
+from ..pipeline import Problem
 from .bagio import IMAGE, POINT_STAMPED, SEGMENTATION
 
 OUTPUT_TOPICS = {
@@ -59,14 +58,21 @@ class FrameOutcome:
     messages: list[tuple[str, bytes]] = field(default_factory=list)
 
 
-def outcome_from_result(result: SegmentationResult, estimate: TargetEstimate,
-                        inference_ms: float) -> PromptOutcome:
-    """PromptOutcome of a predictor result and its target estimate."""
-    return PromptOutcome(
-        prompt=result.prompt, found=bool(estimate.found), score=float(result.score),
-        mask=result.mask, bbox=result.bbox, centroid=result.centroid, area=int(result.area),
-        point=estimate.point, depth_median_m=float(estimate.depth_median),
-        inference_ms=float(inference_ms))
+@dataclass
+class FrameResult:
+    """What a FrameProcessor made of one bag frame.
+
+    status: "processed" (``outcome`` set), "skipped" (nothing to segment or an unusable
+    image) or "dropped" (live: the node published nothing for it). rgb: the decoded HxWx3
+    uint8 RGB image when it was decoded. problems: the frame's problems (pipeline
+    vocabulary). reason: why there is no outcome, for the pictures.
+    """
+
+    status: str
+    outcome: Optional[FrameOutcome] = None
+    rgb: Optional[np.ndarray] = None
+    problems: list[Problem] = field(default_factory=list)
+    reason: str = ''
 
 
 def outcome_from_msg(msg: Any) -> PromptOutcome:

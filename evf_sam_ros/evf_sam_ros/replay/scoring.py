@@ -11,6 +11,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..stats import percentile
+
 
 def mask_iou(predicted: np.ndarray, truth: np.ndarray) -> float:
     """Intersection over union of two HxW masks (bool, or non-zero = target).
@@ -69,12 +71,13 @@ def score_frames(pairs: Sequence[tuple[int, Optional[np.ndarray], Optional[np.nd
 
 
 def latency_stats(latencies_ms: Sequence[float]) -> dict[str, Optional[float]]:
-    """count, p50, p95, max and mean of latencies in milliseconds (None when empty)."""
+    """count, p50, p95 (``stats.percentile``), max and mean of latencies in milliseconds
+    (None when empty)."""
     values = np.asarray([v for v in latencies_ms if math.isfinite(v)], dtype=np.float64)
     if values.size == 0:
         return {'count': 0, 'p50': None, 'p95': None, 'max': None, 'mean': None}
-    return {'count': int(values.size), 'p50': float(np.percentile(values, 50)),
-            'p95': float(np.percentile(values, 95)), 'max': float(values.max()),
+    return {'count': int(values.size), 'p50': percentile(values, 50),
+            'p95': percentile(values, 95), 'max': float(values.max()),
             'mean': float(values.mean())}
 
 

@@ -16,7 +16,6 @@ import numpy as np
 from PIL import Image
 
 from ..drawing import annotate, contact_sheet, overlay_mask
-from .frames import Frame
 from .results import FrameOutcome
 
 PALETTE = ((30, 144, 255), (255, 160, 0), (50, 205, 50), (238, 130, 238), (0, 206, 209))
@@ -83,17 +82,16 @@ class VisualsWriter:
         self.video_path: Optional[Path] = None
         self.sheet_path: Optional[Path] = None
 
-    def add(self, frame: Frame, outcome: Optional[FrameOutcome], reason: str = '') -> None:
-        """Draw one frame (skipped when it has no image)."""
-        if frame.rgb is None:
-            return
-        picture = render_frame(frame.rgb, outcome, reason)
-        if frame.index in self._sheet_indices:
+    def add(self, index: int, stamp_ns: int, rgb: np.ndarray, outcome: Optional[FrameOutcome],
+            reason: str = '') -> None:
+        """Draw frame ``index`` (header stamp ``stamp_ns``, HxWx3 uint8 RGB ``rgb``)."""
+        picture = render_frame(rgb, outcome, reason)
+        if index in self._sheet_indices:
             self._tiles.append(picture)
         if not self.video:
             return
         if self._writer is None:
-            self._buffer.append((frame.stamp_ns, picture))
+            self._buffer.append((stamp_ns, picture))
             if len(self._buffer) >= _FPS_PROBE_FRAMES:
                 self._open()
         else:

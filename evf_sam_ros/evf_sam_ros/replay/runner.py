@@ -1,7 +1,7 @@
-"""One pass over a bag's frames: get each frame's outcome, write it, draw it, report it.
+"""One pass over a bag's frames: get each frame's result, write it, draw it, report it.
 
-The outcome comes from a ``FrameProcessor``: the predictor itself (offline mode) or the
-outputs recorded from a running node (live mode).  Output directory layout::
+The result comes from a ``FrameProcessor``: the shared frame pipeline with a local predictor
+(offline mode) or the outputs recorded from a running node (live mode).  Output directory layout::
 
     OUT/results/          rosbag2 bag: /evf_sam/segmentation, /evf_sam/mask, /evf_sam/target_point
     OUT/report.json       the report (see report.ReplayReport)
@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
+from ..pipeline import FrameProblem, Problem, normalize_prompt
 from .bagio import BagWriter, list_topics, open_bag
-from .errors import MessageError, ReplayError
-from .frames import Frame, FrameReader
+from .errors import ReplayError
+from .frames import BagFrame, FrameReader
 from .report import ReplayReport
-from .results import OUTPUT_TOPICS, FrameOutcome
+from .results import OUTPUT_TOPICS, FrameOutcome, FrameResult
 from .topics import TopicSelection, select_topics
 from .visuals import VisualsWriter
 
@@ -51,16 +52,16 @@ class ReplayOptions:
 
 
 class FrameProcessor(Protocol):
-    """Gives a frame's outcome: None when the frame got no output (counted as dropped).
+    """Gives a bag frame's FrameResult (offline: the pipeline; live: the node's outputs).
 
-    Raises MessageError for frames that cannot be processed (counted as skipped).
-    ``warnings`` (optional): (kind, detail) pairs not tied to a frame, added to the report.
+    ``problems`` (optional): Problems not tied to a frame, added to the report.
     """
 
     mode: str
     latency_kind: str
 
-    def process(self, frame: Frame) -> Optional[FrameOutcome]: ...
+    def process(self, frame: BagFrame) -> FrameResult:
+        """The result of one frame (never raises for a bad frame: see FrameResult.problems)."""
 
 
 def inspect_bag(bag: str | Path, options: ReplayOptions) -> tuple[TopicSelection, int]:
@@ -103,40 +104,52 @@ def progress_bar(total: int, enabled: bool, desc: str) -> Any:
                 disable=not enabled or not sys.stderr.isatty())
 
 
-def _scored_prompt(frame: Frame, outcome: FrameOutcome, options: ReplayOptions) -> Optional[str]:
-    """The prompt the ground truth shows: --ground-truth-prompt, else the bag's command when
-    it was segmented, else the first prompt segmented (white space normalised throughout)."""
+def _scored_prompt(frame: BagFrame, outcome: FrameOutcome,
+                   options: ReplayOptions) -> Optional[str]:
+    """The prompt the ground truth shows: --ground-truth-prompt, else the bag's newest command
+    when it was segmented, else the first prompt segmented (white space normalised)."""
     segmented = [p.prompt for p in outcome.prompts]
-    wanted = options.ground_truth_prompt or (frame.prompts[0] if frame.prompts else None)
-    if wanted is not None:
-        wanted = ' '.join(wanted.split())
+    wanted = options.ground_truth_prompt or frame.command
+    if wanted:
+        wanted = normalize_prompt(wanted)
         if options.ground_truth_prompt or wanted in segmented:
             return wanted
     return segmented[0] if segmented else None
 
 
-def _handle(frame: Frame, processor: FrameProcessor, options: ReplayOptions,
-            report: ReplayReport, bag: BagWriter, visuals: VisualsWriter) -> None:
-    outcome, reason = None, ''
-    if frame.rgb is None:
-        report.add(frame, 'skipped')
-        return
+def _picture_rgb(frame: BagFrame, result: FrameResult) -> Optional[Any]:
+    """The frame's RGB for the pictures: the pipeline's, else decoded here (None if not)."""
+    if result.rgb is not None or frame.image is None:
+        return result.rgb
     try:
-        outcome = processor.process(frame)
-    except MessageError as exc:
-        frame.warnings.append((exc.kind, str(exc)))
-        reason = exc.kind
-    if outcome is None:
-        if not reason:
-            frame.warnings.append(('no_output', 'the node published no segmentation for it'))
-            reason = 'dropped'
-        report.add(frame, 'dropped' if reason == 'dropped' else 'skipped')
-    else:
-        report.add(frame, 'processed', outcome, _scored_prompt(frame, outcome, options))
+        return frame.image.decode()
+    except FrameProblem:
+        return None
+
+
+def _check_ground_truth(frame: BagFrame, rgb: Optional[Any]) -> None:
+    if frame.gt_mask is not None and rgb is not None and frame.gt_mask.shape != rgb.shape[:2]:
+        h, w = frame.gt_mask.shape
+        frame.problems.append(Problem('ground_truth_size_mismatch', f'mask {w}x{h} vs image '
+                                      f'{rgb.shape[1]}x{rgb.shape[0]}: not scored'))
+        frame.gt_mask = None
+
+
+def _handle(frame: BagFrame, processor: FrameProcessor, options: ReplayOptions,
+            report: ReplayReport, bag: BagWriter, visuals: VisualsWriter) -> None:
+    result = processor.process(frame)
+    frame.problems.extend(result.problems)
+    rgb = _picture_rgb(frame, result)
+    _check_ground_truth(frame, rgb)
+    outcome = result.outcome
+    scored = _scored_prompt(frame, outcome, options) if outcome is not None else None
+    report.add(frame, result.status, outcome, scored)
+    if outcome is not None:
         for role, data in outcome.messages:
             topic, msgtype = OUTPUT_TOPICS[role]
             bag.write(topic, msgtype, frame.log_time_ns, data)
-    visuals.add(frame, outcome, reason)
+    if rgb is not None:
+        visuals.add(frame.index, frame.stamp_ns, rgb, outcome, result.reason)
 
 
 def replay_bag(bag: str | Path, out_dir: str | Path, processor: FrameProcessor,
@@ -158,7 +171,7 @@ def replay_bag(bag: str | Path, out_dir: str | Path, processor: FrameProcessor,
             for frame in frames:
                 _handle(frame, processor, options, report, writer, visuals)
                 bar.update(1)
-        for kind, detail in [*getattr(processor, 'warnings', ()), *frames.warnings]:
-            report.warn(kind, detail)
+        for problem in [*getattr(processor, 'problems', ()), *frames.problems]:
+            report.warn(*problem)  # (kind, detail) or (kind, detail, count)
     report.meta['files'] = [str(p) for p in visuals.close()] + [str(out_dir / 'results')]
     return report.save(out_dir / 'report.json')

@@ -1,0 +1,107 @@
+"""One frame through the model: decode, predict, depth, target decision, result messages.
+
+``process_frame`` is what the node's inference thread and the offline replay both run, so
+an offline replay publishes exactly what the node would for the same messages.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from ..messages import TargetMessages, inference_seconds, target_messages
+from ..model.errors import InputImageError
+from ..model.predictor import SegmentationResult
+from ..targets import TargetEstimate, TargetSettings, estimate_target
+from .depth import DepthInput, DepthSource
+from .problems import FrameProblem, Problem
+from .source import SourceImage
+
+#: Segments prompts on an HxWx3 uint8 RGB image, one result per prompt, in order.
+Segmenter = Callable[[np.ndarray, Sequence[str]], Sequence[SegmentationResult]]
+
+PROCESSED, NO_PROMPT, BAD_IMAGE = 'processed', 'no_prompt', 'bad_image'
+
+
+@dataclass(frozen=True)
+class TargetOutput:
+    """One prompt's answer on one frame: the model result, the decision and 3D target, and
+    the messages to publish."""
+
+    result: SegmentationResult
+    estimate: TargetEstimate
+    messages: TargetMessages
+
+    @property
+    def prompt(self) -> str:
+        """The (cleaned) prompt this answers."""
+        return self.result.prompt
+
+
+@dataclass
+class FrameOutput:
+    """What became of one frame.
+
+    status: PROCESSED, NO_PROMPT (nothing to segment; not decoded) or BAD_IMAGE (see
+    problems). rgb: the decoded HxWx3 uint8 RGB image (None unless decoded). targets: one per
+    prompt, in order. problems: everything wrong with this frame, in one vocabulary
+    (pipeline.problems.KINDS). model_s: seconds of the model call. depth: the depth used.
+    """
+
+    status: str
+    header: Any
+    rgb: Optional[np.ndarray] = None
+    targets: list[TargetOutput] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    model_s: float = 0.0
+    depth: Optional[DepthInput] = None
+
+    def target(self, prompt: str) -> Optional[TargetOutput]:
+        """The output of ``prompt`` (None if it was not segmented on this frame)."""
+        return next((t for t in self.targets if t.prompt == prompt), None)
+
+
+def process_frame(image: SourceImage, prompts: Sequence[str], segment: Segmenter,
+                  depth: Optional[DepthSource], settings: TargetSettings) -> FrameOutput:
+    """Run one frame: nothing without prompts; decode; segment every prompt (the image
+    encoder once); then match depth (after the model, so late depth can still arrive);
+    decide found and estimate the 3D target of each result; build the messages.
+
+    prompts must be cleaned already (pipeline.prompts.check_prompt). Model errors other
+    than a refused image (InputImageError -> bad_image) propagate.
+    """
+    header = image.header
+    if not prompts:
+        return FrameOutput(NO_PROMPT, header)
+    try:
+        rgb = image.decode()
+    except FrameProblem as exc:
+        return FrameOutput(BAD_IMAGE, header, problems=[exc.problem])
+    started = time.monotonic()
+    try:
+        results = list(segment(rgb, prompts))
+    except InputImageError as exc:
+        return FrameOutput(BAD_IMAGE, header, rgb, problems=[Problem('bad_image', str(exc))])
+    out = FrameOutput(PROCESSED, header, rgb, model_s=time.monotonic() - started)
+    out.depth = depth.match(header, rgb.shape[:2]) if depth is not None else None
+    if out.depth is not None:
+        out.problems.extend(out.depth.problems)
+    out.targets = [_target(header, r, out.depth, settings, len(results), out.problems)
+                   for r in results]
+    return out
+
+
+def _target(header: Any, result: SegmentationResult, depth: Optional[DepthInput],
+            settings: TargetSettings, prompts_on_frame: int,
+            problems: list[Problem]) -> TargetOutput:
+    depth_m = depth.depth_m if depth else None
+    estimate = estimate_target(result, settings, depth_m, depth.intrinsics if depth else None)
+    if estimate.found and depth_m is not None and estimate.point is None:
+        problems.append(Problem('depth_invalid', f"too little valid depth inside the mask of "
+                                f"'{result.prompt}' (valid fraction "
+                                f'{estimate.depth_valid_fraction:.2f}): no target_point'))
+    seconds = inference_seconds(result, prompts_on_frame)
+    return TargetOutput(result, estimate, target_messages(result, header, estimate, seconds))
