@@ -182,6 +182,10 @@ def test_find_target_action_succeeds_after_min_hits_with_feedback(ros_client, to
     result = result_future.result().result
     assert result.found and result.frames_processed >= 2 and result.best.found
     assert len(feedback) >= 2 and feedback[-1].feedback.hits >= 1
+    # light: the mask stays out of feedback and result (ros2 action send_goal -f prints them)
+    current = feedback[-1].feedback.current
+    assert len(current.mask.data) == 0 and current.mask.header == current.header
+    assert current.area > 0 and current.bbox.width > 0 and len(result.best.mask.data) == 0
     action.destroy()
 
 

@@ -165,6 +165,19 @@ def test_depth_problems_are_reported_not_fatal(ros_client, slow):
     frame(5003, "depth_invalid")
 
 
+def test_extreme_but_valid_image_is_a_bad_image_not_a_crash(ros_client, slow):
+    """rgb8, 1 pixel high, 100000 wide: the model cannot resize it; refused as bad_image."""
+    c = ros_client
+    before = _diag(slow, SLOW, "problem.bad_image")
+    wide = array_to_imgmsg(np.zeros((1, 100000, 3), np.uint8), "rgb8")
+    wide.header.stamp.sec = 6000
+    c.publish_when_matched(Image, f"{SLOW_NS}/image", wide)
+    wait_for(lambda: _diag(slow, SLOW, "problem.bad_image") > before, 10, "bad_image counted")
+    assert _diag(slow, SLOW, "problem.worker_error") == 0
+    c.publish_when_matched(Image, f"{SLOW_NS}/image", image_msg(6001))
+    wait_for(lambda: any(m.header.stamp.sec == 6001 for _, m in slow["seg"]), 10, "next frame served")
+
+
 def test_failed_load_keeps_the_node_up_then_full_lifecycle(tiny_checkpoint, tmp_path_factory, ros_client):
     c, tmp = ros_client, tmp_path_factory.mktemp("lifecycle")
     diags = c.collect(DiagnosticArray, "/diagnostics")

@@ -72,9 +72,19 @@ def _normalize(chw: torch.Tensor) -> torch.Tensor:
 
 
 def resize_longest_side(image: np.ndarray, target: int) -> np.ndarray:
-    """segment-anything's ResizeLongestSide.apply_image (PIL bilinear), HxWx3 uint8."""
+    """segment-anything's ResizeLongestSide.apply_image (PIL bilinear), HxWx3 uint8.
+
+    Raises InputImageError when the short side would become 0 pixels (an aspect ratio
+    beyond about 2 * target : 1, e.g. a 1x100000 image), which the official code crashes on.
+    """
     from segment_anything.utils.transforms import ResizeLongestSide
 
+    h, w = image.shape[:2]
+    if min(ResizeLongestSide.get_preprocess_shape(h, w, target)) < 1:
+        raise InputImageError(
+            f'the image is {w}x{h}: resizing its long side to {target} leaves the short side '
+            f'0 pixels; send images whose long side is at most {2 * target - 1} times the '
+            'short side')
     return ResizeLongestSide(target).apply_image(image)
 
 
