@@ -26,12 +26,14 @@ def inference_seconds(result: SegmentationResult, prompts_on_frame: int = 1) -> 
 
 
 def segmentation_msg(result: SegmentationResult, header: Any, estimate: TargetEstimate,
-                     inference_time_s: float) -> Any:
-    """evf_sam_msgs/Segmentation for one result; ``header`` is the source image's."""
+                     inference_time_s: float, target_id: int = -1) -> Any:
+    """evf_sam_msgs/Segmentation for one result; ``header`` is the source image's;
+    ``target_id``: the target's id (-1 for a one-shot request)."""
     from evf_sam_msgs.msg import Segmentation
 
     msg = Segmentation()
     msg.header = header
+    msg.target_id = int(target_id)
     msg.prompt = result.prompt
     msg.found = bool(estimate.found)
     msg.score = float(result.score)
@@ -83,9 +85,9 @@ class TargetMessages:
 
 
 def target_messages(result: SegmentationResult, header: Any, estimate: TargetEstimate,
-                    inference_time_s: float) -> TargetMessages:
+                    inference_time_s: float, target_id: int = -1) -> TargetMessages:
     """The messages of one target's result on the image with ``header``."""
-    seg = segmentation_msg(result, header, estimate, inference_time_s)
+    seg = segmentation_msg(result, header, estimate, inference_time_s, target_id)
     point = None if estimate.point is None else point_stamped_msg(header, estimate.point)
     return TargetMessages(seg, point)
 

@@ -205,3 +205,42 @@ def test_find_target_times_out_not_found_and_rejects_bad_prompts(ros_client):
         action.destroy()
     finally:
         c.set_params(NODE, score_threshold=0.0)
+
+
+def test_several_targets_by_service_and_topic(ros_client, topics):
+    from evf_sam_msgs.msg import SegmentationArray, TargetArray
+    from evf_sam_msgs.srv import AddTarget, RemoveTarget
+    from std_msgs.msg import Empty, Int32
+    from std_srvs.srv import Trigger
+
+    c = ros_client
+    arrays = c.collect(SegmentationArray, f"{NS}/segmentations")
+    listed = c.collect(TargetArray, f"{NS}/targets", latched=True)
+    _set_prompt(c, topics, "the red mug")
+    added = c.call(AddTarget, f"{NODE}/add_target", AddTarget.Request(prompt="  the   plate "))
+    assert added.success and added.target_id >= 0
+    refused = c.call(AddTarget, f"{NODE}/add_target", AddTarget.Request(prompt="\x07"))
+    assert not refused.success and refused.target_id == -1 and "non-printable" in refused.message
+    c.publish_when_matched(String, f"{NS}/targets/add", String(data="the fork"))
+    wait_for(lambda: listed and [t.prompt for t in listed[-1].targets] == [
+        "the red mug", "the plate", "the fork"], 10, "three targets listed")
+    ids = [t.id for t in listed[-1].targets]
+    seg = _send_image(c, topics, 70, seed=4)
+    assert seg.prompt == "the red mug" and seg.target_id == ids[0]  # single topics: the first
+    array = wait_for(lambda: next((a for a in arrays if a.header.stamp.sec == 70), None))
+    assert [(s.target_id, s.prompt) for s in array.segmentations] == list(zip(ids, [
+        "the red mug", "the plate", "the fork"]))
+    assert all(s.header == array.header for s in array.segmentations)
+    gone = c.call(RemoveTarget, f"{NODE}/remove_target", RemoveTarget.Request(target_id=ids[1]))
+    assert gone.success
+    missing = c.call(RemoveTarget, f"{NODE}/remove_target", RemoveTarget.Request(target_id=999))
+    assert not missing.success and "no target with id 999" in missing.message
+    c.publish_when_matched(Int32, f"{NS}/targets/remove", Int32(data=ids[0]))
+    wait_for(lambda: [t.id for t in listed[-1].targets] == [ids[2]], 10, "one target left")
+    seg = _send_image(c, topics, 71, seed=4)
+    assert (seg.target_id, seg.prompt) == (ids[2], "the fork")  # the first target now
+    c.publish_when_matched(Empty, f"{NS}/targets/clear", Empty())
+    wait_for(lambda: listed[-1].targets == [], 10, "no targets")
+    cleared = c.call(Trigger, f"{NODE}/clear_targets", Trigger.Request())
+    assert cleared.success and cleared.message == "0 targets removed"
+    _set_prompt(c, topics, "the red mug")  # back to one target for the tests that follow

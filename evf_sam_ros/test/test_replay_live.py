@@ -75,7 +75,8 @@ def test_live_with_the_bags_command(node, bag, tmp_path):
 
 
 def test_live_with_prompt_option_matches_offline(node, bag, tmp_path):
-    assert _run_live(bag, tmp_path / 'live', '--prompt', 'the red mug', '--speed', '2') == 0
+    assert _run_live(bag, tmp_path / 'live', '--prompt', 'the red mug', '--speed', '2',
+                     '--command-topic', 'none') == 0
     live = _check_outputs(bag, tmp_path / 'live', 'the red mug')
     assert 'prompt_not_confirmed' not in live['warnings']
     # the node and offline mode run the same model on the same frames: same answers

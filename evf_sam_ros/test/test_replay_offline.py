@@ -88,11 +88,14 @@ def test_output_bag_reads_back_with_rosbags(run_mcap, mcap_bag):
         for connection, _, raw in reader.messages():
             msg = reader.deserialize(raw, connection.msgtype)
             seen.setdefault(connection.topic, []).append(msg)
-    assert set(seen) >= {'/evf_sam/segmentation', '/evf_sam/mask'}
-    segs = seen['/evf_sam/segmentation']
-    assert len(segs) == 2 * FRAMES
+    assert set(seen) >= {'/evf_sam/segmentation', '/evf_sam/mask', '/evf_sam/segmentations'}
+    segs = seen['/evf_sam/segmentation']  # the first target, as the node publishes it
+    assert len(segs) == FRAMES and {m.prompt for m in segs} == {MUG_PROMPT}
     assert sorted({m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in segs}) == stamps
-    assert {m.prompt for m in segs} == {MUG_PROMPT, EXTRA_PROMPT}
+    arrays = seen['/evf_sam/segmentations']  # every target: the bag's command first
+    assert len(arrays) == FRAMES
+    assert all([s.prompt for s in a.segmentations] == [MUG_PROMPT, EXTRA_PROMPT] for a in arrays)
+    assert all([s.target_id for s in a.segmentations] == [1, 0] for a in arrays)
     assert all(m.mask.width == SIZE[0] and m.mask.encoding == 'mono8' for m in segs)
 
 
@@ -103,7 +106,7 @@ def test_output_bag_deserializes_with_rclpy(run_mcap):
     with open_bag(run_mcap[1] / 'results') as reader:
         raws = [raw for _, _, _, raw in read_messages(reader, ['/evf_sam/segmentation'])]
     msgs = [deserialize_message(raw, Segmentation) for raw in raws]
-    assert len(msgs) == 2 * FRAMES
+    assert len(msgs) == FRAMES
     for msg in msgs:
         mask = np.frombuffer(bytes(msg.mask.data), np.uint8)
         mask = mask.reshape(msg.mask.height, msg.mask.width)
@@ -169,10 +172,14 @@ def test_offline_is_deterministic(checkpoint, mcap_bag):
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import Image
 
-    types = {'segmentation': Segmentation, 'mask': Image, 'target_point': PointStamped}
+    from evf_sam_msgs.msg import SegmentationArray
+
+    types = {'segmentation': Segmentation, 'mask': Image, 'target_point': PointStamped,
+             'segmentations': SegmentationArray}
     for (role, a_raw), (_, b_raw) in zip(first.messages, second.messages):
         # compare messages, not bytes: CDR alignment padding is not zeroed by rclpy
         a, b = deserialize_message(a_raw, types[role]), deserialize_message(b_raw, types[role])
-        if role == 'segmentation':
-            a.inference_time = b.inference_time = 0.0  # the only field that may differ
+        for seg in [a, b] if role == 'segmentation' else (
+                [*a.segmentations, *b.segmentations] if role == 'segmentations' else []):
+            seg.inference_time = 0.0  # the only field that may differ
         assert a == b, role

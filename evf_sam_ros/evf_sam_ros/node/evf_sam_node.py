@@ -22,14 +22,16 @@ from ..conversions import array_to_imgmsg, stamp_ns
 from ..drawing import draw_result
 from ..messages import without_mask
 from ..model import EvfSamError, EvfSamPredictor
-from ..pipeline import (BAD_IMAGE, NO_PROMPT, BufferedDepth, CurrentPrompt, FrameOutput,
-                        SourceImage, StampedBuffer, TargetOutput, check_prompt, process_frame)
+from ..pipeline import (BAD_IMAGE, NO_PROMPT, ONE_SHOT, BufferedDepth, FrameOutput,
+                        NamedTarget, Segmenter, SourceImage, StampedBuffer, TargetList,
+                        TargetOutput, check_prompt, predictor_segmenter, process_frame)
 from .diagnostics import diagnostic_array, summarize
 from .io import NodeIO
 from .lifecycle_guard import guarded_change_state
 from .requests import FindTargetAction, GoalRegistry, RequestRefused, SegmentService
 from .runtime import LatencyStats, LatestSlot, RateMeter, ThrottledWarnings
 from .settings import NodeParameters
+from .target_control import TargetControl
 from .worker import InferenceWorker
 
 
@@ -47,7 +49,8 @@ class EvfSamNode(LifecycleNode):
         self.last_image: Optional[SourceImage] = None
         self.depth = StampedBuffer()
         self.camera_info: Optional[Any] = None
-        self.prompt = CurrentPrompt(self.validate_prompt)
+        self.targets = TargetList(self.validate_prompt)
+        self.segmenter: Optional[Segmenter] = None
         self.goals = GoalRegistry()
         self.lock = threading.Lock()
         self.active = False
@@ -58,9 +61,11 @@ class EvfSamNode(LifecycleNode):
         self.inference_ms, self.latency_ms = LatencyStats(), LatencyStats()
         self.overhead_ms, self.input_rate = LatencyStats(), RateMeter()
         self.control_group = ReentrantCallbackGroup()
+        commands = MutuallyExclusiveCallbackGroup()  # commands and target changes in order
         self.io = NodeIO(self, inputs=MutuallyExclusiveCallbackGroup(),
-                         depth=MutuallyExclusiveCallbackGroup(),
-                         commands=MutuallyExclusiveCallbackGroup())
+                         depth=MutuallyExclusiveCallbackGroup(), commands=commands)
+        self.target_control = TargetControl(self, self.targets, self._targets_changed,
+                                            self._target_refused, commands)
         self._pending: set[concurrent.futures.Future] = set()
         self._worker: Optional[InferenceWorker] = None
         self._create_requests()
@@ -106,9 +111,12 @@ class EvfSamNode(LifecycleNode):
             return self._load_failed(str(exc))
         self.load_error = ''
         p = self.predictor
+        self.segmenter = predictor_segmenter(p)
         self.get_logger().info(f'loaded {p.regime.name} on {p.device} ({_dtype_name(p.dtype)})')
         self.io.create_publishers()
-        self._apply_prompt(s.prompt, 'parameter prompt')
+        if s.prompt.strip():
+            self._apply_command(s.prompt, 'parameter prompt')
+        self._targets_changed()
         return TransitionCallbackReturn.SUCCESS
 
     def _load_failed(self, reason: str) -> TransitionCallbackReturn:
@@ -123,7 +131,7 @@ class EvfSamNode(LifecycleNode):
         self._worker.start()
         result = super().on_activate(state)
         self.active = True
-        self.io.publish_prompt(self.prompt.text)
+        self._targets_changed()
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -141,7 +149,7 @@ class EvfSamNode(LifecycleNode):
         self.io.destroy_publishers()
         if self.predictor is not None:
             self.predictor.release()
-        self.predictor = None
+        self.predictor, self.segmenter = None, None
         self.last_image, self.camera_info = None, None
         self.depth.clear()
         return TransitionCallbackReturn.SUCCESS
@@ -189,9 +197,9 @@ class EvfSamNode(LifecycleNode):
         self.camera_info = msg
 
     def on_command(self, text: str) -> None:
-        """A command: set (or with an empty string clear) the current prompt."""
+        """A command: set (or with an empty string remove) the primary target."""
         self.count('commands')
-        self._apply_prompt(text, 'command')
+        self._apply_command(text, 'command')
 
     # ---- prompts ---------------------------------------------------------------------
     def validate_prompt(self, text: str) -> str:
@@ -200,18 +208,24 @@ class EvfSamNode(LifecycleNode):
         return check_prompt(text, self.settings.max_prompt_chars,
                             predictor.tokenize if predictor is not None else None)
 
-    def _apply_prompt(self, text: str, source: str) -> bool:
-        problem = self.prompt.apply(text, source)
+    def _apply_command(self, text: str, source: str) -> bool:
+        problem = self.targets.command(text, source)
         if problem is not None:
-            self.count('prompts_rejected')
-            self.warnings.warn(*problem)
+            self._target_refused(problem.message)
             return False
-        self.io.publish_prompt(self.prompt.text)
+        self._targets_changed()
         return True
 
     def _on_prompt_parameter(self, text: str) -> None:
         if self.predictor is not None:
-            self._apply_prompt(text, 'parameter prompt')
+            self._apply_command(text, 'parameter prompt')
+
+    def _targets_changed(self) -> None:
+        self.io.publish_targets(self.targets)
+
+    def _target_refused(self, message: str) -> None:
+        self.count('prompts_rejected')
+        self.warnings.warn('prompt_rejected', message)
 
     # ---- requests (RequestBackend) ---------------------------------------------------
     def state_label(self) -> str:
@@ -246,7 +260,7 @@ class EvfSamNode(LifecycleNode):
         if future.done():  # abandoned while queued
             return
         try:
-            out = self._run(source, [prompt])
+            out = self._run(source, [NamedTarget(ONE_SHOT, prompt)])
         except Exception as exc:  # answered to the caller and logged, never swallowed
             self.warnings.warn('service_error', f'~/segment failed: {type(exc).__name__}: {exc}')
             _settle(future, error=RequestRefused(f'{type(exc).__name__}: {exc}'))
@@ -257,7 +271,7 @@ class EvfSamNode(LifecycleNode):
             _settle(future, result=out.targets[0].messages.segmentation)
 
     # ---- the worker's side -----------------------------------------------------------
-    def _run(self, source: SourceImage, prompts: list[str]) -> FrameOutput:
+    def _run(self, source: SourceImage, targets: list[NamedTarget]) -> FrameOutput:
         """The shared frame pipeline with this node's model, depth and settings; its
         problems are counted and warned (throttled)."""
         s = self.settings
@@ -265,18 +279,20 @@ class EvfSamNode(LifecycleNode):
         if s.use_depth:
             depth = BufferedDepth(self.depth, lambda: self.camera_info, s.depth_max_stamp_diff,
                                   s.depth_wait, self.io.depth_publisher_present())
-        predictor = self.predictor
-        if predictor is None:
+        segmenter = self.segmenter
+        if segmenter is None:
             raise RequestRefused('node is unconfigured: no model loaded')
-        out = process_frame(source, prompts, predictor.predict_many, depth, s.target_settings())
+        out = process_frame(source, targets, segmenter, depth, s.target_settings())
         for problem in out.problems:
             self.warnings.warn(*problem)
         return out
 
     def _process_frame(self, source: SourceImage) -> None:
-        current = self.prompt.text
-        prompts = list(dict.fromkeys(([current] if current else []) + self.goals.prompts()))
-        out = self._run(source, prompts)
+        targets = list(self.targets.snapshot())
+        named = {t.prompt for t in targets}
+        goals = [NamedTarget(ONE_SHOT, p) for p in dict.fromkeys(self.goals.prompts())
+                 if p not in named]  # a goal on a target's prompt reads that target's result
+        out = self._run(source, targets + goals)
         if out.status == NO_PROMPT:
             self.count('frames_skipped_no_prompt')
             return
@@ -285,18 +301,24 @@ class EvfSamNode(LifecycleNode):
             return
         self.inference_ms.add(out.model_s * 1000.0)  # the frame's model time, all prompts
         self.count('frames_processed')
-        target = out.target(current) if current else None
-        if target is not None:
-            self._publish(target, out.rgb)
-        self.goals.feed({t.prompt: without_mask(t.messages.segmentation) for t in out.targets})
+        if targets:
+            self._publish(out.targets[:len(targets)], out.rgb)
+        self.goals.feed({t.prompt: without_mask(t.messages.segmentation)
+                         for t in reversed(out.targets)})
         self.overhead_ms.add((time.monotonic() - source.received_monotonic - out.model_s) * 1e3)
 
-    def _publish(self, target: TargetOutput, rgb: Any) -> None:
+    def _publish(self, outputs: list[TargetOutput], rgb: Any) -> None:
+        """Every target on ``segmentations``; the first one on the single-target topics."""
+        from evf_sam_msgs.msg import SegmentationArray
+
         if not self.active or self.closing:
             return
+        target = outputs[0]
         for role, msg in target.messages.by_role():
             self.io.publish(role, msg)
         seg = target.messages.segmentation
+        self.io.publish('segmentations', SegmentationArray(
+            header=seg.header, segmentations=[o.messages.segmentation for o in outputs]))
         if self.settings.publish_overlay and self.io.has_subscribers('overlay'):
             picture = draw_result(rgb, target.result, seg.found)
             self.io.publish('overlay', array_to_imgmsg(picture, 'rgb8', seg.header))
@@ -320,7 +342,8 @@ class EvfSamNode(LifecycleNode):
         p = self.predictor
         stats = {'inference_ms': self.inference_ms, 'stamp_to_publish_ms': self.latency_ms,
                  'node_overhead_ms': self.overhead_ms}
-        counters = {**self.counters, 'prompt': self.prompt.text,
+        counters = {**self.counters, 'prompt': self.targets.primary_prompt,
+                    'targets': len(self.targets.snapshot()),
                     'frames_received': self.frames.received,
                     'frames_dropped': self.frames.dropped,
                     **{f'{k}_p{q}': v.percentile(q) for k, v in stats.items() for q in (50, 95)},

@@ -34,18 +34,20 @@ class NodeIO:
     # ---- publishers ------------------------------------------------------------------
     def create_publishers(self) -> None:
         """Lifecycle publishers of every output (they publish only while active)."""
-        from evf_sam_msgs.msg import Segmentation
+        from evf_sam_msgs.msg import Segmentation, SegmentationArray, TargetArray
         from geometry_msgs.msg import PointStamped
         from sensor_msgs.msg import Image
         from std_msgs.msg import String
 
         node = self.node
         for name, msg_type in (('mask', Image), ('overlay', Image),
-                               ('segmentation', Segmentation), ('target_point', PointStamped)):
+                               ('segmentation', Segmentation), ('target_point', PointStamped),
+                               ('segmentations', SegmentationArray)):
             self._pubs[name] = node.create_lifecycle_publisher(msg_type, name,
                                                                OUTPUT_HISTORY_DEPTH)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self._pubs['prompt'] = node.create_lifecycle_publisher(String, 'prompt', latched)
+        self._pubs['targets'] = node.create_lifecycle_publisher(TargetArray, 'targets', latched)
 
     def destroy_publishers(self) -> None:
         """Remove every output publisher (cleanup)."""
@@ -64,11 +66,15 @@ class NodeIO:
         pub = self._pubs.get(name)
         return pub is not None and pub.get_subscription_count() > 0
 
-    def publish_prompt(self, text: str) -> None:
-        """Echo the current prompt on the latched ``prompt`` topic."""
+    def publish_targets(self, targets: Any) -> None:
+        """Announce the targets: the primary prompt on ``prompt`` and the whole list on
+        ``targets`` (both latched)."""
+        from evf_sam_msgs.msg import Target, TargetArray
         from std_msgs.msg import String
 
-        self.publish('prompt', String(data=text))
+        self.publish('prompt', String(data=targets.primary_prompt))
+        self.publish('targets', TargetArray(targets=[Target(id=t.id, prompt=t.prompt)
+                                                     for t in targets.snapshot()]))
 
     # ---- subscriptions ---------------------------------------------------------------
     def subscribe(self) -> None:
@@ -97,6 +103,8 @@ class NodeIO:
                                   reliability=ReliabilityPolicy.RELIABLE)
         self._add(String, 'command', lambda m: node.on_command(m.data), commands_qos,
                   callback_group=groups['commands'])
+        for msg_type, topic, callback in node.target_control.subscriptions(commands_qos):
+            self._add(msg_type, topic, callback, commands_qos, callback_group=groups['commands'])
 
     def _add(self, msg_type: type, topic: str, callback: Any, qos: Any, **kw: Any) -> Any:
         sub = self.node.create_subscription(msg_type, topic, callback, qos, **kw)

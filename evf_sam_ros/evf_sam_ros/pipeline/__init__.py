@@ -1,6 +1,6 @@
 """The ROS-free frame pipeline the node and the replay share.
 
-decode (``SourceImage``) -> prompts (``check_prompt``, ``CurrentPrompt``) -> model ->
+decode (``SourceImage``) -> targets (``check_prompt``, ``TargetList``) -> model ->
 depth and intrinsics (``depth_input`` via a ``DepthSource``) -> target decision and 3D point
 -> result messages (``process_frame``), with one problem vocabulary (``Problem``, ``KINDS``).
 Messages are duck-typed (rclpy or rosbags objects); rclpy itself is never imported here.
@@ -9,14 +9,15 @@ Messages are duck-typed (rclpy or rosbags objects); rclpy itself is never import
 from .depth import (BufferedDepth, ChosenDepth, DepthInput, DepthSource, StampedBuffer,
                     depth_input, nearest_by_stamp)
 from .frame import (BAD_IMAGE, NO_PROMPT, PROCESSED, FrameOutput, Segmenter, TargetOutput,
-                    process_frame)
+                    predictor_segmenter, process_frame)
 from .problems import KINDS, FrameProblem, Problem, conversion_problem
-from .prompts import CurrentPrompt, check_prompt, normalize_prompt
+from .prompts import ONE_SHOT, NamedTarget, TargetList, check_prompt, normalize_prompt
 from .source import SourceImage
 
 __all__ = [
-    'BAD_IMAGE', 'BufferedDepth', 'ChosenDepth', 'CurrentPrompt', 'DepthInput', 'DepthSource',
-    'FrameOutput', 'FrameProblem', 'KINDS', 'NO_PROMPT', 'PROCESSED', 'Problem', 'Segmenter',
-    'SourceImage', 'StampedBuffer', 'TargetOutput', 'check_prompt', 'conversion_problem',
-    'depth_input', 'nearest_by_stamp', 'normalize_prompt', 'process_frame',
+    'BAD_IMAGE', 'BufferedDepth', 'ChosenDepth', 'DepthInput', 'DepthSource', 'FrameOutput',
+    'FrameProblem', 'KINDS', 'NO_PROMPT', 'NamedTarget', 'ONE_SHOT', 'PROCESSED', 'Problem',
+    'Segmenter', 'SourceImage', 'StampedBuffer', 'TargetList', 'TargetOutput', 'check_prompt',
+    'conversion_problem', 'depth_input', 'nearest_by_stamp', 'normalize_prompt',
+    'predictor_segmenter', 'process_frame',
 ]

@@ -18,19 +18,33 @@ from ..model.predictor import SegmentationResult
 from ..targets import TargetEstimate, TargetSettings, estimate_target
 from .depth import DepthInput, DepthSource
 from .problems import FrameProblem, Problem
+from .prompts import NamedTarget
 from .source import SourceImage
 
-#: Segments prompts on an HxWx3 uint8 RGB image, one result per prompt, in order.
-Segmenter = Callable[[np.ndarray, Sequence[str]], Sequence[SegmentationResult]]
+#: Segments targets on an HxWx3 uint8 RGB image: one result per target, in order, and the
+#: number of model passes the frame's shared cost is split over (for inference_time).
+Segmenter = Callable[[np.ndarray, Sequence[NamedTarget]],
+                     tuple[Sequence[SegmentationResult], int]]
+
+
+def predictor_segmenter(predictor: Any) -> Segmenter:
+    """Segment mode: each distinct prompt grounded on the frame (image encoder once)."""
+    def segment(rgb: np.ndarray, targets: Sequence[NamedTarget]
+                ) -> tuple[list[SegmentationResult], int]:
+        prompts = list(dict.fromkeys(t.prompt for t in targets))
+        by_prompt = dict(zip(prompts, predictor.predict_many(rgb, prompts)))
+        return [by_prompt[t.prompt] for t in targets], len(prompts)
+    return segment
 
 PROCESSED, NO_PROMPT, BAD_IMAGE = 'processed', 'no_prompt', 'bad_image'
 
 
 @dataclass(frozen=True)
 class TargetOutput:
-    """One prompt's answer on one frame: the model result, the decision and 3D target, and
+    """One target's answer on one frame: the model result, the decision and 3D target, and
     the messages to publish."""
 
+    target: NamedTarget
     result: SegmentationResult
     estimate: TargetEstimate
     messages: TargetMessages
@@ -45,9 +59,9 @@ class TargetOutput:
 class FrameOutput:
     """What became of one frame.
 
-    status: PROCESSED, NO_PROMPT (nothing to segment; not decoded) or BAD_IMAGE (see
-    problems). rgb: the decoded HxWx3 uint8 RGB image (None unless decoded). targets: one per
-    prompt, in order. problems: everything wrong with this frame, in one vocabulary
+    status: PROCESSED, NO_PROMPT (no target: not decoded) or BAD_IMAGE (see problems).
+    rgb: the decoded HxWx3 uint8 RGB image (None unless decoded). targets: one per target,
+    in order. problems: everything wrong with this frame, in one vocabulary
     (pipeline.problems.KINDS). model_s: seconds of the model call. depth: the depth used.
     """
 
@@ -59,22 +73,22 @@ class FrameOutput:
     model_s: float = 0.0
     depth: Optional[DepthInput] = None
 
-    def target(self, prompt: str) -> Optional[TargetOutput]:
-        """The output of ``prompt`` (None if it was not segmented on this frame)."""
+    def by_prompt(self, prompt: str) -> Optional[TargetOutput]:
+        """The first output of ``prompt`` (None if it was not segmented on this frame)."""
         return next((t for t in self.targets if t.prompt == prompt), None)
 
 
-def process_frame(image: SourceImage, prompts: Sequence[str], segment: Segmenter,
+def process_frame(image: SourceImage, targets: Sequence[NamedTarget], segment: Segmenter,
                   depth: Optional[DepthSource], settings: TargetSettings) -> FrameOutput:
-    """Run one frame: nothing without prompts; decode; segment every prompt (the image
-    encoder once); then match depth (after the model, so late depth can still arrive);
-    decide found and estimate the 3D target of each result; build the messages.
+    """Run one frame: nothing without targets; decode; segment every target; then match
+    depth (after the model, so late depth can still arrive); decide found and estimate the
+    3D target of each result; build the messages (Segmentation.target_id = the target's).
 
-    prompts must be cleaned already (pipeline.prompts.check_prompt). Model errors other
+    Prompts must be cleaned already (pipeline.prompts.check_prompt). Model errors other
     than a refused image (InputImageError -> bad_image) propagate.
     """
     header = image.header
-    if not prompts:
+    if not targets:
         return FrameOutput(NO_PROMPT, header)
     try:
         rgb = image.decode()
@@ -82,20 +96,20 @@ def process_frame(image: SourceImage, prompts: Sequence[str], segment: Segmenter
         return FrameOutput(BAD_IMAGE, header, problems=[exc.problem])
     started = time.monotonic()
     try:
-        results = list(segment(rgb, prompts))
+        results, passes = segment(rgb, targets)
     except InputImageError as exc:
         return FrameOutput(BAD_IMAGE, header, rgb, problems=[Problem('bad_image', str(exc))])
     out = FrameOutput(PROCESSED, header, rgb, model_s=time.monotonic() - started)
     out.depth = depth.match(header, rgb.shape[:2]) if depth is not None else None
     if out.depth is not None:
         out.problems.extend(out.depth.problems)
-    out.targets = [_target(header, r, out.depth, settings, len(results), out.problems)
-                   for r in results]
+    out.targets = [_target(header, t, r, out.depth, settings, passes, out.problems)
+                   for t, r in zip(targets, results)]
     return out
 
 
-def _target(header: Any, result: SegmentationResult, depth: Optional[DepthInput],
-            settings: TargetSettings, prompts_on_frame: int,
+def _target(header: Any, target: NamedTarget, result: SegmentationResult,
+            depth: Optional[DepthInput], settings: TargetSettings, prompts_on_frame: int,
             problems: list[Problem]) -> TargetOutput:
     depth_m = depth.depth_m if depth else None
     estimate = estimate_target(result, settings, depth_m, depth.intrinsics if depth else None)
@@ -104,4 +118,5 @@ def _target(header: Any, result: SegmentationResult, depth: Optional[DepthInput]
                                 f"'{result.prompt}' (valid fraction "
                                 f'{estimate.depth_valid_fraction:.2f}): no target_point'))
     seconds = inference_seconds(result, prompts_on_frame)
-    return TargetOutput(result, estimate, target_messages(result, header, estimate, seconds))
+    messages = target_messages(result, header, estimate, seconds, target.id)
+    return TargetOutput(target, result, estimate, messages)

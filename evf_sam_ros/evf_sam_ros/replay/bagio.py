@@ -27,6 +27,7 @@ CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
 STRING = 'std_msgs/msg/String'
 POINT_STAMPED = 'geometry_msgs/msg/PointStamped'
 SEGMENTATION = 'evf_sam_msgs/msg/Segmentation'
+SEGMENTATION_ARRAY = 'evf_sam_msgs/msg/SegmentationArray'
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 STORAGES = ('mcap', 'sqlite3')
 #: rosbag2 metadata version written (8 = Jazzy's).
@@ -52,13 +53,12 @@ def _storage_errors() -> tuple[type[BaseException], ...]:
 
 @functools.lru_cache(maxsize=1)
 def typestore() -> Any:
-    """The rosbags typestore of ROS 2 Jazzy plus evf_sam_msgs/msg/Segmentation (if found)."""
+    """The rosbags typestore of ROS 2 Jazzy plus the evf_sam_msgs messages (if found)."""
     from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
     store = get_typestore(Stores.ROS2_JAZZY)
-    text = segmentation_msg_text(required=False)
-    if text is not None:
-        store.register(get_types_from_msg(text, SEGMENTATION))
+    for name, text in evf_msg_texts(required=False).items():
+        store.register(get_types_from_msg(text, name))
     return store
 
 
@@ -71,17 +71,18 @@ def _msg_file_candidates() -> Iterator[Path]:
     yield Path(__file__).resolve().parents[3] / 'evf_sam_msgs'  # a source checkout
 
 
-def segmentation_msg_text(required: bool = True) -> str | None:
-    """Text of Segmentation.msg: from the ament index, the Python prefix's share/, or the
-    source checkout, in that order.  Raises ReplayError when ``required`` and not found."""
+def evf_msg_texts(required: bool = True) -> dict[str, str]:
+    """'evf_sam_msgs/msg/<Name>' -> .msg text, from the ament index, the Python prefix's
+    share/, or the source checkout, in that order (nested types before the types that use
+    them). Raises ReplayError when ``required`` and none is found."""
     for share in _msg_file_candidates():
-        path = share / 'msg' / 'Segmentation.msg'
-        if path.is_file():
-            return path.read_text()
+        files = sorted((share / 'msg').glob('*.msg'), key=lambda f: f.stem.endswith('Array'))
+        if (share / 'msg' / 'Segmentation.msg').is_file():
+            return {f'evf_sam_msgs/msg/{f.stem}': f.read_text() for f in files}
     if required:
         raise ReplayError('cannot find evf_sam_msgs/msg/Segmentation.msg: build and install '
                           'evf_sam_msgs (make setup) or source its install space')
-    return None
+    return {}
 
 
 @dataclass(frozen=True)
@@ -175,8 +176,8 @@ class BagWriter:
         """Declare ``topic`` (done by ``write`` on first use); returns its connection."""
         connection = self._connections.get(topic)
         if connection is None:
-            if msgtype == SEGMENTATION:
-                segmentation_msg_text()  # a clear error when the .msg cannot be found
+            if msgtype.startswith('evf_sam_msgs/'):
+                evf_msg_texts()  # a clear error when the .msg files cannot be found
             connection = self._writer.add_connection(topic, msgtype, typestore=typestore())
             self._connections[topic] = connection
         return connection

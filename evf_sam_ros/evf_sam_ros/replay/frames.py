@@ -5,8 +5,8 @@ of bag time) for the messages that belong to it:
 
 * depth: the depth image with the nearest header stamp (checked later by the shared
   pipeline against ``sync_tolerance_s``, exactly as the node checks it);
-* camera_info: the newest one logged before the image (as a node that processes each image
-  on arrival sees it);
+* camera_info: the one stamped like the image (drivers publish it with each image), else the
+  newest one logged before the image;
 * commands: the commands received since the previous image (bag time), in order;
 * ground truth: the mask whose header stamp equals the image's (replay only: scoring).
 
@@ -84,6 +84,7 @@ class FrameReader:
         self._depth: collections.deque[tuple[int, Any]] = collections.deque()
         self._gt: dict[int, tuple[int, Any]] = {}
         self._info: Optional[Any] = None
+        self._info_by_stamp: dict[int, tuple[int, Any]] = {}  # stamp -> (log time, msg)
         self._commands: list[str] = []
         self._command = ''
 
@@ -124,6 +125,7 @@ class FrameReader:
             self._command = str(msg.data)
         elif topic == self.topics.camera_info:
             self._info = msg
+            self._info_by_stamp[stamp_ns(msg.header)] = (log_ns, msg)
         elif topic == self.topics.depth:
             self._depth.append((log_ns, msg))
         elif topic == self.topics.ground_truth:
@@ -143,6 +145,7 @@ class FrameReader:
         while self._depth and self._depth[0][0] < before_ns:
             self._depth.popleft()
         self._gt = {k: v for k, v in self._gt.items() if v[0] >= before_ns}
+        self._info_by_stamp = {k: v for k, v in self._info_by_stamp.items() if v[0] >= before_ns}
 
     def _assemble(self, pending: _Pending) -> BagFrame:
         try:
@@ -158,7 +161,8 @@ class FrameReader:
                          image, commands=pending.commands, command=pending.command)
         if self.topics.depth is not None:
             depth_msg, gap = nearest_by_stamp((m for _, m in self._depth), stamp)
-            frame.depth = ChosenDepth(depth_msg, gap, pending.camera_info, self.tolerance_s)
+            info = self._info_by_stamp.get(stamp, (0, pending.camera_info))[1]
+            frame.depth = ChosenDepth(depth_msg, gap, info, self.tolerance_s)
         self._attach_ground_truth(frame, msg)
         return frame
 

@@ -24,8 +24,8 @@ from ..pipeline import FrameProblem, Problem, normalize_prompt
 from .bagio import COMPRESSED_IMAGE, deserialize, open_bag, read_messages
 from .errors import MessageError, ReplayError
 from .frames import BagFrame
-from .live_ros import LiveRecording, ReplayNode, topic_name, wait_until
-from .results import FrameOutcome, FrameResult, outcome_from_msg
+from .live_ros import LiveRecording, ReplayNode, cdr_stamp_ns, topic_name, wait_until
+from .results import OUTPUT_TOPICS, FrameOutcome, FrameResult, outcome_from_msg
 from .topics import TopicSelection
 
 
@@ -34,8 +34,8 @@ class LiveOptions:
     """namespace: of the node's topics. speed: playback rate factor (2 = twice as fast).
     grace_s: wait after the last frame for its output. wait_for_node_s: how long to wait for
     the node's subscriptions. prompts: --prompt values (live sends only the first).
-    lockstep: after an image (and the depth images that follow it), publish nothing more
-    until the node has handled it (its output arrived, or /diagnostics counted it as skipped
+    lockstep: after an image (and the depth and camera_info stamped like it that follow it),
+    publish nothing more until the node has handled it (its output arrived, or /diagnostics counted it as skipped
     or bad): no frame is dropped, camera_info and commands reach the node between frames as
     offline mode applies them, and the run compares frame by frame with offline mode."""
 
@@ -99,6 +99,20 @@ def _send_prompt(ros: ReplayNode, text: str, recording: LiveRecording,
         recording.commands_sent -= 1  # lost in discovery: resent
 
 
+def _set_targets(ros: ReplayNode, prompts: tuple[str, ...], timeout_s: float = 10.0) -> None:
+    """The node's targets become exactly ``prompts`` (as offline mode's --prompt targets):
+    ~/clear_targets, then ~/add_target for each. Raises ReplayError when refused."""
+    from evf_sam_msgs.srv import AddTarget
+    from std_srvs.srv import Trigger
+
+    ros.call('evf_sam/clear_targets', Trigger, Trigger.Request(), timeout_s)
+    for prompt in prompts:
+        answer = ros.call('evf_sam/add_target', AddTarget, AddTarget.Request(prompt=prompt),
+                          timeout_s)
+        if not answer.success:
+            raise ReplayError(f'the node refused --prompt {prompt!r}: {answer.message}')
+
+
 def _image_bytes(raw: bytes, msgtype: str) -> tuple[int, bytes]:
     """(header stamp ns, CDR bytes of a sensor_msgs/Image) for an Image or CompressedImage."""
     msg = deserialize(raw, msgtype)
@@ -121,7 +135,7 @@ def _play(ros: ReplayNode, bag: str, selection: TopicSelection, options: LiveOpt
 
     roles = {selection.image: 'image', selection.depth: 'depth',
              selection.camera_info: 'camera_info'}
-    if selection.command and not options.prompts:
+    if selection.command:
         roles[selection.command] = 'command'
     roles.pop(None, None)
     first_log, start, last_stamp, awaiting = None, 0.0, None, None
@@ -132,8 +146,9 @@ def _play(ros: ReplayNode, bag: str, selection: TopicSelection, options: LiveOpt
                 if role == 'image' and options.max_frames is not None \
                         and recording.frames_published >= options.max_frames:
                     break
-                if awaiting is not None and role != 'depth':  # lockstep: image handled first
-                    _wait_handled(ros, recording, awaiting, options.grace_s)
+                if awaiting is not None and not (role in ('depth', 'camera_info')
+                                                  and cdr_stamp_ns(raw) == awaiting):
+                    _wait_handled(ros, recording, awaiting, options.grace_s)  # lockstep
                     awaiting = None
                 if first_log is None:
                     first_log, start = log_ns, time.monotonic()
@@ -208,15 +223,12 @@ def play_and_record(bag: str, selection: TopicSelection, options: LiveOptions,
         _connect(ros, options)
         baseline = _diagnostics_baseline(ros, recording)
         if options.prompts:
-            _send_prompt(ros, options.prompts[0], recording)
-            if len(options.prompts) > 1:
-                recording.warnings.append(('live_single_prompt', 'the node takes one prompt; '
-                                           f'only {options.prompts[0]!r} was sent'))
-        elif selection.command is not None:
+            _set_targets(ros, options.prompts)
+        if selection.command is not None:
             wait_until(lambda: ros.publishers['command'].get_subscription_count() > 0, 10.0)
-        else:
+        elif not options.prompts:
             recording.warnings.append(('no_prompt', 'no --prompt and no command topic: the '
-                                       'node keeps whatever prompt it had'))
+                                       'node keeps the targets it had'))
         last = _play(ros, bag, selection, options, recording, progress)
         segmentation = recording.outputs['segmentation']
         if last is not None and not options.lockstep:
@@ -272,13 +284,14 @@ class RecordedOutputs:
 
     def process(self, frame: BagFrame) -> FrameResult:
         """The node's outputs with the frame's stamp; "dropped" when there are none."""
-        from evf_sam_msgs.msg import Segmentation
+        from evf_sam_msgs.msg import Segmentation, SegmentationArray
         from rclpy.serialization import deserialize_message
 
         if frame.image is None:
             return FrameResult('skipped', reason='unreadable image')
         outputs = self.recording.outputs
         segs = outputs['segmentation'].get(frame.stamp_ns)
+        arrays = outputs['segmentations'].get(frame.stamp_ns)
         if not segs:
             try:
                 rgb = frame.image.decode()
@@ -286,9 +299,14 @@ class RecordedOutputs:
                 return FrameResult('skipped', reason='bad image')
             return FrameResult('dropped', rgb=rgb, reason='dropped', problems=[Problem(
                 'no_output', 'the node published no segmentation for it')])
-        prompts = [outcome_from_msg(deserialize_message(raw, Segmentation)) for _, raw in segs]
+        if arrays:  # every target; else (a node without multi-target output) the first
+            array = deserialize_message(arrays[0][1], SegmentationArray)
+            prompts = [outcome_from_msg(seg) for seg in array.segmentations]
+        else:
+            prompts = [outcome_from_msg(deserialize_message(raw, Segmentation))
+                       for _, raw in segs]
         published = self.recording.published.get(frame.stamp_ns)
         latency = (segs[0][0] - published) / 1e6 if published is not None else float('nan')
-        messages = [(role, raw) for role in ('segmentation', 'mask', 'target_point')
+        messages = [(role, raw) for role in OUTPUT_TOPICS
                     for _, raw in outputs[role].get(frame.stamp_ns, [])]
         return FrameResult('processed', FrameOutcome(prompts, latency, messages))

@@ -75,16 +75,33 @@ class ReplayNode:
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
 
+    def call(self, name: str, srv_type: type, request: Any, timeout_s: float) -> Any:
+        """Call the node's service ``name`` (relative to the namespace); ReplayError when it
+        is not there or does not answer within ``timeout_s``."""
+        from .errors import ReplayError
+
+        client = self.node.create_client(srv_type, topic_name(self.namespace, name))
+        try:
+            if not client.wait_for_service(timeout_sec=timeout_s):
+                raise ReplayError(f'service {client.srv_name} not found; is evf_sam_node running?')
+            future = client.call_async(request)
+            if not wait_until(future.done, timeout_s):
+                raise ReplayError(f'service {client.srv_name} did not answer in {timeout_s:g} s')
+            return future.result()
+        finally:
+            self.node.destroy_client(client)
+
     def subscribe_outputs(self) -> None:
         """Raw subscriptions to segmentation/mask/target_point and one to the prompt echo."""
-        from evf_sam_msgs.msg import Segmentation
+        from evf_sam_msgs.msg import Segmentation, SegmentationArray
         from geometry_msgs.msg import PointStamped
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
         from std_msgs.msg import String
 
         for role, msg_type in (('segmentation', Segmentation), ('mask', Image),
-                               ('target_point', PointStamped)):
+                               ('target_point', PointStamped),
+                               ('segmentations', SegmentationArray)):
             topic = topic_name(self.namespace, role)
             qos = QoSProfile(depth=100, reliability=self._publisher_reliability(topic))
             self.subscriptions.append(self.node.create_subscription(

@@ -1,9 +1,10 @@
 """Offline mode: every frame goes through the shared frame pipeline with a local predictor.
 
 Deterministic: the same bag, checkpoint and options give the same results. The pipeline is
-the node's (``evf_sam_ros.pipeline.process_frame``) and commands are applied as the node
-applies them (``CurrentPrompt``), so the output bag holds exactly what the node would publish
-for the same messages, and report.json counts the same problems /diagnostics would.
+the node's (``evf_sam_ros.pipeline.process_frame``) and targets are kept as the node keeps
+them (``TargetList``: bag commands set the primary target, each --prompt is an added target),
+so the output bag holds exactly what the node would publish for the same messages, and
+report.json counts the same problems /diagnostics would.
 """
 
 from __future__ import annotations
@@ -11,17 +12,18 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..model.errors import PromptError
-from ..pipeline import (BAD_IMAGE, NO_PROMPT, CurrentPrompt, Problem, check_prompt,
-                        process_frame)
+from ..pipeline import (BAD_IMAGE, NO_PROMPT, Problem, TargetList, check_prompt,
+                        predictor_segmenter, process_frame)
 from ..targets import TargetSettings
 from .errors import ReplayError
 from .frames import BagFrame
 from .results import FrameOutcome, FrameResult, outcome_from_msg
 
 class OfflineSegmenter:
-    """Run a predictor on frames with fixed prompts plus the bag's current command.
+    """Run a predictor on frames for the bag's current command and fixed prompts.
 
-    prompts: prompts run on every frame (``--prompt``), before the bag's current command.
+    prompts: added targets (``--prompt``), segmented on every frame after the primary target
+    (the bag's current command), as the node's ~/add_target targets are.
     settings and max_prompt_chars: the node's (``node.settings.NodeSettings``), so found,
     the 3D target and prompt checks are decided as the node decides them.
     """
@@ -33,14 +35,13 @@ class OfflineSegmenter:
                  max_prompt_chars: int = 4096):
         self.predictor, self.settings = predictor, settings
         self.max_prompt_chars = max_prompt_chars
-        self.current = CurrentPrompt(self.validate_prompt)
-        cleaned = []
+        self.targets = TargetList(self.validate_prompt)
+        self.segment = predictor_segmenter(predictor)
         for prompt in prompts:
             try:
-                cleaned.append(self.validate_prompt(prompt))
+                self.targets.add(prompt)
             except PromptError as exc:
                 raise ReplayError(f'bad --prompt {prompt!r}: {exc}') from exc
-        self.prompts = tuple(dict.fromkeys(cleaned))
 
     def validate_prompt(self, text: str) -> str:
         """The cleaned prompt, or PromptError (as the node's default settings check it)."""
@@ -48,13 +49,11 @@ class OfflineSegmenter:
 
     def process(self, frame: BagFrame) -> FrameResult:
         """Apply the frame's commands, then run the pipeline on it."""
-        problems: list[Problem] = [p for p in (self.current.apply(c, 'bag command')
+        problems: list[Problem] = [p for p in (self.targets.command(c, 'bag command')
                                                 for c in frame.commands) if p is not None]
         if frame.image is None:
             return FrameResult('skipped', problems=problems, reason='unreadable image')
-        current = self.current.text
-        prompts = list(dict.fromkeys(self.prompts + ((current,) if current else ())))
-        out = process_frame(frame.image, prompts, self.predictor.predict_many, frame.depth,
+        out = process_frame(frame.image, self.targets.snapshot(), self.segment, frame.depth,
                             self.settings)
         problems += out.problems
         if out.status == NO_PROMPT:
@@ -67,11 +66,14 @@ class OfflineSegmenter:
 
 
 def _outcome(targets: Sequence[Any], model_s: float) -> FrameOutcome:
-    """The frame's outcome from its target outputs: prompts read back from the very
-    Segmentation messages written to the bag (as live mode reads the node's)."""
+    """The frame's outcome: the messages the node publishes (the first target on the single
+    topics, every target on ``segmentations``) and each target's answer read back from the
+    very Segmentation messages written to the bag (as live mode reads the node's)."""
+    from evf_sam_msgs.msg import SegmentationArray
     from rclpy.serialization import serialize_message
 
-    messages = [(role, serialize_message(msg)) for t in targets
-                for role, msg in t.messages.by_role()]
-    prompts = [outcome_from_msg(t.messages.segmentation) for t in targets]
-    return FrameOutcome(prompts, model_s * 1000.0, messages)
+    segs = [t.messages.segmentation for t in targets]
+    published = [*targets[0].messages.by_role(),
+                 ('segmentations', SegmentationArray(header=segs[0].header, segmentations=segs))]
+    messages = [(role, serialize_message(msg)) for role, msg in published]
+    return FrameOutcome([outcome_from_msg(seg) for seg in segs], model_s * 1000.0, messages)

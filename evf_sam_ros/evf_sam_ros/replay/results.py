@@ -13,12 +13,13 @@ import numpy as np
 
 from ..conversions import imgmsg_to_array
 from ..pipeline import Problem
-from .bagio import IMAGE, POINT_STAMPED, SEGMENTATION
+from .bagio import IMAGE, POINT_STAMPED, SEGMENTATION, SEGMENTATION_ARRAY
 
 OUTPUT_TOPICS = {
     'segmentation': ('/evf_sam/segmentation', SEGMENTATION),
     'mask': ('/evf_sam/mask', IMAGE),
     'target_point': ('/evf_sam/target_point', POINT_STAMPED),
+    'segmentations': ('/evf_sam/segmentations', SEGMENTATION_ARRAY),
 }
 
 
