@@ -56,12 +56,19 @@ def _send_image(client: Client, topics: dict, stamp: int, **kw) -> Segmentation:
                     f"a segmentation stamped {stamp}")
 
 
-def test_no_result_before_a_prompt_then_mask_with_source_header(ros_client, topics):
+def _skipped(topics: dict) -> int:
+    return int((diagnostics_values(topics["diag"], NODE) or {}).get("frames_skipped_no_prompt", 0))
+
+
+def test_no_result_without_a_target_then_mask_with_source_header(ros_client, topics):
+    from std_srvs.srv import Trigger
+
     c = ros_client
+    assert c.call(Trigger, f"{NODE}/clear_targets", Trigger.Request()).success
+    skipped = _skipped(topics)
     c.publish_when_matched(Image, f"{NS}/image", image_msg(1))
-    wait_for(lambda: (diagnostics_values(topics["diag"], NODE) or {}).get("frames_skipped_no_prompt", "0") != "0",
-             10, "the node to skip a frame without a prompt")
-    assert topics["seg"] == []  # "no result yet" is silence, never a fake not-found
+    wait_for(lambda: _skipped(topics) > skipped, 10, "the node to skip a frame without a target")
+    assert not [s for s in topics["seg"] if s.header.stamp.sec == 1]  # silence, not "not found"
     _set_prompt(c, topics, "the red mug left of the plate")
     seg = _send_image(c, topics, 2, h=48, w=64, frame="cam_optical")
     assert seg.header.frame_id == "cam_optical" and seg.prompt == "the red mug left of the plate"
