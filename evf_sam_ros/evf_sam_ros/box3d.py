@@ -1,0 +1,270 @@
+"""An oriented 3D box around the target's visible surface, and its pose (numpy only).
+
+Points and poses are in metres in the camera optical frame (x right, y down, z forward).
+
+How the box is found (``fit_oriented_box``):
+
+1. z axis: the normal of the dominant plane of the points, signed to point towards the
+   camera.  MSAC over 64 fixed-seed point triples (score: sum of min(distance,
+   tolerance)^2, so a true plane beats a band of a curved wall), then least-squares refits
+   on the points within 3 robust standard deviations.  For a box-shaped object this is its
+   most visible face; for a can seen from above, its lid or the strip of its wall facing
+   the camera, whichever holds more pixels.
+2. x and y axes: in that plane, the rectangle of least area around the points projected
+   onto it (a 3-degree scan, then 0.25 degrees around the best), so square faces get their
+   edges right where principal axes would be arbitrary.  x is the longer side.
+3. Extents: along each axis from the ``trim`` to the 1 - ``trim`` quantile, grown to the
+   extreme points unless a gap wider than 5 % of that range isolates them (outliers); the
+   centre is the middle of the extents, not the mean of the points.
+
+What it measures: the box of the VISIBLE surface.  A cuboid seen with two or three faces
+gives its full size and centre; a cuboid seen face-on gives that face (z extent near 0, the
+centre on the face); a can seen from above gives 2r x 2r x height; the hidden back of an
+object is never guessed.  The extents are of pixel-centre samples, so each is short of the
+surface's true extent by up to one pixel footprint (depth / fx).  For round objects the
+turn about their axis is not defined by the shape: it follows the dominant plane.
+
+Axis conventions (deterministic, right-handed): z towards the camera (z . centre < 0);
+x the longer in-plane side, signed so that it points right in the image (+x of the optical
+frame; if perpendicular to it, down, then forward); y = z cross x.  A box is symmetric under
+a half turn about z: poses that differ by it describe the same box.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .cloud import MAD_TO_SIGMA, evenly_spaced
+
+#: RANSAC plane hypotheses (point triples) tried; the seed is fixed, so results repeat.
+_HYPOTHESES = 64
+_SEED = 0
+#: RANSAC scores hypotheses on this many evenly spaced points.
+_SCORING_POINTS = 512
+#: Least-squares refits of the plane; each uses the inliers of the previous plane.
+_REFITS = 3
+_COARSE_DEG, _FINE_DEG = 3.0, 0.25
+#: Directions (in the plane) whose extreme points stand for the convex hull.
+_HULL_DIRECTIONS = 72
+#: A gap wider than this fraction of the trimmed range separates outliers from the box.
+_GAP_FRACTION = 0.05
+#: Points whose second-largest spread is below this (metres, std) form no surface.
+_MIN_SPREAD_M = 1e-4
+
+
+@dataclass(frozen=True)
+class OrientedBox:
+    """A box in the camera optical frame.
+
+    centre: (3,) float64 metres. rotation: 3x3 float64 whose columns are the box's x, y, z
+    axes in the optical frame (a proper rotation). size: (3,) float64 extents along x, y, z
+    in metres. point_count: surface points the box describes.
+    """
+
+    centre: np.ndarray
+    rotation: np.ndarray
+    size: np.ndarray
+    point_count: int
+
+    @property
+    def quaternion(self) -> tuple[float, float, float, float]:
+        """Orientation as (x, y, z, w), w >= 0, as geometry_msgs/Quaternion orders it."""
+        return rotation_to_quaternion(self.rotation)
+
+
+def rotation_to_quaternion(rotation: np.ndarray) -> tuple[float, float, float, float]:
+    """Unit quaternion (x, y, z, w), w >= 0, of a 3x3 rotation matrix (Shepperd's method)."""
+    m = np.asarray(rotation, dtype=np.float64)
+    if m.shape != (3, 3):
+        raise ValueError(f'rotation must be 3x3, got {m.shape}')
+    trace = m[0, 0] + m[1, 1] + m[2, 2]
+    candidates = (trace, m[0, 0], m[1, 1], m[2, 2])
+    largest = int(np.argmax(candidates))
+    if largest == 0:
+        s = 2.0 * math.sqrt(max(1.0 + trace, 0.0))
+        q = ((m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4)
+    else:
+        i = largest - 1
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * math.sqrt(max(1.0 + m[i, i] - m[j, j] - m[k, k], 0.0))
+        v = [0.0, 0.0, 0.0]
+        v[i] = s / 4
+        v[j] = (m[j, i] + m[i, j]) / s
+        v[k] = (m[k, i] + m[i, k]) / s
+        q = (v[0], v[1], v[2], (m[k, j] - m[j, k]) / s)
+    q = np.array(q) / np.linalg.norm(q)
+    return tuple(float(c) for c in (q if q[3] >= 0 else -q))
+
+
+def quaternion_to_rotation(quaternion: Sequence[float]) -> np.ndarray:
+    """3x3 rotation matrix of a quaternion (x, y, z, w); normalised first.
+
+    Raises:
+        ValueError: not 4 finite values, or all zero.
+    """
+    q = np.asarray(quaternion, dtype=np.float64).reshape(-1)
+    norm = float(np.linalg.norm(q)) if q.size == 4 else 0.0
+    if q.size != 4 or not (math.isfinite(norm) and norm > 0):
+        raise ValueError(f'quaternion must be 4 finite values (x, y, z, w), not all zero, '
+                         f'got {quaternion!r}')
+    x, y, z, w = q / norm
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def _plane_fit(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares plane: (centroid, unit normal = direction of least spread)."""
+    centroid = points.mean(axis=0)
+    centred = points - centroid
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    return centroid, vectors[:, 0]
+
+
+def dominant_plane(points: np.ndarray, tolerance_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """The plane that best explains the points within ``tolerance_m`` (MSAC), refitted.
+
+    Hypotheses are scored by the sum of min(distance, tolerance)^2, so a true plane (a box
+    face, a can's lid) beats a band of a curved wall holding as many points.  Refits use
+    the points within 3 robust standard deviations of the plane (at least a tenth of the
+    tolerance), so a sliver of a neighbouring face barely tilts it.
+
+    Arguments:
+        points: Nx3 float64 (N >= 3), metres.
+
+    Returns:
+        (point on the plane, unit normal), normal sign not yet chosen.
+    """
+    rng = np.random.default_rng(_SEED)
+    triples = points[rng.integers(0, len(points), (_HYPOTHESES, 3))]
+    normals = np.cross(triples[:, 1] - triples[:, 0], triples[:, 2] - triples[:, 0])
+    lengths = np.linalg.norm(normals, axis=1)
+    good = lengths > 1e-12
+    if not good.any():
+        return _plane_fit(points)
+    normals, origins = normals[good] / lengths[good, None], triples[good, 0]
+    scoring = points[evenly_spaced(len(points), _SCORING_POINTS)]
+    offsets = np.sum(normals * origins, axis=1)
+    residuals = np.minimum(np.abs(normals @ scoring.T - offsets[:, None]), tolerance_m)
+    best = int(np.argmin(np.sum(residuals * residuals, axis=1)))
+    origin, normal = origins[best], normals[best]
+    limit = tolerance_m
+    for _ in range(_REFITS):
+        inliers = points[np.abs((points - origin) @ normal) <= limit]
+        if len(inliers) < 3:
+            break
+        origin, normal = _plane_fit(inliers)
+        spread = MAD_TO_SIGMA * np.median(np.abs((inliers - origin) @ normal))
+        limit = float(np.clip(3.0 * spread, tolerance_m / 10, tolerance_m))
+    return origin, normal
+
+
+def _least_area_angle(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle (radians, [0, pi/2)) of the least-area rectangle around 2-D points (a, b)."""
+    directions = np.linspace(0.0, math.pi, _HULL_DIRECTIONS, endpoint=False)
+    along = np.cos(directions)[:, None] * a + np.sin(directions)[:, None] * b
+    hull = np.unique(np.concatenate([along.argmin(axis=1), along.argmax(axis=1)]))
+    a, b = a[hull], b[hull]
+
+    def areas(angles: np.ndarray) -> np.ndarray:
+        c, s = np.cos(angles)[:, None], np.sin(angles)[:, None]
+        return np.ptp(c * a + s * b, axis=1) * np.ptp(c * b - s * a, axis=1)
+
+    coarse = np.radians(np.arange(0.0, 90.0, _COARSE_DEG))
+    best = coarse[int(np.argmin(areas(coarse)))]
+    fine = best + np.radians(np.arange(-_COARSE_DEG, _COARSE_DEG + 1e-9, _FINE_DEG))
+    return float(fine[int(np.argmin(areas(fine)))] % (math.pi / 2))
+
+
+def _robust_range(values: np.ndarray, trim: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of NxD ``values``: (low, high) of the points that are not outliers.
+
+    The range starts at the ``trim`` and 1 - ``trim`` quantiles and grows to the extreme
+    values unless a gap wider than _GAP_FRACTION of it separates them (isolated outliers).
+    """
+    ordered = np.sort(values, axis=0)
+    n = len(ordered)
+    i_lo, i_hi = int(math.floor(trim * (n - 1))), int(math.ceil((1 - trim) * (n - 1)))
+    lows, highs = np.empty(values.shape[1]), np.empty(values.shape[1])
+    for d in range(values.shape[1]):
+        column = ordered[:, d]
+        wide = np.diff(column) > _GAP_FRACTION * (column[i_hi] - column[i_lo])
+        below = np.flatnonzero(wide[:i_lo])
+        above = np.flatnonzero(wide[i_hi:])
+        lows[d] = column[below[-1] + 1] if below.size else column[0]
+        highs[d] = column[i_hi + above[0]] if above.size else column[-1]
+    return lows, highs
+
+
+def _signed(axis: np.ndarray) -> np.ndarray:
+    """``axis`` or its negative: +x of the optical frame first, then +y, then +z."""
+    for component in axis:
+        if abs(component) > 1e-9:
+            return axis if component > 0 else -axis
+    return axis
+
+
+def _in_plane_axes(points: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit axes spanning the plane, along the least-area rectangle's sides."""
+    helper = np.eye(3)[int(np.argmin(np.abs(normal)))]
+    e1 = np.cross(normal, helper)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(normal, e1)
+    angle = _least_area_angle(points @ e1, points @ e2)
+    first = math.cos(angle) * e1 + math.sin(angle) * e2
+    return first, np.cross(normal, first)
+
+
+def _conventional(rotation: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Axes in the documented order and signs: z towards the camera is kept as the axis
+    closest to the dominant-face normal (column 2); x the longer of the other two."""
+    x, y = rotation[:, 0], rotation[:, 1]
+    if size[1] > size[0]:
+        x, size = y, size[[1, 0, 2]]
+    z = rotation[:, 2]
+    x = _signed(x)
+    return np.stack([x, np.cross(z, x), z], axis=1), size
+
+
+def fit_oriented_box(points: np.ndarray, plane_tolerance_m: float, trim: float,
+                     point_count: Optional[int] = None) -> Optional[OrientedBox]:
+    """Oriented box of a target's visible surface (see the module docstring).
+
+    Arguments:
+        points: Nx3 float metres in the optical frame (a sample of the surface is enough:
+            ``targets.estimate_target`` uses up to 2048 evenly spaced ones).
+        plane_tolerance_m: largest distance of a point from the dominant plane to count as
+            on it (RANSAC inlier threshold), > 0.
+        trim: fraction of points that may lie beyond each face when a gap separates them
+            from the rest (outliers), in [0, 0.25).
+        point_count: surface points the sample stands for (default: N).
+
+    Returns:
+        OrientedBox, or None when the points span no surface (fewer than 3, or all on one
+        line or at one point).
+    """
+    if not plane_tolerance_m > 0 or not 0 <= trim < 0.25:
+        raise ValueError(f'need plane_tolerance_m > 0 and 0 <= trim < 0.25, got '
+                         f'{plane_tolerance_m}, {trim}')
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    pts = pts[np.all(np.isfinite(pts), axis=1)]
+    if len(pts) < 3:
+        return None
+    centred = pts - pts.mean(axis=0)
+    if np.linalg.eigvalsh(centred.T @ centred / len(pts))[1] < _MIN_SPREAD_M ** 2:
+        return None
+    origin, normal = dominant_plane(pts, plane_tolerance_m)
+    z = -normal if normal @ origin > 0 else normal
+    first, second = _in_plane_axes(pts - origin, z)
+    rotation = np.stack([first, second, z], axis=1)
+    lo, hi = _robust_range((pts - origin) @ rotation, trim)
+    centre = origin + rotation @ ((lo + hi) / 2)  # the same whatever the axes' order and sign
+    rotation, size = _conventional(rotation, hi - lo)
+    count = len(pts) if point_count is None else int(point_count)
+    return OrientedBox(centre, rotation, size, count)

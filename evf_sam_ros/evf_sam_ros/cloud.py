@@ -1,0 +1,266 @@
+"""The target's surface points: which mask pixels to trust, and its point cloud (numpy only).
+
+Conventions as in ``geometry``: masks HxW (non-zero = target), depth HxW float metres with
+NaN = no reading, pixel-aligned with the mask; colour images HxWx3 uint8 RGB; points in
+metres in the camera optical frame (x right, y down, z forward).
+
+Two filters decide which mask pixels with valid depth belong to the target's surface:
+
+* Mixed ("flying") pixels: at a depth edge a sensor averages the near and the far surface
+  and reports a depth in between.  Such a pixel steps by a large depth to BOTH of its
+  neighbours along a row or a column; a pixel on the object's edge steps only to one side
+  and is kept.  "Large" is the step of a surface seen at ``max_incidence_deg`` from
+  face-on, so surfaces seen more obliquely than that are dropped too (their depth is
+  unreliable anyway).
+* The depth gate: a pixel is kept when its depth is within
+  max(``gate_sigmas`` x 1.4826 x MAD, ``gate_min_m``) of the target's median depth (MAD:
+  median absolute deviation from that median).  It removes the background seen through or
+  around the object (a wall behind a mug's handle, the table beyond the mask's edge when it
+  lies more than the gate behind).  It cannot remove a surface at the object's own depth:
+  a mask that spills onto the table at the object's foot brings table points with it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .geometry import CameraIntrinsics, deproject_pixels, mask_bbox
+
+#: The MAD of a normal distribution times this is its standard deviation.
+MAD_TO_SIGMA = 1.4826
+#: At most this many depths estimate the MAD (an evenly spaced subset of larger surfaces).
+_MAD_SAMPLES = 4096
+#: Dense voxel grids up to this many cells per point use bincount instead of a sort.
+_DENSE_VOXEL_CELLS_PER_POINT = 16
+
+
+@dataclass(frozen=True)
+class SurfaceFilter:
+    """How mask pixels become surface points (see the module docstring).
+
+    min_depth_m / max_depth_m: valid depth range in metres. gate_sigmas: half-width of the
+    depth gate in robust standard deviations (1.4826 x MAD). gate_min_m: least half-width
+    of the gate in metres. max_incidence_deg: angle from face-on in degrees (0 < a < 90)
+    beyond which a pixel stepping to both neighbours is dropped as mixed.  The defaults
+    live in ``targets.TargetSettings`` (``surface_filter()``).
+    """
+
+    min_depth_m: float
+    max_depth_m: float
+    gate_sigmas: float
+    gate_min_m: float
+    max_incidence_deg: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_depth_m <= self.max_depth_m:
+            raise ValueError(f'need 0 <= min_depth_m <= max_depth_m, got {self.min_depth_m}, '
+                             f'{self.max_depth_m}')
+        if not (self.gate_sigmas > 0 and self.gate_min_m >= 0):
+            raise ValueError(f'need gate_sigmas > 0 and gate_min_m >= 0, got '
+                             f'{self.gate_sigmas}, {self.gate_min_m}')
+        if not 0.0 < self.max_incidence_deg < 90.0:
+            raise ValueError(f'max_incidence_deg must be in (0, 90) degrees, got '
+                             f'{self.max_incidence_deg}')
+
+
+@dataclass(frozen=True)
+class Surface:
+    """Pixels of the target's surface: u (column) and v (row) int32 pixel indices and z
+    float32 depth in metres, N each, in row-major pixel order."""
+
+    u: np.ndarray
+    v: np.ndarray
+    z: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.z.size)
+
+    def points(self, intr: CameraIntrinsics, count: Optional[int] = None) -> np.ndarray:
+        """Nx3 float32 points (metres, optical frame); with ``count``, at most that many,
+        evenly spaced over the pixels (the same ones on every call)."""
+        index = evenly_spaced(len(self), count) if count is not None else slice(None)
+        return deproject_pixels(self.u[index], self.v[index], self.z[index], intr)
+
+
+@dataclass(frozen=True)
+class TargetCloud:
+    """The target's point cloud in the image's optical frame.
+
+    points: Nx3 float32, metres (x right, y down, z forward). colours: Nx3 uint8 RGB of
+    the image at those pixels (voxel means when downsampled), or None without an image.
+    """
+
+    points: np.ndarray
+    colours: Optional[np.ndarray]
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+
+def evenly_spaced(n: int, count: int) -> np.ndarray:
+    """Indices of at most ``count`` of ``n`` items, evenly spaced, first and last included."""
+    if count <= 0:
+        raise ValueError(f'count must be > 0, got {count}')
+    if n <= count:
+        return np.arange(n)
+    return np.linspace(0, n - 1, count).round().astype(np.intp)
+
+
+def _window(shape: tuple[int, int], bbox: tuple[int, int, int, int]) -> tuple[slice, slice]:
+    """Rows and columns of ``bbox`` (x1, y1 exclusive) grown by one pixel, inside the image."""
+    x0, y0, x1, y1 = bbox
+    return (slice(max(y0 - 1, 0), min(y1 + 1, shape[0])),
+            slice(max(x0 - 1, 0), min(x1 + 1, shape[1])))
+
+
+def _mixed_pixels(depth: np.ndarray, step_u: float, step_v: float) -> np.ndarray:
+    """HxW bool: pixels whose depth steps by more than step_u to both row neighbours, or by
+    more than step_v to both column neighbours (NaN neighbours never count as a step)."""
+    mixed = np.zeros(depth.shape, dtype=bool)
+    with np.errstate(invalid='ignore'):
+        jump = np.abs(np.diff(depth, axis=1)) > step_u
+        mixed[:, 1:-1] = jump[:, :-1] & jump[:, 1:]
+        jump = np.abs(np.diff(depth, axis=0)) > step_v
+        mixed[1:-1, :] |= jump[:-1, :] & jump[1:, :]
+    return mixed
+
+
+def _gate(z: np.ndarray, median_m: float, flt: SurfaceFilter) -> np.ndarray:
+    """Bool per depth: within the depth gate around ``median_m``."""
+    deviation = np.abs(z - np.float32(median_m))
+    mad = float(np.median(deviation[evenly_spaced(z.size, _MAD_SAMPLES)]))
+    half_width = max(flt.gate_sigmas * MAD_TO_SIGMA * mad, flt.gate_min_m)
+    return deviation <= half_width
+
+
+def target_surface(mask: np.ndarray, depth_m: np.ndarray, intr: CameraIntrinsics,
+                   median_m: float, flt: SurfaceFilter,
+                   bbox: Optional[tuple[int, int, int, int]] = None) -> Surface:
+    """The mask's pixels with valid depth that pass the mixed-pixel filter and the gate.
+
+    Arguments:
+        mask: HxW bool (or non-zero = target). depth_m: HxW float depth in metres, NaN =
+            no reading, aligned with the mask. intr: intrinsics at the mask's size.
+        median_m: the target's robust depth in metres (e.g. ``DepthStats.median_m`` of the
+            eroded mask): the centre of the gate.
+        bbox: the mask's (x0, y0, x1, y1), x1/y1 exclusive, if known (saves a full scan).
+
+    Returns:
+        Surface (possibly empty).
+
+    Raises:
+        ValueError: shapes differ, intrinsics are for another size, or median_m is not a
+            finite positive depth.
+    """
+    mask, depth = np.asarray(mask), np.asarray(depth_m)
+    if mask.ndim != 2 or depth.shape != mask.shape:
+        raise ValueError(f'mask and depth must be HxW of one size, got {mask.shape}, '
+                         f'{depth.shape}')
+    if (intr.height, intr.width) != mask.shape:
+        raise ValueError(f'intrinsics are for {intr.width}x{intr.height} but the mask is '
+                         f'{mask.shape[1]}x{mask.shape[0]}; use CameraIntrinsics.scaled()')
+    if not (math.isfinite(median_m) and median_m > 0):
+        raise ValueError(f'median_m must be a finite depth > 0 metres, got {median_m}')
+    bbox = bbox if bbox is not None else mask_bbox(mask)
+    empty = np.zeros(0, dtype=np.int32)
+    if bbox is None:
+        return Surface(empty, empty, np.zeros(0, dtype=np.float32))
+    rows, cols = _window(mask.shape, bbox)
+    crop = np.array(depth[rows, cols], dtype=np.float32)
+    with np.errstate(invalid='ignore'):
+        crop[~((crop >= flt.min_depth_m) & (crop <= flt.max_depth_m))] = np.nan  # NaN too
+    slope = math.tan(math.radians(flt.max_incidence_deg)) * median_m
+    keep = mask[rows, cols] != 0
+    keep &= ~np.isnan(crop)
+    keep &= ~_mixed_pixels(crop, slope / intr.fx, slope / intr.fy)
+    index = np.flatnonzero(keep)
+    z = crop.reshape(-1)[index]
+    if z.size:
+        inside = _gate(z, median_m, flt)
+        index, z = index[inside], z[inside]
+    width = crop.shape[1]
+    u = (index % width + cols.start).astype(np.int32)
+    v = (index // width + rows.start).astype(np.int32)
+    return Surface(u, v, z)
+
+
+def voxel_downsample(points: np.ndarray, colours: Optional[np.ndarray],
+                     voxel_size_m: float) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """One point per occupied voxel: the mean of its points (and of their colours).
+
+    Arguments:
+        points: Nx3 float32 metres. colours: Nx3 uint8 or None. voxel_size_m: edge of the
+            cubic voxels in metres (> 0), aligned to the frame's origin.
+
+    Returns:
+        (Mx3 float32, Mx3 uint8 rounded means or None), voxels in x-major, then y, then z
+        order of their grid index.
+    """
+    if not voxel_size_m > 0:
+        raise ValueError(f'voxel_size_m must be > 0, got {voxel_size_m}')
+    if len(points) == 0:
+        return points, colours
+    cell = np.floor(points / np.float32(voxel_size_m)).astype(np.int64)
+    cell -= cell.min(axis=0)
+    dims = cell.max(axis=0) + 1
+    key = (cell[:, 0] * dims[1] + cell[:, 1]) * dims[2] + cell[:, 2]
+    cells = int(dims[0] * dims[1] * dims[2])
+    if cells <= _DENSE_VOXEL_CELLS_PER_POINT * len(points):
+        counts = np.bincount(key, minlength=cells)
+        occupied = np.flatnonzero(counts)
+        inverse = np.searchsorted(occupied, key)
+        counts = counts[occupied]
+    else:
+        occupied, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    groups = len(occupied)
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        return np.bincount(inverse, weights=values, minlength=groups) / counts
+
+    down = np.stack([mean(points[:, i]) for i in range(3)], axis=1).astype(np.float32)
+    if colours is None:
+        return down, None
+    rgb = np.stack([mean(colours[:, i].astype(np.float64)) for i in range(3)], axis=1)
+    return down, np.rint(rgb).astype(np.uint8)
+
+
+def check_rgb(rgb: np.ndarray, intr: CameraIntrinsics) -> np.ndarray:
+    """``rgb`` as an array after checking it is HxWx3 uint8 at the intrinsics' size.
+
+    Raises:
+        ValueError: it is not (it must be the image the mask was segmented from).
+    """
+    rgb = np.asarray(rgb)
+    if rgb.shape != (intr.height, intr.width, 3) or rgb.dtype != np.uint8:
+        raise ValueError(f'rgb must be {intr.height}x{intr.width}x3 uint8 (the image the '
+                         f'mask belongs to), got {rgb.shape} {rgb.dtype}')
+    return rgb
+
+
+def build_cloud(surface: Surface, intr: CameraIntrinsics, rgb: Optional[np.ndarray],
+                voxel_size_m: float, max_points: int) -> TargetCloud:
+    """The published cloud of a surface: deprojected, coloured, voxel-downsampled, capped.
+
+    Arguments:
+        rgb: HxWx3 uint8 RGB image the surface's pixels index into, or None (no colours).
+        voxel_size_m: voxel edge in metres; 0 keeps every point.
+        max_points: most points kept (> 0); more are thinned evenly after downsampling.
+
+    Raises:
+        ValueError: rgb is not HxWx3 uint8 of the intrinsics' size, or bad sizes.
+    """
+    if max_points <= 0 or voxel_size_m < 0:
+        raise ValueError(f'need max_points > 0 and voxel_size_m >= 0, got {max_points}, '
+                         f'{voxel_size_m}')
+    colours = None if rgb is None else check_rgb(rgb, intr)[surface.v, surface.u]
+    if voxel_size_m > 0:
+        points, colours = voxel_downsample(surface.points(intr), colours, voxel_size_m)
+        keep = evenly_spaced(len(points), max_points)
+        return TargetCloud(points[keep], None if colours is None else colours[keep])
+    keep = evenly_spaced(len(surface), max_points)
+    points = deproject_pixels(surface.u[keep], surface.v[keep], surface.z[keep], intr)
+    return TargetCloud(points, None if colours is None else colours[keep])
