@@ -210,13 +210,25 @@ def _signed(axis: np.ndarray) -> np.ndarray:
     return axis
 
 
-def _in_plane_axes(points: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two unit axes spanning the plane, along the least-area rectangle's sides."""
+def _in_plane_axes(points: np.ndarray, normal: np.ndarray,
+                   trim: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit axes spanning the plane, along the least-area rectangle's sides.
+
+    The rectangle is searched twice: the second time without the points that the first
+    rectangle's robust extents leave out, so isolated outliers do not turn it.
+    """
     helper = np.eye(3)[int(np.argmin(np.abs(normal)))]
     e1 = np.cross(normal, helper)
     e1 /= np.linalg.norm(e1)
     e2 = np.cross(normal, e1)
-    angle = _least_area_angle(points @ e1, points @ e2)
+    a, b = points @ e1, points @ e2
+    angle = _least_area_angle(a, b)
+    c, s = math.cos(angle), math.sin(angle)
+    flat = np.stack([c * a + s * b, c * b - s * a], axis=1)
+    lo, hi = _robust_range(flat, trim)
+    inside = np.all((flat >= lo) & (flat <= hi), axis=1)
+    if not inside.all():
+        angle = _least_area_angle(a[inside], b[inside])
     first = math.cos(angle) * e1 + math.sin(angle) * e2
     return first, np.cross(normal, first)
 
@@ -261,7 +273,7 @@ def fit_oriented_box(points: np.ndarray, plane_tolerance_m: float, trim: float,
         return None
     origin, normal = dominant_plane(pts, plane_tolerance_m)
     z = -normal if normal @ origin > 0 else normal
-    first, second = _in_plane_axes(pts - origin, z)
+    first, second = _in_plane_axes(pts - origin, z, trim)
     rotation = np.stack([first, second, z], axis=1)
     lo, hi = _robust_range((pts - origin) @ rotation, trim)
     centre = origin + rotation @ ((lo + hi) / 2)  # the same whatever the axes' order and sign

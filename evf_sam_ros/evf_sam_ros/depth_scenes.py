@@ -118,7 +118,8 @@ class Cylinder:
             h = o_par + t_side * d_par
             t_side = np.where((np.abs(h) <= self.length / 2) & (t_side > 1e-9), t_side, np.inf)
             t_caps = [((s * self.length / 2) - o_par) / d_par for s in (-1.0, 1.0)]
-        best_t, normal = t_side, o + np.nan_to_num(t_side)[:, None] * dirs
+        best_t = t_side
+        normal = o + np.where(np.isfinite(t_side), t_side, 0.0)[:, None] * dirs
         normal = (normal - (normal @ a)[:, None] * a) / self.radius
         for sign, t_cap in zip((-1.0, 1.0), t_caps):
             p = o + np.nan_to_num(t_cap, posinf=0, neginf=0)[:, None] * dirs
