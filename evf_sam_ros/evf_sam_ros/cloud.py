@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -69,21 +69,32 @@ class SurfaceFilter:
 
 @dataclass(frozen=True)
 class Surface:
-    """Pixels of the target's surface: u (column) and v (row) int32 pixel indices and z
-    float32 depth in metres, N each, in row-major pixel order."""
+    """Pixels of the target's surface, N of them in row-major pixel order.
 
-    u: np.ndarray
-    v: np.ndarray
+    index: int array of the pixels' positions in a window of the image that starts at
+    pixel ``origin`` = (u0, v0) and is ``stride`` pixels wide (u = u0 + index % stride,
+    v = v0 + index // stride). z: float32 depth in metres of each pixel.
+    """
+
+    index: np.ndarray
     z: np.ndarray
+    origin: tuple[int, int] = (0, 0)
+    stride: int = 1
 
     def __len__(self) -> int:
         return int(self.z.size)
 
+    def pixels(self, selection: Any = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """(u, v): column and row of the selected pixels (all by default)."""
+        rows, cols = np.divmod(self.index[selection], self.stride)
+        return cols + self.origin[0], rows + self.origin[1]
+
     def points(self, intr: CameraIntrinsics, count: Optional[int] = None) -> np.ndarray:
         """Nx3 float32 points (metres, optical frame); with ``count``, at most that many,
         evenly spaced over the pixels (the same ones on every call)."""
-        index = evenly_spaced(len(self), count) if count is not None else slice(None)
-        return deproject_pixels(self.u[index], self.v[index], self.z[index], intr)
+        selection = evenly_spaced(len(self), count) if count is not None else slice(None)
+        u, v = self.pixels(selection)
+        return deproject_pixels(u, v, self.z[selection], intr)
 
 
 @dataclass(frozen=True)
@@ -166,26 +177,23 @@ def target_surface(mask: np.ndarray, depth_m: np.ndarray, intr: CameraIntrinsics
     if not (math.isfinite(median_m) and median_m > 0):
         raise ValueError(f'median_m must be a finite depth > 0 metres, got {median_m}')
     bbox = bbox if bbox is not None else mask_bbox(mask)
-    empty = np.zeros(0, dtype=np.int32)
     if bbox is None:
-        return Surface(empty, empty, np.zeros(0, dtype=np.float32))
+        return Surface(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32))
     rows, cols = _window(mask.shape, bbox)
-    crop = np.array(depth[rows, cols], dtype=np.float32)
-    with np.errstate(invalid='ignore'):
-        crop[~((crop >= flt.min_depth_m) & (crop <= flt.max_depth_m))] = np.nan  # NaN too
+    crop = depth[rows, cols]
     slope = math.tan(math.radians(flt.max_incidence_deg)) * median_m
     keep = mask[rows, cols] != 0
-    keep &= ~np.isnan(crop)
+    with np.errstate(invalid='ignore'):  # NaN is never in range and never a step
+        keep &= crop >= flt.min_depth_m
+        keep &= crop <= flt.max_depth_m
     keep &= ~_mixed_pixels(crop, slope / intr.fx, slope / intr.fy)
     index = np.flatnonzero(keep)
-    z = crop.reshape(-1)[index]
+    z = crop.reshape(-1)[index] if crop.flags.c_contiguous else crop[keep]
+    z = z.astype(np.float32, copy=False)
     if z.size:
         inside = _gate(z, median_m, flt)
         index, z = index[inside], z[inside]
-    width = crop.shape[1]
-    u = (index % width + cols.start).astype(np.int32)
-    v = (index // width + rows.start).astype(np.int32)
-    return Surface(u, v, z)
+    return Surface(index, z, (cols.start, rows.start), crop.shape[1])
 
 
 def voxel_downsample(points: np.ndarray, colours: Optional[np.ndarray],
@@ -256,11 +264,13 @@ def build_cloud(surface: Surface, intr: CameraIntrinsics, rgb: Optional[np.ndarr
     if max_points <= 0 or voxel_size_m < 0:
         raise ValueError(f'need max_points > 0 and voxel_size_m >= 0, got {max_points}, '
                          f'{voxel_size_m}')
-    colours = None if rgb is None else check_rgb(rgb, intr)[surface.v, surface.u]
+    pixels = None if rgb is None else check_rgb(rgb, intr).reshape(-1, 3)
+    selection = slice(None) if voxel_size_m > 0 else evenly_spaced(len(surface), max_points)
+    u, v = surface.pixels(selection)
+    points = deproject_pixels(u, v, surface.z[selection], intr)
+    colours = None if pixels is None else pixels[v * intr.width + u]
     if voxel_size_m > 0:
-        points, colours = voxel_downsample(surface.points(intr), colours, voxel_size_m)
+        points, colours = voxel_downsample(points, colours, voxel_size_m)
         keep = evenly_spaced(len(points), max_points)
-        return TargetCloud(points[keep], None if colours is None else colours[keep])
-    keep = evenly_spaced(len(surface), max_points)
-    points = deproject_pixels(surface.u[keep], surface.v[keep], surface.z[keep], intr)
-    return TargetCloud(points, None if colours is None else colours[keep])
+        points, colours = points[keep], None if colours is None else colours[keep]
+    return TargetCloud(points, colours)

@@ -28,7 +28,8 @@ def test_surface_keeps_a_flat_target_whole():
     mask, depth = _plane_scene()
     surface = target_surface(mask, depth, INTR, 1.0, FILTER)
     assert len(surface) == 400
-    assert (surface.u.min(), surface.u.max(), surface.v.min(), surface.v.max()) == (10, 29, 5, 24)
+    u, v = surface.pixels()
+    assert (u.min(), u.max(), v.min(), v.max()) == (10, 29, 5, 24)
     points = surface.points(INTR)
     assert points.dtype == np.float32 and points.shape == (400, 3)
     assert points[0] == pytest.approx([(10 - 19.5) / 500, (5 - 14.5) / 500, 1.0])
@@ -46,15 +47,17 @@ def test_mixed_pixel_between_two_depths_is_dropped_edge_pixels_stay():
     depth[:, 30:] = 2.0      # background right of the target
     depth[5:25, 29] = 1.5    # the target's last column reads a mix of 1 m and 2 m
     surface = target_surface(mask, depth, INTR, 1.0, FILTER)
-    assert 29 not in surface.u and len(surface) == 380
-    assert 28 in surface.u   # the true edge (a step to one side only) is kept
+    u, _ = surface.pixels()
+    assert 29 not in u and len(surface) == 380
+    assert 28 in u   # the true edge (a step to one side only) is kept
 
 
 def test_isolated_spike_is_dropped():
     mask, depth = _plane_scene()
     depth[15, 20] = 1.03  # within the gate, but steps 3 cm to all four neighbours
     surface = target_surface(mask, depth, INTR, 1.0, FILTER)
-    assert len(surface) == 399 and not np.any((surface.u == 20) & (surface.v == 15))
+    u, v = surface.pixels()
+    assert len(surface) == 399 and not np.any((u == 20) & (v == 15))
 
 
 def test_steep_surface_within_the_incidence_limit_is_kept():
@@ -124,8 +127,9 @@ def test_voxel_downsample_means_per_voxel():
 
 
 def test_build_cloud_colours_cap_and_errors():
-    surface = Surface(np.array([0, 1, 2, 3], np.int32), np.array([0, 0, 1, 1], np.int32),
-                      np.array([1.0, 1.0, 2.0, 2.0], np.float32))
+    # pixels (u, v) = (0, 0), (1, 0), (2, 1), (3, 1) in a window 4 pixels wide at (0, 0)
+    surface = Surface(np.array([0, 1, 6, 7]), np.array([1.0, 1.0, 2.0, 2.0], np.float32),
+                      (0, 0), 4)
     rgb = np.zeros((30, 40, 3), dtype=np.uint8)
     rgb[0, 1] = (255, 0, 0)
     cloud = build_cloud(surface, INTR, rgb, 0.0, 100)
