@@ -50,7 +50,7 @@ class TargetSettings:
     cloud_max_incidence_deg: float = 80.0
     cloud_voxel_size: float = 0.0
     cloud_max_points: int = 20000
-    box_plane_tolerance_m: float = 0.01
+    box_plane_tolerance_m: float = 0.005
     box_trim: float = 0.005
     box_min_points: int = 30
 
