@@ -82,7 +82,8 @@ def _scene_rows(name: str, scene: Any, repeats: int) -> dict[str, Any]:
     for i, stat in enumerate(STATS):
         t = {k: v[i] for k, v in times.items()}
         row[stat] = {'point only': t['point'], '+ box': t['box'] - t['point'],
-                     '+ cloud': t['cloud'] - t['box'], '+ cloud (5 mm voxels)': t['voxel'] - t['box'],
+                     '+ cloud': t['cloud'] - t['box'],
+                     '+ cloud (5 mm voxels)': t['voxel'] - t['box'],
                      'PointCloud2': t['pc2'], 'pose + markers': t['markers'],
                      'added, all on': t['cloud'] - t['point'] + t['pc2'] + t['markers']}
     return row

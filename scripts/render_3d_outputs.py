@@ -13,7 +13,6 @@ and poses (target_pose), as the markers topic draws them.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np

@@ -246,7 +246,7 @@ def _table(camera: _Camera) -> Plane:
 def box_on_table(size: Sequence[float] = (0.20, 0.12, 0.08), yaw_deg: float = 30.0,
                  intrinsics: CameraIntrinsics = HD_INTRINSICS) -> Scene:
     """A cuboid (length, width, height) standing on a table, turned ``yaw_deg`` about the
-    vertical, seen from 0.7 m, about 45 degrees from above: its top and two sides show."""
+    vertical, seen from 0.65 m, about 45 degrees from above: its top and two sides show."""
     camera = _Camera(_TABLE_EYE, _TABLE_LOOK)
     size = np.asarray(size, dtype=np.float64)
     rotation = camera.world_from_cam.T @ rotation_z(yaw_deg)

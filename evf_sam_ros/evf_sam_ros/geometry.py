@@ -187,8 +187,10 @@ def deproject_pixels(
     """
     z = np.asarray(depth_m, dtype=np.float32)
     points = np.empty((z.size, 3), dtype=np.float32)
-    points[:, 0] = (np.asarray(u, dtype=np.float32) - np.float32(intr.cx)) * z / np.float32(intr.fx)
-    points[:, 1] = (np.asarray(v, dtype=np.float32) - np.float32(intr.cy)) * z / np.float32(intr.fy)
+    u = np.asarray(u, dtype=np.float32) - np.float32(intr.cx)
+    v = np.asarray(v, dtype=np.float32) - np.float32(intr.cy)
+    points[:, 0] = u * z / np.float32(intr.fx)
+    points[:, 1] = v * z / np.float32(intr.fy)
     points[:, 2] = z
     return points
 

@@ -34,9 +34,9 @@ class TargetSettings:
     cloud_max_incidence_deg: mixed-pixel filter, degrees from face-on. cloud_voxel_size:
     voxel edge in metres for the published cloud (0: every surface point).
     cloud_max_points: most points in the published cloud. box_plane_tolerance_m: distance
-    in metres within which a point lies on the box's dominant face. box_trim: fraction of
-    points allowed beyond each face of the box. box_min_points: fewest surface points for
-    a box.
+    in metres within which a point lies on the box's dominant face (keep it above 3x the
+    depth noise). box_trim: fraction of points per face that may be dropped as isolated
+    outliers. box_min_points: fewest surface points for a box.
     """
 
     score_threshold: float = 0.5

@@ -3,7 +3,7 @@
 Scenes (evf_sam_ros.depth_scenes; the depth of an edge pixel is the mean of its 2x2 rays, so
 silhouettes carry mixed depths like a real sensor's):
 
-* box_on_table: a 20 x 12 x 8 cm box turned 30 degrees on a table, seen from 0.7 m about 45
+* box_on_table: a 20 x 12 x 8 cm box turned 30 degrees on a table, seen from 0.65 m about 45
   degrees from above. Its top and two sides show, so the box of the visible surface IS the
   object's box: centre, size and axes are compared with the object's.
 * can_on_table: a can (r 3.5 cm, 12 cm tall), lid and front wall visible: again the full
@@ -117,7 +117,7 @@ def test_box_on_table_gives_the_object_box(scenes, encoding, holes):
 
 
 def test_box_on_table_with_sensor_noise(scenes):
-    """1 mm (1 sigma) depth noise, as a stereo camera has at 0.7 m. Noise widens each extent
+    """1 mm (1 sigma) depth noise, as a stereo camera has at 0.65 m. Noise widens each extent
     by about 2 sigma per side (the extreme points of a face are its noisiest), so sizes get
     4 sigma on top of the 5 %; centre and axes keep the issue's tolerances."""
     sigma = 0.001
