@@ -11,8 +11,9 @@ How the box is found (``fit_oriented_box``):
    most visible face; for a can seen from above, its lid or the strip of its wall facing
    the camera, whichever holds more pixels.
 2. x and y axes: in that plane, the rectangle of least area around the points projected
-   onto it (a 3-degree scan, then 0.25 degrees around the best), so square faces get their
-   edges right where principal axes would be arbitrary.  x is the longer side.
+   onto it (a 3-degree scan, then 0.25 degrees around the best; searched again without the
+   points its robust extents leave out), so square faces get their edges right where
+   principal axes would be arbitrary.  x is the longer side.
 3. Extents: along each axis from the ``trim`` to the 1 - ``trim`` quantile, grown to the
    extreme points unless a gap wider than 5 % of that range isolates them (outliers); the
    centre is the middle of the extents, not the mean of the points.
@@ -40,10 +41,10 @@ import numpy as np
 
 from .cloud import MAD_TO_SIGMA, evenly_spaced
 
-#: RANSAC plane hypotheses (point triples) tried; the seed is fixed, so results repeat.
+#: MSAC plane hypotheses (point triples) tried; the seed is fixed, so results repeat.
 _HYPOTHESES = 64
 _SEED = 0
-#: RANSAC scores hypotheses on this many evenly spaced points; the plane refits and the
+#: MSAC scores hypotheses on this many evenly spaced points; the plane refits and the
 #: in-plane axes use _AXES_POINTS; the extents all the points given.
 _SCORING_POINTS = 256
 _AXES_POINTS = 512
@@ -264,7 +265,7 @@ def fit_oriented_box(points: np.ndarray, plane_tolerance_m: float, trim: float,
         points: Nx3 float metres in the optical frame (a sample of the surface is enough:
             ``targets.estimate_target`` gives up to 2048 evenly spaced ones).
         plane_tolerance_m: largest distance of a point from the dominant plane to count as
-            on it (RANSAC inlier threshold), > 0.
+            on it (the MSAC threshold), > 0.
         trim: fraction of points that may lie beyond each face when a gap separates them
             from the rest (outliers), in [0, 0.25).
         point_count: surface points the sample stands for (default: N).
