@@ -201,12 +201,16 @@ def _robust_range(values: np.ndarray, trim: float) -> tuple[np.ndarray, np.ndarr
     The range starts at the ``trim`` and 1 - ``trim`` quantiles and grows to the extreme
     values unless a gap wider than _GAP_FRACTION of it separates them (isolated outliers).
     """
-    ordered = np.sort(values, axis=0)
-    n, columns = ordered.shape
+    n, columns = values.shape
     i_lo, i_hi = int(math.floor(trim * (n - 1))), int(math.ceil((1 - trim) * (n - 1)))
-    wide = np.diff(ordered, axis=0) > _GAP_FRACTION * (ordered[i_hi] - ordered[i_lo])
+    # Only the tails need order: partition (O(n)), then sort the two tails.
+    ordered = np.partition(values, (i_lo, i_hi), axis=0)
+    ordered[:i_lo + 1].sort(axis=0)
+    ordered[i_hi:].sort(axis=0)
+    limit = _GAP_FRACTION * (ordered[i_hi] - ordered[i_lo])
+    below = (np.diff(ordered[:i_lo + 1], axis=0) > limit)[::-1]  # gaps below the range,
+    above = np.diff(ordered[i_hi:], axis=0) > limit  # nearest first; and above it
     every = np.arange(columns)
-    below, above = wide[:i_lo][::-1], wide[i_hi:]  # gaps outside the trimmed range
     low_at, high_at = 0, n - 1
     if len(below):
         low_at = np.where(below.any(axis=0), i_lo - np.argmax(below, axis=0), 0)

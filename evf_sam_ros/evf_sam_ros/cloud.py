@@ -192,7 +192,8 @@ def target_surface(mask: np.ndarray, depth_m: np.ndarray, intr: CameraIntrinsics
     z = z.astype(np.float32, copy=False)
     if z.size:
         inside = _gate(z, median_m, flt)
-        index, z = index[inside], z[inside]
+        if not inside.all():
+            index, z = index[inside], z[inside]
     return Surface(index, z, (cols.start, rows.start), crop.shape[1])
 
 
