@@ -33,6 +33,7 @@ a half turn about z: poses that differ by it describe the same box.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -140,6 +141,14 @@ def _plane_fit(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centroid, vectors[:, 0]
 
 
+@functools.lru_cache(maxsize=64)
+def _triples(n: int) -> np.ndarray:
+    """_HYPOTHESES x 3 point indices below ``n``, the same for every call with ``n``."""
+    index = np.random.default_rng(_SEED).integers(0, n, (_HYPOTHESES, 3))
+    index.flags.writeable = False
+    return index
+
+
 def dominant_plane(points: np.ndarray, tolerance_m: float) -> tuple[np.ndarray, np.ndarray]:
     """The plane that best explains the points within ``tolerance_m`` (MSAC), refitted.
 
@@ -154,8 +163,7 @@ def dominant_plane(points: np.ndarray, tolerance_m: float) -> tuple[np.ndarray, 
     Returns:
         (point on the plane, unit normal), normal sign not yet chosen.
     """
-    rng = np.random.default_rng(_SEED)
-    triples = points[rng.integers(0, len(points), (_HYPOTHESES, 3))]
+    triples = points[_triples(len(points))]
     normals = _cross(triples[:, 1] - triples[:, 0], triples[:, 2] - triples[:, 0])
     lengths = np.linalg.norm(normals, axis=1)
     good = lengths > 1e-12
