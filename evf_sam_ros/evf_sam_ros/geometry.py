@@ -177,6 +177,24 @@ def deproject_pixel(
     return (u - intr.cx) * z / intr.fx, (v - intr.cy) * z / intr.fy, z
 
 
+def deproject_pixels(
+    u: np.ndarray, v: np.ndarray, depth_m: np.ndarray, intr: CameraIntrinsics
+) -> np.ndarray:
+    """Vectorised ``deproject_pixel``: N pixels (u = column, v = row) at N depths (metres).
+
+    Returns:
+        Nx3 float32 points in metres in the camera optical frame (x right, y down, z forward).
+    """
+    z = np.asarray(depth_m, dtype=np.float32)
+    points = np.empty((z.size, 3), dtype=np.float32)
+    u = np.asarray(u, dtype=np.float32) - np.float32(intr.cx)
+    v = np.asarray(v, dtype=np.float32) - np.float32(intr.cy)
+    points[:, 0] = u * z / np.float32(intr.fx)
+    points[:, 1] = v * z / np.float32(intr.fy)
+    points[:, 2] = z
+    return points
+
+
 @dataclass(frozen=True)
 class DepthStats:
     """Depth inside a mask region.

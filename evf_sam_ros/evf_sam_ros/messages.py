@@ -6,9 +6,14 @@ Imports evf_sam_msgs and ROS message packages lazily so the module itself import
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any, Optional
 
+import numpy as np
+
+from .box3d import OrientedBox
+from .cloud import TargetCloud
 from .conversions import mask_to_imgmsg
 from .model.predictor import SegmentationResult
 from .targets import TargetEstimate
@@ -50,6 +55,11 @@ def segmentation_msg(result: SegmentationResult, header: Any, estimate: TargetEs
         msg.target_point_valid = True
     msg.depth_median = float(estimate.depth_median)
     msg.depth_valid_fraction = float(estimate.depth_valid_fraction)
+    if estimate.box is not None:
+        msg.box_valid = True
+        fill_pose(msg.box_pose, estimate.box)
+        msg.box_size.x, msg.box_size.y, msg.box_size.z = (float(c) for c in estimate.box.size)
+    msg.cloud_points = int(estimate.cloud_points)
     msg.inference_time = float(inference_time_s)
     return msg
 
@@ -113,3 +123,61 @@ def ros_header(stamp_ns: int, frame_id: str) -> Any:
 
     return Header(stamp=Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000),
                   frame_id=frame_id)
+
+
+def fill_pose(pose: Any, box: OrientedBox) -> Any:
+    """Write a box's centre and orientation into a geometry_msgs/Pose; returns ``pose``."""
+    pose.position.x, pose.position.y, pose.position.z = (float(c) for c in box.centre)
+    q = box.quaternion
+    pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = q
+    return pose
+
+
+def pose_stamped_msg(header: Any, box: OrientedBox) -> Any:
+    """geometry_msgs/PoseStamped of a box (the ``target_pose`` topic), in the source image's
+    optical frame: position = box centre (metres), orientation = box axes (z towards the
+    camera)."""
+    from geometry_msgs.msg import PoseStamped
+
+    msg = PoseStamped()
+    msg.header = header
+    fill_pose(msg.pose, box)
+    return msg
+
+
+#: PointCloud2 datatype FLOAT32 (sensor_msgs/PointField).
+_FLOAT32 = 7
+
+
+def _packed_rgb(colours: np.ndarray) -> np.ndarray:
+    """Nx3 uint8 RGB as N float32 whose bits are 0x00RRGGBB (the PCL / RViz ``rgb``)."""
+    c = colours.astype(np.uint32)
+    return ((c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]).view(np.float32)
+
+
+def point_cloud2_msg(header: Any, cloud: TargetCloud) -> Any:
+    """sensor_msgs/PointCloud2 of a target cloud (the ``target_cloud`` topic).
+
+    Fields x, y, z (FLOAT32, metres, the source image's optical frame) and, when the cloud
+    has colours, rgb (FLOAT32 holding 0x00RRGGBB, as PCL and RViz read it).  height 1,
+    width N, is_dense true (no NaN points), byte order of this machine.
+    """
+    from sensor_msgs.msg import PointCloud2, PointField
+
+    names = ['x', 'y', 'z'] + (['rgb'] if cloud.colours is not None else [])
+    layout = np.dtype({'names': names, 'formats': [np.float32] * len(names)})
+    rows = np.empty(len(cloud), dtype=layout)
+    rows['x'], rows['y'], rows['z'] = cloud.points[:, 0], cloud.points[:, 1], cloud.points[:, 2]
+    if cloud.colours is not None:
+        rows['rgb'] = _packed_rgb(cloud.colours)
+    msg = PointCloud2()
+    msg.header = header
+    msg.height, msg.width = 1, len(cloud)
+    msg.fields = [PointField(name=name, offset=4 * i, datatype=_FLOAT32, count=1)
+                  for i, name in enumerate(names)]
+    msg.is_bigendian = sys.byteorder == 'big'
+    msg.point_step = layout.itemsize
+    msg.row_step = layout.itemsize * len(cloud)
+    msg.data = rows.tobytes()
+    msg.is_dense = True
+    return msg

@@ -1,4 +1,8 @@
-"""From a segmentation result to a decision and a 3D target (pure numpy; node and replay share it)."""
+"""From a segmentation result to a decision and a 3D target (pure numpy; node and replay share it).
+
+The 3D target is a point (the eroded mask's centroid at its median depth), and, from the
+same depth, the target's surface points (``cloud``), their oriented box (``box3d``) and a
+point cloud to publish."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from typing import Optional
 
 import numpy as np
 
+from .box3d import OrientedBox, fit_oriented_box
+from .cloud import SurfaceFilter, TargetCloud, build_cloud, check_rgb, target_surface
 from .geometry import CameraIntrinsics, DepthStats, target_point
 from .model.predictor import SegmentationResult
 
@@ -21,6 +27,16 @@ class TargetSettings:
     erosions of the mask before reading depth (drops edge pixels that see the background).
     min_depth_m / max_depth_m: valid depth range in metres. min_valid_fraction: least
     fraction of (eroded) mask pixels with valid depth for a 3D point.
+
+    Surface, cloud and box (see ``cloud`` and ``box3d``): cloud_gate_sigmas /
+    cloud_gate_min_m: half-width of the depth gate around the median depth, in robust
+    standard deviations (1.4826 x MAD) but at least cloud_gate_min_m metres.
+    cloud_max_incidence_deg: mixed-pixel filter, degrees from face-on. cloud_voxel_size:
+    voxel edge in metres for the published cloud (0: every surface point).
+    cloud_max_points: most points in the published cloud. box_plane_tolerance_m: distance
+    in metres within which a point lies on the box's dominant face (keep it above 3x the
+    depth noise). box_trim: fraction of points per face that may be dropped as isolated
+    outliers. box_min_points: fewest surface points for a box.
     """
 
     score_threshold: float = 0.5
@@ -29,16 +45,38 @@ class TargetSettings:
     min_depth_m: float = 0.1
     max_depth_m: float = 20.0
     min_valid_fraction: float = 0.05
+    cloud_gate_sigmas: float = 3.0
+    cloud_gate_min_m: float = 0.05
+    cloud_max_incidence_deg: float = 80.0
+    cloud_voxel_size: float = 0.0
+    cloud_max_points: int = 20000
+    box_plane_tolerance_m: float = 0.005
+    box_trim: float = 0.005
+    box_min_points: int = 30
+
+    def surface_filter(self) -> SurfaceFilter:
+        """The surface-pixel filter these settings describe (validates them)."""
+        return SurfaceFilter(self.min_depth_m, self.max_depth_m, self.cloud_gate_sigmas,
+                             self.cloud_gate_min_m, self.cloud_max_incidence_deg)
 
 
 @dataclass(frozen=True)
 class TargetEstimate:
     """found: the model saw the target. point: (x, y, z) metres in the image's optical frame
-    (x right, y down, z forward), None without valid depth. depth: the statistics used."""
+    (x right, y down, z forward), None without valid depth. depth: the statistics used.
+
+    With a point: cloud_points: the target's surface points (mask pixels with valid depth
+    that passed the mixed-pixel filter and the depth gate). box: their oriented box (None
+    with fewer than box_min_points, or points on a line). cloud: the cloud to publish
+    (those points thinned by cloud_voxel_size and cloud_max_points; None when not asked
+    for, or without surface points). All in the image's optical frame, metres."""
 
     found: bool
     point: Optional[tuple[float, float, float]]
     depth: Optional[DepthStats]
+    cloud_points: int = 0
+    box: Optional[OrientedBox] = None
+    cloud: Optional[TargetCloud] = None
 
     @property
     def depth_median(self) -> float:
@@ -57,15 +95,38 @@ def is_found(result: SegmentationResult, settings: TargetSettings) -> bool:
     return thr is None or result.object_score is None or result.object_score >= thr
 
 
+#: The box is fitted to at most this many surface points, evenly spaced over the surface.
+BOX_SAMPLE_POINTS = 2048
+
+
 def estimate_target(result: SegmentationResult, settings: TargetSettings,
                     depth_m: Optional[np.ndarray] = None,
-                    intrinsics: Optional[CameraIntrinsics] = None) -> TargetEstimate:
+                    intrinsics: Optional[CameraIntrinsics] = None,
+                    rgb: Optional[np.ndarray] = None, with_cloud: bool = True) -> TargetEstimate:
     """Decide found and, with depth (HxW float32 metres, aligned to the image) and the
-    image's intrinsics, deproject the mask's robust depth. Raises ValueError when depth
-    or intrinsics do not match the mask's size."""
+    image's intrinsics, deproject the mask's robust depth and fit the target's box.
+
+    ``rgb`` (HxWx3 uint8 RGB, the segmented image) colours the cloud. ``with_cloud=False``
+    skips building the cloud (nobody listens); the box is the same either way.
+
+    Raises ValueError when depth, intrinsics or rgb do not match the mask's size."""
     found = is_found(result, settings)
     if not found or depth_m is None or intrinsics is None:
         return TargetEstimate(found, None, None)
     point, stats = target_point(result.mask, depth_m, intrinsics, settings.erode_iterations,
                                 settings.min_depth_m, settings.max_depth_m, settings.min_valid_fraction)
-    return TargetEstimate(found, point, stats)
+    if point is None:
+        return TargetEstimate(found, point, stats)
+    if rgb is not None:
+        check_rgb(rgb, intrinsics)
+    surface = target_surface(result.mask, depth_m, intrinsics, stats.median_m,
+                             settings.surface_filter(), result.bbox)
+    box = None
+    if len(surface) >= max(settings.box_min_points, 3):
+        box = fit_oriented_box(surface.points(intrinsics, BOX_SAMPLE_POINTS),
+                               settings.box_plane_tolerance_m, settings.box_trim, len(surface))
+    cloud = None
+    if with_cloud and len(surface):
+        cloud = build_cloud(surface, intrinsics, rgb, settings.cloud_voxel_size,
+                            settings.cloud_max_points)
+    return TargetEstimate(found, point, stats, len(surface), box, cloud)

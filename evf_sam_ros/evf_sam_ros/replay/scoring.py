@@ -1,4 +1,5 @@
-"""Scores over frames: IoU against ground truth, latency percentiles, 3D target statistics.
+"""Scores over frames: IoU against ground truth, latency percentiles, 3D target statistics,
+box size and pose stability.
 
 Pure numpy; every function takes plain arrays/lists so it can be tested on known answers.
 """
@@ -11,6 +12,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..box3d import quaternion_to_rotation
 from ..stats import percentile
 
 
@@ -97,6 +99,68 @@ def target_stats(points: Sequence[Optional[tuple[float, float, float]]],
     if len(valid):
         out['mean_m'] = [float(v) for v in valid.mean(axis=0)]
         out['std_m'] = [float(v) for v in valid.std(axis=0)]
+    return out
+
+
+#: A half turn about the box's z axis: the same box (see box3d).
+_HALF_TURN_Z = np.diag([-1.0, -1.0, 1.0])
+
+
+def _rotation_angles_deg(reference: np.ndarray, rotations: np.ndarray) -> np.ndarray:
+    """Angle in degrees of each of Kx3x3 ``rotations`` from ``reference``."""
+    cosine = (np.einsum('ij,kij->k', reference, rotations) - 1.0) / 2.0
+    return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+
+
+def _nearest_equivalent(reference: np.ndarray, rotations: np.ndarray) -> np.ndarray:
+    """Each rotation, or it turned half about its z, whichever is nearer ``reference``."""
+    turned = rotations @ _HALF_TURN_Z
+    nearer = _rotation_angles_deg(reference, turned) < _rotation_angles_deg(reference, rotations)
+    return np.where(nearer[:, None, None], turned, rotations)
+
+
+def _mean_rotation(rotations: np.ndarray) -> np.ndarray:
+    """Chordal L2 mean of Kx3x3 rotations: their average projected onto SO(3)."""
+    u, _, vt = np.linalg.svd(rotations.mean(axis=0))
+    return u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
+
+
+def box_stability(boxes: Sequence[Optional[tuple[Sequence[float], Sequence[float],
+                                                 Sequence[float]]]]) -> dict:
+    """Size and pose stability of one target's box over frames.
+
+    Arguments:
+        boxes: per frame (position (x, y, z) metres, orientation quaternion (x, y, z, w),
+            size (x, y, z) metres) of the box in the camera's optical frame, or None when
+            the frame had no valid box.  Segmentation.box_pose / box_size give these.
+
+    Returns:
+        count_valid, count_total; size_mean_m and size_std_m (per axis); centre_std_m (per
+        axis) and centre_rms_m (RMS distance of the centre from its mean); orientation_std_deg
+        (RMS angle from the mean rotation) and orientation_max_deg.  A box turned half about
+        its z axis is the same box, so each frame's orientation is compared in the form
+        nearer the mean.  Values are None without valid boxes.
+    """
+    valid = [b for b in boxes if b is not None]
+    out: dict = {'count_valid': len(valid), 'count_total': len(boxes), 'size_mean_m': None,
+                 'size_std_m': None, 'centre_std_m': None, 'centre_rms_m': None,
+                 'orientation_std_deg': None, 'orientation_max_deg': None}
+    if not valid:
+        return out
+    centres = np.array([b[0] for b in valid], dtype=np.float64).reshape(-1, 3)
+    sizes = np.array([b[2] for b in valid], dtype=np.float64).reshape(-1, 3)
+    rotations = np.stack([quaternion_to_rotation(b[1]) for b in valid])
+    mean = _mean_rotation(_nearest_equivalent(rotations[0], rotations))
+    for _ in range(2):  # re-pick each frame's form against the mean, then re-average
+        mean = _mean_rotation(_nearest_equivalent(mean, rotations))
+    angles = _rotation_angles_deg(mean, _nearest_equivalent(mean, rotations))
+    spread = np.linalg.norm(centres - centres.mean(axis=0), axis=1)
+    out.update(size_mean_m=[float(v) for v in sizes.mean(axis=0)],
+               size_std_m=[float(v) for v in sizes.std(axis=0)],
+               centre_std_m=[float(v) for v in centres.std(axis=0)],
+               centre_rms_m=float(np.sqrt(np.mean(spread ** 2))),
+               orientation_std_deg=float(np.sqrt(np.mean(angles ** 2))),
+               orientation_max_deg=float(angles.max()))
     return out
 
 
