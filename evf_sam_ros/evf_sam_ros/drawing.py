@@ -23,6 +23,15 @@ _LABEL_MISSING_COLOR = (255, 96, 96)
 _LABEL_BACKGROUND = (24, 24, 24)
 
 
+#: Colours of targets in order (RGB): the overlay's masks and the RViz markers.
+PALETTE = ((30, 144, 255), (255, 160, 0), (50, 205, 50), (238, 130, 238), (0, 206, 209))
+
+
+def target_color(index: int) -> tuple[int, int, int]:
+    """The colour of the target at position ``index`` (RGB 0..255)."""
+    return PALETTE[index % len(PALETTE)]
+
+
 def _check_image(image_rgb: Any, name: str = 'image_rgb') -> np.ndarray:
     image = np.asarray(image_rgb)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:

@@ -80,17 +80,19 @@ class TargetMessages:
 
     segmentation: evf_sam_msgs/Segmentation (its ``mask`` is the mono8 mask message, built
     once). target_point: geometry_msgs/PointStamped, only for a found target with a valid 3D
-    point.
+    point. target_pose: geometry_msgs/PoseStamped of its box, only with a valid box.
     """
 
     segmentation: Any
     target_point: Optional[Any]
+    target_pose: Optional[Any] = None
 
     def by_role(self) -> list[tuple[str, Any]]:
         """(output topic name, message) pairs in publishing order."""
         out = [('segmentation', self.segmentation), ('mask', self.segmentation.mask)]
-        if self.target_point is not None:
-            out.append(('target_point', self.target_point))
+        for role in ('target_point', 'target_pose'):
+            if getattr(self, role) is not None:
+                out.append((role, getattr(self, role)))
         return out
 
 
@@ -99,7 +101,8 @@ def target_messages(result: SegmentationResult, header: Any, estimate: TargetEst
     """The messages of one target's result on the image with ``header``."""
     seg = segmentation_msg(result, header, estimate, inference_time_s, target_id)
     point = None if estimate.point is None else point_stamped_msg(header, estimate.point)
-    return TargetMessages(seg, point)
+    pose = None if estimate.box is None else pose_stamped_msg(header, estimate.box)
+    return TargetMessages(seg, point, pose)
 
 
 def without_mask(segmentation: Any) -> Any:
@@ -145,8 +148,8 @@ def pose_stamped_msg(header: Any, box: OrientedBox) -> Any:
     return msg
 
 
-#: PointCloud2 datatype FLOAT32 (sensor_msgs/PointField).
-_FLOAT32 = 7
+#: PointCloud2 datatypes INT32 and FLOAT32 (sensor_msgs/PointField).
+_INT32, _FLOAT32 = 5, 7
 
 
 def _packed_rgb(colours: np.ndarray) -> np.ndarray:
@@ -155,25 +158,33 @@ def _packed_rgb(colours: np.ndarray) -> np.ndarray:
     return ((c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]).view(np.float32)
 
 
-def point_cloud2_msg(header: Any, cloud: TargetCloud) -> Any:
+def point_cloud2_msg(header: Any, cloud: TargetCloud,
+                     target_ids: Optional[np.ndarray] = None) -> Any:
     """sensor_msgs/PointCloud2 of a target cloud (the ``target_cloud`` topic).
 
-    Fields x, y, z (FLOAT32, metres, the source image's optical frame) and, when the cloud
-    has colours, rgb (FLOAT32 holding 0x00RRGGBB, as PCL and RViz read it).  height 1,
-    width N, is_dense true (no NaN points), byte order of this machine.
+    Fields x, y, z (FLOAT32, metres, the source image's optical frame), when the cloud has
+    colours rgb (FLOAT32 holding 0x00RRGGBB, as PCL and RViz read it), and with
+    ``target_ids`` (N ints) target_id (INT32, the point's target).  height 1, width N,
+    is_dense true (no NaN points), byte order of this machine.
     """
     from sensor_msgs.msg import PointCloud2, PointField
 
     names = ['x', 'y', 'z'] + (['rgb'] if cloud.colours is not None else [])
-    layout = np.dtype({'names': names, 'formats': [np.float32] * len(names)})
+    formats = [np.float32] * len(names)
+    if target_ids is not None:
+        names, formats = names + ['target_id'], formats + [np.int32]
+    layout = np.dtype({'names': names, 'formats': formats})
     rows = np.empty(len(cloud), dtype=layout)
     rows['x'], rows['y'], rows['z'] = cloud.points[:, 0], cloud.points[:, 1], cloud.points[:, 2]
     if cloud.colours is not None:
         rows['rgb'] = _packed_rgb(cloud.colours)
+    if target_ids is not None:
+        rows['target_id'] = target_ids
     msg = PointCloud2()
     msg.header = header
     msg.height, msg.width = 1, len(cloud)
-    msg.fields = [PointField(name=name, offset=4 * i, datatype=_FLOAT32, count=1)
+    msg.fields = [PointField(name=name, offset=4 * i, count=1,
+                             datatype=_INT32 if name == 'target_id' else _FLOAT32)
                   for i, name in enumerate(names)]
     msg.is_bigendian = sys.byteorder == 'big'
     msg.point_step = layout.itemsize

@@ -251,3 +251,48 @@ def test_several_targets_by_service_and_topic(ros_client, topics):
     cleared = c.call(Trigger, f"{NODE}/clear_targets", Trigger.Request())
     assert cleared.success and cleared.message == "0 targets removed"
     _set_prompt(c, topics, "the red mug")  # back to one target for the tests that follow
+
+
+def test_3d_outputs_cloud_pose_and_markers(ros_client, topics):
+    from evf_sam_msgs.srv import RemoveTarget
+    from geometry_msgs.msg import PoseStamped
+    from sensor_msgs.msg import PointCloud2
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    c = ros_client
+    clouds = c.collect(PointCloud2, f"{NS}/target_cloud")
+    poses = c.collect(PoseStamped, f"{NS}/target_pose")
+    markers = c.collect(MarkerArray, f"{NS}/markers")
+    _set_prompt(c, topics, "the blue box")
+    h, w, stamp = 48, 64, 80
+    depth = array_to_imgmsg(np.full((h, w), 1500, np.uint16), "16UC1")
+    depth.header.stamp.sec, depth.header.frame_id = stamp, "cam_optical"
+    info = CameraInfo(width=w, height=h, k=[80.0, 0.0, 32.0, 0.0, 80.0, 24.0, 0.0, 0.0, 1.0])
+    c.publish_when_matched(CameraInfo, f"{NS}/camera_info", info)
+    c.publish_when_matched(Image, f"{NS}/depth", depth)
+    for topic in ("target_cloud", "markers"):  # the node builds them only for subscribers
+        wait_for(lambda: c.node.count_publishers(f"{NS}/{topic}") > 0, 10, f"{topic} matched")
+    seg = _send_image(c, topics, stamp, h=h, w=w, frame="cam_optical", seed=4)
+    assert seg.found and seg.box_valid and seg.cloud_points > 0
+    pose = wait_for(lambda: next((p for p in poses if p.header.stamp.sec == stamp), None))
+    assert pose.header.frame_id == "cam_optical"
+    assert pose.pose.position.z == pytest.approx(1.5, abs=1e-3)  # a flat wall at 1.5 m
+    cloud = wait_for(lambda: next((m for m in clouds if m.header.stamp.sec == stamp), None))
+    assert [f.name for f in cloud.fields] == ["x", "y", "z", "rgb", "target_id"]
+    assert cloud.width == seg.cloud_points
+    points = np.frombuffer(bytes(cloud.data), np.float32).reshape(-1, 5)
+    assert np.allclose(points[:, 2], 1.5, atol=1e-3)
+    assert set(points[:, 4].view(np.int32)) == {seg.target_id}
+    array = wait_for(lambda: next((a for a in markers if a.markers and
+                                   a.markers[0].header.stamp.sec == stamp), None))
+    ours = [m for m in array.markers if m.ns == f"target/{seg.target_id}"]
+    assert [m.type for m in ours] == [Marker.CUBE, Marker.SPHERE, Marker.TEXT_VIEW_FACING]
+    assert all(m.action == Marker.ADD for m in ours) and "the blue box" in ours[2].text
+    before = len(markers)
+    assert c.call(RemoveTarget, f"{NODE}/remove_target",
+                  RemoveTarget.Request(target_id=seg.target_id)).success
+    deleted = wait_for(lambda: next((a for a in markers[before:] if a.markers), None), 10,
+                       "markers deleted")
+    assert {(m.ns, m.action) for m in deleted.markers} == {(f"target/{seg.target_id}",
+                                                            Marker.DELETE)}
+    _set_prompt(c, topics, "the red mug")

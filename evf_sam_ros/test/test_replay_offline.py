@@ -173,9 +173,13 @@ def test_offline_is_deterministic(checkpoint, mcap_bag):
     from sensor_msgs.msg import Image
 
     from evf_sam_msgs.msg import SegmentationArray
+    from geometry_msgs.msg import PoseStamped
+    from sensor_msgs.msg import PointCloud2
+    from visualization_msgs.msg import MarkerArray
 
     types = {'segmentation': Segmentation, 'mask': Image, 'target_point': PointStamped,
-             'segmentations': SegmentationArray}
+             'segmentations': SegmentationArray, 'target_pose': PoseStamped,
+             'target_cloud': PointCloud2, 'markers': MarkerArray}
     for (role, a_raw), (_, b_raw) in zip(first.messages, second.messages):
         # compare messages, not bytes: CDR alignment padding is not zeroed by rclpy
         a, b = deserialize_message(a_raw, types[role]), deserialize_message(b_raw, types[role])
@@ -183,3 +187,5 @@ def test_offline_is_deterministic(checkpoint, mcap_bag):
                 [*a.segmentations, *b.segmentations] if role == 'segmentations' else []):
             seg.inference_time = 0.0  # the only field that may differ
         assert a == b, role
+    roles = {role for role, _ in first.messages}
+    assert {'segmentations', 'target_cloud', 'markers'} <= roles

@@ -22,9 +22,10 @@ from ..conversions import array_to_imgmsg, stamp_ns
 from ..drawing import draw_result
 from ..messages import without_mask
 from ..model import EvfSamError, EvfSamPredictor
-from ..pipeline import (BAD_IMAGE, NO_PROMPT, ONE_SHOT, BufferedDepth, FrameOutput,
-                        NamedTarget, Segmenter, SourceImage, StampedBuffer, TargetList,
-                        TargetOutput, check_prompt, predictor_segmenter, process_frame)
+from ..pipeline import (BAD_IMAGE, NO_PROMPT, ONE_SHOT, BufferedDepth, FrameMessages,
+                        FrameOutput, NamedTarget, Segmenter, SourceImage, StampedBuffer,
+                        TargetList, TargetOutput, check_prompt, predictor_segmenter,
+                        process_frame)
 from .diagnostics import diagnostic_array, summarize
 from .io import NodeIO
 from .lifecycle_guard import guarded_change_state
@@ -51,6 +52,7 @@ class EvfSamNode(LifecycleNode):
         self.camera_info: Optional[Any] = None
         self.targets = TargetList(self.validate_prompt)
         self.segmenter: Optional[Segmenter] = None
+        self.outputs = FrameMessages()
         self.goals = GoalRegistry()
         self.lock = threading.Lock()
         self.active = False
@@ -222,6 +224,12 @@ class EvfSamNode(LifecycleNode):
 
     def _targets_changed(self) -> None:
         self.io.publish_targets(self.targets)
+        image = self.last_image
+        if image is not None and self.io.has_subscribers('markers'):  # removed: no markers
+            gone = self.outputs.deleted_markers(image.header,
+                                                {t.id for t in self.targets.snapshot()})
+            if gone is not None:
+                self.io.publish('markers', gone)
 
     def _target_refused(self, message: str) -> None:
         self.count('prompts_rejected')
@@ -282,7 +290,8 @@ class EvfSamNode(LifecycleNode):
         segmenter = self.segmenter
         if segmenter is None:
             raise RequestRefused('node is unconfigured: no model loaded')
-        out = process_frame(source, targets, segmenter, depth, s.target_settings())
+        out = process_frame(source, targets, segmenter, depth, s.target_settings(),
+                            with_cloud=self.io.has_subscribers('target_cloud'))
         for problem in out.problems:
             self.warnings.warn(*problem)
         return out
@@ -308,17 +317,15 @@ class EvfSamNode(LifecycleNode):
         self.overhead_ms.add((time.monotonic() - source.received_monotonic - out.model_s) * 1e3)
 
     def _publish(self, outputs: list[TargetOutput], rgb: Any) -> None:
-        """Every target on ``segmentations``; the first one on the single-target topics."""
-        from evf_sam_msgs.msg import SegmentationArray
-
+        """Every target on ``segmentations``, the first one on the single-target topics, the
+        cloud and markers only while someone subscribes (FrameMessages)."""
         if not self.active or self.closing:
             return
-        target = outputs[0]
-        for role, msg in target.messages.by_role():
+        for role, msg in self.outputs.build(outputs, self.io.has_subscribers('target_cloud'),
+                                            self.io.has_subscribers('markers')):
             self.io.publish(role, msg)
+        target = outputs[0]
         seg = target.messages.segmentation
-        self.io.publish('segmentations', SegmentationArray(
-            header=seg.header, segmentations=[o.messages.segmentation for o in outputs]))
         if self.settings.publish_overlay and self.io.has_subscribers('overlay'):
             picture = draw_result(rgb, target.result, seg.found)
             self.io.publish('overlay', array_to_imgmsg(picture, 'rgb8', seg.header))

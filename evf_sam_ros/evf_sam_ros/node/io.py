@@ -35,14 +35,17 @@ class NodeIO:
     def create_publishers(self) -> None:
         """Lifecycle publishers of every output (they publish only while active)."""
         from evf_sam_msgs.msg import Segmentation, SegmentationArray, TargetArray
-        from geometry_msgs.msg import PointStamped
-        from sensor_msgs.msg import Image
+        from geometry_msgs.msg import PointStamped, PoseStamped
+        from sensor_msgs.msg import Image, PointCloud2
         from std_msgs.msg import String
+        from visualization_msgs.msg import MarkerArray
 
         node = self.node
         for name, msg_type in (('mask', Image), ('overlay', Image),
                                ('segmentation', Segmentation), ('target_point', PointStamped),
-                               ('segmentations', SegmentationArray)):
+                               ('segmentations', SegmentationArray),
+                               ('target_pose', PoseStamped), ('target_cloud', PointCloud2),
+                               ('markers', MarkerArray)):
             self._pubs[name] = node.create_lifecycle_publisher(msg_type, name,
                                                                OUTPUT_HISTORY_DEPTH)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)

@@ -64,6 +64,15 @@ PARAMS: tuple[ParamSpec, ...] = (
               high=1000.0),
     ParamSpec('min_valid_depth_fraction', 0.05, 'least fraction of mask pixels with valid depth',
               runtime=True, low=0.0, high=1.0),
+    ParamSpec('cloud_voxel_size', 0.0, 'm; voxel edge of the published target_cloud (0: every '
+              'surface point)', runtime=True, low=0.0, high=1.0),
+    ParamSpec('cloud_max_points', 20000, 'most points of a target in target_cloud (evenly '
+              'thinned)', runtime=True, low=1, high=1_000_000),
+    ParamSpec('cloud_depth_gate', 0.05, "m; least half-width of the depth gate around the "
+              "target's median depth (wider for deep targets: 3 robust std)", runtime=True,
+              low=0.001, high=10.0),
+    ParamSpec('box_min_points', 30, 'fewest surface points for a 3D box and target_pose',
+              runtime=True, low=3, high=1_000_000),
     ParamSpec('publish_overlay', True, 'publish `overlay` (only drawn while someone subscribes)',
               runtime=True),
     ParamSpec('max_prompt_chars', 4096, 'longer commands are refused before tokenizing',
@@ -144,6 +153,10 @@ class NodeSettings:
     min_depth: float
     max_depth: float
     min_valid_depth_fraction: float
+    cloud_voxel_size: float
+    cloud_max_points: int
+    cloud_depth_gate: float
+    box_min_points: int
     publish_overlay: bool
     max_prompt_chars: int
     service_timeout: float
@@ -162,7 +175,9 @@ class NodeSettings:
             score_threshold=self.score_threshold,
             object_score_threshold=self.object_score_threshold if self.use_object_score else None,
             erode_iterations=int(self.depth_erode_iterations), min_depth_m=self.min_depth,
-            max_depth_m=self.max_depth, min_valid_fraction=self.min_valid_depth_fraction)
+            max_depth_m=self.max_depth, min_valid_fraction=self.min_valid_depth_fraction,
+            cloud_gate_min_m=self.cloud_depth_gate, cloud_voxel_size=self.cloud_voxel_size,
+            cloud_max_points=int(self.cloud_max_points), box_min_points=int(self.box_min_points))
 
 
 def _flatten(values: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:

@@ -10,12 +10,14 @@ from .depth import (BufferedDepth, ChosenDepth, DepthInput, DepthSource, Stamped
                     depth_input, nearest_by_stamp)
 from .frame import (BAD_IMAGE, NO_PROMPT, PROCESSED, FrameOutput, Segmenter, TargetOutput,
                     predictor_segmenter, process_frame)
+from .outputs import FrameMessages
 from .problems import KINDS, FrameProblem, Problem, conversion_problem
 from .prompts import ONE_SHOT, NamedTarget, TargetList, check_prompt, normalize_prompt
 from .source import SourceImage
 
 __all__ = [
-    'BAD_IMAGE', 'BufferedDepth', 'ChosenDepth', 'DepthInput', 'DepthSource', 'FrameOutput',
+    'BAD_IMAGE', 'BufferedDepth', 'ChosenDepth', 'DepthInput', 'DepthSource', 'FrameMessages',
+    'FrameOutput',
     'FrameProblem', 'KINDS', 'NO_PROMPT', 'NamedTarget', 'ONE_SHOT', 'PROCESSED', 'Problem',
     'Segmenter', 'SourceImage', 'StampedBuffer', 'TargetList', 'TargetOutput', 'check_prompt',
     'conversion_problem', 'depth_input', 'nearest_by_stamp', 'normalize_prompt',

@@ -79,10 +79,12 @@ class FrameOutput:
 
 
 def process_frame(image: SourceImage, targets: Sequence[NamedTarget], segment: Segmenter,
-                  depth: Optional[DepthSource], settings: TargetSettings) -> FrameOutput:
+                  depth: Optional[DepthSource], settings: TargetSettings,
+                  with_cloud: bool = False) -> FrameOutput:
     """Run one frame: nothing without targets; decode; segment every target; then match
     depth (after the model, so late depth can still arrive); decide found and estimate the
-    3D target of each result; build the messages (Segmentation.target_id = the target's).
+    3D target (point, box; the cloud only ``with_cloud``) of each result; build the messages
+    (Segmentation.target_id = the target's).
 
     Prompts must be cleaned already (pipeline.prompts.check_prompt). Model errors other
     than a refused image (InputImageError -> bad_image) propagate.
@@ -103,16 +105,17 @@ def process_frame(image: SourceImage, targets: Sequence[NamedTarget], segment: S
     out.depth = depth.match(header, rgb.shape[:2]) if depth is not None else None
     if out.depth is not None:
         out.problems.extend(out.depth.problems)
-    out.targets = [_target(header, t, r, out.depth, settings, passes, out.problems)
+    out.targets = [_target(out, t, r, settings, passes, with_cloud)
                    for t, r in zip(targets, results)]
     return out
 
 
-def _target(header: Any, target: NamedTarget, result: SegmentationResult,
-            depth: Optional[DepthInput], settings: TargetSettings, prompts_on_frame: int,
-            problems: list[Problem]) -> TargetOutput:
+def _target(out: FrameOutput, target: NamedTarget, result: SegmentationResult,
+            settings: TargetSettings, prompts_on_frame: int, with_cloud: bool) -> TargetOutput:
+    header, depth, problems = out.header, out.depth, out.problems
     depth_m = depth.depth_m if depth else None
-    estimate = estimate_target(result, settings, depth_m, depth.intrinsics if depth else None)
+    estimate = estimate_target(result, settings, depth_m, depth.intrinsics if depth else None,
+                               out.rgb, with_cloud)
     if estimate.found and depth_m is not None and estimate.point is None:
         problems.append(Problem('depth_invalid', f"too little valid depth inside the mask of "
                                 f"'{result.prompt}' (valid fraction "

@@ -94,14 +94,18 @@ class ReplayNode:
     def subscribe_outputs(self) -> None:
         """Raw subscriptions to segmentation/mask/target_point and one to the prompt echo."""
         from evf_sam_msgs.msg import Segmentation, SegmentationArray
-        from geometry_msgs.msg import PointStamped
+        from geometry_msgs.msg import PointStamped, PoseStamped
+        from sensor_msgs.msg import PointCloud2
+        from visualization_msgs.msg import MarkerArray
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
         from std_msgs.msg import String
 
         for role, msg_type in (('segmentation', Segmentation), ('mask', Image),
                                ('target_point', PointStamped),
-                               ('segmentations', SegmentationArray)):
+                               ('segmentations', SegmentationArray),
+                               ('target_pose', PoseStamped), ('target_cloud', PointCloud2),
+                               ('markers', MarkerArray)):
             topic = topic_name(self.namespace, role)
             qos = QoSProfile(depth=100, reliability=self._publisher_reliability(topic))
             self.subscriptions.append(self.node.create_subscription(
@@ -125,10 +129,15 @@ class ReplayNode:
         return ReliabilityPolicy.RELIABLE
 
     def _recorder(self, role: str) -> Callable[[bytes], None]:
+        # a MarkerArray has no header of its own: its first marker's (after the length)
+        offset = 4 if role == 'markers' else 0
+
         def record(raw: bytes) -> None:
             arrived = time.monotonic_ns()
+            if len(raw) < 12 + offset:
+                return  # an empty MarkerArray: nothing of a frame
             with self._lock:
-                self.recording.outputs[role][cdr_stamp_ns(raw)].append((arrived, raw))
+                self.recording.outputs[role][cdr_stamp_ns(raw, offset)].append((arrived, raw))
         return record
 
     def _on_prompt(self, msg: Any) -> None:
@@ -172,12 +181,14 @@ class ReplayNode:
         rclpy.shutdown(context=self.context)
 
 
-def cdr_stamp_ns(raw: bytes) -> int:
+def cdr_stamp_ns(raw: bytes, offset: int = 0) -> int:
     """Header stamp (ns) of a CDR message whose first field is a std_msgs/Header (read from
-    the bytes after the 4-byte encapsulation header: int32 sec, uint32 nanosec)."""
+    the bytes after the 4-byte encapsulation header, plus ``offset``: int32 sec, uint32
+    nanosec)."""
     order = 'little' if raw[1] & 1 else 'big'
-    sec = int.from_bytes(raw[4:8], order, signed=True)
-    return sec * 1_000_000_000 + int.from_bytes(raw[8:12], order)
+    at = 4 + offset
+    sec = int.from_bytes(raw[at:at + 4], order, signed=True)
+    return sec * 1_000_000_000 + int.from_bytes(raw[at + 4:at + 8], order)
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:

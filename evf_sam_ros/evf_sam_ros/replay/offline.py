@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..model.errors import PromptError
-from ..pipeline import (BAD_IMAGE, NO_PROMPT, Problem, TargetList, check_prompt,
-                        predictor_segmenter, process_frame)
+from ..pipeline import (BAD_IMAGE, NO_PROMPT, FrameMessages, Problem, TargetList,
+                        check_prompt, predictor_segmenter, process_frame)
 from ..targets import TargetSettings
 from .errors import ReplayError
 from .frames import BagFrame
@@ -37,6 +37,7 @@ class OfflineSegmenter:
         self.max_prompt_chars = max_prompt_chars
         self.targets = TargetList(self.validate_prompt)
         self.segment = predictor_segmenter(predictor)
+        self.messages = FrameMessages()
         for prompt in prompts:
             try:
                 self.targets.add(prompt)
@@ -54,7 +55,7 @@ class OfflineSegmenter:
         if frame.image is None:
             return FrameResult('skipped', problems=problems, reason='unreadable image')
         out = process_frame(frame.image, self.targets.snapshot(), self.segment, frame.depth,
-                            self.settings)
+                            self.settings, with_cloud=True)
         problems += out.problems
         if out.status == NO_PROMPT:
             problems.append(Problem('no_prompt', 'no prompt yet: pass --prompt or record a '
@@ -62,18 +63,17 @@ class OfflineSegmenter:
             return FrameResult('skipped', problems=problems, reason='no prompt')
         if out.status == BAD_IMAGE:
             return FrameResult('skipped', rgb=out.rgb, problems=problems, reason='bad image')
-        return FrameResult('processed', _outcome(out.targets, out.model_s), out.rgb, problems)
+        return FrameResult('processed', self._outcome(out.targets, out.model_s), out.rgb,
+                           problems)
 
+    def _outcome(self, targets: Sequence[Any], model_s: float) -> FrameOutcome:
+        """The frame's outcome: the messages the node publishes to a subscriber of every
+        output (FrameMessages) and each target's answer read back from the very Segmentation
+        messages written to the bag (as live mode reads the node's)."""
+        from rclpy.serialization import serialize_message
 
-def _outcome(targets: Sequence[Any], model_s: float) -> FrameOutcome:
-    """The frame's outcome: the messages the node publishes (the first target on the single
-    topics, every target on ``segmentations``) and each target's answer read back from the
-    very Segmentation messages written to the bag (as live mode reads the node's)."""
-    from evf_sam_msgs.msg import SegmentationArray
-    from rclpy.serialization import serialize_message
+        published = self.messages.build(targets, with_cloud=True, with_markers=True)
+        messages = [(role, serialize_message(msg)) for role, msg in published]
+        prompts = [outcome_from_msg(t.messages.segmentation) for t in targets]
+        return FrameOutcome(prompts, model_s * 1000.0, messages)
 
-    segs = [t.messages.segmentation for t in targets]
-    published = [*targets[0].messages.by_role(),
-                 ('segmentations', SegmentationArray(header=segs[0].header, segmentations=segs))]
-    messages = [(role, serialize_message(msg)) for role, msg in published]
-    return FrameOutcome([outcome_from_msg(seg) for seg in segs], model_s * 1000.0, messages)

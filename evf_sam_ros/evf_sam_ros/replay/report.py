@@ -19,7 +19,7 @@ import numpy as np
 
 from .frames import BagFrame
 from .results import FrameOutcome
-from .scoring import latency_stats, mask_iou, score_frames, target_stats
+from .scoring import box_stability, latency_stats, mask_iou, score_frames, target_stats
 
 _MAX_EXAMPLES = 3  # details kept per warning kind
 
@@ -74,7 +74,8 @@ class ReplayReport:
             'prompt': p.prompt, 'found': p.found, 'score': round(p.score, 6), 'area': p.area,
             'centroid': list(p.centroid) if p.centroid else None,
             'point_m': list(p.point) if p.point else None,
-            'depth_median_m': _finite(p.depth_median_m), 'inference_ms': round(p.inference_ms, 3)}
+            'depth_median_m': _finite(p.depth_median_m), 'inference_ms': round(p.inference_ms, 3),
+            'target_id': p.target_id, 'box': [list(part) for part in p.box] if p.box else None}
         if frame.gt_mask is not None and p.prompt == scored_prompt:
             # what the robot would act on: a target that was not found is an empty mask
             predicted = p.mask if p.found else np.zeros_like(frame.gt_mask)
@@ -93,6 +94,8 @@ class ReplayReport:
             summary['target'] = target_stats(
                 [tuple(e['point_m']) if e['point_m'] else None for e in entries],
                 [e['depth_median_m'] for e in entries if e['depth_median_m'] is not None])
+            summary['box'] = box_stability([tuple(e['box']) if e['box'] else None
+                                            for e in entries])
         return summary
 
     def to_dict(self) -> dict[str, Any]:
@@ -154,6 +157,11 @@ def _prompt_rows(prompt: str, s: dict[str, Any]) -> list[tuple[str, str]]:
             text += (f', mean xyz {_xyz(target["mean_m"])} m, std {_xyz(target["std_m"])} m, '
                      f'median depth {_fmt(target["median_depth_m"], 3, " m")}')
         rows.append(('  3D target', text))
+    box = s.get('box')
+    if box is not None and box['count_valid']:
+        rows.append(('  3D box', f'{box["count_valid"]} valid, size {_xyz(box["size_mean_m"])} m, '
+                                 f'centre std {_fmt(box["centre_rms_m"], 4, " m")}, '
+                                 f'orientation std {_fmt(box["orientation_std_deg"], 1, " deg")}'))
     return rows
 
 

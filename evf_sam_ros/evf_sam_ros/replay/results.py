@@ -13,13 +13,17 @@ import numpy as np
 
 from ..conversions import imgmsg_to_array
 from ..pipeline import Problem
-from .bagio import IMAGE, POINT_STAMPED, SEGMENTATION, SEGMENTATION_ARRAY
+from .bagio import (IMAGE, MARKER_ARRAY, POINT_CLOUD2, POINT_STAMPED, POSE_STAMPED, SEGMENTATION,
+                    SEGMENTATION_ARRAY)
 
 OUTPUT_TOPICS = {
     'segmentation': ('/evf_sam/segmentation', SEGMENTATION),
     'mask': ('/evf_sam/mask', IMAGE),
     'target_point': ('/evf_sam/target_point', POINT_STAMPED),
+    'target_pose': ('/evf_sam/target_pose', POSE_STAMPED),
     'segmentations': ('/evf_sam/segmentations', SEGMENTATION_ARRAY),
+    'target_cloud': ('/evf_sam/target_cloud', POINT_CLOUD2),
+    'markers': ('/evf_sam/markers', MARKER_ARRAY),
 }
 
 
@@ -31,7 +35,9 @@ class PromptOutcome:
     x1/y1 exclusive, None when empty. centroid: (u, v) pixels (column, row), None when
     empty. point: (x, y, z) metres in the image's optical frame, None without a valid 3D
     target. depth_median_m: median mask depth in metres (NaN without depth).
-    inference_ms: the model's time for this prompt (encoder share + decode).
+    inference_ms: the model's time for this prompt (encoder share + decode). target_id: the
+    target's id. box: (centre xyz, orientation quaternion xyzw, size xyz) of the target's 3D
+    box (metres, optical frame), None without a valid box.
     """
 
     prompt: str
@@ -44,6 +50,8 @@ class PromptOutcome:
     point: Optional[tuple[float, float, float]]
     depth_median_m: float
     inference_ms: float
+    target_id: int = -1
+    box: Optional[tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]] = None
 
 
 @dataclass
@@ -91,4 +99,12 @@ def outcome_from_msg(msg: Any) -> PromptOutcome:
         prompt=str(msg.prompt), found=bool(msg.found), score=float(msg.score), mask=mask,
         bbox=bbox, centroid=centroid if all(math.isfinite(c) for c in centroid) else None,
         area=int(msg.area), point=point, depth_median_m=float(msg.depth_median),
-        inference_ms=float(msg.inference_time) * 1000.0)
+        inference_ms=float(msg.inference_time) * 1000.0, target_id=int(msg.target_id),
+        box=_box(msg) if msg.box_valid else None)
+
+
+def _box(msg: Any) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+    p, o, size = msg.box_pose.position, msg.box_pose.orientation, msg.box_size
+    return ((float(p.x), float(p.y), float(p.z)),
+            (float(o.x), float(o.y), float(o.z), float(o.w)),
+            (float(size.x), float(size.y), float(size.z)))

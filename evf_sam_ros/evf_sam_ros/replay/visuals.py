@@ -15,10 +15,9 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from ..drawing import annotate, contact_sheet, overlay_mask
+from ..drawing import annotate, contact_sheet, overlay_mask, target_color
 from .results import FrameOutcome
 
-PALETTE = ((30, 144, 255), (255, 160, 0), (50, 205, 50), (238, 130, 238), (0, 206, 209))
 SHEET_TILES = 12
 _SHEET_COLUMNS = 4
 _FPS_PROBE_FRAMES = 5
@@ -31,7 +30,7 @@ def render_frame(rgb: np.ndarray, outcome: Optional[FrameOutcome], reason: str =
                         found=False)
     picture = rgb
     for index, result in reversed(list(enumerate(outcome.prompts))):
-        picture = overlay_mask(picture, result.mask, PALETTE[index % len(PALETTE)])
+        picture = overlay_mask(picture, result.mask, target_color(index))
     first = outcome.prompts[0]
     return annotate(picture, first.prompt, first.score, first.centroid, first.bbox, first.found)
 
