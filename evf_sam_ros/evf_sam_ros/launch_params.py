@@ -20,7 +20,8 @@ import yaml
 NODE_NAME = 'evf_sam'
 TOPICS = ('image', 'depth', 'camera_info', 'command')
 PARAMETER_ARGUMENTS = ('checkpoint', 'device')
-SHM_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')  # Jazzy, Kilted
+# The Fast DDS profile variable of Jazzy (Fast DDS 2) and of Kilted (Fast DDS 3).
+SHM_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
 # Parameters every rclpy node has besides its own (Jazzy).
 _RCLPY_PARAMETERS = frozenset({'use_sim_time', 'start_type_description_service'})
 _TRUE, _FALSE = ('true', '1'), ('false', '0')  # what launch's IfCondition accepts

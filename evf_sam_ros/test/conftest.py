@@ -18,7 +18,8 @@ def _own_colcon_install_first() -> None:
     from evf_sam_ros.install_layout import ament_prefix, is_colcon_prefix
 
     for entry in os.environ.get('PYTHONPATH', '').split(os.pathsep):
-        prefix = next((p for p in Path(entry).parents if is_colcon_prefix(p)), None) if entry else None
+        parents = Path(entry).parents if entry else ()
+        prefix = next((p for p in parents if is_colcon_prefix(p)), None)
         if prefix is not None and ament_prefix() != prefix:
             paths = os.environ.get('AMENT_PREFIX_PATH', '')
             os.environ['AMENT_PREFIX_PATH'] = os.pathsep.join(filter(None, [str(prefix), paths]))

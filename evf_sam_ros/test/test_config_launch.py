@@ -75,8 +75,8 @@ def test_parameter_layers_are_shipped_then_user_file_then_command_line(share, tm
         'checkpoint': '/data/ckpt', 'device': 'cuda:1'}}})
     assert node_parameters(share, {}) == [shipped]
     assert node_parameters(share, {'params_file': str(user)}) == [shipped, user]
-    assert node_parameters(share, {'params_file': str(user), 'checkpoint': '', 'device': 'cpu'}) == [
-        shipped, user, {'device': 'cpu'}]
+    values = {'params_file': str(user), 'checkpoint': '', 'device': 'cpu'}
+    assert node_parameters(share, values) == [shipped, user, {'device': 'cpu'}]
     assert node_parameters(share, {'params_file': str(shipped), 'checkpoint': 'a/b'}) == [
         shipped, {'checkpoint': 'a/b'}]
 
@@ -114,7 +114,8 @@ def test_params_files_that_apply_to_the_node_are_taken(share, tmp_path, content,
 
 
 def test_remappings_and_shm_environment(share):
-    remaps = launch_params.node_remappings({'image': '/cam/image_raw', 'command': '/speech/command'})
+    values = {'image': '/cam/image_raw', 'command': '/speech/command'}
+    remaps = launch_params.node_remappings(values)
     assert remaps == [('image', '/cam/image_raw'), ('depth', 'depth'),
                       ('camera_info', 'camera_info'), ('command', '/speech/command'),
                       ('image/compressed', '/cam/image_raw/compressed')]
@@ -136,7 +137,8 @@ def _launched(share: Path, values: Mapping[str, str], tmp: Path, client: Client,
     layers = node_parameters(share, values)
     files = [layer for layer in layers if isinstance(layer, Path)]
     given = next((layer for layer in layers if isinstance(layer, dict)), {})
-    for name, value in launch_params.shm_environment(share, values.get('use_shm', 'false')).items():
+    shm = launch_params.shm_environment(share, values.get('use_shm', 'false'))
+    for name, value in shm.items():
         monkeypatch.setenv(name, value)
     namespace = values.get('namespace', '')
     fqn = launch_params.node_fqn(namespace)

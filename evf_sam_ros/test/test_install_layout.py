@@ -25,7 +25,8 @@ def _offline_env(tmp: Path) -> dict[str, str]:
 
 
 def test_every_console_script_is_where_this_layout_keeps_it():
-    names = {ep.name for ep in entry_points(group='console_scripts') if ep.value.startswith(PACKAGE)}
+    scripts = entry_points(group='console_scripts')
+    names = {ep.name for ep in scripts if ep.value.startswith(PACKAGE)}
     assert {'evf_sam_node', 'evf-sam-tiny-checkpoint', 'evf-sam-segment'} <= names
     expected_dir = package_prefix() / ('lib/evf_sam_ros' if is_colcon_install() else 'bin')
     for name in sorted(names):

@@ -49,7 +49,8 @@ def declared() -> dict[str, set[str]]:
     """package.xml's dependencies by tag (of the installed package.xml)."""
     share = Path(get_package_share_directory('evf_sam_ros'))
     root = ET.parse(share / 'package.xml').getroot()
-    return {tag: {e.text.strip() for e in root.iter(tag)} for tag in ('exec_depend', 'test_depend')}
+    tags = ('exec_depend', 'test_depend')
+    return {tag: {e.text.strip() for e in root.iter(tag)} for tag in tags}
 
 
 @pytest.fixture(scope='module')

@@ -60,8 +60,9 @@ def test_readme_documents_every_parameter_with_its_default(readme):
 
 
 def test_readme_lists_every_topic_service_and_action(readme):
-    for name in ('image', 'command', 'depth', 'camera_info', 'segmentation', 'mask', 'target_point',
-                 'overlay', 'prompt', '/diagnostics', '~/segment', '~/find_target'):
+    names = ('image', 'command', 'depth', 'camera_info', 'segmentation', 'mask', 'target_point',
+             'overlay', 'prompt', '/diagnostics', '~/segment', '~/find_target')
+    for name in names:
         assert f'| `{name}` |' in readme, name
 
 
