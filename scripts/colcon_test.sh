@@ -18,6 +18,8 @@ WS="${COLCON_WS:-${ROOT}/build/colcon_ws}"
 die() { echo "colcon_test.sh: ERROR: $*" >&2; exit 1; }
 
 [ -x "${PY}" ] || die "no Python at ${PY}: make setup first"
+git -C "${ROOT}" rev-parse --git-dir >/dev/null 2>&1 ||
+  die "${ROOT} is not a git checkout: the workspace gets the files git knows (a clone's)"
 "${PY}" -c 'import colcon_core' 2>/dev/null ||
   die "colcon is not installed in ${VENV} (requirements/dev.txt: colcon-common-extensions)"
 [ -n "${ROS_AUTOMATIC_DISCOVERY_RANGE:-}" ] && [ -n "${ROS_DOMAIN_ID:-}" ] ||
