@@ -1,6 +1,9 @@
 # Developer / CI entry points. `make test` is what CI runs (.ci/run).
 #   make setup      create/update .venv (pinned deps, evf_sam_msgs, editable evf_sam_ros)
-#   make test       run the test suite (PYTEST_ARGS="..." to override pytest args)
+#   make test       run the test suite in .venv, then colcon-test (PYTEST_ARGS="..." to override
+#                   pytest args)
+#   make colcon-test  build both packages with colcon in build/colcon_ws and run `colcon test`
+#                   there (COLCON_TESTS="..." to choose the test files; empty: all of them)
 #   make demo       run the demo (CHECKPOINT=path optional)
 #   make clean      remove build/ (keeps .venv);  make distclean: also remove .venv
 SHELL := /bin/bash
@@ -27,7 +30,14 @@ STAMP_MSGS := $(VENV)/.stamp-msgs
 STAMP := $(VENV)/.stamp-setup
 MSGS_SRC := $(shell find evf_sam_msgs -type f)
 
-.PHONY: setup test demo clean distclean
+# What `colcon test` runs in the workspace: the tests that prove the installed layout (node and
+# tools from lib/evf_sam_ros/, launch/config/data from share/, package.xml against the imports,
+# README found from a workspace, launch precedence) plus the node's main behaviour over DDS. The
+# whole suite already ran against the same code in .venv just before.
+COLCON_TESTS ?= test/test_install_layout.py test/test_config_launch.py test/test_readme.py \
+	test/test_package_deps.py test/test_interfaces_built.py test/test_node.py
+
+.PHONY: setup test colcon-test demo clean distclean
 
 setup: $(STAMP)
 
@@ -59,6 +69,10 @@ $(STAMP): $(STAMP_MSGS) evf_sam_ros/setup.py evf_sam_ros/setup.cfg evf_sam_ros/p
 
 test: setup
 	$(ROS_ENV) $(PY) -m pytest evf_sam_ros/test $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory colcon-test
+
+colcon-test: setup
+	$(ROS_ENV) PYTEST_ARGS="$(PYTEST_ARGS)" scripts/colcon_test.sh $(VENV) $(COLCON_TESTS)
 
 demo: setup
 	$(ROS_ENV) $(PY) -m evf_sam_ros.tools.demo $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT))

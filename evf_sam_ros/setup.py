@@ -42,7 +42,6 @@ setup(
     maintainer_email='maintainers@evf-sam-ros.invalid',
     description='ROS 2 node running EVF-SAM text-prompted segmentation on camera images.',
     license='Apache-2.0',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [
             'evf_sam_node = evf_sam_ros.node.main:main',

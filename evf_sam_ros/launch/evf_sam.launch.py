@@ -1,40 +1,37 @@
-"""Launch evf_sam_node: ros2 launch evf_sam_ros evf_sam.launch.py image:=/camera/color/image_raw ..."""
+"""Launch evf_sam_node: ros2 launch evf_sam_ros evf_sam.launch.py image:=/camera/image_raw ...
 
+The arguments and how they become the node's parameters (shipped YAML < params_file < checkpoint
+and device given here), remappings and environment are in evf_sam_ros.launch_params, plain
+functions that the tests check without the launch framework.
+"""
+
+from pathlib import Path
+
+from ament_index_python.packages import get_package_share_directory
+from evf_sam_ros import launch_params
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
 
-ARGUMENTS = {  # name: (default, description)
-    "namespace": ("", "namespace of the node and its relative topics"),
-    "checkpoint": ("YxZhang/evf-sam2", "hub id or local checkpoint directory (overrides params_file)"),
-    "device": ("auto", "auto, cpu, cuda, cuda:N (overrides params_file)"),
-    "image": ("image", "colour image topic (sensor_msgs/Image)"),
-    "depth": ("depth", "depth aligned to the colour image (16UC1 mm or 32FC1 m)"),
-    "camera_info": ("camera_info", "camera_info of the colour image"),
-    "command": ("command", "std_msgs/String prompts"),
-    "use_shm": ("false", "use config/fastdds_shm.xml (shared memory transport for large images)"),
-}
+
+def _node(context):
+    """The node, from the launch arguments' values (resolved here, at launch time)."""
+    share = Path(get_package_share_directory('evf_sam_ros'))
+    values = {arg.name: LaunchConfiguration(arg.name).perform(context)
+              for arg in launch_params.ARGUMENTS}
+    return [Node(
+        package='evf_sam_ros', executable='evf_sam_node', name=launch_params.NODE_NAME,
+        namespace=values['namespace'],
+        parameters=launch_params.node_parameters(share, values),
+        remappings=launch_params.node_remappings(values),
+        additional_env=launch_params.shm_environment(share, values['use_shm']) or None,
+        output='screen', emulate_tty=True)]
 
 
 def generate_launch_description():
-    share = FindPackageShare("evf_sam_ros")
-    arg = LaunchConfiguration
-    node = Node(
-        package="evf_sam_ros", executable="evf_sam_node", name="evf_sam", namespace=arg("namespace"),
-        parameters=[arg("params_file"),
-                    {"checkpoint": arg("checkpoint"), "device": arg("device")}],
-        remappings=[(topic, arg(topic)) for topic in ("image", "depth", "camera_info", "command")]
-        + [("image/compressed", [arg("image"), "/compressed"])],
-        output="screen", emulate_tty=True)
-    shm = [SetEnvironmentVariable(var, PathJoinSubstitution([share, "config", "fastdds_shm.xml"]),
-                                  condition=IfCondition(arg("use_shm")))
-           for var in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")]  # Jazzy, Kilted
-    declared = [DeclareLaunchArgument(name, default_value=default, description=text)
-                for name, (default, text) in ARGUMENTS.items()]
-    declared.append(DeclareLaunchArgument(
-        "params_file", default_value=PathJoinSubstitution([share, "config", "evf_sam.yaml"]),
-        description="parameters YAML (default: the package's config/evf_sam.yaml)"))
-    return LaunchDescription([*declared, *shm, node])
+    """Declare the arguments of launch_params.ARGUMENTS and start the node from them."""
+    declared = [DeclareLaunchArgument(arg.name, default_value=arg.default,
+                                      description=arg.description)
+                for arg in launch_params.ARGUMENTS]
+    return LaunchDescription([*declared, OpaqueFunction(function=_node)])

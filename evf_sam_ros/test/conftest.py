@@ -10,6 +10,35 @@ from typing import Callable  # noqa: E402
 import pytest  # noqa: E402
 
 
+def _own_colcon_install_first() -> None:
+    """Under `colcon test` the package's own install is on PYTHONPATH only
+    (install/evf_sam_ros/lib/python3.X/site-packages), not on AMENT_PREFIX_PATH: put its prefix
+    first there, as `source install/setup.bash` would, so that the tests start the node and read
+    the files of the install under test (lib/evf_sam_ros/, share/evf_sam_ros/)."""
+    from evf_sam_ros.install_layout import ament_prefix, is_colcon_prefix
+
+    for entry in os.environ.get('PYTHONPATH', '').split(os.pathsep):
+        parents = Path(entry).parents if entry else ()
+        prefix = next((p for p in parents if is_colcon_prefix(p)), None)
+        if prefix is not None and ament_prefix() != prefix:
+            paths = os.environ.get('AMENT_PREFIX_PATH', '')
+            os.environ['AMENT_PREFIX_PATH'] = os.pathsep.join(filter(None, [str(prefix), paths]))
+            return
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which install of the package the node tests run (printed at the top of the run)."""
+    from evf_sam_ros.install_layout import executable
+
+    try:
+        return f'evf_sam_node under test: {executable("evf_sam_node")}'
+    except FileNotFoundError as exc:
+        return f'evf_sam_node under test: none ({exc})'
+
+
+_own_colcon_install_first()
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """Factory: tiny real-format checkpoint directory of a variant (random weights), cached

@@ -1,5 +1,9 @@
 """Test helpers: start evf_sam_node as a user would (its console script, own process) and talk
-to it with a real rclpy node over localhost DDS. Waits are on conditions, never fixed sleeps."""
+to it with a real rclpy node over localhost DDS. Waits are on conditions, never fixed sleeps.
+
+The node is the installed one of the package prefix the ament index names
+(``evf_sam_ros.install_layout.executable``): ``lib/evf_sam_ros/`` of a colcon workspace (where
+``ros2 run`` looks), or ``bin/`` of the development .venv (AMENT_PREFIX_PATH=.venv)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,8 +25,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
 from evf_sam_ros.conversions import array_to_imgmsg
-
-NODE_SCRIPT = Path(sys.executable).with_name("evf_sam_node")
+from evf_sam_ros.install_layout import executable
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
@@ -39,14 +41,18 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "c
 
 @contextlib.contextmanager
 def node_process(namespace: str, params: dict[str, Any], tmp: Path,
-                 extra_params: Sequence[Path] = ()) -> Iterator[subprocess.Popen]:
-    """Run evf_sam_node in ``namespace`` with ``extra_params`` files, then ``params`` on top."""
+                 extra_params: Sequence[Path] = (),
+                 remappings: Sequence[tuple[str, str]] = ()) -> Iterator[subprocess.Popen]:
+    """Run evf_sam_node in ``namespace`` with ``extra_params`` files, then ``params`` on top,
+    and ``remappings`` (from, to) of its topics."""
     params_file = tmp / f"params_{uuid.uuid4().hex[:8]}.yaml"
     params_file.write_text(yaml.safe_dump({"/**": {"ros__parameters": params}}))
-    log = open(tmp / f"node_{namespace.strip('/')}.log", "w")
-    cmd = [str(NODE_SCRIPT), "--ros-args", "-r", f"__ns:={namespace}"]
+    cmd = [str(executable("evf_sam_node")), "--ros-args", "-r", f"__ns:={namespace}"]
     for path in [*extra_params, params_file]:
         cmd += ["--params-file", str(path)]
+    for old, new in remappings:
+        cmd += ["-r", f"{old}:={new}"]
+    log = open(tmp / f"node_{namespace.strip('/')}.log", "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     try:
         yield proc

@@ -15,6 +15,7 @@ from typing import Mapping
 
 import torch
 
+from ..install_layout import is_colcon_install, is_source_checkout, tool_command
 from .config import EvfConfig, parse_config
 from .errors import CheckpointError, HubUnavailableError
 
@@ -25,10 +26,22 @@ HUB_FILES = ["config.json", "*.safetensors", "*.bin", "*.index.json", "sentencep
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # EVF renamed SAM2's CXBlock scale ``gamma`` to ``weight`` in some checkpoints.
 _FUSER_SCALE = re.compile(r"^(visual_model\.memory_encoder\.fuser\.layers\.\d+)\.weight$")
-OFFLINE_HINT = (
-    "Use a local checkpoint directory instead (e.g. `make demo CHECKPOINT=<dir>`), or make a "
-    "tiny test checkpoint with `evf-sam-tiny-checkpoint <dir> --variant evf-sam2` (random "
-    "weights: for testing the pipeline only).")
+
+
+def offline_hint() -> str:
+    """What to do when a hub checkpoint cannot be had, in the commands of the install in use: a
+    colcon workspace (launch argument, ``ros2 run``), this repository (``make demo``, .venv/bin)
+    or a pip install (the script's path)."""
+    if is_colcon_install():
+        where = ('`ros2 launch evf_sam_ros evf_sam.launch.py checkpoint:=<dir>` (or '
+                 '`-p checkpoint:=<dir>`)')
+    elif is_source_checkout():
+        where = '`make demo CHECKPOINT=<dir>` (or the checkpoint parameter)'
+    else:
+        where = 'the checkpoint parameter, or --checkpoint <dir>'
+    return (f'Use a local checkpoint directory: {where}; '
+            f'`{tool_command("evf-sam-tiny-checkpoint")} <dir>` writes one with tiny random '
+            f'weights, to try the pipeline (its masks mean nothing).')
 
 
 def resolve_checkpoint(name_or_path: str | Path) -> Path:
@@ -51,7 +64,7 @@ def _download(repo_id: str) -> Path:
         from huggingface_hub.errors import RepositoryNotFoundError
     except ImportError as exc:
         raise HubUnavailableError(f"huggingface_hub is not installed, so {repo_id!r} cannot be "
-                                  f"downloaded. {OFFLINE_HINT}") from exc
+                                  f"downloaded. {offline_hint()}") from exc
     try:
         return Path(snapshot_download(repo_id=repo_id, allow_patterns=HUB_FILES))
     except RepositoryNotFoundError as exc:
@@ -61,7 +74,7 @@ def _download(repo_id: str) -> Path:
     except Exception as exc:  # network errors come in many types; all mean "not reachable"
         raise HubUnavailableError(
             f"could not download {repo_id!r} from the Hugging Face hub "
-            f"({type(exc).__name__}: {str(exc)[:200]}). {OFFLINE_HINT}") from exc
+            f"({type(exc).__name__}: {str(exc)[:200]}). {offline_hint()}") from exc
 
 
 def read_config(directory: Path, sam_type_override: str | None = None) -> EvfConfig:

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..install_layout import executable
 from ..model import DEFAULT_CHECKPOINT, EvfSamError, HubUnavailableError
 from ..model.checkpoint import resolve_checkpoint
 
@@ -55,7 +56,7 @@ def sample_bag(out: Path, frames: int) -> Path:
 
 def start_node(checkpoint: Path, device: str, out: Path) -> subprocess.Popen:
     """Step 2b: evf_sam_node in its own process, as `ros2 run evf_sam_ros evf_sam_node` runs it."""
-    node = Path(sys.executable).with_name("evf_sam_node")
+    node = executable("evf_sam_node")  # the install's own: lib/evf_sam_ros/ (colcon) or bin/
     log = open(out / "node.log", "w")
     cmd = [str(node), "--ros-args", "-r", f"__ns:={NAMESPACE}", "-p", f"checkpoint:={checkpoint}",
            "-p", f"device:={device}", "-p", "score_threshold:=0.5"]
