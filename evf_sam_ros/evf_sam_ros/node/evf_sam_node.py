@@ -81,8 +81,10 @@ class EvfSamNode(LifecycleNode):
         s = self.settings
         self.get_logger().info(f"loading {s.checkpoint} (device {s.device}, dtype {s.dtype})")
         try:
-            self.predictor = EvfSamPredictor.from_pretrained(s.checkpoint, s.device, s.dtype, s.variant or None,
-                                                             cuda_graphs=s.cuda_graphs)
+            self.predictor = EvfSamPredictor.from_pretrained(
+                s.checkpoint, s.device, s.dtype, s.variant or None, cuda_graphs=s.cuda_graphs,
+                preprocess=s.preprocess, torch_compile=s.torch_compile,
+                compile_cache_dir=s.compile_cache_dir or None)
         except (EvfSamError, RuntimeError, OSError) as exc:  # OSError/RuntimeError: I/O, CUDA OOM
             self.load_error = str(exc)
             self.get_logger().error(f"model failed to load; staying unconfigured: {exc}")
