@@ -26,8 +26,7 @@ START=$(date +%s)
 WORK=${OUT:-/tmp}
 ROWS=$WORK/gpu_check_rows.jsonl
 DUMPS=$(mktemp -d)
-CACHE=$(mktemp -d)          # compile cache of the suite
-START_CACHE=$(mktemp -d)    # compile cache of the cold / warm start checks
+CACHE=$(mktemp -d)          # compile cache: empty for the cold start, then shared by later steps
 CKPT=$(mktemp -d)/checkpoint
 : > "$ROWS"
 if [ "$DEVICE" = cuda ]; then
@@ -90,9 +89,9 @@ step 30 "write checkpoint" $PY benchmarks/start_check.py --write-checkpoint "$CK
   --device "$DEVICE" $SMALL
 if [ "$DEVICE" = cuda ]; then
   startup "default (graphs)" 30
-  suite evf-sam2 compile 120
-  startup "compile, cold cache" 100 --compile --cache-dir "$START_CACHE"
-  startup "compile, warm cache" 40 --compile --cache-dir "$START_CACHE"
+  startup "compile, cold cache" 100 --compile --cache-dir "$CACHE"
+  startup "compile, warm cache" 40 --compile --cache-dir "$CACHE"
+  suite evf-sam2 compile 90
 else
   startup "default (eager)" 30 --no-graphs
 fi
@@ -102,6 +101,8 @@ if [ -z "${QUICK:-}" ]; then
   [ "$DEVICE" = cuda ] && official evf-sam 40
   [ "$DEVICE" = cuda ] && suite evf-sam compile 120
 fi
+step 60 "device vs exact preprocessing" $PY benchmarks/preprocess_agreement.py --device "$DEVICE" $SMALL \
+  --dtype float32 --sizes "$SIZES"
 # step 60 "tracker" $PY benchmarks/track_benchmark.py --device "$DEVICE"    # one line per benchmark
 
 $PY benchmarks/gpu_table.py "$ROWS" --dump-dir "$DUMPS" | tee "$WORK/gpu_check_report.md"

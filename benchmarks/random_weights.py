@@ -15,19 +15,21 @@ import zlib
 import torch
 from torch import nn
 
-_FUSER_SCALE = re.compile(r"(memory_encoder\.fuser\.layers\.\d+)\.weight$")
+_FUSER_SCALE = re.compile(r'(memory_encoder\.fuser\.layers\.\d+)\.weight$')
 
 
 def canonical_name(name: str) -> str:
     """Our state-dict name of an official one (EVF stores sam2's fuser ``gamma`` as ``weight``)."""
-    return _FUSER_SCALE.sub(r"\1.gamma", name)
+    return _FUSER_SCALE.sub(r'\1.gamma', name)
 
 
 def _norm_tensors(module: nn.Module) -> set[str]:
     names = set()
     for prefix, sub in module.named_modules():
-        if "Norm" in type(sub).__name__:
-            names.update(f"{prefix}.{p}" if prefix else p for p, _ in sub.named_parameters(recurse=False))
+        if 'Norm' in type(sub).__name__:
+            names.update(
+                f'{prefix}.{p}' if prefix else p for p, _ in sub.named_parameters(recurse=False)
+            )
     return names
 
 
@@ -39,11 +41,13 @@ def fill_random(module: nn.Module, seed: int = 0) -> None:
         if not tensor.is_floating_point():
             continue
         key = canonical_name(name)
-        gen = torch.Generator(device=tensor.device).manual_seed(seed * 1_000_003 + zlib.crc32(key.encode()))
+        gen = torch.Generator(device=tensor.device).manual_seed(
+            seed * 1_000_003 + zlib.crc32(key.encode())
+        )
         values = torch.empty(tensor.shape, dtype=torch.float32, device=tensor.device)
-        if name in norms and name.endswith("weight"):
+        if name in norms and name.endswith('weight'):
             values.normal_(1.0, 0.05, generator=gen)
-        elif "gaussian" in name:
+        elif 'gaussian' in name:
             values.normal_(0.0, 1.0, generator=gen)
         else:
             values.normal_(0.0, 0.02, generator=gen)

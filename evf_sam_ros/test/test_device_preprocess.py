@@ -39,7 +39,9 @@ def test_enlarged_frames_give_the_exact_inputs(variant, h, w):
     exact, input_size = _exact(image, variant, 1024)
     assert device.input_size(h, w) == input_size
     torch.testing.assert_close(sam, exact, atol=1e-4, rtol=0)
-    assert torch.equal(beit, preprocess.beit3_pixels(image, 224, VARIANTS[variant].beit3_antialias))
+    assert torch.equal(
+        beit, preprocess.beit3_pixels(image, 224, VARIANTS[variant].beit3_antialias)
+    )
 
 
 @pytest.mark.parametrize('variant', sorted(VARIANTS))
@@ -48,7 +50,9 @@ def test_shrunk_frames_differ_by_rounding_only(variant, h, w):
     """Frames the resize shrinks: PIL's fixed-point weights differ from float ones, so a few
     pixels land one or two grey levels away (measured: at most 2, on <= 8 % of pixels)."""
     image = _scene(h, w, seed=1)
-    sam, _ = DevicePreprocessor(VARIANTS[variant], 1024, 224, torch.float32)(torch.from_numpy(image))
+    sam, _ = DevicePreprocessor(VARIANTS[variant], 1024, 224, torch.float32)(
+        torch.from_numpy(image)
+    )
     levels = ((sam - _exact(image, variant, 1024)[0]) * STD).abs()
     assert levels.max() <= 2.0 + 1e-3
     assert (levels > 0.01).float().mean() < 0.10
@@ -73,8 +77,12 @@ def test_frame_uploader_on_the_cpu_keeps_the_pixels():
 def test_device_masks_match_exact_masks(tiny_checkpoint, variant):
     """Tiny models (input 256, so every frame is shrunk): mask IoU >= 0.99 and
     max|dlogit|/std(logits) < 0.05 against the exact path (measured: IoU >= 0.9997, <= 0.017)."""
-    exact = EvfSamPredictor.from_pretrained(tiny_checkpoint(variant), device='cpu', preprocess='exact')
-    device = EvfSamPredictor.from_pretrained(tiny_checkpoint(variant), device='cpu', preprocess='device')
+    exact = EvfSamPredictor.from_pretrained(
+        tiny_checkpoint(variant), device='cpu', preprocess='exact'
+    )
+    device = EvfSamPredictor.from_pretrained(
+        tiny_checkpoint(variant), device='cpu', preprocess='device'
+    )
     for h, w in [(480, 640), (720, 1280)]:
         image = _scene(h, w, seed=2)
         want, got = exact.predict(image, 'the red mug'), device.predict(image, 'the red mug')

@@ -16,12 +16,20 @@ from evf_sam_ros.model.beit3 import Beit3
 from evf_sam_ros.model.config import Beit3Config
 from evf_sam_ros.model.cuda_graphs import GraphedCallable
 from evf_sam_ros.model.sam_parts import best_by_iou
-from evf_sam_ros.model.text_batch import (DEFAULT_TEXT_BUCKETS, MAX_PROMPT_BATCH, PAD_ID, batch_rows,
-                                          pad_token_ids, resolve_buckets)
+from evf_sam_ros.model.text_batch import (
+    DEFAULT_TEXT_BUCKETS,
+    MAX_PROMPT_BATCH,
+    PAD_ID,
+    batch_rows,
+    pad_token_ids,
+    resolve_buckets,
+)
 
 CPU = torch.device('cpu')
-SLOW = pytest.mark.skipif(not os.environ.get('EVF_SAM_SLOW_TESTS'),
-                          reason='slow (minutes on 2 cores): set EVF_SAM_SLOW_TESTS=1')
+SLOW = pytest.mark.skipif(
+    not os.environ.get('EVF_SAM_SLOW_TESTS'),
+    reason='slow (minutes on 2 cores): set EVF_SAM_SLOW_TESTS=1',
+)
 
 
 def _image(h: int = 60, w: int = 80, seed: int = 0) -> np.ndarray:
@@ -55,7 +63,10 @@ def predictors(tiny_checkpoint):
 def test_pad_token_ids_pads_to_the_bucket_with_a_mask():
     ids, mask = pad_token_ids([[0, 5, 2], [0, 5, 6, 7, 8, 2]], (4, 8, 16), rows=4, device=CPU)
     assert ids.shape == (4, 8) and mask.shape == (4, 8) and mask.dtype == torch.bool
-    assert ids[0].tolist() == [0, 5, 2] + [PAD_ID] * 5 and mask[0].tolist() == [True] * 3 + [False] * 5
+    assert (
+        ids[0].tolist() == [0, 5, 2] + [PAD_ID] * 5
+        and mask[0].tolist() == [True] * 3 + [False] * 5
+    )
     assert ids[3].tolist() == ids[1].tolist()  # extra rows repeat the last prompt
     one, no_mask = pad_token_ids([[0, 5, 2]], None, rows=1, device=CPU)
     assert one.tolist() == [[0, 5, 2]] and no_mask is None  # exact lengths: unpadded, no mask
@@ -77,7 +88,9 @@ def test_bucket_and_batch_rules():
 @pytest.fixture(scope='module')
 def beit3():
     torch.manual_seed(0)
-    model = Beit3(Beit3Config(embed_dim=64, depth=3, num_heads=4, ffn_dim=128, vocab_size=500)).eval()
+    model = Beit3(
+        Beit3Config(embed_dim=64, depth=3, num_heads=4, ffn_dim=128, vocab_size=500)
+    ).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0.0, 0.2)
@@ -105,15 +118,19 @@ def test_one_beit3_batch_equals_each_prompt_alone(beit3):
         ids, mask = pad_token_ids(prompts, (8, 16), rows=4, device=CPU)
         batch = model(pixels, ids, mask)  # 1x3x224x224 pixels shared by 4 rows
         for row, prompt in enumerate(prompts):
-            torch.testing.assert_close(batch[row:row + 1], model(pixels, torch.tensor([prompt])),
-                                       atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(
+                batch[row : row + 1], model(pixels, torch.tensor([prompt])), atol=1e-5, rtol=1e-5
+            )
 
 
 def test_best_by_iou_picks_each_rows_own_best_mask():
     masks = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).view(2, 3, 2, 2)
     iou = torch.tensor([[0.1, 0.9, 0.3], [0.8, 0.2, 0.7]])
     picked, best = best_by_iou(masks, iou)
-    assert picked.shape == (2, 1, 2, 2) and best.tolist() == [[pytest.approx(0.9)], [pytest.approx(0.8)]]
+    assert picked.shape == (2, 1, 2, 2) and best.tolist() == [
+        [pytest.approx(0.9)],
+        [pytest.approx(0.8)],
+    ]
     assert torch.equal(picked[0, 0], masks[0, 1]) and torch.equal(picked[1, 0], masks[1, 0])
 
 
@@ -141,25 +158,35 @@ def test_more_prompts_than_one_batch_holds(predictors):
 
 @pytest.mark.parametrize('variant', ['evf-sam', 'evf-sam2-multitask'])
 def test_text_buckets_equal_exact_lengths(tiny_checkpoint, predictors, variant):
-    bucketed = EvfSamPredictor.from_pretrained(tiny_checkpoint(variant), device='cpu', text_buckets=(8, 16))
+    bucketed = EvfSamPredictor.from_pretrained(
+        tiny_checkpoint(variant), device='cpu', text_buckets=(8, 16)
+    )
     assert bucketed.text_buckets == (8, 16, 1022)
     image = _image(seed=2)
     for prompt in ('the mug', 'the small round striped plastic bowl behind the tall glass bottle'):
-        _assert_same_result(bucketed.predict(image, prompt), predictors[variant].predict(image, prompt))
+        _assert_same_result(
+            bucketed.predict(image, prompt), predictors[variant].predict(image, prompt)
+        )
 
 
 def test_preprocess_option(tiny_checkpoint, predictors):
     assert predictors['evf-sam2'].preprocess == 'exact'  # the CPU default
-    predictor = EvfSamPredictor.from_pretrained(tiny_checkpoint('evf-sam2'), device='cpu', preprocess='device')
+    predictor = EvfSamPredictor.from_pretrained(
+        tiny_checkpoint('evf-sam2'), device='cpu', preprocess='device'
+    )
     assert predictor.preprocess == 'device'
     with pytest.raises(VariantError, match='unknown preprocess'):
-        EvfSamPredictor.from_pretrained(tiny_checkpoint('evf-sam2'), device='cpu', preprocess='fast')
+        EvfSamPredictor.from_pretrained(
+            tiny_checkpoint('evf-sam2'), device='cpu', preprocess='fast'
+        )
 
 
 def test_graphed_callable_passes_none_arguments_off_cuda():
     graphed = GraphedCallable(lambda a, mask: a if mask is None else a * mask)
     x = torch.ones(3)
-    assert torch.equal(graphed(x, None), x) and torch.equal(graphed(x, torch.zeros(3)), torch.zeros(3))
+    assert torch.equal(graphed(x, None), x) and torch.equal(
+        graphed(x, torch.zeros(3)), torch.zeros(3)
+    )
     assert graphed.captures == 0
 
 
@@ -168,7 +195,12 @@ def test_bfloat16_stays_close_to_float32(tiny_checkpoint, predictors):
     Tiny random models are touchy, so the bound is loose; measured IoU 0.979-0.992."""
     image = _image()
     for variant in sorted(VARIANTS):
-        bf16 = EvfSamPredictor.from_pretrained(tiny_checkpoint(variant), device='cpu', dtype='bfloat16')
-        got, want = bf16.predict(image, 'the red mug'), predictors[variant].predict(image, 'the red mug')
+        bf16 = EvfSamPredictor.from_pretrained(
+            tiny_checkpoint(variant), device='cpu', dtype='bfloat16'
+        )
+        got, want = (
+            bf16.predict(image, 'the red mug'),
+            predictors[variant].predict(image, 'the red mug'),
+        )
         assert _iou(got.mask, want.mask) >= 0.95
         assert np.abs(got.logits - want.logits).max() / want.logits.std() < 0.2

@@ -19,16 +19,17 @@ from typing import Any, Callable, Optional
 
 import torch
 
-CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
+CACHE_ENV = 'TORCHINDUCTOR_CACHE_DIR'
 RECOMPILE_LIMIT = 64  # shapes per compiled part: text buckets x prompt-batch sizes, with room
 
 
 def default_cache_dir() -> Path:
-    """$TORCHINDUCTOR_CACHE_DIR when set, else $XDG_CACHE_HOME (or ~/.cache)/evf_sam_ros/torch_compile."""
+    """$TORCHINDUCTOR_CACHE_DIR when set, else
+    $XDG_CACHE_HOME (or ~/.cache)/evf_sam_ros/torch_compile."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "evf_sam_ros" / "torch_compile"
+    base = os.environ.get('XDG_CACHE_HOME') or str(Path.home() / '.cache')
+    return Path(base) / 'evf_sam_ros' / 'torch_compile'
 
 
 def use_cache_dir(directory: Optional[str | Path] = None) -> Path:
@@ -40,7 +41,7 @@ def use_cache_dir(directory: Optional[str | Path] = None) -> Path:
     import torch._inductor.config as inductor_config
 
     inductor_config.fx_graph_cache = True
-    if hasattr(inductor_config, "autograd_cache"):
+    if hasattr(inductor_config, 'autograd_cache'):
         inductor_config.autograd_cache = True  # type: ignore[attr-defined]
     return path
 
@@ -51,19 +52,19 @@ def resolve_backend(torch_compile: bool | str) -> Optional[str]:
     if torch_compile is False or torch_compile is None:
         return None
     if torch_compile is True:
-        return "inductor"
+        return 'inductor'
     if isinstance(torch_compile, str) and torch_compile:
         return torch_compile
-    raise ValueError(f"torch_compile must be a bool or a backend name, got {torch_compile!r}")
+    raise ValueError(f'torch_compile must be a bool or a backend name, got {torch_compile!r}')
 
 
-def compile_part(fn: Callable[..., Any], backend: str = "inductor") -> Callable[..., Any]:
+def compile_part(fn: Callable[..., Any], backend: str = 'inductor') -> Callable[..., Any]:
     """torch.compile(fn, backend). Shapes start static; a dimension seen with a second size
     is recompiled once as dynamic (torch's automatic dynamic shapes), so the text buckets cost
     two compilations and prompt counts above one a third, all made during warm-up."""
     import torch._dynamo.config as dynamo_config
 
-    for name in ("recompile_limit", "cache_size_limit"):
+    for name in ('recompile_limit', 'cache_size_limit'):
         if hasattr(dynamo_config, name):
             setattr(dynamo_config, name, max(getattr(dynamo_config, name), RECOMPILE_LIMIT))
             break

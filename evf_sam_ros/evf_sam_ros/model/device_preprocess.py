@@ -39,9 +39,11 @@ def _resize_whole_levels(x: torch.Tensor, size: tuple[int, int], antialias: bool
     two separable passes, width first, each rounded half up to whole levels (PIL's
     ImagingResample and torch's uint8 CPU kernel keep a uint8 image between the passes)."""
     height = x.shape[2]
-    x = F.interpolate(x, (height, size[1]), mode="bilinear", align_corners=False, antialias=antialias)
+    x = F.interpolate(
+        x, (height, size[1]), mode='bilinear', align_corners=False, antialias=antialias
+    )
     x = torch.floor(x + 0.5).clamp(0.0, 255.0)
-    x = F.interpolate(x, size, mode="bilinear", align_corners=False, antialias=antialias)
+    x = F.interpolate(x, size, mode='bilinear', align_corners=False, antialias=antialias)
     return torch.floor(x + 0.5).clamp(0.0, 255.0)
 
 
@@ -53,11 +55,16 @@ class DevicePreprocessor:
     """
 
     def __init__(self, regime: Regime, sam_size: int, beit3_size: int, dtype: torch.dtype):
-        self.regime, self.sam_size, self.beit3_size, self.dtype = regime, sam_size, beit3_size, dtype
+        self.regime, self.sam_size, self.beit3_size, self.dtype = (
+            regime,
+            sam_size,
+            beit3_size,
+            dtype,
+        )
 
     def input_size(self, height: int, width: int) -> tuple[int, int]:
         """(h, w) of the SAM input before padding: resized frame (SAM ViT) or the square (SAM2)."""
-        if self.regime.sam_type == "sam":
+        if self.regime.sam_type == 'sam':
             return sam_input_size(height, width, self.sam_size)
         return self.sam_size, self.sam_size
 
@@ -68,15 +75,15 @@ class DevicePreprocessor:
         beit = beit3_from_chw(chw, self.beit3_size, self.regime.beit3_antialias)
         x = chw.unsqueeze(0).float()
         size, (height, width) = self.sam_size, frame.shape[:2]
-        if self.regime.sam2_resize == "stretch_uint8":
+        if self.regime.sam2_resize == 'stretch_uint8':
             x = sam_normalize(_resize_whole_levels(x, (size, size), antialias=False))
         else:
             h, w = sam_input_size(height, width, size)
             x = sam_normalize(_resize_whole_levels(x, (h, w), antialias=True))
-            if self.regime.sam_type == "sam":
+            if self.regime.sam_type == 'sam':
                 x = F.pad(x, (0, size - w, 0, size - h))
             else:  # evf-sam2: then stretch the float image to the square
-                x = F.interpolate(x, (size, size), mode="bilinear", align_corners=False)
+                x = F.interpolate(x, (size, size), mode='bilinear', align_corners=False)
         return x.to(self.dtype), beit.to(self.dtype)
 
 
@@ -94,7 +101,7 @@ class FrameUploader:
         self._done: Optional[torch.cuda.Event] = None
 
     def __call__(self, rgb: np.ndarray) -> torch.Tensor:
-        if self.device.type != "cuda":
+        if self.device.type != 'cuda':
             array = rgb if rgb.flags.writeable else rgb.copy()
             return torch.from_numpy(array).to(self.device)
         staging = self._buffers.get(rgb.shape)
