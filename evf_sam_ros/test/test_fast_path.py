@@ -26,10 +26,6 @@ from evf_sam_ros.model.text_batch import (
 )
 
 CPU = torch.device('cpu')
-SLOW = pytest.mark.skipif(
-    not os.environ.get('EVF_SAM_SLOW_TESTS'),
-    reason='slow (minutes on 2 cores): set EVF_SAM_SLOW_TESTS=1',
-)
 
 
 def _image(h: int = 60, w: int = 80, seed: int = 0) -> np.ndarray:
