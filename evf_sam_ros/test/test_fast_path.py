@@ -5,8 +5,6 @@ benchmarks/gpu_check.sh on a lent machine, not here."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
