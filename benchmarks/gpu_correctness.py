@@ -1,8 +1,9 @@
 """GPU checks on tiny real-format checkpoints (run on a CUDA machine; a check, not a unit test).
 
-For each variant: CUDA float32 must agree with CPU float32; CUDA float16 and bfloat16 must
-give finite logits with the official fp32 islands kept (SAM ViT neck in fp32). Prints one
-JSON line per variant and exits non-zero when a check fails.
+For each variant: CUDA float32 with the CUDA defaults (device preprocessing, text buckets,
+CUDA graphs) must agree with CPU float32 (exact preprocessing, exact lengths); CUDA float16
+and bfloat16 must give finite logits with the official fp32 islands kept (SAM ViT neck in
+fp32). Prints one JSON line per variant and exits non-zero when a check fails.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def check(variant: str, image: np.ndarray) -> dict:
     ckpt = write_tiny_checkpoint(tempfile.mkdtemp(), variant, image_size=1024)
     prompt = "the red mug left of the plate"
     ref = EvfSamPredictor.from_pretrained(ckpt, "cpu", "float32").predict(image, prompt)
-    row: dict = {"variant": variant}
+    row: dict = {"table": "correctness", "variant": variant}
     for dtype in ("float32", "float16", "bfloat16"):  # the defaults users get: CUDA graphs on
         predictor = EvfSamPredictor.from_pretrained(ckpt, "cuda", dtype)
         assert predictor.cuda_graphs

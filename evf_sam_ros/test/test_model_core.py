@@ -1,5 +1,5 @@
-"""EvfSamPredictor on tiny real-format checkpoints: every variant, strict loading, equality of
-predict_many and predict, and the full-size module trees against the reference key lists."""
+"""EvfSamPredictor on tiny real-format checkpoints: every variant, strict loading, and the
+full-size module trees against the reference key lists (predict_many: test_fast_path.py)."""
 
 from __future__ import annotations
 
@@ -49,18 +49,6 @@ def test_every_variant_returns_documented_shapes_and_types(predictors, variant):
     assert result.area == int(result.mask.sum())
     assert result.bbox == mask_bbox(result.mask) and result.centroid == mask_centroid(result.mask)
     assert set(result.timings_ms) == {"preprocess", "image_encoder", "beit3", "decoder", "postprocess"}
-
-
-@pytest.mark.parametrize("variant", ["evf-sam", "evf-sam2-multitask"])
-def test_predict_many_equals_separate_predicts(predictors, variant):
-    predictor, image = predictors[variant], _image(45, 90, seed=3)
-    prompts = ["the red mug", "the plate on the right", "[semantic] mug"]
-    many = predictor.predict_many(image, prompts)
-    for prompt, got in zip(prompts, many):
-        alone = predictor.predict(image, prompt)
-        assert got.prompt == prompt
-        np.testing.assert_array_equal(got.logits, alone.logits)
-        assert got.score == alone.score and got.object_score == alone.object_score
 
 
 def test_prompts_change_the_answer(predictors):

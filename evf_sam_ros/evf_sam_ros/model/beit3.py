@@ -65,9 +65,11 @@ class SelfAttention(nn.Module):
         x = torch.cat(proj(vision, text), dim=1)
         return x.view(x.shape[0], x.shape[1], self.num_heads, -1).transpose(1, 2)
 
-    def forward(self, vision: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, vision: torch.Tensor, text: torch.Tensor, attn_mask: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """attn_mask: Bx1x1xN bool, True = a key to attend to (None: every key)."""
         q, k, v = (self._heads(p, vision, text) for p in (self.q_proj, self.k_proj, self.v_proj))
-        out = F.scaled_dot_product_attention(q, k, v)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         out = out.transpose(1, 2).reshape(q.shape[0], q.shape[2], -1)
         split = vision.shape[1]
         return self.out_proj(*self.inner_attn_ln(out[:, :split], out[:, split:]))
@@ -84,8 +86,9 @@ class EncoderLayer(nn.Module):
         self.ffn = Multiway(lambda: FeedForward(dim, cfg.ffn_dim, eps))
         self.final_layer_norm = Multiway(lambda: nn.LayerNorm(dim, eps=eps))
 
-    def forward(self, vision: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        av, at = self.self_attn(*self.self_attn_layer_norm(vision, text))
+    def forward(self, vision: torch.Tensor, text: torch.Tensor, attn_mask: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        av, at = self.self_attn(*self.self_attn_layer_norm(vision, text), attn_mask)
         vision, text = vision + av, text + at
         fv, ft = self.ffn(*self.final_layer_norm(vision, text))
         return vision + fv, text + ft
@@ -129,22 +132,31 @@ class Beit3(nn.Module):
         self.vision_embed = VisionEmbedding(cfg)
         self.encoder = Encoder(cfg)
 
-    def forward(self, pixels: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, pixels: torch.Tensor, input_ids: torch.Tensor,
+                text_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Vision CLS output after the final LayerNorm.
 
-        pixels: Bx3x224x224 float, normalised with mean 0.5 std 0.5 (RGB).
-        input_ids: BxL int64 token ids ([0, ..., 2], no padding).
-        Returns Bx1xD (D = embed_dim) in the compute dtype.
+        pixels: Bx3x224x224 or 1x3x224x224 (shared by every prompt) float, normalised with
+        mean 0.5 std 0.5 (RGB). input_ids: BxL int64 token ids ([0, ..., 2], then padding).
+        text_mask: BxL bool, True = a real token, False = padding that no token attends to
+        (torchscale's key padding mask); None = no padding. Returns Bx1xD (D = embed_dim) in
+        the compute dtype.
         """
         positions = self.encoder.embed_positions
         vision = self.vision_embed(pixels)
-        split = vision.shape[1]
+        batch, split = input_ids.shape[0], vision.shape[1]
+        if vision.shape[0] != batch:
+            vision = vision.expand(batch, -1, -1)
         vision = vision + positions.A.weight[POSITION_OFFSET:POSITION_OFFSET + split]
         length = input_ids.shape[1]
         text = self.text_embed(input_ids) + positions.B.weight[POSITION_OFFSET:POSITION_OFFSET + length]
         text = text.to(vision.dtype)
+        attn_mask = None
+        if text_mask is not None:
+            keep_vision = text_mask.new_ones((batch, split))
+            attn_mask = torch.cat([keep_vision, text_mask], dim=1)[:, None, None, :]
         for layer in self.encoder.layers:
-            vision, text = layer(vision, text)
+            vision, text = layer(vision, text, attn_mask)
         return self.encoder.layer_norm.A(vision[:, :1])
 
 

@@ -47,13 +47,15 @@ class EvfSamModel(nn.Module):
             return SamVitRunner(self.visual_model, regime)
         return Sam2Runner(self.visual_model, regime)
 
-    def text_embedding(self, pixels: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
-        """Prompt token for SAM: BEiT-3 CLS output through the projector.
+    def text_embedding(self, pixels: torch.Tensor, input_ids: torch.Tensor,
+                       text_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Prompt tokens for SAM: BEiT-3 CLS output through the projector.
 
-        pixels: 1x3x224x224 (BEiT-3 normalisation), input_ids: 1xL int64.
-        Returns 1x1x``out_dim`` in the compute dtype.
+        pixels: 1x3x224x224 (BEiT-3 normalisation; shared by all K prompts) or Kx3x224x224,
+        input_ids: KxL int64, text_mask: KxL bool (True = real token) when padded, else None.
+        Returns Kx1x``out_dim`` in the compute dtype.
         """
-        cls = self.mm_extractor.beit3(pixels, input_ids)
+        cls = self.mm_extractor.beit3(pixels, input_ids, text_mask)
         return self.text_hidden_fcs[0](cls)
 
     def keep_fp32_islands(self) -> None:

@@ -57,15 +57,22 @@ def beit3_pixels(image: np.ndarray, size: int, antialias: bool, device: torch.de
     antialias=True for evf-sam and evf-sam2 (torchvision's default), False for the
     multitask checkpoints (their code passes antialias=None). Returns 1x3xSxS float32.
     """
+    return beit3_from_chw(_chw(image, device), size, antialias)
+
+
+def beit3_from_chw(chw: torch.Tensor, size: int, antialias: bool) -> torch.Tensor:
+    """BEiT-3 input from a 3xHxW uint8 RGB tensor on any device (the steps of beit3_pixels):
+    /255, bicubic resize to size x size (torchvision), (x - 0.5) / 0.5. Returns 1x3xSxS float32."""
     from torchvision.transforms import functional as TF
     from torchvision.transforms import InterpolationMode
 
-    x = _chw(image, device).float().div(255.0)
+    x = chw.float().div(255.0)
     x = TF.resize(x, [size, size], interpolation=InterpolationMode.BICUBIC, antialias=antialias)
     return ((x - 0.5) / 0.5).unsqueeze(0)
 
 
-def _normalize(chw: torch.Tensor) -> torch.Tensor:
+def sam_normalize(chw: torch.Tensor) -> torch.Tensor:
+    """(x - mean) / std in 0-255 space (SAM's pixel statistics), float32; any leading dims."""
     mean = torch.tensor(SAM_PIXEL_MEAN, device=chw.device).view(-1, 1, 1)
     std = torch.tensor(SAM_PIXEL_STD, device=chw.device).view(-1, 1, 1)
     return (chw.float() - mean) / std
@@ -94,7 +101,7 @@ def sam_vit_pixels(image: np.ndarray, size: int, device: torch.device | str = "c
     bottom/right to size x size. Returns (1x3xSxS float32, (h, w) resized before padding)."""
     resized = resize_longest_side(image, size)
     h, w = resized.shape[:2]
-    x = _normalize(_chw(resized, device))
+    x = sam_normalize(_chw(resized, device))
     return F.pad(x, (0, size - w, 0, size - h)).unsqueeze(0), (h, w)
 
 
@@ -110,9 +117,9 @@ def sam2_pixels(image: np.ndarray, size: int, mode: str, device: torch.device | 
     if mode == "stretch_uint8":
         x = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).contiguous()
         x = F.interpolate(x, (size, size), mode="bilinear", align_corners=False)  # uint8, on the CPU
-        return _normalize(x[0].to(device)).unsqueeze(0), (size, size)
+        return sam_normalize(x[0].to(device)).unsqueeze(0), (size, size)
     if mode == "longest_side_stretch":
         resized = resize_longest_side(image, size)
-        x = _normalize(_chw(resized, device)).unsqueeze(0)
+        x = sam_normalize(_chw(resized, device)).unsqueeze(0)
         return F.interpolate(x, (size, size), mode="bilinear", align_corners=False), (size, size)
     raise ValueError(f"unknown SAM2 resize mode {mode!r}")

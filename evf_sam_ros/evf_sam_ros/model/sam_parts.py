@@ -137,9 +137,12 @@ def text_prompt_embeddings(prompt_encoder: nn.Module, text_embed: torch.Tensor
     return text_embed, dense
 
 
-def _select(masks: torch.Tensor, iou: torch.Tensor, best: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mask and IoU at index ``best`` (a 1-element tensor), without a CPU sync."""
-    return masks.index_select(1, best), iou.index_select(1, best)
+def best_by_iou(masks: torch.Tensor, iou: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row, the mask with the highest predicted IoU, without a CPU sync.
+    masks: KxMxhxw, iou: KxM. Returns (Kx1xhxw, Kx1)."""
+    best = iou.argmax(dim=1, keepdim=True)
+    picked = masks.gather(1, best[:, :, None, None].expand(-1, -1, *masks.shape[2:]))
+    return picked, iou.gather(1, best)
 
 
 class SamVitRunner:
@@ -168,7 +171,8 @@ class SamVitRunner:
     def decode_tensors(self, text_embed: torch.Tensor, image_embed: torch.Tensor
                        ) -> tuple[torch.Tensor, torch.Tensor, None]:
         """One mask (multimask_output=False), as both evf-sam checkpoints decode.
-        Returns (1x1xhxw low-res logits, 1x1 predicted IoU, no object score)."""
+        text_embed: Kx1xC (K prompts on one frame), image_embed: 1xCxhxw.
+        Returns (Kx1xhxw low-res logits, Kx1 predicted IoU, no object score)."""
         pe = self.sam.prompt_encoder
         sparse, dense = text_prompt_embeddings(pe, text_embed)
         low_res, iou = self.sam.mask_decoder(
@@ -177,7 +181,7 @@ class SamVitRunner:
         return low_res[:, :1], iou[:, :1], None
 
     def upscale(self, low_res: torch.Tensor, feats: SamFeatures) -> torch.Tensor:
-        """Logits at the original size: 1x1xHxW float32 (pad cropped, bilinear)."""
+        """Logits at the original size: Kx1xHxW float32 (pad cropped, bilinear)."""
         return self.sam.postprocess_masks(low_res.float(), feats.input_size, feats.original_size)
 
 
@@ -200,7 +204,9 @@ class Sam2Runner:
     def decode_tensors(self, text_embed: torch.Tensor, image_embed: torch.Tensor, high_s4: torch.Tensor,
                        high_s8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """multitask: best of 3 masks by predicted IoU; evf-sam2: one mask with the decoder's
-        dynamic multimask fallback. Returns (1x1xhxw logits, 1x1 IoU, 1x1 object-score logit)."""
+        dynamic multimask fallback. text_embed: Kx1xC (K prompts on one frame), image
+        features of one frame (batch 1). Returns (Kx1xhxw logits, Kx1 IoU, Kx1 object-score
+        logit)."""
         pe = self.sam2.sam_prompt_encoder
         sparse, dense = text_prompt_embeddings(pe, text_embed)
         masks, iou, _, object_score = self.sam2.sam_mask_decoder(
@@ -208,11 +214,12 @@ class Sam2Runner:
             sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
             multimask_output=self.regime.sam2_multimask, repeat_image=True,
             high_res_features=[high_s4, high_s8])
-        best = iou[0].argmax().reshape(1) if self.regime.sam2_multimask else torch.zeros(
-            1, dtype=torch.long, device=iou.device)
-        masks, iou = _select(masks, iou, best)
+        if self.regime.sam2_multimask:
+            masks, iou = best_by_iou(masks, iou)
+        else:
+            masks, iou = masks[:, :1], iou[:, :1]
         return masks, iou, object_score[:, :1]
 
     def upscale(self, low_res: torch.Tensor, feats: SamFeatures) -> torch.Tensor:
-        """Logits at the original size: 1x1xHxW float32 (bilinear from 256x256)."""
+        """Logits at the original size: Kx1xHxW float32 (bilinear from 256x256)."""
         return F.interpolate(low_res.float(), feats.original_size, mode="bilinear", align_corners=False)

@@ -99,16 +99,40 @@ def write_tiny_checkpoint(out_dir: str | Path, variant: str = "evf-sam2", seed: 
     vocab = _write_tokenizer(out, regime.multitask)
     cfg = tiny_config(regime.sam_type, vocab, image_size)
     torch.manual_seed(seed)
-    state = _official_dtypes(EvfSamModel(cfg).state_dict(), regime.sam_type)
+    return write_weights(out, cfg, EvfSamModel(cfg).state_dict(), regime.sam_type, fuser_scale_name)
+
+
+def write_random_checkpoint(out_dir: str | Path, variant: str, state: dict[str, torch.Tensor],
+                            cfg: EvfConfig | None = None) -> Path:
+    """Write a checkpoint directory holding ``state`` (e.g. random weights of a full-size
+    model, for load-time benchmarks): the official file format and dtypes, a small trained
+    tokenizer, config.json of ``cfg`` (default: the released sizes, no size fields)."""
+    from .config import parse_config
+
+    regime = get_variant(variant)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_tokenizer(out, regime.multitask)
+    if cfg is None:
+        scale = "large" if regime.sam_type == "sam2" else "huge"
+        cfg = parse_config({"model_type": "evf", "hidden_size": 1024, "out_dim": 256, "sam_scale": scale,
+                            "mm_extractor_scale": "large"})
+    return write_weights(out, cfg, state, regime.sam_type, "weight")
+
+
+def write_weights(out: Path, cfg: EvfConfig, state: dict[str, torch.Tensor], sam_type: str,
+                  fuser_scale_name: str) -> Path:
+    """config.json and the weight file (official names and dtypes) of ``state`` into ``out``."""
+    state = _official_dtypes({k: v.detach().cpu() for k, v in state.items()}, sam_type)
     if fuser_scale_name == "weight":
         state = {k.replace(".gamma", ".weight") if ".fuser.layers." in k else k: v for k, v in state.items()}
     config = cfg.to_json_dict()
-    config.update(architectures=["EvfSam2Model" if regime.sam_type == "sam2" else "EvfSamModel"],
+    config.update(architectures=["EvfSam2Model" if sam_type == "sam2" else "EvfSamModel"],
                   torch_dtype="float16", mm_extractor_scale="large",
                   tiny_random_weights="for tests only: random weights, masks mean nothing")
     (out / "config.json").write_text(json.dumps(config, indent=2))
     state = {k: v.contiguous() for k, v in state.items()}
-    if regime.sam_type == "sam2":
+    if sam_type == "sam2":
         from safetensors.torch import save_file
 
         save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})

@@ -108,7 +108,9 @@ class EvfSamNode(LifecycleNode):
         self.get_logger().info(f'loading {s.checkpoint} (device {s.device}, dtype {s.dtype})')
         try:
             self.predictor = EvfSamPredictor.from_pretrained(
-                s.checkpoint, s.device, s.dtype, s.variant or None, cuda_graphs=s.cuda_graphs)
+                s.checkpoint, s.device, s.dtype, s.variant or None, cuda_graphs=s.cuda_graphs,
+                preprocess=s.preprocess, torch_compile=s.torch_compile,
+                compile_cache_dir=s.compile_cache_dir or None)
         except (EvfSamError, RuntimeError, OSError) as exc:  # RuntimeError/OSError: I/O, CUDA OOM
             return self._load_failed(str(exc))
         self.load_error = ''

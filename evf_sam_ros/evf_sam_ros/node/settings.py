@@ -35,6 +35,12 @@ PARAMS: tuple[ParamSpec, ...] = (
               choices=('', 'evf-sam', 'evf-sam-multitask', 'evf-sam2', 'evf-sam2-multitask')),
     ParamSpec('cuda_graphs', True, 'on CUDA, replay model parts as CUDA graphs (same results, '
               '~2x faster)'),
+    ParamSpec('preprocess', 'auto', 'auto (device on CUDA, exact on CPU), exact (official PIL '
+              'steps), device (resizes on the GPU)', choices=('auto', 'exact', 'device')),
+    ParamSpec('torch_compile', False, 'compile the model parts with torch.compile (inductor); '
+              'slow first start'),
+    ParamSpec('compile_cache_dir', '', 'persistent compile cache (empty: '
+              '~/.cache/evf_sam_ros/torch_compile)'),
     ParamSpec('autostart', True, 'configure and activate at start-up, so a plain `ros2 run` works'),
     ParamSpec('prompt', '', 'current prompt (the `command` topic sets it too); empty: idle',
               runtime=True),
@@ -137,6 +143,9 @@ class NodeSettings:
     dtype: str
     variant: str
     cuda_graphs: bool
+    preprocess: str
+    torch_compile: bool
+    compile_cache_dir: str
     autostart: bool
     prompt: str
     score_threshold: float
