@@ -79,6 +79,9 @@ def fill_holes(logits: torch.Tensor, max_area: int = FILL_HOLE_AREA) -> torch.Te
     if max_area <= 0:
         raise ValueError(f'max_area must be positive, got {max_area}')
     background = logits <= 0
+    h, w = logits.shape[-2:]
+    if not background.any() or (h * w > max_area and bool(background.all())):
+        return logits.clone()  # nothing, or only whole-frame components (no-object frames)
     _, areas = connected_components(background)
     is_hole = background & (areas <= max_area)
     return torch.where(is_hole, torch.tensor(HOLE_FILL_LOGIT, dtype=logits.dtype,
