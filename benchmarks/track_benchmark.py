@@ -1,7 +1,9 @@
-"""Per-frame cost of track mode (EvfSamTracker) next to segment mode (predict_many), 1 and 4 targets.
+"""Per-frame cost of track mode (EvfSamTracker) next to segment mode (predict_many), 1 and 4
+targets.
 
     python benchmarks/track_benchmark.py --device cpu                     # tiny random model
-    flock /tmp/evf_fullsize.lock python benchmarks/track_benchmark.py --device cpu --full-size --frames 2
+    flock /tmp/evf_fullsize.lock \
+        python benchmarks/track_benchmark.py --device cpu --full-size --frames 2 --threads 1
     python benchmarks/track_benchmark.py --device cuda --full-size        # GPU (fp16 by default)
 
 A benchmark, not a test. The frames are a synthetic 640x480 scene with moving objects.
@@ -38,7 +40,8 @@ PROMPTS = ['the red box', 'the blue ball', 'the green cup', 'the white plate']
 def frame(index: int, height: int = 480, width: int = 640) -> np.ndarray:
     """Textured background, four coloured objects moving a few pixels per frame (HxWx3 RGB)."""
     yy, xx = np.mgrid[0:height, 0:width]
-    image = np.stack([(xx // 3) % 256, (yy // 2) % 256, ((xx + yy) // 4) % 256], -1).astype(np.uint8)
+    image = np.stack([(xx // 3) % 256, (yy // 2) % 256, ((xx + yy) // 4) % 256], -1)
+    image = image.astype(np.uint8)
     for k, colour in enumerate([(220, 30, 30), (30, 40, 210), (40, 200, 60), (240, 240, 240)]):
         cx, cy = 80 + 140 * k + 4 * index, 150 + 60 * (k % 2) + 3 * index
         image[(yy - cy) ** 2 + (xx - cx) ** 2 < 40 ** 2] = colour
@@ -97,7 +100,8 @@ def main() -> None:
     parser.add_argument('--dtype', default='auto', help='auto: float16 on CUDA, float32 on CPU')
     parser.add_argument('--full-size', action='store_true', help='released evf-sam2 architecture')
     parser.add_argument('--frames', type=int, default=0,
-                        help='timed frames per configuration (0: 20, or 2 with --full-size on CPU)')
+                        help='timed frames per configuration '
+                             '(0: 20, or 2 with --full-size on CPU)')
     parser.add_argument('--targets', default='1,4', help='comma-separated target counts')
     parser.add_argument('--cuda-graphs', action='store_true',
                         help='segment mode replays CUDA graphs (track mode runs eager)')
@@ -108,8 +112,8 @@ def main() -> None:
     frames = args.frames or (2 if args.full_size and args.device == 'cpu' else 20)
     predictor = load(args)
     device = predictor.device
-    machine = (torch.cuda.get_device_name(device) if device.type == 'cuda'
-               else f'{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads')
+    cpu = f'{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads'
+    machine = torch.cuda.get_device_name(device) if device.type == 'cuda' else cpu
     for count in (int(n) for n in args.targets.split(',')):
         for bench in (bench_segment, bench_track):
             if device.type == 'cuda':

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 NEIGHBOURS_8 = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
 
@@ -92,7 +91,8 @@ def official_text_frame(vp: torch.nn.Module, state: dict, frame_idx: int, obj_id
     # EVF's patched prompt encoder with text only: sparse = [empty float32, text]
     pe = vp.sam_prompt_encoder
     sparse = torch.cat([torch.empty((batch, 0, pe.embed_dim)), text], dim=1)
-    dense = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(batch, -1, *pe.image_embedding_size)
+    dense = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(batch, -1,
+                                                                *pe.image_embedding_size)
     low_multi, ious, tokens, object_score = vp.sam_mask_decoder(
         image_embeddings=pix, image_pe=pe.get_dense_pe(), sparse_prompt_embeddings=sparse,
         dense_prompt_embeddings=dense, multimask_output=True, repeat_image=False,
@@ -118,7 +118,3 @@ def official_offline(sam2_base: torch.nn.Module, frames_dir: Path, text: torch.T
         official_text_frame(vp, state, 0, 1, text)
         return [logits[0, 0].float().numpy() for _, _, logits in vp.propagate_in_video(state)]
 
-
-def low_res_upscale(low_res: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-    """The official low-res -> frame-size resize (one bilinear interpolate)."""
-    return F.interpolate(low_res, size=size, mode='bilinear', align_corners=False)[0, 0].numpy()

@@ -74,7 +74,8 @@ def text_as_prompt(prompt_encoder: nn.Module, text: torch.Tensor) -> Iterator[No
              ) -> tuple[torch.Tensor, torch.Tensor]:
         dense = output[1]
         if dense.shape[0] != text.shape[0]:
-            raise RuntimeError(f'internal: prompt batch {dense.shape[0]} != text batch {text.shape[0]}')
+            raise RuntimeError(f'internal: prompt batch {dense.shape[0]} != '
+                               f'text batch {text.shape[0]}')
         return text.float(), dense
 
     handle = prompt_encoder.register_forward_hook(hook)

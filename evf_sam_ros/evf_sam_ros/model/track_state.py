@@ -44,7 +44,8 @@ class TrackerSettings:
                 raise ValueError(f'{name} must be an integer >= 0 (0 = off), got {value!r}')
         for name in ('iou_threshold', 'object_score_threshold'):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not math.isfinite(value):
                 raise ValueError(f'{name} must be a finite number, got {value!r}')
 
     def replace(self, **changes: object) -> 'TrackerSettings':

@@ -78,6 +78,9 @@ class EvfSamTracker:
         self._targets: dict[int, _Target] = {}
         self._next_id = 0
         self._totals = {name: 0 for name in TrackerCounters.__dataclass_fields__}
+        # snapshots replaced whole after each change: read without waiting for a frame
+        self._statuses: tuple[TargetStatus, ...] = ()
+        self._counters = TrackerCounters()
         self._lock = threading.Lock()
 
     @classmethod
@@ -105,22 +108,21 @@ class EvfSamTracker:
         return self._settings
 
     def update_settings(self, **changes: object) -> TrackerSettings:
-        """Change settings (validated; ValueError names the bad one); applies from the next frame."""
-        with self._lock:
-            self._settings = self._settings.replace(**changes)
-            return self._settings
+        """Change settings (validated; ValueError names the bad one); applies from the next
+        frame. Does not wait for a frame in progress."""
+        self._settings = self._settings.replace(**changes)
+        return self._settings
 
     @property
     def targets(self) -> list[TargetStatus]:
-        """Every target's status after its last frame, in the order added."""
-        with self._lock:
-            return [t.status for t in self._targets.values() if t.status is not None]
+        """Every target's status after its last frame, in the order added (a snapshot that
+        does not wait for a frame in progress)."""
+        return list(self._statuses)
 
     @property
     def counters(self) -> TrackerCounters:
-        """Totals since the tracker was made (for /diagnostics)."""
-        with self._lock:
-            return TrackerCounters(**self._totals)
+        """Totals since the tracker was made (for /diagnostics; does not wait for a frame)."""
+        return self._counters
 
     def memory_tensors(self) -> int:
         """Tensors held in all targets' memories (bounded: 2 x (1 + window) per target)."""
@@ -155,11 +157,13 @@ class EvfSamTracker:
                 raise TargetError(f'no target with id {target_id!r}; current ids: '
                                   f'{list(self._targets)}')
             del self._targets[target_id]
+            self._publish()
 
     def reset(self) -> None:
         """Forget every target. Ids are not reused; counters keep their totals."""
         with self._lock:
             self._targets.clear()
+            self._publish()
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         dtype, device = self._predictor.dtype, self._predictor.device
@@ -169,6 +173,7 @@ class EvfSamTracker:
 
     def _step(self, image: np.ndarray, prompts: list[str], track_existing: bool
               ) -> list[TargetResult]:
+        """One frame: encode once, ground and track, then commit (nothing changes on error)."""
         rgb = preprocess.as_rgb_uint8(image)
         new_ids = [self._predictor.tokenize(p) for p in prompts]
         size = (int(rgb.shape[0]), int(rgb.shape[1]))
@@ -181,12 +186,14 @@ class EvfSamTracker:
                 pixels = sam2_video_pixels(rgb, self._runner.image_size, self._predictor.device)
             with watch.stage('image_encoder'):
                 frame = self._runner.encode(pixels)
-            reasons = {t.state.target_id: t.state.ground_reason(settings, size) for t in existing}
+            reasons = [t.state.ground_reason(settings, size) for t in existing]
             new = [_Target(p, ids) for p, ids in zip(prompts, new_ids)]
-            to_ground = [t for t in existing if reasons[t.state.target_id]] + new
-            outputs = self._run(rgb, frame, to_ground, [t for t in existing
-                                                        if not reasons[t.state.target_id]])
-            return self._commit(existing, new, reasons, outputs, size, dict(watch.ms))
+            to_ground = [t for t, r in zip(existing, reasons) if r] + new
+            to_track = [t for t, r in zip(existing, reasons) if not r]
+            outputs = self._run(rgb, frame, to_ground, to_track)
+            results = self._results(existing + new, outputs, size, dict(watch.ms))
+            return self._commit(existing, new, reasons + [GROUND_ADDED] * len(new), outputs,
+                                results, settings)
 
     def _run(self, rgb: np.ndarray, frame: VideoFrame, to_ground: list[_Target],
              to_track: list[_Target]) -> dict[int, tuple[StepOutput, int, dict[str, float]]]:
@@ -201,11 +208,12 @@ class EvfSamTracker:
             done.update({id(t): (out, i, dict(watch.ms)) for i, t in enumerate(to_ground)})
         groups: dict[int, list[_Target]] = {}
         for t in to_track:
-            groups.setdefault(t.memory.frame_index, []).append(t)  # type: ignore[union-attr]
+            assert t.memory is not None
+            groups.setdefault(t.memory.frame_index, []).append(t)
         for group in groups.values():
             watch = _Stopwatch(self._predictor.device)
             with watch.stage('decoder'):
-                out = self._runner.track(frame, [t.memory for t in group])  # type: ignore[misc]
+                out = self._runner.track(frame, [t.memory for t in group])
             done.update({id(t): (out, i, dict(watch.ms)) for i, t in enumerate(group)})
         return done
 
@@ -218,48 +226,59 @@ class EvfSamTracker:
         return torch.cat([model.text_embedding(pixels, torch.tensor([t.token_ids], device=device))
                           for t in targets])
 
-    def _commit(self, existing: list[_Target], new: list[_Target], reasons: dict,
-                outputs: dict, size: tuple[int, int], frame_ms: dict[str, float]
+    def _results(self, targets: list[_Target], outputs: dict, size: tuple[int, int],
+                 frame_ms: dict[str, float]) -> list[SegmentationResult]:
+        """SegmentationResults at the frame's size, one per target (no state changes)."""
+        upscaled: dict[int, np.ndarray] = {}
+        results = []
+        for t in targets:
+            out, row, ms = outputs[id(t)]
+            watch = _Stopwatch(self._predictor.device)
+            with watch.stage('postprocess'):
+                if id(out) not in upscaled:  # one resize per batch
+                    upscaled[id(out)] = self._upscale(out.low_res, size)
+                logits = upscaled[id(out)][row]
+                mask = logits > 0.0
+            results.append(SegmentationResult(
+                prompt=t.prompt, mask=mask, logits=logits, score=float(out.iou[row]),
+                object_score=float(out.object_score[row]), bbox=mask_bbox(mask),
+                centroid=mask_centroid(mask), area=int(np.count_nonzero(mask)),
+                timings_ms={**frame_ms, **ms, **watch.ms}))
+        return results
+
+    def _commit(self, existing: list[_Target], new: list[_Target], reasons: list[Optional[str]],
+                outputs: dict, results: list[SegmentationResult], settings: TrackerSettings
                 ) -> list[TargetResult]:
-        """Apply one frame's outputs to the targets' memories and states; build the results."""
+        """Apply one frame to the targets' memories and states; ids for the new ones."""
         for t in new:
             t.state = TargetState(self._next_id, t.prompt)
-            reasons[self._next_id] = GROUND_ADDED
             self._targets[self._next_id] = t
             self._next_id += 1
         self._totals['frames'] += bool(existing)
-        upscaled: dict[int, np.ndarray] = {}
-        results = []
-        for t in existing + new:
-            out, row, ms = outputs[id(t)]
-            if id(out) not in upscaled:
-                upscaled[id(out)] = self._upscale(out.low_res, size)
-            reason = reasons[t.state.target_id]
+        done = []
+        for t, reason, result in zip(existing + new, reasons, results):
+            out, row, _ = outputs[id(t)]
             if reason is None:
                 t.memory.append(out.memories[row])
             else:
                 t.memory = TargetMemory(out.memories[row], self._window)
-            result = self._result(t.prompt, upscaled[id(out)][row], out, row, {**frame_ms, **ms})
-            found, became_lost = t.state.record(self._settings, reason, result.score,
-                                                float(result.object_score), result.area, size)
+            found, became_lost = t.state.record(settings, reason, result.score,
+                                                float(result.object_score), result.area,
+                                                result.mask.shape)
             t.status = t.state.status(found, reason)
-            results.append(TargetResult(t.status, result))
+            done.append(TargetResult(t.status, result))
             self._totals['groundings'] += reason == GROUND_ADDED
             self._totals['regrounded'] += reason not in (None, GROUND_ADDED)
             self._totals['lost'] += became_lost
-        return results
+        self._publish()
+        return done
+
+    def _publish(self) -> None:
+        self._statuses = tuple(t.status for t in self._targets.values() if t.status is not None)
+        self._counters = TrackerCounters(**self._totals)
 
     @staticmethod
     def _upscale(low_res: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
         """Bx1xSxS logits -> BxHxW float32 numpy (one bilinear resize, as the official code)."""
         logits = F.interpolate(low_res, size=size, mode='bilinear', align_corners=False)
         return logits[:, 0].float().cpu().numpy()
-
-    @staticmethod
-    def _result(prompt: str, logits: np.ndarray, out: StepOutput, row: int,
-                timings_ms: dict[str, float]) -> SegmentationResult:
-        mask = logits > 0.0
-        return SegmentationResult(
-            prompt=prompt, mask=mask, logits=logits, score=float(out.iou[row]),
-            object_score=float(out.object_score[row]), bbox=mask_bbox(mask),
-            centroid=mask_centroid(mask), area=int(np.count_nonzero(mask)), timings_ms=timings_ms)
