@@ -125,7 +125,7 @@ def assert_same_results(a: SegmentationResult, b: SegmentationResult, where: str
 
 def test_several_targets_equal_separate_single_target_runs(trackers):
     prompts = ['the red square', 'the blue disc', 'the background']
-    frames = [scene(i) for i in range(10)]
+    frames = [scene(i) for i in range(22)]  # the late target's window is full from frame 18
     together = trackers(lost_after=0)
     first = together.add_targets(frames[0], prompts[:2])
     assert [r.status.target_id for r in first] == [0, 1]
@@ -134,6 +134,9 @@ def test_several_targets_equal_separate_single_target_runs(trackers):
         step = together.track_targets(frame, add=[prompts[2]] if i == 3 else [])
         assert [r.status.target_id for r in step] == list(range(len(step)))
         rows.append([r.result for r in step])
+    # targets whose memory windows are full run in one batch, whatever their age
+    assert rows[-1][0].timings_ms['decoder'] == rows[-1][2].timings_ms['decoder']
+    assert rows[10][0].timings_ms['decoder'] != rows[10][2].timings_ms['decoder']
     for k, prompt in enumerate(prompts):
         start = 3 if k == 2 else 0
         alone = trackers(lost_after=0)

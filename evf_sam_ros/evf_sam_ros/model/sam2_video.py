@@ -130,12 +130,11 @@ class Sam2VideoRunner:
         return self._output(filled, ious, object_score, features, obj_ptr)
 
     def track(self, frame: VideoFrame, memories: Sequence[TargetMemory]) -> StepOutput:
-        """Track targets that are at the same frame index on their next frame, batched."""
+        """Track targets with one ``batch_key`` on their next frame, batched."""
         if self._pos_enc is None:
             raise RuntimeError('internal: tracking before any grounding')
         feats, pos = frame.expanded(len(memories))
-        output_dict = batched_output_dict(memories, self._pos_enc)
-        index = memories[0].frame_index + 1
+        index, output_dict = batched_output_dict(memories, self._pos_enc)
         current_out, sam_out, _, _ = self.sam2._track_step(
             frame_idx=index, is_init_cond_frame=False, current_vision_feats=feats,
             current_vision_pos_embeds=pos, feat_sizes=list(frame.feat_sizes), point_inputs=None,

@@ -6,8 +6,12 @@ the conditioning frame and of the ``num_maskmem - 1`` previous frames, and the o
 pointers of the conditioning frame and of up to ``max_obj_ptrs_in_encoder - 1`` previous
 frames. The official offline run keeps every frame; here each target keeps only the frames
 that can still be read, in its own numbering (its grounding frame is 0), so memory and
-per-frame cost do not grow with the stream. Targets at the same frame index read the same
-slots, so they can be batched by concatenating their entries.
+per-frame cost do not grow with the stream.
+
+Targets read the same slots when they are at the same frame index, or when both have filled
+their window (then every slot is there): such targets are batched by concatenating their
+entries, renumbered relative to a common frame index. The memory attention sees the same
+entries at the same temporal positions as in a run of each target alone.
 """
 
 from __future__ import annotations
@@ -62,6 +66,12 @@ class TargetMemory:
         for index in [i for i in self.recent if i <= self.frame_index - self.window]:
             del self.recent[index]
 
+    @property
+    def batch_key(self) -> int:
+        """Targets with equal keys can be tracked in one batch: the frame index, or
+        ``window`` for every target whose window is full."""
+        return min(self.frame_index, self.window)
+
     def tensors(self) -> int:
         """Stored tensors (for tests and diagnostics): 2 per kept frame."""
         return 2 * (1 + len(self.recent))
@@ -77,17 +87,22 @@ def _stack(frames: Sequence[FrameMemory], pos_enc: list[torch.Tensor]) -> dict[s
 
 
 def batched_output_dict(memories: Sequence[TargetMemory], pos_enc: Sequence[torch.Tensor]
-                        ) -> dict[str, dict[int, dict[str, Any]]]:
-    """sam2 ``output_dict`` for targets at the same frame index, batched along dim 0.
+                        ) -> tuple[int, dict[str, dict[int, dict[str, Any]]]]:
+    """(frame_idx, sam2 ``output_dict``) for the next frame of targets with one batch_key,
+    batched along dim 0; each target's previous frames are numbered back from frame_idx.
 
     pos_enc: the memory encoder's positional encoding (1 x mem_dim x h x w per level; the
     same for every frame and target, as sam2 caches it) expanded to the batch.
     """
-    index = memories[0].frame_index
-    if any(m.frame_index != index for m in memories):
-        raise ValueError('internal: targets batched together must be at the same frame index')
+    key = memories[0].batch_key
+    if any(m.batch_key != key for m in memories):
+        raise ValueError('internal: targets batched together must have the same batch key')
+    index = key + 1
     batch = len(memories)
     pos = [p.expand(batch, -1, -1, -1) for p in pos_enc]
     cond = _stack([m.cond for m in memories], pos)
-    recent = {i: _stack([m.recent[i] for m in memories], pos) for i in memories[0].recent}
-    return {'cond_frame_outputs': {0: cond}, 'non_cond_frame_outputs': recent}
+    first = memories[0]
+    back = [first.frame_index + 1 - i for i in first.recent]  # frames before the next one
+    recent = {index - b: _stack([m.recent[m.frame_index + 1 - b] for m in memories], pos)
+              for b in back}
+    return index, {'cond_frame_outputs': {0: cond}, 'non_cond_frame_outputs': recent}

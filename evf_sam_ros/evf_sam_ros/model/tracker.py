@@ -209,7 +209,7 @@ class EvfSamTracker:
         groups: dict[int, list[_Target]] = {}
         for t in to_track:
             assert t.memory is not None
-            groups.setdefault(t.memory.frame_index, []).append(t)
+            groups.setdefault(t.memory.batch_key, []).append(t)
         for group in groups.values():
             watch = _Stopwatch(self._predictor.device)
             with watch.stage('decoder'):
