@@ -71,9 +71,27 @@ def timed(fn: Any, *args: Any) -> tuple[Any, float]:
     return out, (time.perf_counter() - start) * 1000.0
 
 
+FRAME_STAGES = ('preprocess', 'image_encoder')
+
+
+def stage_summary(per_frame: list[list[Any]]) -> dict[str, Any]:
+    """Medians of the frame's shared stages and of the targets' own stages summed."""
+    shared: dict[str, list[float]] = {}
+    own = []
+    for results in per_frame:
+        for k in FRAME_STAGES:
+            shared.setdefault(k, []).append(results[0].timings_ms.get(k, 0.0))
+        own.append(sum(v for r in results for k, v in r.timings_ms.items()
+                       if k not in FRAME_STAGES))
+    return {'frame_stages_ms': {k: _percentiles(v) for k, v in shared.items()},
+            'all_targets_own_ms': _percentiles(own)}
+
+
 def bench_segment(predictor: Any, prompts: list[str], frames: int) -> dict[str, Any]:
-    totals = [timed(predictor.predict_many, frame(i), prompts)[1] for i in range(frames + 1)][1:]
-    return {'mode': 'segment', 'targets': len(prompts), 'frame_ms': _percentiles(totals)}
+    runs = [timed(predictor.predict_many, frame(i), prompts) for i in range(frames + 1)][1:]
+    return {'mode': 'segment', 'targets': len(prompts),
+            'frame_ms': _percentiles([ms for _, ms in runs]),
+            **stage_summary([results for results, _ in runs])}
 
 
 def bench_track(predictor: Any, prompts: list[str], frames: int) -> dict[str, Any]:
@@ -81,16 +99,15 @@ def bench_track(predictor: Any, prompts: list[str], frames: int) -> dict[str, An
 
     tracker = EvfSamTracker(predictor, TrackerSettings(lost_after=0))
     first, ground_ms = timed(tracker.add_targets, frame(0), prompts)
-    totals, stages = [], {}
-    for i in range(1, frames + 1):
-        results, ms = timed(tracker.track, frame(i))
-        totals.append(ms)
-        for k, v in results[0].timings_ms.items():
-            stages.setdefault(k, []).append(v)
-    return {'mode': 'track', 'targets': len(prompts), 'frame_ms': _percentiles(totals),
-            'grounding_frame_ms': round(ground_ms, 1),
-            'stages_ms': {k: _percentiles(v) for k, v in stages.items()},
+    runs = [timed(tracker.track, frame(i)) for i in range(1, frames + 1)]
+    per_frame = [results for results, _ in runs]
+    return {'mode': 'track', 'targets': len(prompts),
+            'frame_ms': _percentiles([ms for _, ms in runs]),
+            'grounding_frame_ms': round(ground_ms, 1), **stage_summary(per_frame),
             'masks_not_empty': sum(r.result.area > 0 for r in first)}
+
+
+BENCHES = {'segment': bench_segment, 'track': bench_track}
 
 
 def main() -> None:
@@ -103,6 +120,7 @@ def main() -> None:
                         help='timed frames per configuration '
                              '(0: 20, or 2 with --full-size on CPU)')
     parser.add_argument('--targets', default='1,4', help='comma-separated target counts')
+    parser.add_argument('--modes', default='segment,track', help='comma-separated modes')
     parser.add_argument('--cuda-graphs', action='store_true',
                         help='segment mode replays CUDA graphs (track mode runs eager)')
     parser.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: default)')
@@ -115,7 +133,7 @@ def main() -> None:
     cpu = f'{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads'
     machine = torch.cuda.get_device_name(device) if device.type == 'cuda' else cpu
     for count in (int(n) for n in args.targets.split(',')):
-        for bench in (bench_segment, bench_track):
+        for bench in (BENCHES[m] for m in args.modes.split(',')):
             if device.type == 'cuda':
                 torch.cuda.reset_peak_memory_stats(device)
             row = bench(predictor, PROMPTS[:count], frames)

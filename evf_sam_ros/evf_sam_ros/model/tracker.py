@@ -58,8 +58,17 @@ class _Target:
     status: Optional[TargetStatus] = None
 
 
+def _share(stages_ms: dict[str, float], batch: int) -> dict[str, float]:
+    """One target's share of a batch's stage times (so the targets' times add up)."""
+    return {k: v / batch for k, v in stages_ms.items()}
+
+
 class EvfSamTracker:
     """Track objects named by text across a stream of frames (numpy in, numpy out).
+
+    Results' ``timings_ms``: preprocess and image_encoder are the frame's (shared by every
+    target, as in predict_many); beit3, decoder (memory attention, mask decoder, memory
+    encoder) are the target's share of its batch; postprocess is its own.
 
     One call at a time: calls are serialised by an internal lock. A frame passed to
     ``add_target(s)`` is seen only by the new targets; ``track_targets(rgb, add=...)``
@@ -205,7 +214,8 @@ class EvfSamTracker:
                 text = self._text_features(rgb, to_ground)
             with watch.stage('decoder'):
                 out = self._runner.ground(frame, text)
-            done.update({id(t): (out, i, dict(watch.ms)) for i, t in enumerate(to_ground)})
+            done.update({id(t): (out, i, _share(watch.ms, len(to_ground)))
+                         for i, t in enumerate(to_ground)})
         groups: dict[int, list[_Target]] = {}
         for t in to_track:
             assert t.memory is not None
@@ -214,7 +224,8 @@ class EvfSamTracker:
             watch = _Stopwatch(self._predictor.device)
             with watch.stage('decoder'):
                 out = self._runner.track(frame, [t.memory for t in group])
-            done.update({id(t): (out, i, dict(watch.ms)) for i, t in enumerate(group)})
+            done.update({id(t): (out, i, _share(watch.ms, len(group)))
+                         for i, t in enumerate(group)})
         return done
 
     def _text_features(self, rgb: np.ndarray, targets: list[_Target]) -> torch.Tensor:
