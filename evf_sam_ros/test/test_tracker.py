@@ -153,14 +153,14 @@ def test_memory_stays_bounded_over_a_long_stream(trackers):
     window = 15  # max(num_maskmem - 1, max_obj_ptrs_in_encoder - 1) of the released configs
     tracker.add_targets(scene(0), ['the red square', 'the blue disc'])
     counts = []
-    for i in range(1, 301):
+    for i in range(1, 201):
         tracker.track(scene(i % 20))
         counts.append(tracker.memory_tensors())
     per_target = 2 * (1 + window)
     assert counts[window - 1] == counts[-1] == 2 * per_target
     assert max(counts) == 2 * per_target
     assert counts[0] < counts[window - 1]  # it fills up first, then stays
-    assert tracker.counters.frames == 300
+    assert tracker.counters.frames == 200
 
 
 def test_a_target_whose_object_disappears_is_lost_then_regrounded(trackers):
