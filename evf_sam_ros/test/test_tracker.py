@@ -278,3 +278,47 @@ def test_a_tracker_shares_its_predictors_model(trackers):
     tracker.track(scene(1))
     after = predictor.predict(scene(0), 'the red square')  # segment mode is unchanged
     np.testing.assert_array_equal(before.logits, after.logits)
+
+
+
+def test_grounding_on_one_thread_leaves_another_threads_tracking_alone(trackers):
+    """Two trackers share one model. While one grounds (its text replaces the prompt
+    encoder's output for its own calls), the other tracks a frame in between: the second
+    tracker's answer must equal its answer without the first running. The interleaving is
+    forced with events in a pre-hook on the mask decoder (waits on conditions, no sleeps)."""
+    import threading
+
+    base = trackers(lost_after=0)
+    follower = EvfSamTracker(base.predictor, TrackerSettings(lost_after=0, iou_threshold=0.0))
+    follower.add_target(scene(0), 'the blue disc')
+    alone = trackers(lost_after=0)
+    alone.add_target(scene(0), 'the blue disc')
+    expected = alone.track(scene(1))[0]
+
+    grounder = EvfSamTracker(base.predictor, TrackerSettings(lost_after=0))
+    inside, done, errors = threading.Event(), threading.Event(), []
+    grounding_thread: list[int] = []
+
+    def pause_grounding(module, args):
+        if threading.get_ident() in grounding_thread and not done.is_set():
+            inside.set()
+            if not done.wait(timeout=60):
+                errors.append('the tracking thread did not finish')
+
+    def ground() -> None:
+        grounding_thread.append(threading.get_ident())
+        grounder.add_target(scene(1), 'the red square')
+
+    decoder = base.predictor.model.visual_model.sam_mask_decoder
+    handle = decoder.register_forward_pre_hook(pause_grounding)
+    try:
+        thread = threading.Thread(target=ground)
+        thread.start()
+        assert inside.wait(timeout=60), 'grounding never reached the mask decoder'
+        got = follower.track(scene(1))[0]  # runs while the grounder is inside its frame
+        done.set()
+        thread.join(timeout=60)
+    finally:
+        handle.remove()
+    assert not errors and not thread.is_alive()
+    assert_same_results(got, expected, 'tracked while another tracker grounded')

@@ -19,8 +19,9 @@ does (hustvl/EVF-SAM ``model/segment_anything_2/sam2/sam2_video_predictor.py``):
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -68,10 +69,15 @@ def text_as_prompt(prompt_encoder: nn.Module, text: torch.Tensor) -> Iterator[No
     """While active, the prompt encoder's sparse output is ``text`` (Bx1xC), as EVF's patched
     encoder returns for a text-only prompt; its dense output (no_mask_embed) is kept.
 
-    float32, as EVF concatenates the text to an empty float32 tensor.
+    float32, as EVF concatenates the text to an empty float32 tensor. Only calls from this
+    thread are changed: another tracker or predictor may run the same model meanwhile.
     """
+    owner = threading.get_ident()
+
     def hook(module: nn.Module, args: Any, output: tuple[torch.Tensor, torch.Tensor]
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+             ) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+        if threading.get_ident() != owner:
+            return None  # keep the output
         dense = output[1]
         if dense.shape[0] != text.shape[0]:
             raise RuntimeError(f'internal: prompt batch {dense.shape[0]} != '

@@ -102,7 +102,7 @@ class EvfSamTracker:
         forced = get_variant(variant) if variant else None
         if read_config(directory, forced.sam_type if forced else None).sam_type != 'sam2':
             raise VariantError(_NO_SAM2)
-        predictor = EvfSamPredictor.from_pretrained(directory, device=device, dtype=dtype,
+        predictor = EvfSamPredictor.from_pretrained(name_or_path, device=device, dtype=dtype,
                                                     variant=variant, cuda_graphs=False)
         return cls(predictor, settings)
 
