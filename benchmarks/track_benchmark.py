@@ -3,14 +3,15 @@ targets.
 
     python benchmarks/track_benchmark.py --device cpu                     # tiny random model
     flock /tmp/evf_fullsize.lock \
-        python benchmarks/track_benchmark.py --device cpu --full-size --frames 2 --threads 1
+        python benchmarks/track_benchmark.py --device cpu --full-size --frames 2 --skip 0 --threads 1
     python benchmarks/track_benchmark.py --device cuda --full-size        # GPU (fp16 by default)
 
 A benchmark, not a test. The frames are a synthetic 640x480 scene with moving objects.
 Segment mode: ``predict_many(frame, prompts)`` on every frame (BEiT-3 for every prompt on
 every frame). Track mode: ``add_targets`` on the first frame (grounding, reported apart), then
 ``track(frame)`` on each following frame (no BEiT-3; memory attention per target, batched).
-Lost-and-found is off (``lost_after=0``) so every frame is a tracking frame.
+Lost-and-found is off (``lost_after=0``) so every frame is a tracking frame; ``--skip``
+untimed frames come first, because the memory (and its cost) grows for 15 frames.
 
 --full-size builds the released evf-sam2 architecture with random weights (no download, as
 benchmarks/model_benchmark.py does); otherwise a tiny random checkpoint at the released input
@@ -87,21 +88,23 @@ def stage_summary(per_frame: list[list[Any]]) -> dict[str, Any]:
             'all_targets_own_ms': _percentiles(own)}
 
 
-def bench_segment(predictor: Any, prompts: list[str], frames: int) -> dict[str, Any]:
+def bench_segment(predictor: Any, prompts: list[str], frames: int, skip: int) -> dict[str, Any]:
     runs = [timed(predictor.predict_many, frame(i), prompts) for i in range(frames + 1)][1:]
     return {'mode': 'segment', 'targets': len(prompts),
             'frame_ms': _percentiles([ms for _, ms in runs]),
             **stage_summary([results for results, _ in runs])}
 
 
-def bench_track(predictor: Any, prompts: list[str], frames: int) -> dict[str, Any]:
+def bench_track(predictor: Any, prompts: list[str], frames: int, skip: int) -> dict[str, Any]:
     from evf_sam_ros.model import EvfSamTracker, TrackerSettings
 
     tracker = EvfSamTracker(predictor, TrackerSettings(lost_after=0))
     first, ground_ms = timed(tracker.add_targets, frame(0), prompts)
-    runs = [timed(tracker.track, frame(i)) for i in range(1, frames + 1)]
+    for i in range(1, skip + 1):
+        tracker.track(frame(i))
+    runs = [timed(tracker.track, frame(i)) for i in range(skip + 1, skip + frames + 1)]
     per_frame = [results for results, _ in runs]
-    return {'mode': 'track', 'targets': len(prompts),
+    return {'mode': 'track', 'targets': len(prompts), 'timed_frames_after_grounding': skip + 1,
             'frame_ms': _percentiles([ms for _, ms in runs]),
             'grounding_frame_ms': round(ground_ms, 1), **stage_summary(per_frame),
             'masks_not_empty': sum(r.result.area > 0 for r in first)}
@@ -120,6 +123,9 @@ def main() -> None:
                         help='timed frames per configuration '
                              '(0: 20, or 2 with --full-size on CPU)')
     parser.add_argument('--targets', default='1,4', help='comma-separated target counts')
+    parser.add_argument('--skip', type=int, default=15,
+                        help='untimed tracked frames first (15: the memory is full, the '
+                             'steady state; its cost grows until then)')
     parser.add_argument('--modes', default='segment,track', help='comma-separated modes')
     parser.add_argument('--cuda-graphs', action='store_true',
                         help='segment mode replays CUDA graphs (track mode runs eager)')
@@ -136,7 +142,7 @@ def main() -> None:
         for bench in (BENCHES[m] for m in args.modes.split(',')):
             if device.type == 'cuda':
                 torch.cuda.reset_peak_memory_stats(device)
-            row = bench(predictor, PROMPTS[:count], frames)
+            row = bench(predictor, PROMPTS[:count], frames, args.skip)
             row.update(model='evf-sam2 full-size' if args.full_size else 'evf-sam2 tiny',
                        image='640x480', frames=frames, device=str(device),
                        dtype=str(predictor.dtype).replace('torch.', ''), machine=machine,
