@@ -2,8 +2,8 @@
 targets.
 
     python benchmarks/track_benchmark.py --device cpu                     # tiny random model
-    flock /tmp/evf_fullsize.lock \
-        python benchmarks/track_benchmark.py --device cpu --full-size --frames 2 --skip 0 --threads 1
+    flock /tmp/evf_fullsize.lock python benchmarks/track_benchmark.py --device cpu \
+        --full-size --frames 2 --skip 0 --threads 1
     python benchmarks/track_benchmark.py --device cuda --full-size        # GPU (fp16 by default)
 
 A benchmark, not a test. The frames are a synthetic 640x480 scene with moving objects.
