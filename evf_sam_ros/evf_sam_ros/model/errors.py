@@ -23,3 +23,7 @@ class InputImageError(EvfSamError, ValueError):
 
 class PromptError(EvfSamError, ValueError):
     """The text prompt is empty, unprintable or longer than the model accepts."""
+
+
+class TargetError(EvfSamError, LookupError):
+    """A tracked target id that does not exist (never added, or already removed)."""
