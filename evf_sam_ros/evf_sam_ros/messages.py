@@ -31,9 +31,11 @@ def inference_seconds(result: SegmentationResult, prompts_on_frame: int = 1) -> 
 
 
 def segmentation_msg(result: SegmentationResult, header: Any, estimate: TargetEstimate,
-                     inference_time_s: float, target_id: int = -1) -> Any:
+                     inference_time_s: float, target_id: int = -1,
+                     tracking: Optional[Any] = None) -> Any:
     """evf_sam_msgs/Segmentation for one result; ``header`` is the source image's;
-    ``target_id``: the target's id (-1 for a one-shot request)."""
+    ``target_id``: the target's id (-1 for a one-shot request); ``tracking``: track mode's
+    pipeline.track.Tracking of the target (None: segment mode, grounded on every frame)."""
     from evf_sam_msgs.msg import Segmentation
 
     msg = Segmentation()
@@ -60,6 +62,10 @@ def segmentation_msg(result: SegmentationResult, header: Any, estimate: TargetEs
         fill_pose(msg.box_pose, estimate.box)
         msg.box_size.x, msg.box_size.y, msg.box_size.z = (float(c) for c in estimate.box.size)
     msg.cloud_points = int(estimate.cloud_points)
+    msg.grounded = True if tracking is None else bool(tracking.grounded)
+    if tracking is not None:
+        msg.lost, msg.lost_count = bool(tracking.lost), int(tracking.lost_count)
+        msg.reground_count = int(tracking.reground_count)
     msg.inference_time = float(inference_time_s)
     return msg
 
@@ -97,9 +103,10 @@ class TargetMessages:
 
 
 def target_messages(result: SegmentationResult, header: Any, estimate: TargetEstimate,
-                    inference_time_s: float, target_id: int = -1) -> TargetMessages:
+                    inference_time_s: float, target_id: int = -1,
+                    tracking: Optional[Any] = None) -> TargetMessages:
     """The messages of one target's result on the image with ``header``."""
-    seg = segmentation_msg(result, header, estimate, inference_time_s, target_id)
+    seg = segmentation_msg(result, header, estimate, inference_time_s, target_id, tracking)
     point = None if estimate.point is None else point_stamped_msg(header, estimate.point)
     pose = None if estimate.box is None else pose_stamped_msg(header, estimate.box)
     return TargetMessages(seg, point, pose)

@@ -26,6 +26,7 @@ from ..pipeline import (BAD_IMAGE, NO_PROMPT, ONE_SHOT, BufferedDepth, FrameMess
                         FrameOutput, NamedTarget, Segmenter, SourceImage, StampedBuffer,
                         TargetList, TargetOutput, check_prompt, predictor_segmenter,
                         process_frame)
+from ..pipeline.track import TrackSegmenter
 from .diagnostics import diagnostic_array, summarize
 from .io import NodeIO
 from .lifecycle_guard import guarded_change_state
@@ -41,7 +42,7 @@ class EvfSamNode(LifecycleNode):
 
     def __init__(self, node_name: str = 'evf_sam', **kwargs: Any):
         super().__init__(node_name, **kwargs)
-        self.params = NodeParameters(self, on_prompt=self._on_prompt_parameter,
+        self.params = NodeParameters(self, on_change=self._on_parameters_changed,
                                      loaded=lambda: self.predictor is not None,
                                      validate_prompt=self.validate_prompt)
         self.warnings = ThrottledWarnings(self._log_warning)
@@ -115,13 +116,27 @@ class EvfSamNode(LifecycleNode):
             return self._load_failed(str(exc))
         self.load_error = ''
         p = self.predictor
-        self.segmenter = predictor_segmenter(p)
+        try:
+            self.segmenter = self._segmenter(p)
+        except EvfSamError as exc:  # track mode with a SAM ViT checkpoint
+            p.release()
+            self.predictor = None
+            return self._load_failed(str(exc))
         self.get_logger().info(f'loaded {p.regime.name} on {p.device} ({_dtype_name(p.dtype)})')
         self.io.create_publishers()
         if s.prompt.strip():
             self._apply_command(s.prompt, 'parameter prompt')
         self._targets_changed()
         return TransitionCallbackReturn.SUCCESS
+
+    def _segmenter(self, predictor: EvfSamPredictor) -> Segmenter:
+        """Segment mode: ground every frame; track mode: an EvfSamTracker on the same model
+        (VariantError for SAM ViT checkpoints, which have no memory)."""
+        if self.settings.mode != 'track':
+            return predictor_segmenter(predictor)
+        from ..model import EvfSamTracker
+
+        return TrackSegmenter(EvfSamTracker(predictor, self.settings.tracker_settings()))
 
     def _load_failed(self, reason: str) -> TransitionCallbackReturn:
         self.load_error = reason
@@ -220,9 +235,11 @@ class EvfSamNode(LifecycleNode):
         self._targets_changed()
         return True
 
-    def _on_prompt_parameter(self, text: str) -> None:
-        if self.predictor is not None:
-            self._apply_command(text, 'parameter prompt')
+    def _on_parameters_changed(self, names: set[str]) -> None:
+        if 'prompt' in names and self.predictor is not None:
+            self._apply_command(self.settings.prompt, 'parameter prompt')
+        if isinstance(self.segmenter, TrackSegmenter):
+            self.segmenter.update(**vars(self.settings.tracker_settings()))
 
     def _targets_changed(self) -> None:
         self.io.publish_targets(self.targets)
@@ -345,6 +362,14 @@ class EvfSamNode(LifecycleNode):
             self.get_logger().warning(message)
 
     # ---- diagnostics -----------------------------------------------------------------
+    def _track_counters(self) -> dict[str, int]:
+        segmenter = self.segmenter
+        if not isinstance(segmenter, TrackSegmenter):
+            return {}
+        c = segmenter.counters
+        return {'track_groundings': c.groundings, 'track_lost': c.lost,
+                'track_regrounded': c.regrounded}
+
     def _publish_diagnostics(self) -> None:
         if self.closing:
             return
@@ -358,7 +383,8 @@ class EvfSamNode(LifecycleNode):
                     **{f'{k}_p{q}': v.percentile(q) for k, v in stats.items() for q in (50, 95)},
                     'model': p.name if p else self.settings.checkpoint,
                     'variant': p.regime.name if p else '', 'device': str(p.device) if p else '',
-                    'dtype': _dtype_name(p.dtype) if p else ''}
+                    'dtype': _dtype_name(p.dtype) if p else '', 'mode': self.settings.mode,
+                    **self._track_counters()}
         snap = summarize(self.state_label(), self.load_error, counters,
                          dict(self.warnings.counts), self.input_rate.rate())
         self._diag_pub.publish(diagnostic_array(snap, self.get_fully_qualified_name(),

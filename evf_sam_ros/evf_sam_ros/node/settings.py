@@ -41,6 +41,12 @@ PARAMS: tuple[ParamSpec, ...] = (
               'slow first start'),
     ParamSpec('compile_cache_dir', '', 'persistent compile cache (empty: '
               '~/.cache/evf_sam_ros/torch_compile)'),
+    ParamSpec('mode', 'segment', 'segment (ground the text on every frame) or track (ground once, '
+              "then follow with SAM2's memory; SAM2 checkpoints)", choices=('segment', 'track')),
+    ParamSpec('lost_after', 5, 'track mode: weak frames in a row before a target is lost and '
+              're-grounded (0: never lost)', runtime=True, low=0, high=100000),
+    ParamSpec('reground_interval', 0, 'track mode: also re-ground every this many frames (0: '
+              'only when lost)', runtime=True, low=0, high=100000),
     ParamSpec('autostart', True, 'configure and activate at start-up, so a plain `ros2 run` works'),
     ParamSpec('prompt', '', 'current prompt (the `command` topic sets it too); empty: idle',
               runtime=True),
@@ -146,6 +152,9 @@ class NodeSettings:
     preprocess: str
     torch_compile: bool
     compile_cache_dir: str
+    mode: str
+    lost_after: int
+    reground_interval: int
     autostart: bool
     prompt: str
     score_threshold: float
@@ -178,6 +187,17 @@ class NodeSettings:
 
     def updated(self, values: Mapping[str, Any]) -> "NodeSettings":
         return dataclasses.replace(self, **{k.replace(".", "_"): v for k, v in values.items()})
+
+    def tracker_settings(self) -> Any:
+        """model.TrackerSettings of track mode: weak = predicted IoU under score_threshold or
+        (with use_object_score) an object score not above object_score_threshold."""
+        from ..model.track_state import TrackerSettings
+
+        return TrackerSettings(
+            lost_after=int(self.lost_after), reground_interval=int(self.reground_interval),
+            iou_threshold=float(self.score_threshold),
+            object_score_threshold=float(self.object_score_threshold)
+            if self.use_object_score else 0.0)
 
     def target_settings(self) -> TargetSettings:
         return TargetSettings(
@@ -238,10 +258,11 @@ class NodeParameters:
     range, wrong type) is not applied: the default is declared instead and ``errors`` names
     the refused value, so configure fails with it until it is fixed (nothing silent)."""
 
-    def __init__(self, node: Any, on_prompt: Any, loaded: Any, validate_prompt: Any):
+    def __init__(self, node: Any, on_change: Any, loaded: Any, validate_prompt: Any):
+        """on_change(names): called with the names of parameters just changed."""
         from rclpy.exceptions import ParameterException
 
-        self._on_prompt, self._loaded, self._validate_prompt = on_prompt, loaded, validate_prompt
+        self._on_change, self._loaded, self._validate_prompt = on_change, loaded, validate_prompt
         self._refused: dict[str, str] = {}
         for spec in PARAMS:
             try:
@@ -295,6 +316,5 @@ class NodeParameters:
         self.settings = self.settings.updated({p.name: p.value for p in ours})
         for param in ours:
             self._refused.pop(param.name, None)
-            if param.name == 'prompt':
-                self._on_prompt(param.value)
+        self._on_change({p.name for p in ours})
         return SetParametersResult(successful=True)

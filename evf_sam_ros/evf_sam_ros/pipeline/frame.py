@@ -21,19 +21,20 @@ from .problems import FrameProblem, Problem
 from .prompts import NamedTarget
 from .source import SourceImage
 
-#: Segments targets on an HxWx3 uint8 RGB image: one result per target, in order, and the
-#: number of model passes the frame's shared cost is split over (for inference_time).
+#: Segments targets on an HxWx3 uint8 RGB image: (one result per target, in order; the
+#: number of results the frame's shared stages are split over, for inference_time; one
+#: Tracking or None per target, or None in segment mode).
 Segmenter = Callable[[np.ndarray, Sequence[NamedTarget]],
-                     tuple[Sequence[SegmentationResult], int]]
+                     tuple[Sequence[SegmentationResult], int, Optional[Sequence[Any]]]]
 
 
 def predictor_segmenter(predictor: Any) -> Segmenter:
     """Segment mode: each distinct prompt grounded on the frame (image encoder once)."""
     def segment(rgb: np.ndarray, targets: Sequence[NamedTarget]
-                ) -> tuple[list[SegmentationResult], int]:
+                ) -> tuple[list[SegmentationResult], int, None]:
         prompts = list(dict.fromkeys(t.prompt for t in targets))
         by_prompt = dict(zip(prompts, predictor.predict_many(rgb, prompts)))
-        return [by_prompt[t.prompt] for t in targets], len(prompts)
+        return [by_prompt[t.prompt] for t in targets], len(prompts), None
     return segment
 
 PROCESSED, NO_PROMPT, BAD_IMAGE = 'processed', 'no_prompt', 'bad_image'
@@ -98,28 +99,33 @@ def process_frame(image: SourceImage, targets: Sequence[NamedTarget], segment: S
         return FrameOutput(BAD_IMAGE, header, problems=[exc.problem])
     started = time.monotonic()
     try:
-        results, passes = segment(rgb, targets)
+        results, passes, tracking = segment(rgb, targets)
     except InputImageError as exc:
         return FrameOutput(BAD_IMAGE, header, rgb, problems=[Problem('bad_image', str(exc))])
     out = FrameOutput(PROCESSED, header, rgb, model_s=time.monotonic() - started)
     out.depth = depth.match(header, rgb.shape[:2]) if depth is not None else None
     if out.depth is not None:
         out.problems.extend(out.depth.problems)
-    out.targets = [_target(out, t, r, settings, passes, with_cloud)
-                   for t, r in zip(targets, results)]
+    tracking = tracking or [None] * len(results)
+    out.targets = [_target(out, t, r, settings, passes, with_cloud, tr)
+                   for t, r, tr in zip(targets, results, tracking)]
     return out
 
 
 def _target(out: FrameOutput, target: NamedTarget, result: SegmentationResult,
-            settings: TargetSettings, prompts_on_frame: int, with_cloud: bool) -> TargetOutput:
+            settings: TargetSettings, prompts_on_frame: int, with_cloud: bool,
+            tracking: Optional[Any]) -> TargetOutput:
     header, depth, problems = out.header, out.depth, out.problems
     depth_m = depth.depth_m if depth else None
-    estimate = estimate_target(result, settings, depth_m, depth.intrinsics if depth else None,
-                               out.rgb, with_cloud)
+    if tracking is not None and tracking.lost:  # lost: not found, whatever this frame shows
+        estimate = TargetEstimate(False, None, None)
+    else:
+        estimate = estimate_target(result, settings, depth_m,
+                                   depth.intrinsics if depth else None, out.rgb, with_cloud)
     if estimate.found and depth_m is not None and estimate.point is None:
         problems.append(Problem('depth_invalid', f"too little valid depth inside the mask of "
                                 f"'{result.prompt}' (valid fraction "
                                 f'{estimate.depth_valid_fraction:.2f}): no target_point'))
     seconds = inference_seconds(result, prompts_on_frame)
-    messages = target_messages(result, header, estimate, seconds, target.id)
+    messages = target_messages(result, header, estimate, seconds, target.id, tracking)
     return TargetOutput(target, result, estimate, messages)

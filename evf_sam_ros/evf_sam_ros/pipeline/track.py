@@ -1,0 +1,83 @@
+"""Track mode for the frame pipeline: the targets are followed across frames by an
+EvfSamTracker (SAM2 memory, EVF-SAM2's video mode); one-shot targets (~/segment, find_target
+goals) are grounded on the frame in image mode by the same model.
+
+A target is grounded from its text on the first frame it is segmented on, then tracked; the
+tracker re-grounds it when lost, on a new frame size, or every ``reground_interval`` frames.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from .prompts import NamedTarget
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """How a tracked target's mask came about on a frame (Segmentation's track fields).
+
+    grounded: the mask was grounded from the text on this frame (added, lost, interval, new
+    frame size) rather than carried by memory. lost: ``lost_after`` weak frames in a row.
+    lost_count / reground_count: times so far.
+    """
+
+    grounded: bool
+    lost: bool
+    lost_count: int
+    reground_count: int
+
+
+class TrackSegmenter:
+    """A Segmenter (pipeline.frame) that tracks the node's targets: ids of ``targets`` map to
+    the tracker's own; targets no longer asked for are removed from the tracker."""
+
+    def __init__(self, tracker: Any):
+        self.tracker = tracker
+        self._ids: dict[int, int] = {}  # pipeline target id -> tracker id
+        self._lock = threading.Lock()
+
+    def __call__(self, rgb: np.ndarray, targets: Sequence[NamedTarget]) -> tuple:
+        """(one SegmentationResult per target, the number of results the frame's shared
+        stages are split over, one Tracking (None for one-shot targets) per target)."""
+        tracked = [t for t in targets if t.id >= 0]
+        one_shot = list(dict.fromkeys(t.prompt for t in targets if t.id < 0))
+        with self._lock:
+            self._forget({t.id for t in tracked})
+            new = [t for t in tracked if t.id not in self._ids]
+            results = self.tracker.track_targets(rgb, add=[t.prompt for t in new]) \
+                if tracked else []
+            for target, result in zip(new, results[len(results) - len(new):]):
+                self._ids[target.id] = result.status.target_id
+            by_id = {r.status.target_id: r for r in results}
+            grounded = dict(zip(one_shot, self.tracker.predictor.predict_many(rgb, one_shot))) \
+                if one_shot else {}
+            out, tracking = [], []
+            for t in targets:
+                if t.id < 0:
+                    out.append(grounded[t.prompt])
+                    tracking.append(None)
+                    continue
+                done = by_id[self._ids[t.id]]
+                s = done.status
+                out.append(done.result)
+                tracking.append(Tracking(s.grounded is not None, s.lost, s.lost_count,
+                                         s.reground_count))
+        return out, max(len(results), 1), tracking
+
+    def _forget(self, wanted: set[int]) -> None:
+        for target_id in [i for i in self._ids if i not in wanted]:
+            self.tracker.remove_target(self._ids.pop(target_id))
+
+    @property
+    def counters(self) -> Any:
+        """The tracker's totals (frames, groundings, lost, regrounded)."""
+        return self.tracker.counters
+
+    def update(self, **settings: Any) -> Optional[Any]:
+        """Change the tracker's lost-and-found settings (TrackerSettings fields)."""
+        return self.tracker.update_settings(**settings)
