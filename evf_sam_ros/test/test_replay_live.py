@@ -53,7 +53,7 @@ def _check_outputs(bag, out, prompt):
     assert report['mode'] == 'live' and frames['in'] == FRAMES
     assert frames['processed'] >= 1 and frames['processed'] + frames['dropped'] == FRAMES
     assert report['latency_ms']['kind'] == 'stamp_to_output' and report['latency_ms']['p50'] > 0
-    assert set(report['prompts']) == {prompt}
+    assert {t['prompt'] for t in report['targets'].values()} == {prompt}
     with open_bag(bag) as reader:
         source = {stamp_ns(deserialize(raw, ty).header)
                   for _, ty, _, raw in read_messages(reader, [COLOR_TOPIC])}

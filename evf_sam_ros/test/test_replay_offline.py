@@ -62,8 +62,9 @@ def test_offline_report(run_mcap):
     assert report['mode'] == 'offline'
     assert report['frames'] == {'in': FRAMES, 'processed': FRAMES, 'skipped': 0, 'dropped': 0}
     assert report['warnings'] == {}
-    assert set(report['prompts']) == {EXTRA_PROMPT, MUG_PROMPT}
-    mug = report['prompts'][MUG_PROMPT]
+    targets = report['targets']
+    assert {k: t['prompt'] for k, t in targets.items()} == {'0': EXTRA_PROMPT, '1': MUG_PROMPT}
+    mug = targets['1']
     assert mug['results'] == FRAMES and mug['found'] == FRAMES  # score threshold 0, random masks
     assert mug['target']['count_total'] == FRAMES
     assert report['latency_ms']['kind'] == 'model' and report['latency_ms']['count'] == FRAMES

@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--params-file', metavar='YAML',
                    help="the node's parameters file: offline mode then decides found, reads "
                         'depth and checks prompts with its values (default: the node defaults)')
+    p.add_argument('--mode', choices=['segment', 'track'],
+                   help="segment: ground the text on every frame; track: ground once, then follow "
+                        "with SAM2's memory (default: the node's mode parameter; live mode checks "
+                        'that the node runs in it)')
     p.add_argument('--score-threshold', type=float,
                    help='least score of a found target (default: the node\'s score_threshold)')
     p.add_argument('--max-frames', type=_positive(int), help='stop after N frames')
@@ -86,6 +90,8 @@ def node_settings(args: argparse.Namespace) -> Any:
         values = params_file_values(args.params_file) if args.params_file else {}
         if args.score_threshold is not None:
             values['score_threshold'] = args.score_threshold
+        if args.mode is not None:
+            values['mode'] = args.mode
         if args.sync_tolerance is not None:
             values['depth_max_stamp_diff'] = args.sync_tolerance
         return default_settings(values)
@@ -112,11 +118,12 @@ def _offline(args: argparse.Namespace, options: ReplayOptions,
         raise ReplayError('--checkpoint is required in offline mode (a hub id or a directory)')
     inspect_bag(args.bag, options)  # fail on a bad bag before loading the model
     predictor = EvfSamPredictor.from_pretrained(args.checkpoint, args.device, args.dtype)
+    tracking = settings.tracker_settings() if settings.mode == 'track' else None
     processor = OfflineSegmenter(predictor, settings.target_settings(), args.prompt,
-                                 settings.max_prompt_chars)
+                                 settings.max_prompt_chars, tracking)
     meta = {'checkpoint': str(args.checkpoint), 'device': str(predictor.device),
             'dtype': str(predictor.dtype).replace('torch.', ''), 'prompts': list(args.prompt),
-            'score_threshold': settings.score_threshold,
+            'score_threshold': settings.score_threshold, 'target_mode': settings.mode,
             'params_file': args.params_file}
     return replay_bag(args.bag, args.output, processor, options, meta)
 
@@ -127,7 +134,7 @@ def _live(args: argparse.Namespace, options: ReplayOptions) -> dict[str, Any]:
     selection, total = inspect_bag(args.bag, options)
     live = LiveOptions(namespace=args.namespace, speed=args.speed, grace_s=args.grace,
                        wait_for_node_s=args.wait_for_node, prompts=tuple(args.prompt),
-                       max_frames=args.max_frames, lockstep=args.lockstep)
+                       max_frames=args.max_frames, lockstep=args.lockstep, mode=args.mode)
     with progress_bar(total, options.progress, 'play') as bar:
         recording = play_and_record(str(args.bag), selection, live, bar)
     meta = {'namespace': args.namespace or '/', 'speed': args.speed, 'prompts': list(args.prompt),

@@ -46,6 +46,7 @@ class LiveOptions:
     prompts: tuple[str, ...] = ()
     max_frames: Optional[int] = None
     lockstep: bool = False
+    mode: Optional[str] = None
 
 
 def _connect(ros: ReplayNode, options: LiveOptions) -> None:
@@ -97,6 +98,18 @@ def _send_prompt(ros: ReplayNode, text: str, recording: LiveRecording,
                                        f'the node did not take the command {text!r}'))
             return
         recording.commands_sent -= 1  # lost in discovery: resent
+
+
+def _check_mode(ros: ReplayNode, mode: str) -> None:
+    """ReplayError unless the node's ``mode`` parameter is ``mode``."""
+    from rcl_interfaces.srv import GetParameters
+
+    answer = ros.call('evf_sam/get_parameters', GetParameters,
+                      GetParameters.Request(names=['mode']), 10.0)
+    running = answer.values[0].string_value if answer.values else ''
+    if running != mode:
+        raise ReplayError(f'the node runs in {running or "an unknown"} mode, not {mode}; '
+                          f'start it with mode:={mode} (a configure-time parameter)')
 
 
 def _set_targets(ros: ReplayNode, prompts: tuple[str, ...], timeout_s: float = 10.0) -> None:
@@ -221,6 +234,8 @@ def play_and_record(bag: str, selection: TopicSelection, options: LiveOptions,
     ros = ReplayNode(options.namespace, recording)
     try:
         _connect(ros, options)
+        if options.mode is not None:
+            _check_mode(ros, options.mode)
         baseline = _diagnostics_baseline(ros, recording)
         if options.prompts:
             _set_targets(ros, options.prompts)

@@ -9,11 +9,12 @@ report.json counts the same problems /diagnostics would.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from ..model.errors import PromptError
 from ..pipeline import (BAD_IMAGE, NO_PROMPT, FrameMessages, Problem, TargetList,
                         check_prompt, predictor_segmenter, process_frame)
+from ..pipeline.track import TrackSegmenter
 from ..targets import TargetSettings
 from .errors import ReplayError
 from .frames import BagFrame
@@ -32,11 +33,16 @@ class OfflineSegmenter:
     latency_kind = 'model'
 
     def __init__(self, predictor: Any, settings: TargetSettings, prompts: Sequence[str] = (),
-                 max_prompt_chars: int = 4096):
+                 max_prompt_chars: int = 4096, tracker_settings: Optional[Any] = None):
+        """tracker_settings: a model.TrackerSettings for track mode (None: segment mode)."""
         self.predictor, self.settings = predictor, settings
         self.max_prompt_chars = max_prompt_chars
         self.targets = TargetList(self.validate_prompt)
         self.segment = predictor_segmenter(predictor)
+        if tracker_settings is not None:
+            from ..model import EvfSamTracker
+
+            self.segment = TrackSegmenter(EvfSamTracker(predictor, tracker_settings))
         self.messages = FrameMessages()
         for prompt in prompts:
             try:

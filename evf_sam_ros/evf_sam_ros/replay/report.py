@@ -19,7 +19,8 @@ import numpy as np
 
 from .frames import BagFrame
 from .results import FrameOutcome
-from .scoring import box_stability, latency_stats, mask_iou, score_frames, target_stats
+from .scoring import (box_stability, centroid_motion, latency_stats, mask_iou, score_frames,
+                      target_stats)
 
 _MAX_EXAMPLES = 3  # details kept per warning kind
 
@@ -40,7 +41,7 @@ class ReplayReport:
         self.warning_examples: dict[str, list[str]] = collections.defaultdict(list)
         self._latencies: list[float] = []
         self._iou_pairs: list[tuple[int, np.ndarray, np.ndarray]] = []
-        self._per_prompt: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+        self._per_target: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
         self.depth_seen = False
 
     def warn(self, kind: str, detail: str, count: int = 1) -> None:
@@ -75,21 +76,30 @@ class ReplayReport:
             'centroid': list(p.centroid) if p.centroid else None,
             'point_m': list(p.point) if p.point else None,
             'depth_median_m': _finite(p.depth_median_m), 'inference_ms': round(p.inference_ms, 3),
-            'target_id': p.target_id, 'box': [list(part) for part in p.box] if p.box else None}
+            'target_id': p.target_id, 'box': [list(part) for part in p.box] if p.box else None,
+            'grounded': p.grounded, 'lost': p.lost, 'lost_count': p.lost_count,
+            'reground_count': p.reground_count}
         if frame.gt_mask is not None and p.prompt == scored_prompt:
             # what the robot would act on: a target that was not found is an empty mask
             predicted = p.mask if p.found else np.zeros_like(frame.gt_mask)
             self._iou_pairs.append((frame.index, predicted, frame.gt_mask))
             entry['iou'] = mask_iou(predicted, frame.gt_mask)
-        self._per_prompt[p.prompt].append(entry)
+        self._per_target[target_key(p.target_id, p.prompt)].append(entry)
         return entry
 
-    def _prompt_summary(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    def _target_summary(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
         found = sum(1 for e in entries if e['found'])
+        ious = [e['iou'] for e in entries if 'iou' in e]
         summary: dict[str, Any] = {
+            'target_id': entries[0]['target_id'], 'prompt': entries[0]['prompt'],
             'results': len(entries), 'found': found,
             'found_rate': found / len(entries) if entries else None,
-            'mean_score': float(np.mean([e['score'] for e in entries])) if entries else None}
+            'mean_score': float(np.mean([e['score'] for e in entries])) if entries else None,
+            'iou_mean': float(np.mean(ious)) if ious else None,
+            'lost': max(e['lost_count'] for e in entries),
+            'regrounded': max(e['reground_count'] for e in entries),
+            **centroid_motion([tuple(e['centroid']) if e['centroid'] and e['found'] else None
+                               for e in entries])}
         if self.depth_seen:
             summary['target'] = target_stats(
                 [tuple(e['point_m']) if e['point_m'] else None for e in entries],
@@ -107,7 +117,7 @@ class ReplayReport:
             'warnings': dict(sorted(self.warning_counts.items())),
             'warning_examples': {k: v for k, v in sorted(self.warning_examples.items())},
             'latency_ms': {'kind': self.latency_kind, **latency_stats(self._latencies)},
-            'prompts': {p: self._prompt_summary(e) for p, e in self._per_prompt.items()},
+            'targets': {k: self._target_summary(e) for k, e in self._per_target.items()},
             'iou': iou.as_dict() if iou.per_frame else None,
             'per_frame': self.frames,
         }
@@ -146,10 +156,18 @@ def _xyz(values: Optional[list[float]]) -> str:
     return '-' if not values else '(' + ', '.join(f'{v:+.3f}' for v in values) + ')'
 
 
-def _prompt_rows(prompt: str, s: dict[str, Any]) -> list[tuple[str, str]]:
-    rows = [(f'prompt "{prompt}"', f'found {s["found"]}/{s["results"]} '
+def target_key(target_id: int, prompt: str) -> str:
+    """report.json's key of a target: its id, or the prompt of a one-shot result (id -1)."""
+    return str(target_id) if target_id >= 0 else prompt
+
+
+def _target_rows(key: str, s: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = [(f'target {key}: "{s["prompt"]}"' if s['target_id'] >= 0 else f'prompt "{key}"',
+             f'found {s["found"]}/{s["results"]} '
              f'({_fmt(100 * s["found_rate"] if s["found_rate"] is not None else None)}%), '
-             f'mean score {_fmt(s["mean_score"], 3)}')]
+             f'mean score {_fmt(s["mean_score"], 3)}, lost {s["lost"]}, '
+             f're-grounded {s["regrounded"]}, centroid jitter '
+             f'{_fmt(s["centroid_jitter_px"], 2, " px")}')]
     target = s.get('target')
     if target is not None:
         text = f'{target["count_valid"]} valid'
@@ -175,8 +193,8 @@ def format_table(data: dict[str, Any]) -> str:
             (f'latency ({lat["kind"]})', f'p50 {_fmt(lat["p50"], 1, " ms")}, '
                                         f'p95 {_fmt(lat["p95"], 1, " ms")}, '
                                         f'max {_fmt(lat["max"], 1, " ms")}')]
-    for prompt, summary in data['prompts'].items():
-        rows += _prompt_rows(prompt, summary)
+    for key, summary in data['targets'].items():
+        rows += _target_rows(key, summary)
     iou = data.get('iou')
     if iou:
         hit = next((k for k in iou if k.startswith('hit_rate_at_')), None)

@@ -37,7 +37,8 @@ class PromptOutcome:
     target. depth_median_m: median mask depth in metres (NaN without depth).
     inference_ms: the model's time for this prompt (encoder share + decode). target_id: the
     target's id. box: (centre xyz, orientation quaternion xyzw, size xyz) of the target's 3D
-    box (metres, optical frame), None without a valid box.
+    box (metres, optical frame), None without a valid box. grounded, lost, lost_count,
+    reground_count: track mode's state of the target (Segmentation's fields).
     """
 
     prompt: str
@@ -52,6 +53,10 @@ class PromptOutcome:
     inference_ms: float
     target_id: int = -1
     box: Optional[tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]] = None
+    grounded: bool = True
+    lost: bool = False
+    lost_count: int = 0
+    reground_count: int = 0
 
 
 @dataclass
@@ -100,7 +105,9 @@ def outcome_from_msg(msg: Any) -> PromptOutcome:
         bbox=bbox, centroid=centroid if all(math.isfinite(c) for c in centroid) else None,
         area=int(msg.area), point=point, depth_median_m=float(msg.depth_median),
         inference_ms=float(msg.inference_time) * 1000.0, target_id=int(msg.target_id),
-        box=_box(msg) if msg.box_valid else None)
+        box=_box(msg) if msg.box_valid else None, grounded=bool(msg.grounded),
+        lost=bool(msg.lost), lost_count=int(msg.lost_count),
+        reground_count=int(msg.reground_count))
 
 
 def _box(msg: Any) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:

@@ -166,3 +166,23 @@ def box_stability(boxes: Sequence[Optional[tuple[Sequence[float], Sequence[float
 
 def _json_float(value: float) -> Optional[float]:
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+def centroid_motion(centroids: Sequence[Optional[tuple[float, float]]]) -> dict:
+    """Frame-to-frame motion of a target's mask centroid (u, v pixels; None = not found).
+
+    Returns centroid_step_px: mean distance between consecutive frames' centroids (motion
+    plus jitter); centroid_jitter_px: mean length of the second difference c[t+1] - 2 c[t] +
+    c[t-1] over three consecutive found frames (0 for steady motion, so it measures the
+    jumps and shakes a grasp would suffer). None when too few consecutive frames.
+    """
+    steps, jitters = [], []
+    for i in range(1, len(centroids)):
+        a, b = centroids[i - 1], centroids[i]
+        if a is not None and b is not None:
+            steps.append(math.dist(a, b))
+        if i >= 2 and centroids[i - 2] is not None and a is not None and b is not None:
+            c = centroids[i - 2]
+            jitters.append(math.hypot(b[0] - 2 * a[0] + c[0], b[1] - 2 * a[1] + c[1]))
+    return {'centroid_step_px': float(np.mean(steps)) if steps else None,
+            'centroid_jitter_px': float(np.mean(jitters)) if jitters else None}
