@@ -103,7 +103,7 @@ if [ -z "${QUICK:-}" ]; then
 fi
 step 60 "device vs exact preprocessing" $PY benchmarks/preprocess_agreement.py --device "$DEVICE" $SMALL \
   --dtype float32 --sizes "$SIZES"
-# step 60 "tracker" $PY benchmarks/track_benchmark.py --device "$DEVICE"    # one line per benchmark
+step 60 "tracker" $PY benchmarks/track_benchmark.py --device "$DEVICE"    # one line per benchmark
 
 $PY benchmarks/gpu_table.py "$ROWS" --dump-dir "$DUMPS" | tee "$WORK/gpu_check_report.md"
 echo "total $(( $(date +%s) - START )) s of a ${BUDGET_S} s budget"

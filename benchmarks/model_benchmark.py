@@ -19,7 +19,6 @@ import copy
 import json
 import platform
 import resource
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -136,12 +135,11 @@ def random_full_predictor(
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
-    """p50 and p95 (nearest rank) of ``values``, rounded to 0.01."""
-    ordered = sorted(values)
-    return {
-        'p50': round(statistics.median(ordered), 2),
-        'p95': round(ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))], 2),
-    }
+    """p50 and p95 of ``values`` (the package's one definition, ``stats.percentile``),
+    rounded to 0.01."""
+    from evf_sam_ros.stats import percentile
+
+    return {'p50': round(percentile(values, 50), 2), 'p95': round(percentile(values, 95), 2)}
 
 
 def peak_memory_mb(device: torch.device) -> float:

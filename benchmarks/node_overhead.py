@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from evf_sam_ros.stats import percentile
 
 REPO = Path(__file__).resolve().parents[1]
 SHM_PROFILE = REPO / "evf_sam_ros" / "config" / "fastdds_shm.xml"
@@ -75,7 +76,7 @@ def measure(client, size: tuple[int, int], frames: int, warmup: int) -> dict:
     overhead = [(arrivals[i][0] - sent[i] - arrivals[i][1]) * 1000 for i in range(warmup, warmup + frames)
                 if i in arrivals]
     model = [arrivals[i][1] * 1000 for i in range(warmup, warmup + frames) if i in arrivals]
-    pct = lambda v, q: round(float(np.percentile(v, q)), 2) if v else float("nan")  # noqa: E731
+    pct = lambda v, q: round(percentile(v, q), 2)  # noqa: E731  (NaN when empty)
     return {"image": f"{w}x{h}", "received": len(overhead), "sent": frames,
             "node_overhead_ms_p50": float(node.get("node_overhead_ms_p50", "nan")),
             "node_overhead_ms_p95": float(node.get("node_overhead_ms_p95", "nan")),

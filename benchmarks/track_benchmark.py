@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from model_benchmark import _peak_memory_mb, _percentiles, random_full_predictor
+from model_benchmark import peak_memory_mb, percentiles, random_full_predictor
 
 PROMPTS = ['the red box', 'the blue ball', 'the green cup', 'the white plate']
 
@@ -84,14 +84,14 @@ def stage_summary(per_frame: list[list[Any]]) -> dict[str, Any]:
             shared.setdefault(k, []).append(results[0].timings_ms.get(k, 0.0))
         own.append(sum(v for r in results for k, v in r.timings_ms.items()
                        if k not in FRAME_STAGES))
-    return {'frame_stages_ms': {k: _percentiles(v) for k, v in shared.items()},
-            'all_targets_own_ms': _percentiles(own)}
+    return {'frame_stages_ms': {k: percentiles(v) for k, v in shared.items()},
+            'all_targets_own_ms': percentiles(own)}
 
 
 def bench_segment(predictor: Any, prompts: list[str], frames: int, skip: int) -> dict[str, Any]:
     runs = [timed(predictor.predict_many, frame(i), prompts) for i in range(frames + 1)][1:]
     return {'mode': 'segment', 'targets': len(prompts),
-            'frame_ms': _percentiles([ms for _, ms in runs]),
+            'frame_ms': percentiles([ms for _, ms in runs]),
             **stage_summary([results for results, _ in runs])}
 
 
@@ -105,7 +105,7 @@ def bench_track(predictor: Any, prompts: list[str], frames: int, skip: int) -> d
     runs = [timed(tracker.track, frame(i)) for i in range(skip + 1, skip + frames + 1)]
     per_frame = [results for results, _ in runs]
     return {'mode': 'track', 'targets': len(prompts), 'timed_frames_after_grounding': skip + 1,
-            'frame_ms': _percentiles([ms for _, ms in runs]),
+            'frame_ms': percentiles([ms for _, ms in runs]),
             'grounding_frame_ms': round(ground_ms, 1), **stage_summary(per_frame),
             'masks_not_empty': sum(r.result.area > 0 for r in first)}
 
@@ -147,7 +147,7 @@ def main() -> None:
                        image='640x480', frames=frames, device=str(device),
                        dtype=str(predictor.dtype).replace('torch.', ''), machine=machine,
                        torch=torch.__version__, load_average=round(os.getloadavg()[0], 1),
-                       peak_memory_mb=round(_peak_memory_mb(device), 1))
+                       peak_memory_mb=round(peak_memory_mb(device), 1))
             print(json.dumps(row), flush=True)
 
 
