@@ -77,7 +77,7 @@ def write_sample_bag(out_dir: str | Path, storage: str = 'mcap', frames: int = 3
                      compressed: bool = False, supersample: int = 1,
                      prompt: str = MUG_PROMPT, *, bag_format: str = 'rosbag2',
                      compression: str = 'none', depth_format: str = 'raw',
-                     depth_encoding: str = '16UC1') -> Path:
+                     depth_encoding: str = '16UC1', start_ns: int = START_NS) -> Path:
     """Render ``frames`` frames of the tabletop scene at ``rate_hz`` into a new bag.
 
     Arguments:
@@ -93,6 +93,8 @@ def write_sample_bag(out_dir: str | Path, storage: str = 'mcap', frames: int = 3
         depth_format: "raw" (sensor_msgs/Image on ``DEPTH_TOPIC``) or "compressedDepth"
             (image_transport's png on ``COMPRESSED_DEPTH_TOPIC``).
         depth_encoding: "16UC1" (mm) or "32FC1" (metres).
+        start_ns: header stamp of the first frame, nanoseconds (frames follow every
+            1 / ``rate_hz`` s; the scene's time starts at 0 whatever the stamp).
 
     Returns:
         The bag path.
@@ -101,9 +103,9 @@ def write_sample_bag(out_dir: str | Path, storage: str = 'mcap', frames: int = 3
     _check_options(frames, rate_hz, depth_format, depth_encoding)
     period = int(round(1e9 / rate_hz))
     with open_writer(out_dir, bag_format, storage, compression) as bag:
-        bag.write(COMMAND_TOPIC, STRING, START_NS - 1_000_000, string_cdr(prompt))
+        bag.write(COMMAND_TOPIC, STRING, start_ns - 1_000_000, string_cdr(prompt))
         for index in range(frames):
-            stamp = START_NS + index * period
+            stamp = start_ns + index * period
             scene = render_tabletop(index * period / 1e9, size[0], size[1], supersample)
             if compressed:
                 bag.write(COMPRESSED_TOPIC, COMPRESSED_IMAGE, stamp + 4_000_000,
