@@ -157,7 +157,8 @@ def encode_compressed_depth(depth: np.ndarray, encoding: str,
             ``32FC1`` (quantised inverse depth; NaN, <= 0, >= ``depth_max`` and readings
             too near to quantise, below ``A / (65535 - B)``, become "no reading").
         encoding: ``"16UC1"``, ``"mono16"`` or ``"32FC1"``.
-        depth_max: metres; ``depth_quantization``: Z0 of the 32FC1 quantisation.
+        depth_max: metres, the publisher's ``depth_max`` parameter.
+        depth_quantization: Z0 of the 32FC1 quantisation (``depth_quantization``).
         png_level: zlib level 0-9 of the PNG (the publisher's default is 9; 1 is faster).
 
     Returns:

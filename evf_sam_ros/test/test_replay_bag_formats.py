@@ -88,12 +88,12 @@ def test_each_format_reads_as_the_same_frames(bags, plain, name):
         assert [k for k, _ in got[role]] == [k for k, _ in plain[role]]  # stamps, frames, times
         assert len(got[role]) == FRAMES
     for role in ('image', 'ground_truth', 'camera_info'):
-        for (_, value), (_, expected) in zip(got[role], plain[role]):
+        for (_, value), (_, expected) in zip(got[role], plain[role], strict=True):
             if role == 'camera_info':
                 assert value == expected
             else:
                 np.testing.assert_array_equal(value, expected)
-    for (_, depth), (_, expected) in zip(got['depth'], plain['depth']):
+    for (_, depth), (_, expected) in zip(got['depth'], plain['depth'], strict=True):
         if name.endswith('32fc1'):  # quantised inverse depth: never nearer, < d^2 / (A - d)
             error = depth.astype(np.float64) - expected
             assert (error > -1e-6).all() and (error < expected ** 2 / (QUANT_A - expected)).all()

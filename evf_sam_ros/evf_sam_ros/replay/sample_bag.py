@@ -84,9 +84,11 @@ def write_sample_bag(out_dir: str | Path, storage: str = 'mcap', frames: int = 3
         out_dir: bag to create (must not exist): a rosbag2 directory, or the ``.bag`` file
             for ``bag_format="ros1"``.
         storage: "mcap" or "sqlite3" (rosbag2 only).
+        frames: number of frames; rate_hz: frames per second (scene time 1 / rate_hz apart).
         size: (width, height) in pixels.
         compressed: write JPEG CompressedImage on ``COMPRESSED_TOPIC`` instead of rgb8.
         supersample: colour anti-aliasing of the renderer (1 is fast, 2 is prettier).
+        prompt: the command recorded before the first frame.
         bag_format: "rosbag2" or "ros1".
         compression: rosbag2: "none", "file", "message" (zstd) or "chunk" (zstd mcap
             chunks); ros1: "none" or "chunk" (lz4).

@@ -1,10 +1,11 @@
 """A synthetic tabletop scene rendered by ray casting (numpy only, no ROS imports).
 
-A camera 0.55 m above a wooden table looks down at about 40 degrees at three objects:
-a red mug (cylinder with a handle) left of a white plate (flat disc), and a blue box
-behind the plate.  The mug slides towards the camera and back (``mug_position``), staying
-left of the plate, so a sequence of frames exercises tracking.  Every pixel is a ray cast through a pinhole camera, so colour, depth
-and the ground-truth mask of the mug agree exactly (depth is "aligned to colour").
+A camera 0.55 m above a wooden table looks down at about 40 degrees at three objects: a
+red mug (cylinder with a handle) left of a white plate (flat disc), and a blue box behind
+the plate. The mug slides towards the camera and back (``mug_position``), staying left of
+the plate, so a sequence of frames exercises tracking. Every pixel is a ray cast through a
+pinhole camera, so colour, depth and the ground-truth mask of the mug agree exactly (depth
+is "aligned to colour").
 
 World frame: x right, y away from the camera along the table, z up; the table top is
 z = 0, in metres.  Images follow ROS conventions: colour HxWx3 uint8 RGB, depth HxW
