@@ -31,7 +31,7 @@ setup(
         'huggingface_hub>=0.20',
         'pillow>=9',
         'pyyaml>=6',
-        'rosbags>=0.9.20',
+        'rosbags>=0.10.9',  # jazzy typestore (0.10.8), zstd mcap chunk compression (0.10.9)
         'imageio>=2.30',
         'imageio-ffmpeg>=0.4.9',
         'tqdm>=4.60',

@@ -21,6 +21,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from PIL import Image as PILImage
 
+from .compressed_depth import CompressedDepthError, decode_compressed_depth
+
 
 class ConversionError(ValueError):
     """An image message or array cannot be converted; the message says why and what works."""
@@ -282,13 +284,14 @@ def compressed_imgmsg_to_rgb(msg: Any) -> np.ndarray:
         HxWx3 uint8 RGB, C-contiguous and writeable.
 
     Raises:
-        ConversionError: empty or corrupt data, or ``compressedDepth`` format (unsupported).
+        ConversionError: empty or corrupt data, or a ``compressedDepth`` depth image
+            (read those with ``depth_imgmsg_to_metres``).
     """
     fmt = str(getattr(msg, 'format', ''))
     if 'compresseddepth' in fmt.lower():
         raise ConversionError(
-            f'compressedDepth images are not supported (format {fmt!r}); '
-            'subscribe to the raw depth topic instead'
+            f'cannot convert a compressedDepth image (format {fmt!r}) to colour: it is depth; '
+            'use its topic as the depth topic'
         )
     raw = bytes(msg.data)
     if not raw:
@@ -340,15 +343,41 @@ def depth_array_to_metres(array: np.ndarray, encoding: str) -> np.ndarray:
     return metres
 
 
-def depth_imgmsg_to_metres(msg: Any) -> np.ndarray:
-    """Convert a depth sensor_msgs/Image (16UC1/mono16 mm or 32FC1 m) to HxW float32 metres.
+def compressed_depth_imgmsg_to_metres(msg: Any) -> np.ndarray:
+    """Convert a depth sensor_msgs/CompressedImage to HxW float32 metres (NaN = no reading).
 
-    Invalid readings (0 mm; or 0, negative, non-finite metres) become NaN.  See
-    ``depth_array_to_metres``.
+    Reads image_transport's compressedDepth png (``format`` "16UC1; compressedDepth png" or
+    "32FC1; compressedDepth png": a 12-byte header, then a 16-bit PNG; 32FC1 is quantised
+    inverse depth) and compressed_image_transport's "16UC1; png compressed".  See
+    ``evf_sam_ros.compressed_depth`` for the formats and the 32FC1 quantisation error.
 
     Raises:
-        ConversionError: encoding not in ``SUPPORTED_DEPTH_ENCODINGS`` or malformed message.
+        ConversionError: not a depth format (e.g. jpeg), the rvl codec, or corrupt data.
     """
+    try:
+        depth, encoding = decode_compressed_depth(str(msg.format), msg.data)
+    except CompressedDepthError as exc:
+        raise ConversionError(str(exc)) from exc
+    if encoding == '32FC1':
+        return depth  # already float32 metres, NaN where invalid
+    return depth_array_to_metres(depth, encoding)
+
+
+def depth_imgmsg_to_metres(msg: Any) -> np.ndarray:
+    """Convert a depth image message to HxW float32 metres, NaN where invalid.
+
+    Arguments:
+        msg: a sensor_msgs/Image (16UC1/mono16 mm or 32FC1 m; invalid readings are 0 mm,
+            or 0, negative, non-finite metres; see ``depth_array_to_metres``), or a
+            sensor_msgs/CompressedImage in a depth format (told apart by its ``format``
+            field; see ``compressed_depth_imgmsg_to_metres``).
+
+    Raises:
+        ConversionError: encoding not in ``SUPPORTED_DEPTH_ENCODINGS``, a CompressedImage
+            that is not depth, or a malformed message.
+    """
+    if hasattr(msg, 'format'):
+        return compressed_depth_imgmsg_to_metres(msg)
     if msg.encoding not in SUPPORTED_DEPTH_ENCODINGS:
         raise UnsupportedEncodingError(
             f'unsupported depth encoding {msg.encoding!r}; supported: '

@@ -13,7 +13,7 @@ from evf_sam_ros.conversions import stamp_ns
 from evf_sam_ros.replay import cli
 from evf_sam_ros.replay.bagio import deserialize, open_bag, read_messages
 from evf_sam_ros.replay.live import topic_name
-from evf_sam_ros.replay.sample_bag import COLOR_TOPIC, write_sample_bag
+from evf_sam_ros.replay.sample_bag import COLOR_TOPIC, START_NS, write_sample_bag
 from evf_sam_ros.replay.scene import MUG_PROMPT
 from ros_harness import node_process
 
@@ -96,6 +96,29 @@ def test_live_with_prompt_option_matches_offline(node, bag, tmp_path):
                 expected['prompt'], expected['area'], expected['found'])
             assert got['score'] == pytest.approx(expected['score'], abs=1e-5)
     assert compared == live['frames']['processed']
+
+
+def test_live_plays_a_ros1_bag_with_compressed_depth(node, tmp_path):
+    """A ROS 1 bag goes out as ROS 2 messages, its compressedDepth as the node's depth Image:
+    the node's 3D targets equal offline mode's on the same bag. The stamps are new to the
+    node, so depth it kept from earlier tests cannot stand in."""
+    bag = write_sample_bag(tmp_path / 'sample.bag', 'mcap', FRAMES, (96, 72), bag_format='ros1',
+                           depth_format='compressedDepth', start_ns=START_NS + 10**12)
+    assert _run_live(bag, tmp_path / 'live', '--prompt', MUG_PROMPT) == 0
+    live = _check_outputs(bag, tmp_path / 'live', MUG_PROMPT)
+    assert cli.main([str(bag), '--checkpoint', str(node), '--device', 'cpu', '-o',
+                     str(tmp_path / 'offline'), '--no-video', '--quiet']) == 0
+    offline = json.loads((tmp_path / 'offline' / 'report.json').read_text())
+    answers = {f['frame']: f['results'][0] for f in offline['per_frame']}
+    with_point = 0
+    for frame in live['per_frame']:
+        for got in frame.get('results', []):
+            expected = answers[frame['frame']]['point_m']
+            if got['point_m'] is not None:  # None too when depth came after depth_wait
+                assert expected is not None
+                assert got['point_m'] == pytest.approx(expected, abs=1e-6)
+                with_point += 1
+    assert with_point >= 1  # depth reached the node (a point needs depth and camera_info)
 
 
 def test_live_without_a_node_exits_2(bag, tmp_path, capsys):

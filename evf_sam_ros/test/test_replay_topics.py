@@ -76,3 +76,34 @@ def test_ambiguous_optional_role_is_left_out_with_a_note():
     sel = select_topics(topics)
     assert sel.depth is None
     assert any('/a/depth' in note and '--depth-topic' in note for note in sel.notes)
+
+
+def test_compressed_depth_topic_is_detected():
+    topics = _topics(('/cam/color/image_raw', IMAGE, 3),
+                     ('/cam/depth/image_raw/compressedDepth', COMPRESSED_IMAGE, 3))
+    sel = select_topics(topics)
+    assert sel.image == '/cam/color/image_raw'
+    assert sel.depth == '/cam/depth/image_raw/compressedDepth'
+    assert sel.notes == ()
+
+
+def test_transports_of_one_topic_count_once_raw_preferred():
+    depth = '/cam/depth/image_raw'
+    topics = _topics(('/cam/color/image_raw', IMAGE, 3),
+                     ('/cam/color/image_raw/compressed', COMPRESSED_IMAGE, 3),
+                     (depth + '/compressed', COMPRESSED_IMAGE, 3),
+                     (depth + '/compressedDepth', COMPRESSED_IMAGE, 3))
+    sel = select_topics(topics)
+    assert sel.image == '/cam/color/image_raw' and sel.image_type == IMAGE
+    assert sel.depth == depth + '/compressedDepth'  # compressedDepth before compressed
+    sel = select_topics({**topics, **_topics((depth, IMAGE, 3))})
+    assert sel.depth == depth and sel.notes == ()
+
+
+def test_transports_of_different_topics_stay_ambiguous():
+    topics = _topics(('/cam/image', IMAGE, 3),
+                     ('/a/depth/compressedDepth', COMPRESSED_IMAGE, 3),
+                     ('/b/depth/compressedDepth', COMPRESSED_IMAGE, 3))
+    sel = select_topics(topics)
+    assert sel.depth is None
+    assert any('/a/depth/compressedDepth' in note for note in sel.notes)

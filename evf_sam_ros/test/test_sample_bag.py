@@ -11,7 +11,8 @@ from evf_sam_ros.replay.bagio import deserialize, list_topics, open_bag, read_me
 from evf_sam_ros.replay.sample_bag import (COLOR_TOPIC, COMMAND_TOPIC, COMPRESSED_TOPIC,
                                            DEPTH_TOPIC, GT_TOPIC, INFO_TOPIC, main,
                                            write_sample_bag)
-from evf_sam_ros.replay.scene import FRAME_ID, MUG_PROMPT, render_tabletop
+from evf_sam_ros.replay.scene import (FRAME_ID, MUG_PROMPT, SWEEP_S, mug_position,
+                                      render_tabletop)
 
 SAMPLE_PNG = Path(__file__).resolve().parents[1] / 'data' / 'sample_tabletop.png'
 
@@ -50,6 +51,34 @@ def test_render_is_deterministic_and_objects_move(frame):
     assert np.array_equal(again.rgb, frame.rgb) and np.array_equal(again.gt_mask, frame.gt_mask)
     later = render_tabletop(0.75, 160, 120, supersample=1)
     assert not np.array_equal(later.gt_mask, frame.gt_mask)
+
+
+@pytest.mark.parametrize('time_s', [0.0, 1.5, 2.9])
+def test_moving_mug_stays_in_view_left_of_the_plate_with_its_truth(time_s):
+    scene = render_tabletop(time_s, 160, 120, supersample=1)
+    mug, rgb = scene.gt_mask, scene.rgb.astype(int)
+    assert mug.sum() > 50 and not (mug[0].any() or mug[-1].any() or mug[:, 0].any()
+                                   or mug[:, -1].any())
+    red = (rgb[..., 0] > 1.8 * rgb[..., 1]) & (rgb[..., 0] > 80)
+    assert red[mug].mean() > 0.9 and mug[red].mean() > 0.9  # the truth is the red pixels
+    white = rgb.min(axis=2) > 200
+    assert np.nonzero(mug)[1].max() < np.nonzero(white)[1].min()
+
+
+def test_mug_moves_towards_the_camera_over_the_bag_and_back():
+    """One sweep in SWEEP_S seconds (the default 30-frame, 10 Hz bag), then back."""
+    start, end = (render_tabletop(t, 160, 120, supersample=1) for t in (0.0, SWEEP_S))
+    rows = [np.nonzero(f.gt_mask)[0].mean() for f in (start, end)]
+    assert rows[1] - rows[0] > 0.15 * 120  # down the image by more than 15 % of its height
+    depth = [np.median(f.depth_mm[f.gt_mask]) for f in (start, end)]
+    assert depth[0] - depth[1] > 80  # mm nearer: depth follows the mug
+    assert end.gt_mask.sum() > 1.3 * start.gt_mask.sum()
+    assert mug_position(2 * SWEEP_S) == pytest.approx(mug_position(0.0))
+    back = render_tabletop(2 * SWEEP_S, 160, 120, supersample=1)
+    assert np.array_equal(back.gt_mask, start.gt_mask)
+    steps = [np.hypot(*np.subtract(mug_position(t), mug_position(t + 0.1)))
+             for t in np.arange(0.0, SWEEP_S, 0.1)]
+    assert 0 < max(steps) < 0.01  # at most 1 cm per 10 Hz frame: trackable
 
 
 def test_bundled_sample_image():

@@ -1,11 +1,14 @@
 """Rosbag replay testing: run the segmenter over recorded bags and report what it did.
 
 Works without a ROS install: bags are read and written with the pure-Python ``rosbags``
-package (sqlite3 and mcap).  Modules, one job each:
+package (rosbag2 sqlite3 and mcap, zstd-compressed or not, and ROS 1 .bag files).  Modules,
+one job each:
 
 * ``scene``      synthetic tabletop renderer (colour, depth, ground truth), pure numpy
 * ``sample_bag`` ``evf-sam-make-sample-bag``: writes a sample bag from the scene
 * ``bagio``      open/read/write bags, deserialize messages, the Segmentation type
+* ``ros1bag``    ROS 1 .bag files read and written as ROS 2 CDR
+* ``cdr``        CDR bytes of the messages the replay writes itself (sample and test bags)
 * ``topics``     which topic is the image, depth, camera_info, command, ground truth
 * ``frames``     images joined with their depth, intrinsics, prompt and ground truth
 * ``offline``    frames straight through an EvfSamPredictor

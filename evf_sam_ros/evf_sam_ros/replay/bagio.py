@@ -1,7 +1,10 @@
-"""Reading and writing rosbag2 bags with the pure-Python ``rosbags`` package (no ROS install).
+"""Reading and writing bags with the pure-Python ``rosbags`` package (no ROS install).
 
-Bags are rosbag2 directories (``metadata.yaml`` + ``.mcap`` or ``.db3`` files) or a single
-``.mcap`` / ``.db3`` file.  Messages are CDR bytes; ``deserialize`` turns them into rosbags
+Bags are rosbag2 directories (``metadata.yaml`` + ``.mcap`` or ``.db3`` files, optionally
+zstd-compressed per file, per message or per mcap chunk) or ROS 1 ``.bag`` files (plain, bz2
+or lz4 chunks; see ``ros1bag``: their
+messages are converted to ROS 2 CDR as they are read).  Messages are ROS 2 CDR bytes
+whatever the bag; ``deserialize`` turns them into rosbags
 message objects, whose field names equal those of the ROS 2 Python classes (``header``,
 ``height``, ``encoding``, ``data`` ...), so ``evf_sam_ros.conversions`` reads them directly.
 Errors become ``ReplayError`` (unusable bag), ``BagReadError`` (failed part-way) or
@@ -33,6 +36,11 @@ SEGMENTATION = 'evf_sam_msgs/msg/Segmentation'
 SEGMENTATION_ARRAY = 'evf_sam_msgs/msg/SegmentationArray'
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 STORAGES = ('mcap', 'sqlite3')
+#: Bag formats ``open_writer`` writes; both are read.
+BAG_FORMATS = ('rosbag2', 'ros1')
+#: rosbag2 compressions, all zstd: none, each storage file, each message (rosbag2's
+#: compression modes), or each mcap chunk (mcap's own; sqlite3 has none).
+COMPRESSIONS = ('none', 'file', 'message', 'chunk')
 #: rosbag2 metadata version written (8 = Jazzy's).
 BAG_VERSION = 8
 
@@ -43,10 +51,14 @@ _READ_ERRORS = (OSError, sqlite3.Error, struct.error, ValueError, KeyError, Inde
 
 @functools.lru_cache(maxsize=1)
 def _storage_errors() -> tuple[type[BaseException], ...]:
-    """_READ_ERRORS plus rosbags' ReaderError and apsw's errors (its sqlite3 back end)."""
+    """_READ_ERRORS plus rosbags' ReaderErrors, SerdeError (a ROS 1 message that does not
+    convert) and apsw's errors (its sqlite3 back end)."""
+    from rosbags.rosbag1 import ReaderError as Ros1ReaderError
     from rosbags.rosbag2 import ReaderError
+    from rosbags.serde import SerdeError
 
-    errors: list[type[BaseException]] = [ReaderError, *_READ_ERRORS]
+    errors: list[type[BaseException]] = [ReaderError, Ros1ReaderError, SerdeError,
+                                         *_READ_ERRORS]
     with contextlib.suppress(ImportError):
         import apsw
 
@@ -99,21 +111,25 @@ class TopicInfo:
 
 @contextlib.contextmanager
 def open_bag(path: str | Path) -> Iterator[Any]:
-    """Open a bag for reading (a rosbags ``Reader``, closed on exit).
+    """Open a bag for reading, closed on exit: a rosbags rosbag2 ``Reader``, or for a ROS 1
+    ``.bag`` file a ``ros1bag.Ros1Reader`` (same interface, messages as ROS 2 CDR).
 
     Raises:
         ReplayError: missing path, not a bag, unsupported or damaged storage.
     """
     from rosbags.rosbag2 import Reader
 
+    from .ros1bag import Ros1Reader, is_ros1_bag
+
     path = Path(path)
     if not path.exists():
         raise ReplayError(f'bag {str(path)!r} does not exist')
     try:
-        reader = Reader(path)
+        reader = Ros1Reader(path, typestore()) if is_ros1_bag(path) else Reader(path)
         reader.open()
     except FileNotFoundError as exc:
-        raise ReplayError(f'{str(path)!r} is not a rosbag2 bag: {exc}') from exc
+        raise ReplayError(f'{str(path)!r} is not a rosbag2 bag (nor a ROS 1 .bag file): '
+                          f'{exc}') from exc
     except _storage_errors() as exc:
         raise ReplayError(f'cannot open bag {str(path)!r} (truncated or corrupt?): {exc}') from exc
     try:
@@ -161,17 +177,28 @@ def deserialize(raw: bytes, msgtype: str) -> Any:
 class BagWriter:
     """A rosbag2 bag being written: topics added on first use, custom types registered.
 
-    ``storage`` is "mcap" or "sqlite3".  The bag directory must not exist yet.
+    ``storage`` is "mcap" or "sqlite3"; ``compression`` one of ``COMPRESSIONS`` (zstd of
+    each storage file, written at close; of each message; or of each mcap chunk).  The bag
+    directory must not exist yet.
     """
 
-    def __init__(self, path: str | Path, storage: str = 'mcap'):
+    def __init__(self, path: str | Path, storage: str = 'mcap', compression: str = 'none'):
         from rosbags.rosbag2 import StoragePlugin, Writer
+        from rosbags.rosbag2.enums import CompressionFormat, CompressionMode
 
         if storage not in STORAGES:
             raise ReplayError(f'unknown storage {storage!r}; use one of {", ".join(STORAGES)}')
+        if compression not in COMPRESSIONS:
+            raise ReplayError(f'unknown rosbag2 compression {compression!r}; use one of '
+                              f'{", ".join(COMPRESSIONS)}')
+        if compression == 'chunk' and storage != 'mcap':
+            raise ReplayError(f'chunk compression needs mcap storage ({storage} has no chunks); '
+                              f'use file or message compression')
         plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
         self.path = Path(path)
         self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=plugin)
+        mode = 'storage' if compression == 'chunk' else compression
+        self._writer.set_compression(CompressionMode[mode.upper()], CompressionFormat.ZSTD)
         self._writer.open()
         self._connections: dict[str, Any] = {}
 
@@ -198,3 +225,23 @@ class BagWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def open_writer(path: str | Path, bag_format: str = 'rosbag2', storage: str = 'mcap',
+                compression: str = 'none') -> Any:
+    """A new bag taking ROS 2 CDR bytes: a ``BagWriter`` (rosbag2 directory ``path``;
+    ``storage`` and ``compression`` as there) or, for ``bag_format`` "ros1", a
+    ``ros1bag.Ros1BagWriter`` (file ``path``; ``compression`` none or chunk (lz4)).
+
+    Raises:
+        ReplayError: unknown format, storage or compression, or ``path`` exists.
+    """
+    if Path(path).exists():
+        raise ReplayError(f'{str(path)!r} already exists; choose a new path')
+    if bag_format == 'rosbag2':
+        return BagWriter(path, storage, compression)
+    if bag_format == 'ros1':
+        from .ros1bag import Ros1BagWriter
+
+        return Ros1BagWriter(path, typestore(), compression)
+    raise ReplayError(f'unknown bag format {bag_format!r}; use one of {", ".join(BAG_FORMATS)}')

@@ -35,9 +35,10 @@ def _positive(kind: type) -> Any:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of evf-sam-replay."""
     p = argparse.ArgumentParser(
-        prog='evf-sam-replay', description='Run EVF-SAM over a rosbag2 bag (sqlite3 or mcap) '
+        prog='evf-sam-replay', description='Run EVF-SAM over a rosbag2 bag (sqlite3 or mcap, '
+        'zstd or not) or a ROS 1 .bag file '
         'and write results (a bag), report.json, overlay.mp4 and contact_sheet.png.')
-    p.add_argument('bag', type=Path, help='rosbag2 bag directory (or a .mcap / .db3 file)')
+    p.add_argument('bag', type=Path, help='rosbag2 bag directory or ROS 1 .bag file')
     p.add_argument('-o', '--output', type=Path, required=True, help='output directory')
     p.add_argument('--checkpoint',
                    help="hub id or checkpoint directory (offline mode; live uses the node's)")

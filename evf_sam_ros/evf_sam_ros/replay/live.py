@@ -22,6 +22,7 @@ from ..conversions import ConversionError, array_to_imgmsg, compressed_imgmsg_to
 from ..messages import ros_header
 from ..pipeline import FrameProblem, Problem, normalize_prompt
 from .bagio import COMPRESSED_IMAGE, deserialize, open_bag, read_messages
+from .cdr import depth_image_cdr
 from .errors import MessageError, ReplayError
 from .frames import BagFrame
 from .live_ros import LiveRecording, ReplayNode, cdr_stamp_ns, topic_name, wait_until
@@ -178,6 +179,11 @@ def _play(ros: ReplayNode, bag: str, selection: TopicSelection, options: LiveOpt
                         _send_prompt(ros, str(deserialize(raw, msgtype).data), recording)
                     except MessageError as exc:
                         recording.warnings.append((exc.kind, f'command not played: {exc}'))
+                elif role == 'depth':  # the node takes Image: compressedDepth is decoded
+                    try:
+                        ros.publishers[role].publish(depth_image_cdr(raw, msgtype))
+                    except MessageError as exc:
+                        recording.warnings.append((exc.kind, f'depth not played: {exc}'))
                 else:
                     ros.publishers[role].publish(bytes(raw))
         except BagReadError as exc:

@@ -1,9 +1,11 @@
 """A synthetic tabletop scene rendered by ray casting (numpy only, no ROS imports).
 
-A camera 0.55 m above a wooden table looks down at about 40 degrees at three objects:
-a red mug (cylinder with a handle) left of a white plate (flat disc), and a blue box
-behind the plate.  Every pixel is a ray cast through a pinhole camera, so colour, depth
-and the ground-truth mask of the mug agree exactly (depth is "aligned to colour").
+A camera 0.55 m above a wooden table looks down at about 40 degrees at three objects: a
+red mug (cylinder with a handle) left of a white plate (flat disc), and a blue box behind
+the plate. The mug slides towards the camera and back (``mug_position``), staying left of
+the plate, so a sequence of frames exercises tracking. Every pixel is a ray cast through a
+pinhole camera, so colour, depth and the ground-truth mask of the mug agree exactly (depth
+is "aligned to colour").
 
 World frame: x right, y away from the camera along the table, z up; the table top is
 z = 0, in metres.  Images follow ROS conventions: colour HxWx3 uint8 RGB, depth HxW
@@ -27,6 +29,9 @@ BASE_FX = BASE_FY = 615.0
 FRAME_ID = 'camera_color_optical_frame'
 #: The prompt that names the ground-truth object.
 MUG_PROMPT = 'the red mug left of the plate'
+#: The mug's path on the table (world x, y in metres) and the seconds of one way along it.
+MUG_START, MUG_END = (-0.17, 0.26), (-0.125, 0.10)
+SWEEP_S = 3.0
 
 _CAMERA_POS = np.array([0.0, -0.30, 0.50])
 _LOOK_AT = np.array([0.02, 0.32, 0.0])
@@ -145,16 +150,28 @@ def _box(hits: _Hits, origin: np.ndarray, dirs: np.ndarray, lo: tuple[float, ...
     _closer(hits, t, obj, normal)
 
 
+def mug_position(time_s: float) -> tuple[float, float]:
+    """(x, y) of the mug's axis on the table at ``time_s``, metres in the world frame.
+
+    The mug slides from MUG_START to MUG_END in SWEEP_S seconds and back, easing in and out
+    (so a 3 s bag, the sample bag's default, is one sweep); it stays left of the plate.
+    """
+    progress = 0.5 - 0.5 * math.cos(math.pi * time_s / SWEEP_S)
+    return (MUG_START[0] + progress * (MUG_END[0] - MUG_START[0]),
+            MUG_START[1] + progress * (MUG_END[1] - MUG_START[1]))
+
+
 def _objects(time_s: float) -> dict[str, Any]:
-    """Object placements at ``time_s``: the mug and box drift a few millimetres."""
-    mug_x = -0.17 + 0.012 * math.sin(2 * math.pi * time_s / 3.0)
+    """Object placements at ``time_s``: the mug slides (``mug_position``), the box drifts."""
+    mug_x, mug_y = mug_position(time_s)
     box_y = 0.46 + 0.006 * math.sin(2 * math.pi * time_s / 2.0)
+    handle_y = (mug_y - 0.006, mug_y + 0.006)
     return {
-        'mug': ((mug_x, 0.26), 0.042, 0.10),
+        'mug': ((mug_x, mug_y), 0.042, 0.10),
         'handle': [  # a rectangular loop: top bar, bottom bar, outer bar
-            ((mug_x - 0.075, 0.254, 0.064), (mug_x - 0.038, 0.266, 0.078)),
-            ((mug_x - 0.075, 0.254, 0.024), (mug_x - 0.038, 0.266, 0.038)),
-            ((mug_x - 0.075, 0.254, 0.024), (mug_x - 0.062, 0.266, 0.078)),
+            ((mug_x - 0.075, handle_y[0], 0.064), (mug_x - 0.038, handle_y[1], 0.078)),
+            ((mug_x - 0.075, handle_y[0], 0.024), (mug_x - 0.038, handle_y[1], 0.038)),
+            ((mug_x - 0.075, handle_y[0], 0.024), (mug_x - 0.062, handle_y[1], 0.078)),
         ],
         'plate': ((0.06, 0.28), 0.105, 0.012),
         'box': ((0.21, box_y - 0.045, 0.0), (0.30, box_y + 0.045, 0.13)),
@@ -226,7 +243,7 @@ def _to_srgb8(linear: np.ndarray) -> np.ndarray:
 
 def render_tabletop(time_s: float = 0.0, width: int = BASE_WIDTH, height: int = BASE_HEIGHT,
                     supersample: int = 2) -> SceneFrame:
-    """Render the tabletop scene at ``time_s`` seconds (objects drift slowly with time).
+    """Render the tabletop scene at ``time_s`` seconds (the mug slides, the box drifts).
 
     Arguments:
         time_s: scene time in seconds; the same time always gives the same images.

@@ -3,6 +3,10 @@
 Each role is given by name, auto-detected (``None``), or switched off (``"none"``).
 Auto-detection only picks a topic when exactly one candidate fits; otherwise the role is
 left empty with a note (optional roles) or a ``ReplayError`` lists the candidates (image).
+Candidates that are image_transport transports of one topic (``<base>``,
+``<base>/compressed``, ``<base>/compressedDepth``) count as one: the raw ``<base>`` is
+used when recorded (lossless, nothing to decode), else compressedDepth, else compressed.
+Depth may be a sensor_msgs/Image or a CompressedImage (compressedDepth).
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ _DEPTH_RE = re.compile(r'depth', re.IGNORECASE)
 _GT_RE = re.compile(r'ground_?truth|(^|/)gt(_mask)?(/|$)', re.IGNORECASE)
 _OUTPUT_RE = re.compile(r'mask|segmentation|overlay|debug', re.IGNORECASE)
 _COMMAND_RE = re.compile(r'(command|prompt)$', re.IGNORECASE)
+#: image_transport transport suffixes, in order of preference after the raw topic.
+_TRANSPORTS = ('/compressedDepth', '/compressed')
 
 
 @dataclass(frozen=True)
 class TopicSelection:
     """Topics used for each role (None = not used) and notes on how they were chosen.
 
-    image_type is sensor_msgs/msg/Image or sensor_msgs/msg/CompressedImage.
+    image_type is sensor_msgs/msg/Image or sensor_msgs/msg/CompressedImage (so may depth's
+    type be; each message's type comes with it from the bag).
     """
 
     image: str
@@ -49,6 +56,26 @@ def _listing(topics: dict[str, TopicInfo], types: tuple[str, ...] = ()) -> str:
     return ', '.join(rows) if rows else '(none)'
 
 
+def _base_topic(name: str) -> str:
+    """The topic ``name`` is an image_transport transport of (itself when raw)."""
+    for suffix in _TRANSPORTS:
+        if name.endswith(suffix):
+            return name[:-len(suffix)]
+    return name
+
+
+def _one_per_transport(candidates: list[str]) -> list[str]:
+    """``candidates`` with each image_transport family reduced to its preferred member
+    (raw, then compressedDepth, then compressed), in first-seen order."""
+    rank = {'': 0, **{suffix: i + 1 for i, suffix in enumerate(_TRANSPORTS)}}
+    best: dict[str, str] = {}
+    for name in candidates:
+        base = _base_topic(name)
+        if base not in best or rank[name[len(base):]] < rank[best[base][len(base):]]:
+            best[base] = name
+    return list(best.values())
+
+
 def _explicit(topics: dict[str, TopicInfo], name: str, types: tuple[str, ...], role: str) -> str:
     info = topics.get(name)
     if info is None:
@@ -65,8 +92,9 @@ def _pick(topics: dict[str, TopicInfo], requested: Optional[str], types: tuple[s
     """An optional role: explicit, off, or the single candidate matching ``pattern``."""
     if requested is not None:
         return None if requested.lower() == NONE else _explicit(topics, requested, types, role)
-    candidates = [t.name for t in topics.values() if t.msgtype in types and t.name not in exclude
-                  and (pattern is None or pattern.search(t.name))]
+    candidates = _one_per_transport([
+        t.name for t in topics.values() if t.msgtype in types and t.name not in exclude
+        and (pattern is None or pattern.search(t.name))])
     if len(candidates) == 1:
         return candidates[0]
     if len(candidates) > 1:
@@ -97,8 +125,9 @@ def _image(topics: dict[str, TopicInfo], requested: Optional[str],
     if not images:
         raise ReplayError(f'the bag has no image topics (sensor_msgs/Image or CompressedImage); '
                           f'topics: {_listing(topics)}')
-    candidates = [n for n in images if n not in taken and not _DEPTH_RE.search(n)
-                  and not _GT_RE.search(n) and not _OUTPUT_RE.search(n)]
+    candidates = _one_per_transport([n for n in images if n not in taken
+                                     and not _DEPTH_RE.search(n) and not _GT_RE.search(n)
+                                     and not _OUTPUT_RE.search(n)])
     if len(candidates) != 1:
         raise ReplayError(f'cannot tell which image topic to segment; image topics: '
                           f'{_listing(images)}; choose one with --image-topic')
@@ -118,7 +147,7 @@ def select_topics(topics: dict[str, TopicInfo], image: Optional[str] = None,
     if not topics or all(t.count == 0 for t in topics.values()):
         raise ReplayError('the bag is empty (no messages)')
     notes: list[str] = []
-    depth = _pick(topics, depth, (IMAGE,), 'depth', _DEPTH_RE, notes)
+    depth = _pick(topics, depth, IMAGE_TYPES, 'depth', _DEPTH_RE, notes)
     ground_truth = _pick(topics, ground_truth, (IMAGE,), 'ground_truth', _GT_RE, notes,
                          exclude=(depth,))
     image = _image(topics, image, (depth, ground_truth))
