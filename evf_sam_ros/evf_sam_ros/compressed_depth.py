@@ -49,6 +49,10 @@ class CompressedDepthError(ValueError):
     """A depth CompressedImage cannot be decoded; the message says why and what works."""
 
 
+class UnsupportedDepthFormat(CompressedDepthError):
+    """A well-formed message in a format or codec this module does not read (not corrupt)."""
+
+
 def _split_format(fmt: str) -> tuple[str, str]:
     """("<encoding>", "<the rest after ';'>") of a CompressedImage format, both stripped."""
     encoding, _, rest = fmt.partition(';')
@@ -114,18 +118,18 @@ def decode_compressed_depth(fmt: str, data: Any) -> tuple[np.ndarray, str]:
     raw = bytes(data)
     encoding, rest = _split_format(fmt)
     if not is_compressed_depth_format(fmt):
-        raise CompressedDepthError(
+        raise UnsupportedDepthFormat(
             f'CompressedImage format {fmt!r} is not a depth format; depth is read from '
             f'"<16UC1|32FC1>; compressedDepth png" (image_transport compressedDepth) or '
             f'"16UC1; png compressed"')
     if encoding not in COMPRESSED_DEPTH_ENCODINGS:
-        raise CompressedDepthError(f'compressedDepth encoding {encoding!r} (format {fmt!r}) '
+        raise UnsupportedDepthFormat(f'compressedDepth encoding {encoding!r} (format {fmt!r}) '
                                    f'is not one of {", ".join(COMPRESSED_DEPTH_ENCODINGS)}')
     if 'compressedDepth' not in rest and rest:  # compressed_image_transport 16-bit PNG/TIFF
         return _read_uint16_image(raw, f'{rest.split()[0]} depth image'), encoding
     codec = rest.replace('compressedDepth', '', 1).strip() or 'png'
     if codec != 'png':
-        raise CompressedDepthError(f'compressedDepth codec {codec!r} (format {fmt!r}) is not '
+        raise UnsupportedDepthFormat(f'compressedDepth codec {codec!r} (format {fmt!r}) is not '
                                    f'supported; record depth with the png codec '
                                    f'(parameter format: png) or as raw sensor_msgs/Image')
     if len(raw) <= _HEADER.size:

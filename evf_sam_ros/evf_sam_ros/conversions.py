@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from PIL import Image as PILImage
 
-from .compressed_depth import CompressedDepthError, decode_compressed_depth
+from .compressed_depth import CompressedDepthError, UnsupportedDepthFormat, decode_compressed_depth
 
 
 class ConversionError(ValueError):
@@ -289,7 +289,7 @@ def compressed_imgmsg_to_rgb(msg: Any) -> np.ndarray:
     """
     fmt = str(getattr(msg, 'format', ''))
     if 'compresseddepth' in fmt.lower():
-        raise ConversionError(
+        raise UnsupportedEncodingError(
             f'cannot convert a compressedDepth image (format {fmt!r}) to colour: it is depth; '
             'use its topic as the depth topic'
         )
@@ -356,6 +356,8 @@ def compressed_depth_imgmsg_to_metres(msg: Any) -> np.ndarray:
     """
     try:
         depth, encoding = decode_compressed_depth(str(msg.format), msg.data)
+    except UnsupportedDepthFormat as exc:
+        raise UnsupportedEncodingError(str(exc)) from exc
     except CompressedDepthError as exc:
         raise ConversionError(str(exc)) from exc
     if encoding == '32FC1':

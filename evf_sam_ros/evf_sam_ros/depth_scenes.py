@@ -85,8 +85,13 @@ class Cuboid:
     def distance(self, points: np.ndarray) -> np.ndarray:
         """(N,) distance in metres of each point from the box's surface."""
         q = np.abs((points - self.centre) @ self.rotation) - np.asarray(self.size) / 2
-        outside = np.linalg.norm(np.maximum(q, 0), axis=1)
-        return np.abs(outside + np.minimum(q.max(axis=1), 0))
+        return _surface_distance(q)
+
+
+def _surface_distance(q: np.ndarray) -> np.ndarray:
+    """(N,) |signed distance| from per-axis excesses q (N, k) of a box-like shape's extents."""
+    outside = np.linalg.norm(np.maximum(q, 0), axis=1)
+    return np.abs(outside + np.minimum(q.max(axis=1), 0))
 
 
 @dataclass(frozen=True)
@@ -136,8 +141,7 @@ class Cylinder:
         along = rel @ self.axis
         radial = np.linalg.norm(rel - along[:, None] * self.axis, axis=1)
         q = np.stack([radial - self.radius, np.abs(along) - self.length / 2], axis=1)
-        outside = np.linalg.norm(np.maximum(q, 0), axis=1)
-        return np.abs(outside + np.minimum(q.max(axis=1), 0))
+        return _surface_distance(q)
 
 
 @dataclass(frozen=True)

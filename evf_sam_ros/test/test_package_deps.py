@@ -25,7 +25,7 @@ PIP = {'torch': 'torch', 'torchvision': 'torchvision', 'segment_anything': 'segm
        'imageio_ffmpeg': 'imageio-ffmpeg', 'tqdm': 'tqdm', 'numpy': 'numpy', 'PIL': 'pillow',
        'yaml': 'pyyaml'}
 OPTIONAL = {'apsw'}  # imported under contextlib.suppress(ImportError): rosbags' sqlite back end
-OWN = {'evf_sam_ros', 'ros_harness'}
+OWN = {'evf_sam_ros', 'ros_harness', 'tracking_reference'}
 
 
 def _imports(files: list[Path]) -> set[str]:

@@ -226,18 +226,22 @@ def replays(bags, tiny_checkpoint, tmp_path_factory):
 def _results(directory):
     """Result messages by topic (rclpy messages, compared field by field: CDR padding bytes
     are not defined), the Segmentation's inference time zeroed."""
-    from evf_sam_msgs.msg import Segmentation
-    from geometry_msgs.msg import PointStamped
+    from evf_sam_msgs.msg import Segmentation, SegmentationArray
+    from geometry_msgs.msg import PointStamped, PoseStamped
     from rclpy.serialization import deserialize_message
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import Image, PointCloud2
+    from visualization_msgs.msg import MarkerArray
 
-    types = {'segmentation': Segmentation, 'mask': Image, 'target_point': PointStamped}
+    types = {'segmentation': Segmentation, 'mask': Image, 'target_point': PointStamped,
+             'target_pose': PoseStamped, 'segmentations': SegmentationArray,
+             'target_cloud': PointCloud2, 'markers': MarkerArray}
     results = {}
     with open_bag(directory / 'results') as reader:
         for topic, _, _, raw in read_messages(reader, list_topics(reader)):
             msg = deserialize_message(raw, types[topic.rsplit('/', 1)[1]])
-            if isinstance(msg, Segmentation):
-                msg.inference_time = 0.0
+            segs = [msg] if isinstance(msg, Segmentation) else getattr(msg, 'segmentations', [])
+            for seg in segs:
+                seg.inference_time = 0.0
             results.setdefault(topic, []).append(msg)
     return results
 
@@ -256,8 +260,8 @@ def test_offline_replay_with_32fc1_compressed_depth(replays):
     expected = json.loads((replays['plain'] / 'report.json').read_text())
     assert report['frames'] == expected['frames'] and report['warnings'] == {}
     assert report['iou'] == expected['iou']
-    got = report['prompts'][MUG_PROMPT]['target']
-    want = expected['prompts'][MUG_PROMPT]['target']
+    [got] = [t['target'] for t in report['targets'].values() if t['prompt'] == MUG_PROMPT]
+    [want] = [t['target'] for t in expected['targets'].values() if t['prompt'] == MUG_PROMPT]
     assert got['count_valid'] == want['count_valid'] == FRAMES
     assert got['mean_m'] == pytest.approx(want['mean_m'], abs=2e-4)  # < 0.2 mm at ~1 m
 

@@ -100,6 +100,11 @@ def _read_json(path: Path) -> dict:
         raise CheckpointError(f"{path} is not readable JSON: {exc}") from exc
 
 
+def normalize_prompt(text: str) -> str:
+    """White space collapsed to single spaces, ends stripped (what every prompt check does)."""
+    return " ".join(str(text).split())
+
+
 def clean_prompt(prompt: object) -> str:
     """Validate a prompt and normalise its white space.
 
@@ -112,7 +117,7 @@ def clean_prompt(prompt: object) -> str:
                   if unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") and c not in "\t\n\r"})
     if bad:
         raise PromptError(f"the prompt holds non-printable characters {bad[:5]}; send plain text")
-    text = " ".join(prompt.split())
+    text = normalize_prompt(prompt)
     if not text:
         raise PromptError("the prompt is empty; name the target, e.g. 'the red mug'")
     return text

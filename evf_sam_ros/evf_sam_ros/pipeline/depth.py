@@ -67,20 +67,30 @@ def depth_input(header: Any, shape: tuple[int, int], depth_msg: Optional[Any], g
                                     f"'{depth_msg.header.frame_id}' differs from the image frame "
                                     f"'{header.frame_id}': depth must be aligned to the colour "
                                     'image (e.g. aligned_depth_to_color)'))
-    elif (depth_msg.height, depth_msg.width) != tuple(shape):
-        out.problems.append(Problem('depth_size_mismatch', f'depth is {depth_msg.width}x'
-                                    f'{depth_msg.height} but the image is {shape[1]}x{shape[0]}: '
-                                    'depth must be aligned to the colour image'))
     else:
-        try:
-            out.depth_m = depth_imgmsg_to_metres(depth_msg)
-        except ConversionError as exc:
-            out.problems.append(conversion_problem(exc, 'depth image', prefix='depth_'))
+        out.depth_m = _decoded(depth_msg, shape, out.problems)
     if out.depth_m is not None:
         out.intrinsics = intrinsics_for(camera_info, shape, out.problems)
         if out.intrinsics is None:
             out.depth_m = None
     return out
+
+
+def _decoded(depth_msg: Any, shape: tuple[int, int],
+             problems: list[Problem]) -> Optional[np.ndarray]:
+    """HxW float32 metres of a depth Image or compressedDepth CompressedImage (which has no
+    size fields: its size is known once decoded), or None with the problem."""
+    try:
+        depth = depth_imgmsg_to_metres(depth_msg)
+    except ConversionError as exc:
+        problems.append(conversion_problem(exc, 'depth image', prefix='depth_'))
+        return None
+    if depth.shape != tuple(shape):
+        problems.append(Problem('depth_size_mismatch', f'depth is {depth.shape[1]}x'
+                                f'{depth.shape[0]} but the image is {shape[1]}x{shape[0]}: '
+                                'depth must be aligned to the colour image'))
+        return None
+    return depth
 
 
 def intrinsics_for(camera_info: Optional[Any], shape: tuple[int, int],

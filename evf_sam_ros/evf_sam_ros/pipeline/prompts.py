@@ -8,13 +8,8 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ..model.errors import PromptError
-from ..model.tokenizer import clean_prompt
+from ..model.tokenizer import clean_prompt, normalize_prompt
 from .problems import Problem
-
-
-def normalize_prompt(text: str) -> str:
-    """White space collapsed to single spaces, ends stripped (what every check returns)."""
-    return ' '.join(str(text).split())
 
 
 def check_prompt(text: str, max_chars: int,
