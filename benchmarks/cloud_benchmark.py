@@ -34,14 +34,14 @@ from evf_sam_ros.geometry import mask_bbox, mask_centroid, target_point
 from evf_sam_ros.model.predictor import SegmentationResult
 from evf_sam_ros.targets import TargetSettings, estimate_target
 
-
 STATS = ('cpu min', 'cpu median', 'wall min')
 
 
 def _timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float, float]:
     """(min, median) of the thread's CPU time and min wall time, in milliseconds, of
     ``repeats`` calls after 3 warm-up calls. CPU time leaves out the time other processes
-    held the core (the development machine is shared); wall time includes it."""
+    held the core (the development machine is shared); wall time includes it.
+    """
     for _ in range(3):
         fn()
     cpu, wall = [], []

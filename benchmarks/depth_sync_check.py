@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -45,12 +44,12 @@ def main() -> int:
     assert os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE') == 'LOCALHOST', 'localhost only'
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
-    from evf_sam_msgs.msg import Segmentation
+    from ros_harness import Client, diagnostics_values, wait_for
     from sensor_msgs.msg import CameraInfo, Image
 
+    from evf_sam_msgs.msg import Segmentation
     from evf_sam_ros.conversions import array_to_imgmsg
     from evf_sam_ros.model.tiny import write_tiny_checkpoint
-    from ros_harness import Client, diagnostics_values, wait_for
 
     tmp = Path(tempfile.mkdtemp(prefix='depth_sync_'))
     ckpt = write_tiny_checkpoint(tmp / 'ckpt', 'evf-sam2', image_size=1024)

@@ -26,28 +26,28 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def check(variant: str, image: np.ndarray) -> dict:
     ckpt = write_tiny_checkpoint(tempfile.mkdtemp(), variant, image_size=1024)
-    prompt = "the red mug left of the plate"
-    ref = EvfSamPredictor.from_pretrained(ckpt, "cpu", "float32").predict(image, prompt)
-    row: dict = {"table": "correctness", "variant": variant}
-    for dtype in ("float32", "float16", "bfloat16"):  # the defaults users get: CUDA graphs on
-        predictor = EvfSamPredictor.from_pretrained(ckpt, "cuda", dtype)
+    prompt = 'the red mug left of the plate'
+    ref = EvfSamPredictor.from_pretrained(ckpt, 'cpu', 'float32').predict(image, prompt)
+    row: dict = {'table': 'correctness', 'variant': variant}
+    for dtype in ('float32', 'float16', 'bfloat16'):  # the defaults users get: CUDA graphs on
+        predictor = EvfSamPredictor.from_pretrained(ckpt, 'cuda', dtype)
         assert predictor.cuda_graphs
         out = predictor.predict(image, prompt)
         diff = float(np.abs(out.logits - ref.logits).max())
-        row[dtype] = {"max_abs_logit_diff_vs_cpu": round(diff, 5), "mask_iou_vs_cpu": round(iou(out.mask, ref.mask), 4),
-                      "finite": bool(np.isfinite(out.logits).all()), "score": round(out.score, 4)}
-        if predictor.model.cfg.sam_type == "sam":
-            row[dtype]["neck_fp32"] = all(p.dtype == torch.float32
+        row[dtype] = {'max_abs_logit_diff_vs_cpu': round(diff, 5), 'mask_iou_vs_cpu': round(iou(out.mask, ref.mask), 4),
+                      'finite': bool(np.isfinite(out.logits).all()), 'score': round(out.score, 4)}
+        if predictor.model.cfg.sam_type == 'sam':
+            row[dtype]['neck_fp32'] = all(p.dtype == torch.float32
                                           for p in predictor.model.visual_model.image_encoder.neck.parameters())
         predictor.release()
-    graphed = EvfSamPredictor.from_pretrained(ckpt, "cuda", "float16", cuda_graphs=True)
-    eager = EvfSamPredictor.from_pretrained(ckpt, "cuda", "float16", cuda_graphs=False)
-    prompts = [prompt, "the plate", prompt]  # a repeated prompt replays its BEiT-3 graph
+    graphed = EvfSamPredictor.from_pretrained(ckpt, 'cuda', 'float16', cuda_graphs=True)
+    eager = EvfSamPredictor.from_pretrained(ckpt, 'cuda', 'float16', cuda_graphs=False)
+    prompts = [prompt, 'the plate', prompt]  # a repeated prompt replays its BEiT-3 graph
     diffs = [float(np.abs(g.logits - e.logits).max()) for _ in range(2)
              for g, e in zip(graphed.predict_many(image, prompts), eager.predict_many(image, prompts))]
-    row["cuda_graphs_vs_eager_fp16_max_abs_diff"] = round(max(diffs), 6)
-    row["ok"] = (row["float32"]["max_abs_logit_diff_vs_cpu"] < 1e-2 and max(diffs) < 1e-2 and
-                 all(row[d]["finite"] and row[d].get("neck_fp32", True) for d in ("float16", "bfloat16")))
+    row['cuda_graphs_vs_eager_fp16_max_abs_diff'] = round(max(diffs), 6)
+    row['ok'] = (row['float32']['max_abs_logit_diff_vs_cpu'] < 1e-2 and max(diffs) < 1e-2 and
+                 all(row[d]['finite'] and row[d].get('neck_fp32', True) for d in ('float16', 'bfloat16')))
     return row
 
 
@@ -58,8 +58,8 @@ def main() -> int:
     rows = [check(v, image) for v in sorted(VARIANTS)]
     for row in rows:
         print(json.dumps(row), flush=True)
-    return 0 if all(r["ok"] for r in rows) else 1
+    return 0 if all(r['ok'] for r in rows) else 1
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     sys.exit(main())

@@ -99,7 +99,8 @@ def run_dtype(
 
 def reference_logits(model: Any, args: argparse.Namespace) -> np.ndarray:
     """float32, eager, exact preprocessing, TF32 off: the row's yardstick. With --dump-dir the
-    multitask regime of the same weights is saved too (the regime official inference.py runs)."""
+    multitask regime of the same weights is saved too (the regime official inference.py runs).
+    """
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     image = mb.test_image(*COMPARE_SIZE)

@@ -43,7 +43,7 @@ def _official_p50(rows: list[dict], variant: str, size: str) -> float | None:
 
 
 def model_table(rows: list[dict]) -> list[str]:
-    """variant x mode x dtype rows: end to end, stages, 2nd prompt, 4 prompts, memory, start."""
+    """Variant x mode x dtype rows: end to end, stages, 2nd prompt, 4 prompts, memory, start."""
     header = (
         'variant',
         'mode',
@@ -139,7 +139,8 @@ def start_table(rows: list[dict]) -> list[str]:
 
 def fidelity_lines(dump_dir: Path) -> list[str]:
     """Official vs ours on the same random weights (640x480): float32 both, and each side's
-    CUDA default (official fp16 autocast; ours fp16 eager, device preprocessing)."""
+    CUDA default (official fp16 autocast; ours fp16 eager, device preprocessing).
+    """
     out = []
     for official in sorted(dump_dir.glob('official_*_fp32.npy')):
         variant = official.name[len('official_') : -len('_fp32.npy')]

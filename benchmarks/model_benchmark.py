@@ -41,7 +41,8 @@ PROMPTS = (
 def model_config(variant: str, scale: str = 'full') -> Any:
     """EvfConfig of ``variant``: "full" = the released sizes (SAM ViT-H or SAM2 Hiera-L,
     BEiT-3 large); "small" = SAM ViT-B or SAM2 Hiera-T with BEiT-3 base, the smallest the
-    official code builds (sam_scale "tiny", mm_extractor_scale "base"), for CPU smoke runs."""
+    official code builds (sam_scale "tiny", mm_extractor_scale "base"), for CPU smoke runs.
+    """
     from evf_sam_ros.model.config import get_variant, parse_config
 
     sam2 = get_variant(variant).sam_type == 'sam2'
@@ -66,7 +67,8 @@ def model_config(variant: str, scale: str = 'full') -> Any:
 
 def random_full_model(variant: str, device: str, seed: int = 0, scale: str = 'full') -> Any:
     """Released architecture of ``variant`` (model_config ``scale``) in float32 on ``device``,
-    random weights (random_weights.fill_random ``seed``)."""
+    random weights (random_weights.fill_random ``seed``).
+    """
     from evf_sam_ros.model.evf_model import EvfSamModel
     from evf_sam_ros.model.predictor import resolve_device
 
@@ -90,7 +92,8 @@ def predictor_for(
 ) -> Any:
     """EvfSamPredictor on ``model`` (a float32 random_full_model) cast to ``dtype``, with the
     from_pretrained options (cuda_graphs, preprocess, torch_compile, text_buckets) and its
-    warm-up rule (on when CUDA graphs or compile are on)."""
+    warm-up rule (on when CUDA graphs or compile are on).
+    """
     import tempfile
 
     from evf_sam_ros.model.config import get_variant
@@ -136,7 +139,8 @@ def random_full_predictor(
 
 def percentiles(values: list[float]) -> dict[str, float]:
     """p50 and p95 of ``values`` (the package's one definition, ``stats.percentile``),
-    rounded to 0.01."""
+    rounded to 0.01.
+    """
     from evf_sam_ros.stats import percentile
 
     return {'p50': round(percentile(values, 50), 2), 'p95': round(percentile(values, 95), 2)}
@@ -167,7 +171,8 @@ def test_image(height: int, width: int) -> np.ndarray:
 
 def bench(predictor: Any, height: int, width: int, repeats: int, warmup: int) -> dict[str, Any]:
     """Time ``repeats`` predictions; a second prompt's decode on an encoded frame; four prompts
-    in one predict_many call. All times in ms, p50/p95."""
+    in one predict_many call. All times in ms, p50/p95.
+    """
     image = test_image(height, width)
     for _ in range(warmup):
         predictor.predict(image, PROMPTS[0])

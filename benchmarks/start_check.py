@@ -45,9 +45,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     t0 = args.t0 or time.time()
+    import model_benchmark as mb
     import torch
 
-    import model_benchmark as mb
     from evf_sam_ros.model import EvfSamPredictor
 
     if args.write_checkpoint:

@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from model_benchmark import peak_memory_mb, percentiles, random_full_predictor
 
 PROMPTS = ['the red box', 'the blue ball', 'the green cup', 'the white plate']

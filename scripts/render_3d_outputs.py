@@ -75,7 +75,8 @@ def _draw_target(draw: ImageDraw.ImageDraw, view: np.ndarray, intr: CameraIntrin
 
 def _side_view() -> np.ndarray:
     """4x4 transform from the camera's optical frame to a virtual camera's that looks down
-    at the table from above and to the right."""
+    at the table from above and to the right.
+    """
     eye, look = np.array([0.35, -0.10, 0.70]), np.array([0.02, 0.03, 0.03])
     world_from_virtual = ds.look_at(eye, look)
     rotation = world_from_virtual.T @ WORLD_FROM_CAM  # optical -> virtual

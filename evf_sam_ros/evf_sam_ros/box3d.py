@@ -260,7 +260,8 @@ def _in_plane_axes(points: np.ndarray, normal: np.ndarray,
 
 def _conventional(rotation: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Axes in the documented order and signs: z towards the camera is kept as the axis
-    closest to the dominant-face normal (column 2); x the longer of the other two."""
+    closest to the dominant-face normal (column 2); x the longer of the other two.
+    """
     x, y = rotation[:, 0], rotation[:, 1]
     if size[1] > size[0]:
         x, size = y, size[[1, 0, 2]]

@@ -91,7 +91,8 @@ class Surface:
 
     def points(self, intr: CameraIntrinsics, count: Optional[int] = None) -> np.ndarray:
         """Nx3 float32 points (metres, optical frame); with ``count``, at most that many,
-        evenly spaced over the pixels (the same ones on every call)."""
+        evenly spaced over the pixels (the same ones on every call).
+        """
         selection = evenly_spaced(len(self), count) if count is not None else slice(None)
         u, v = self.pixels(selection)
         return deproject_pixels(u, v, self.z[selection], intr)
@@ -130,7 +131,8 @@ def _window(shape: tuple[int, int], bbox: tuple[int, int, int, int]) -> tuple[sl
 
 def _mixed_pixels(depth: np.ndarray, step_u: float, step_v: float) -> np.ndarray:
     """HxW bool: pixels whose depth steps by more than step_u to both row neighbours, or by
-    more than step_v to both column neighbours (NaN neighbours never count as a step)."""
+    more than step_v to both column neighbours (NaN neighbours never count as a step).
+    """
     mixed = np.zeros(depth.shape, dtype=bool)
     with np.errstate(invalid='ignore'):
         jump = np.abs(np.diff(depth, axis=1)) > step_u

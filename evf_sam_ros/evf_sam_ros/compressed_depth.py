@@ -61,7 +61,8 @@ def _split_format(fmt: str) -> tuple[str, str]:
 
 def is_compressed_depth_format(fmt: str) -> bool:
     """True when ``fmt`` (a CompressedImage format) names a depth format this module reads
-    or recognises (compressedDepth of any codec, or a 16-bit "png/tiff compressed")."""
+    or recognises (compressedDepth of any codec, or a 16-bit "png/tiff compressed").
+    """
     encoding, rest = _split_format(fmt)
     if 'compressedDepth' in rest:
         return True

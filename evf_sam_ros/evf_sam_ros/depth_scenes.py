@@ -180,7 +180,8 @@ class Scene:
 @dataclass(frozen=True)
 class Rendered:
     """depth_m: HxW float32 metres (mean of the pixel's rays; NaN where a ray hit nothing).
-    mask: HxW bool target mask. rgb: HxWx3 uint8 RGB (flat colours, Lambert shading)."""
+    mask: HxW bool target mask. rgb: HxWx3 uint8 RGB (flat colours, Lambert shading).
+    """
 
     depth_m: np.ndarray
     mask: np.ndarray
@@ -250,7 +251,8 @@ def _table(camera: _Camera) -> Plane:
 def box_on_table(size: Sequence[float] = (0.20, 0.12, 0.08), yaw_deg: float = 30.0,
                  intrinsics: CameraIntrinsics = HD_INTRINSICS) -> Scene:
     """A cuboid (length, width, height) standing on a table, turned ``yaw_deg`` about the
-    vertical, seen from 0.65 m, about 45 degrees from above: its top and two sides show."""
+    vertical, seen from 0.65 m, about 45 degrees from above: its top and two sides show.
+    """
     camera = _Camera(_TABLE_EYE, _TABLE_LOOK)
     size = np.asarray(size, dtype=np.float64)
     rotation = camera.world_from_cam.T @ rotation_z(yaw_deg)
@@ -271,7 +273,8 @@ def board_before_wall(size: Sequence[float] = (0.05, 0.30, 0.012), yaw_deg: floa
                       distance_m: float = 0.8, wall_m: float = 2.0,
                       intrinsics: CameraIntrinsics = HD_INTRINSICS) -> Scene:
     """A thin upright board (width, height, thickness) ``distance_m`` in front of the camera,
-    turned ``yaw_deg`` about the vertical (image y), a wall at ``wall_m`` behind it."""
+    turned ``yaw_deg`` about the vertical (image y), a wall at ``wall_m`` behind it.
+    """
     c, s = math.cos(math.radians(yaw_deg)), math.sin(math.radians(yaw_deg))
     rotation = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
     board = Cuboid(np.array([0.02, 0.0, distance_m]), rotation, np.asarray(size, float),

@@ -217,7 +217,8 @@ def _depth_region(
     (the erosion then costs the box, not the image: a 160x120 target at 1280x720 took
     3.3 ms erosion alone before, 0.24 ms for the whole target_point after, 2-core VM; the
     result is the same, as erosion treats outside the image as background and the mask is
-    background outside its box)."""
+    background outside its box).
+    """
     mask = _as_mask(mask)
     depth = np.asarray(depth_m)
     if depth.shape != mask.shape:

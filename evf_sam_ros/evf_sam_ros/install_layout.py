@@ -70,14 +70,16 @@ def is_colcon_install() -> bool:
 
 def is_source_checkout() -> bool:
     """True when this module is imported from the repository itself (``make setup``'s editable
-    install), where the Makefile's targets (``make demo``) exist."""
+    install), where the Makefile's targets (``make demo``) exist.
+    """
     return (_CHECKOUT / 'Makefile').is_file() and (_CHECKOUT / 'evf_sam_msgs').is_dir()
 
 
 def tool_command(name: str) -> str:
     """What a person types to run console script ``name`` in the install in use:
     ``ros2 run evf_sam_ros <name>`` in a colcon install, else the script's path (relative to the
-    current directory when below it, e.g. ``.venv/bin/<name>``)."""
+    current directory when below it, e.g. ``.venv/bin/<name>``).
+    """
     if is_colcon_install():
         return f'ros2 run {PACKAGE} {name}'
     script = package_prefix() / 'bin' / name

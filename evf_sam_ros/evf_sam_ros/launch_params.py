@@ -68,7 +68,8 @@ def node_parameters(share: Path, values: Mapping[str, str]) -> list[ParameterLay
     """The node's ``parameters`` list, lowest precedence first: the shipped YAML, the user's
     params_file (checked: see ``check_params_file``), then a dict of the parameter arguments
     given (non-empty). ``values`` maps argument names to their strings; missing ones are empty.
-    Raises LaunchArgumentError for a params_file that cannot be used."""
+    Raises LaunchArgumentError for a params_file that cannot be used.
+    """
     shipped = shipped_params(share)
     layers: list[ParameterLayer] = [shipped]
     user = values.get('params_file', '').strip()
@@ -124,7 +125,8 @@ def parameter_names(params_file: Path) -> set[str]:
 def check_params_file(path: Path, fqn: str, known: set[str]) -> None:
     """Refuse a params_file whose values the node would silently not get: missing or not YAML,
     no section that applies to node ``fqn``, or, in a section named for this node, a parameter
-    the node does not have (``known``: the shipped YAML's names)."""
+    the node does not have (``known``: the shipped YAML's names).
+    """
     if not path.is_file():
         raise LaunchArgumentError(f'params_file {path} does not exist: give a parameters YAML '
                                   f'file (see config/evf_sam.yaml of the package)')
@@ -166,7 +168,7 @@ def _sections(tree: Any, path: Path, prefix: str = '') -> Iterator[tuple[str, An
 
 
 def _matches(key: str, fqn: str) -> bool:
-    """rcl's rule for a params-file node key: '/*' is one name token, '/**' any number."""
+    """Rcl's rule for a params-file node key: '/*' is one name token, '/**' any number."""
     tokens = [t for t in key.split('/') if t]
     pattern = ''.join(r'(/\w+)*' if t == '**' else r'(/\w+)' if t == '*' else '/' + re.escape(t)
                       for t in tokens)

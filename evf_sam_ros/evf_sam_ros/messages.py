@@ -18,9 +18,8 @@ from .conversions import mask_to_imgmsg
 from .model.predictor import SegmentationResult
 from .targets import TargetEstimate
 
-
 #: Stages of SegmentationResult.timings_ms shared by every prompt of a frame.
-FRAME_STAGES = ("preprocess", "image_encoder")
+FRAME_STAGES = ('preprocess', 'image_encoder')
 
 
 def inference_seconds(result: SegmentationResult, prompts_on_frame: int = 1) -> float:
@@ -35,7 +34,8 @@ def segmentation_msg(result: SegmentationResult, header: Any, estimate: TargetEs
                      tracking: Optional[Any] = None) -> Any:
     """evf_sam_msgs/Segmentation for one result; ``header`` is the source image's;
     ``target_id``: the target's id (-1 for a one-shot request); ``tracking``: track mode's
-    pipeline.track.Tracking of the target (None: segment mode, grounded on every frame)."""
+    pipeline.track.Tracking of the target (None: segment mode, grounded on every frame).
+    """
     from evf_sam_msgs.msg import Segmentation
 
     msg = Segmentation()
@@ -114,9 +114,11 @@ def target_messages(result: SegmentationResult, header: Any, estimate: TargetEst
 
 def without_mask(segmentation: Any) -> Any:
     """A copy of an evf_sam_msgs/Segmentation whose mask is an empty image (same header):
-    what find_target feedback and results carry, so they stay a few hundred bytes."""
-    from evf_sam_msgs.msg import Segmentation
+    what find_target feedback and results carry, so they stay a few hundred bytes.
+    """
     from sensor_msgs.msg import Image
+
+    from evf_sam_msgs.msg import Segmentation
 
     light = Segmentation()
     for name in Segmentation.get_fields_and_field_types():
@@ -146,7 +148,8 @@ def fill_pose(pose: Any, box: OrientedBox) -> Any:
 def pose_stamped_msg(header: Any, box: OrientedBox) -> Any:
     """geometry_msgs/PoseStamped of a box (the ``target_pose`` topic), in the source image's
     optical frame: position = box centre (metres), orientation = box axes (z towards the
-    camera)."""
+    camera).
+    """
     from geometry_msgs.msg import PoseStamped
 
     msg = PoseStamped()

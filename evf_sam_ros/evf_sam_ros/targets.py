@@ -2,7 +2,8 @@
 
 The 3D target is a point (the eroded mask's centroid at its median depth), and, from the
 same depth, the target's surface points (``cloud``), their oriented box (``box3d``) and a
-point cloud to publish."""
+point cloud to publish.
+"""
 
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ class TargetEstimate:
     that passed the mixed-pixel filter and the depth gate). box: their oriented box (None
     with fewer than box_min_points, or points on a line). cloud: the cloud to publish
     (those points thinned by cloud_voxel_size and cloud_max_points; None when not asked
-    for, or without surface points). All in the image's optical frame, metres."""
+    for, or without surface points). All in the image's optical frame, metres.
+    """
 
     found: bool
     point: Optional[tuple[float, float, float]]
@@ -109,7 +111,8 @@ def estimate_target(result: SegmentationResult, settings: TargetSettings,
     ``rgb`` (HxWx3 uint8 RGB, the segmented image) colours the cloud. ``with_cloud=False``
     skips building the cloud (nobody listens); the box is the same either way.
 
-    Raises ValueError when depth, intrinsics or rgb do not match the mask's size."""
+    Raises ValueError when depth, intrinsics or rgb do not match the mask's size.
+    """
     found = is_found(result, settings)
     if not found or depth_m is None or intrinsics is None:
         return TargetEstimate(found, None, None)

@@ -8,11 +8,12 @@ functions that the tests check without the launch framework.
 from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
-from evf_sam_ros import launch_params
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from evf_sam_ros import launch_params
 
 
 def _node(context):

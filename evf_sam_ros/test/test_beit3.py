@@ -1,5 +1,6 @@
 """Our two-stream BEiT-3 against a literal transcription of torchscale's forward (one
-concatenated sequence, multiway split at 197, scaled q, bmm, fp32 softmax), same weights."""
+concatenated sequence, multiway split at 197, scaled q, bmm, fp32 softmax), same weights.
+"""
 
 from __future__ import annotations
 

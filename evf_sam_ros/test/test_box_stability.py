@@ -50,7 +50,7 @@ def test_known_spreads():
 
 
 def test_half_turn_about_z_is_the_same_box():
-    """x flipping sign between frames (a symmetric box) is not instability."""
+    """X flipping sign between frames (a symmetric box) is not instability."""
     frames = [_frame(rotation=BASE), _frame(rotation=BASE @ _rot_z(180)),
               _frame(rotation=BASE @ _rot_z(181))]
     out = box_stability(frames)

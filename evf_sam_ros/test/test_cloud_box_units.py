@@ -1,15 +1,26 @@
 """Known answers for evf_sam_ros.cloud (surface pixels, voxels, the published cloud) and
-evf_sam_ros.box3d (box conventions, outliers, quaternions)."""
+evf_sam_ros.box3d (box conventions, outliers, quaternions).
+"""
 
 import math
 
 import numpy as np
 import pytest
 
-from evf_sam_ros.box3d import (OrientedBox, fit_oriented_box, quaternion_to_rotation,
-                               rotation_to_quaternion)
-from evf_sam_ros.cloud import (SurfaceFilter, Surface, build_cloud, evenly_spaced,
-                               target_surface, voxel_downsample)
+from evf_sam_ros.box3d import (
+    OrientedBox,
+    fit_oriented_box,
+    quaternion_to_rotation,
+    rotation_to_quaternion,
+)
+from evf_sam_ros.cloud import (
+    Surface,
+    SurfaceFilter,
+    build_cloud,
+    evenly_spaced,
+    target_surface,
+    voxel_downsample,
+)
 from evf_sam_ros.geometry import CameraIntrinsics
 
 FILTER = SurfaceFilter(min_depth_m=0.1, max_depth_m=20.0, gate_sigmas=3.0, gate_min_m=0.05,
@@ -62,7 +73,8 @@ def test_isolated_spike_is_dropped():
 
 def test_steep_surface_within_the_incidence_limit_is_kept():
     """A plane tilted 70 degrees from face-on: every pixel steps to both sides, but less than
-    an 80-degree surface would."""
+    an 80-degree surface would.
+    """
     mask, depth = _plane_scene()
     step = math.tan(math.radians(70)) * 1.0 / INTR.fx  # depth change per column
     depth[:] = (1.0 + step * (np.arange(40) - 20))[None, :]
@@ -81,7 +93,8 @@ def test_depth_gate_removes_background_seen_through_the_mask():
 
 def test_gate_widens_with_the_spread_of_the_target():
     """A target spanning 15 cm in depth (a shelf seen along its length, 75 degrees from
-    face-on) is kept whole, though the gate's floor is 5 cm."""
+    face-on) is kept whole, though the gate's floor is 5 cm.
+    """
     mask, depth = _plane_scene()
     depth[:] = np.linspace(0.85, 1.15, 40, dtype=np.float32)[None, :]
     surface = target_surface(mask, depth, INTR, 1.0, FILTER)
@@ -182,7 +195,7 @@ def test_square_face_gets_its_edges_not_an_arbitrary_axis():
 
 
 def test_sign_rule_is_deterministic_for_a_vertical_long_axis():
-    """x along the image's y (it has no image-right component): it points down (+y)."""
+    """X along the image's y (it has no image-right component): it points down (+y)."""
     points = _face_grid([0, 0, 1.0], _rotation([0, 0, 1], 90), (0.2, 0.05))
     box = fit_oriented_box(points, 0.01, 0.0)
     assert box.rotation[:, 0] == pytest.approx([0, 1, 0], abs=1e-9)

@@ -4,7 +4,8 @@ counts stop compiling after warm-up, and the compile cache directory is the one 
 The cheap tests use the "aot_eager" backend (dynamo's real tracing, guards and recompiles,
 without generating kernels). Compiling with inductor on 2 cores takes minutes (C++ kernels;
 measured ~4 min cold, ~20 s from a warm cache for a tiny evf-sam2), so that test only runs
-with EVF_SAM_SLOW_TESTS=1; gpu_check.sh compiles for real on the GPU."""
+with EVF_SAM_SLOW_TESTS=1; gpu_check.sh compiles for real on the GPU.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """image_transport's compressedDepth (and 16-bit "png compressed") depth: decoding known bytes,
 round trips through our encoder, the quantisation error bound, and clear errors.
 
-Messages are real rclpy sensor_msgs/CompressedImage objects (no rclpy.init needed)."""
+Messages are real rclpy sensor_msgs/CompressedImage objects (no rclpy.init needed).
+"""
 
 import io
 import struct
@@ -11,10 +12,17 @@ import pytest
 from PIL import Image as PILImage
 from sensor_msgs.msg import CompressedImage
 
-from evf_sam_ros.compressed_depth import (CompressedDepthError, decode_compressed_depth,
-                                          encode_compressed_depth, is_compressed_depth_format)
-from evf_sam_ros.conversions import (ConversionError, compressed_imgmsg_to_rgb,
-                                     depth_imgmsg_to_metres)
+from evf_sam_ros.compressed_depth import (
+    CompressedDepthError,
+    decode_compressed_depth,
+    encode_compressed_depth,
+    is_compressed_depth_format,
+)
+from evf_sam_ros.conversions import (
+    ConversionError,
+    compressed_imgmsg_to_rgb,
+    depth_imgmsg_to_metres,
+)
 
 RNG = np.random.default_rng(7)
 # The publisher's defaults: depth_quantization Z0 = 100, depth_max = 10 m.
@@ -34,7 +42,8 @@ def message(fmt, data):
 
 def test_known_bytes_decode_by_the_published_formula():
     """Bytes laid out as the C++ publisher writes them: int32 0, float32 A, B, then a PNG of
-    q; depth = A / (q - B), q = 0 is no reading."""
+    q; depth = A / (q - B), q = 0 is no reading.
+    """
     q = np.array([[0, 1, 19191], [9091, 65535, 1010]], dtype=np.uint16)
     data = struct.pack('<iff', 0, A, B) + png16(q)
     metres = depth_imgmsg_to_metres(message('32FC1; compressedDepth png', data))

@@ -1,7 +1,8 @@
 """The installed parameters file, Fast DDS profile and launch logic (evf_sam_ros.launch_params,
 which launch/evf_sam.launch.py calls): checked as plain functions, and by starting the installed
 node with what they return, the way launch_ros passes it (params files in order, then the given
-arguments as one more file; remappings as -r). The launch framework is not installable here."""
+arguments as one more file; remappings as -r). The launch framework is not installable here.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ from typing import Iterator, Mapping
 import pytest
 import yaml
 from ament_index_python.packages import get_package_share_directory
-from evf_sam_msgs.msg import Segmentation
 from rcl_interfaces.srv import GetParameters
+from ros_harness import Client, image_msg, node_process, wait_for
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
+from evf_sam_msgs.msg import Segmentation
 from evf_sam_ros import launch_params
 from evf_sam_ros.launch_params import LaunchArgumentError, node_parameters
 from evf_sam_ros.node.settings import PARAMS
-from ros_harness import Client, image_msg, node_process, wait_for
 
 
 @pytest.fixture(scope='module')
@@ -133,7 +134,8 @@ def test_remappings_and_shm_environment(share):
 def _launched(share: Path, values: Mapping[str, str], tmp: Path, client: Client,
               monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The installed node started as the launch file starts it from ``values``; yields its
-    fully qualified name once active."""
+    fully qualified name once active.
+    """
     layers = node_parameters(share, values)
     files = [layer for layer in layers if isinstance(layer, Path)]
     given = next((layer for layer in layers if isinstance(layer, dict)), {})
@@ -157,7 +159,8 @@ def test_params_file_keeps_its_checkpoint_and_device_unless_given(
         share, tiny_checkpoint, tmp_path, ros_client, monkeypatch):
     """The issue's case: a params_file with checkpoint and device, no launch arguments for them:
     the node loads the file's checkpoint (it would try the hub with the shipped one and stay
-    unconfigured); then checkpoint:= given on the command line wins over the file."""
+    unconfigured); then checkpoint:= given on the command line wins over the file.
+    """
     mine, given = str(tiny_checkpoint('evf-sam2')), str(tiny_checkpoint('evf-sam2', seed=1))
     user = _write_params(tmp_path / 'mine.yaml', {'/**/evf_sam': {'ros__parameters': {
         'checkpoint': mine, 'device': 'cpu', 'max_depth': 7.5}}})

@@ -1,29 +1,27 @@
 """Tests for evf_sam_ros.conversions with real sensor_msgs messages (no rclpy.init needed)."""
 
 import io
-from pathlib import Path
 import sys
 from types import SimpleNamespace
 
 import numpy as np
-from PIL import Image as PILImage
 import pytest
+from PIL import Image as PILImage
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-
 from evf_sam_ros.conversions import (  # noqa: E402
+    SUPPORTED_COLOR_ENCODINGS,
+    SUPPORTED_DEPTH_ENCODINGS,
+    SUPPORTED_ENCODINGS,
+    ConversionError,
     array_to_imgmsg,
     compressed_imgmsg_to_rgb,
-    ConversionError,
     depth_array_to_metres,
     depth_imgmsg_to_metres,
     imgmsg_to_array,
     imgmsg_to_rgb,
     mask_to_imgmsg,
-    SUPPORTED_COLOR_ENCODINGS,
-    SUPPORTED_DEPTH_ENCODINGS,
-    SUPPORTED_ENCODINGS,
 )
 
 RNG = np.random.default_rng(0)

@@ -1,5 +1,6 @@
 """preprocess="device" (every resize on the model's device) against the exact path (the
-official PIL / uint8 steps), run on the CPU: the model inputs, and the masks of tiny models."""
+official PIL / uint8 steps), run on the CPU: the model inputs, and the masks of tiny models.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from evf_sam_ros.model import VARIANTS, EvfSamPredictor
-from evf_sam_ros.model import preprocess
+from evf_sam_ros.model import VARIANTS, EvfSamPredictor, preprocess
 from evf_sam_ros.model.device_preprocess import DevicePreprocessor, FrameUploader, sam_input_size
 
 STD = torch.tensor(preprocess.SAM_PIXEL_STD).view(1, 3, 1, 1)
@@ -48,7 +48,8 @@ def test_enlarged_frames_give_the_exact_inputs(variant, h, w):
 @pytest.mark.parametrize('h, w', [(720, 1280), (1080, 1920)])
 def test_shrunk_frames_differ_by_rounding_only(variant, h, w):
     """Frames the resize shrinks: PIL's fixed-point weights differ from float ones, so a few
-    pixels land one or two grey levels away (measured: at most 2, on <= 8 % of pixels)."""
+    pixels land one or two grey levels away (measured: at most 2, on <= 8 % of pixels).
+    """
     image = _scene(h, w, seed=1)
     sam, _ = DevicePreprocessor(VARIANTS[variant], 1024, 224, torch.float32)(
         torch.from_numpy(image)
@@ -76,7 +77,8 @@ def test_frame_uploader_on_the_cpu_keeps_the_pixels():
 @pytest.mark.parametrize('variant', sorted(VARIANTS))
 def test_device_masks_match_exact_masks(tiny_checkpoint, variant):
     """Tiny models (input 256, so every frame is shrunk): mask IoU >= 0.99 and
-    max|dlogit|/std(logits) < 0.05 against the exact path (measured: IoU >= 0.9997, <= 0.017)."""
+    max|dlogit|/std(logits) < 0.05 against the exact path (measured: IoU >= 0.9997, <= 0.017).
+    """
     exact = EvfSamPredictor.from_pretrained(
         tiny_checkpoint(variant), device='cpu', preprocess='exact'
     )

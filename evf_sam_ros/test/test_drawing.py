@@ -1,11 +1,8 @@
 """Tests for evf_sam_ros.drawing."""
 
-from pathlib import Path
-import sys
 
 import numpy as np
 import pytest
-
 
 from evf_sam_ros.drawing import _label_text, annotate, contact_sheet, overlay_mask  # noqa: E402
 from evf_sam_ros.geometry import erode_mask  # noqa: E402

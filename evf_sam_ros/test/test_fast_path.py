@@ -1,7 +1,8 @@
 """The GPU fast path's CPU-checkable parts: text buckets with a key padding mask, K prompts
 in one BEiT-3/decoder batch, device preprocessing against the exact path, bf16 against fp32,
 and torch.compile. Tiny real-format checkpoints (random weights); the GPU itself is checked by
-benchmarks/gpu_check.sh on a lent machine, not here."""
+benchmarks/gpu_check.sh on a lent machine, not here.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def _assert_same_result(got, want, rel: float = 1e-4) -> None:
     """Equal within float rounding: logits to ``rel`` of their spread, the mask wherever the
-    logit is clearly away from 0, the scores to 1e-4."""
+    logit is clearly away from 0, the scores to 1e-4.
+    """
     scale = float(want.logits.std())
     np.testing.assert_allclose(got.logits, want.logits, rtol=0, atol=rel * scale)
     clear = np.abs(want.logits) > 10 * rel * scale
@@ -131,7 +133,8 @@ def test_best_by_iou_picks_each_rows_own_best_mask():
 @pytest.mark.parametrize('variant', sorted(VARIANTS))
 def test_predict_many_equals_separate_predicts(predictors, variant):
     """One BEiT-3 and one decoder call for K prompts of different lengths (multitask: each row
-    picks its own best of 3 masks) give what K predict() calls give."""
+    picks its own best of 3 masks) give what K predict() calls give.
+    """
     predictor, image = predictors[variant], _image(45, 90, seed=3)
     prompts = ['the red mug', 'the plate on the right of the blue bowl', '[semantic] mug']
     many = predictor.predict_many(image, prompts)
@@ -186,7 +189,8 @@ def test_graphed_callable_passes_none_arguments_off_cuda():
 
 def test_bfloat16_stays_close_to_float32(tiny_checkpoint, predictors):
     """What the CPU can say about reduced precision (fp16 needs CUDA: gpu_check.sh measures it).
-    Tiny random models are touchy, so the bound is loose; measured IoU 0.979-0.992."""
+    Tiny random models are touchy, so the bound is loose; measured IoU 0.979-0.992.
+    """
     image = _image()
     for variant in sorted(VARIANTS):
         bf16 = EvfSamPredictor.from_pretrained(

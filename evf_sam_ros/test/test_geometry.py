@@ -2,19 +2,16 @@
 
 import dataclasses
 import math
-from pathlib import Path
-import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo
 
-
 from evf_sam_ros.geometry import (  # noqa: E402
     CameraIntrinsics,
-    deproject_pixel,
     DepthStats,
+    deproject_pixel,
     erode_mask,
     mask_bbox,
     mask_centroid,

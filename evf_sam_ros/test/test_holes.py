@@ -9,10 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tracking_reference import reference_components, reference_fill_holes
 
 from evf_sam_ros.model.holes import FILL_HOLE_AREA, connected_components, fill_holes
-
-from tracking_reference import reference_components, reference_fill_holes
 
 
 def logits_from(foreground: np.ndarray) -> torch.Tensor:

@@ -2,7 +2,8 @@
 them (colcon: lib/evf_sam_ros/, as `ros2 run` finds them; the development .venv: bin/), run with
 an interpreter that has the model stack, and a hub checkpoint that cannot be had gets a hint in
 this install's own commands. Runs in both layouts (make test runs it in the .venv and again under
-`colcon test` in a workspace)."""
+`colcon test` in a workspace).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray
+from ros_harness import diagnostics_values, node_log, node_process, wait_for
 
 from evf_sam_ros.install_layout import PACKAGE, executable, is_colcon_install, package_prefix
-from ros_harness import diagnostics_values, node_log, node_process, wait_for
 
 HINT_NS = '/offline_hint'
 
@@ -35,7 +36,8 @@ def test_every_console_script_is_where_this_layout_keeps_it():
 
 def test_installed_script_runs_with_the_model_stack(tmp_path):
     """The script's first line names the interpreter colcon (or pip) ran with: torch, sam2 and
-    the installed package must import there."""
+    the installed package must import there.
+    """
     script = executable('evf-sam-tiny-checkpoint')
     proc = subprocess.run([str(script), str(tmp_path / 'tiny'), '--variant', 'evf-sam2',
                            '--image-size', '256'], capture_output=True, text=True, timeout=300)
@@ -45,7 +47,8 @@ def test_installed_script_runs_with_the_model_stack(tmp_path):
 
 def _expected_hint(relative_to: Path) -> list[str]:
     """This install's commands: ``ros2 run`` / launch argument in a colcon workspace, else the
-    script's path (relative to the process's current directory when below it)."""
+    script's path (relative to the process's current directory when below it).
+    """
     if is_colcon_install():
         return ['ros2 run evf_sam_ros evf-sam-tiny-checkpoint <dir>', 'checkpoint:=<dir>']
     script = executable('evf-sam-tiny-checkpoint')
@@ -68,7 +71,8 @@ def test_cli_offline_hint_names_this_installs_commands(tmp_path):
 
 def test_node_offline_hint_names_this_installs_commands(tmp_path, ros_client, monkeypatch):
     """The node of this install, with the hub unreachable: unconfigured, and /diagnostics says
-    what to run instead in this install's words."""
+    what to run instead in this install's words.
+    """
     for name, value in _offline_env(tmp_path).items():
         monkeypatch.setenv(name, value)
     diags = ros_client.collect(DiagnosticArray, '/diagnostics')

@@ -2,12 +2,13 @@
 import math
 
 from builtin_interfaces.msg import Duration
-from evf_sam_msgs.action import FindTarget
-from evf_sam_msgs.msg import Segmentation
-from evf_sam_msgs.srv import Segment
 from geometry_msgs.msg import Point
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image, RegionOfInterest
+
+from evf_sam_msgs.action import FindTarget
+from evf_sam_msgs.msg import Segmentation
+from evf_sam_msgs.srv import Segment
 
 
 def test_segmentation_defaults():

@@ -1,22 +1,30 @@
 """The 3D outputs as ROS messages: PointCloud2, PoseStamped, MarkerArray and the Segmentation
-box fields; read back field by field and through rclpy serialization (real message types)."""
+box fields; read back field by field and through rclpy serialization (real message types).
+"""
 
 import math
 
 import numpy as np
 import pytest
-from evf_sam_msgs.msg import Segmentation
 from geometry_msgs.msg import PoseStamped
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
+from evf_sam_msgs.msg import Segmentation
 from evf_sam_ros.box3d import OrientedBox, quaternion_to_rotation
 from evf_sam_ros.cloud import TargetCloud
 from evf_sam_ros.geometry import DepthStats, mask_bbox, mask_centroid
-from evf_sam_ros.markers import (BOX_ID, LABEL_ID, MIN_BOX_EDGE_M, POINT_ID,
-                                 delete_target_markers, marker_namespace, target_markers)
+from evf_sam_ros.markers import (
+    BOX_ID,
+    LABEL_ID,
+    MIN_BOX_EDGE_M,
+    POINT_ID,
+    delete_target_markers,
+    marker_namespace,
+    target_markers,
+)
 from evf_sam_ros.messages import point_cloud2_msg, pose_stamped_msg, segmentation_msg
 from evf_sam_ros.model.predictor import SegmentationResult
 from evf_sam_ros.targets import TargetEstimate

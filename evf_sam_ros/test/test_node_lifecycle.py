@@ -1,7 +1,8 @@
 """Every lifecycle transition from every state, valid and invalid, with ~/segment calls and a
 find_target goal in flight at each: the node stays up, refuses what its state does not allow,
 and answers every waiting request at once (never after service_timeout). Then Ctrl-C and
-SIGTERM during inference: exit 0 within 2 s, no error logs. Real node process, real DDS."""
+SIGTERM during inference: exit 0 within 2 s, no error logs. Real node process, real DDS.
+"""
 
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ from typing import Any
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from evf_sam_msgs.action import FindTarget
-from evf_sam_msgs.srv import Segment
 from lifecycle_msgs.msg import Transition
 from rclpy.action import ActionClient
+from ros_harness import Client, diagnostics_values, image_msg, node_log, node_process, wait_for
 from sensor_msgs.msg import Image
 
+from evf_sam_msgs.action import FindTarget
+from evf_sam_msgs.srv import Segment
 from evf_sam_ros.conversions import array_to_imgmsg
-from ros_harness import Client, diagnostics_values, image_msg, node_log, node_process, wait_for
 
 NS = '/lifecycle_all'
 NODE = f'{NS}/evf_sam'

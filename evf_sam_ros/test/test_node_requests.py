@@ -1,7 +1,8 @@
 """The ~/segment and ~/find_target handlers without a node: they depend on a small Protocol
 (RequestBackend) and a Future, so their timeouts and refusals are tested directly. The
 backend here is this test's own implementation of that Protocol (not a mock of ROS): the
-service and action messages are the real evf_sam_msgs classes."""
+service and action messages are the real evf_sam_msgs classes.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ import threading
 import time
 
 import pytest
+from ros_harness import image_msg
+
 from evf_sam_msgs.msg import Segmentation
 from evf_sam_msgs.srv import Segment
-
 from evf_sam_ros.model.errors import PromptError
 from evf_sam_ros.node.goals import GoalTracker
 from evf_sam_ros.node.requests import GoalRegistry, RequestRefused, SegmentService, has_image
 from evf_sam_ros.pipeline import check_prompt
-from ros_harness import image_msg
 
 
 class Backend:

@@ -1,20 +1,21 @@
 """evf_sam_node in track mode (its own process, real DDS): targets are grounded once and then
 followed by SAM2's memory, lost targets are re-grounded, several targets run together, the
 counters reach /diagnostics, and every bad input of segment mode is handled the same way.
-Tiny real-format checkpoints (random weights: the hub is unreachable here)."""
+Tiny real-format checkpoints (random weights: the hub is unreachable here).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from evf_sam_msgs.msg import Segmentation, SegmentationArray
-from evf_sam_msgs.srv import AddTarget
+from ros_harness import Client, diagnostics_values, image_msg, node_log, node_process, wait_for
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 
+from evf_sam_msgs.msg import Segmentation, SegmentationArray
+from evf_sam_msgs.srv import AddTarget
 from evf_sam_ros.conversions import array_to_imgmsg
-from ros_harness import Client, diagnostics_values, image_msg, node_log, node_process, wait_for
 
 NS = '/track_mode'
 NODE = f'{NS}/evf_sam'

@@ -1,6 +1,7 @@
 """package.xml and setup.py's install_requires match what the code imports (of the install under
 test): every third-party import is declared where rosdep or pip will install it, and nothing is
-declared that no code imports, so `rosdep install` gives a robot exactly what the node needs."""
+declared that no code imports, so `rosdep install` gives a robot exactly what the node needs.
+"""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ def test_beit3_antialias_matters_on_fine_detail():
     assert smooth.std() < 0.5 * sharp.std()  # antialiasing averages the 2-pixel checkerboard away
 
 
-@pytest.mark.parametrize("h, w, rh, rw", [(480, 640, 768, 1024), (333, 500, 682, 1024), (900, 300, 1024, 341)])
+@pytest.mark.parametrize('h, w, rh, rw', [(480, 640, 768, 1024), (333, 500, 682, 1024), (900, 300, 1024, 341)])
 def test_sam_vit_resize_longest_side_normalise_then_pad(h, w, rh, rw):
     assert (rh, rw) == (int(h * 1024 / max(h, w) + 0.5), int(w * 1024 / max(h, w) + 0.5))
     image = np.full((h, w, 3), (10, 200, 90), np.uint8)
@@ -51,37 +51,37 @@ def test_sam_vit_resize_longest_side_normalise_then_pad(h, w, rh, rw):
 
 def test_sam2_multitask_stretches_uint8_then_normalises():
     image = _checker(300, 500, period=7)
-    x, size = preprocess.sam2_pixels(image, 1024, "stretch_uint8")
+    x, size = preprocess.sam2_pixels(image, 1024, 'stretch_uint8')
     assert size == (1024, 1024) and x.shape == (1, 3, 1024, 1024)
     raw = x[0] * STD + MEAN  # undo the normalisation: whole numbers, since the resize stayed uint8
     torch.testing.assert_close(raw, raw.round(), atol=1e-3, rtol=0)
     ref = F.interpolate(torch.from_numpy(image).permute(2, 0, 1)[None].float(), (1024, 1024),
-                        mode="bilinear", align_corners=False)[0]
+                        mode='bilinear', align_corners=False)[0]
     assert (raw - ref).abs().max() <= 1.0 + 1e-3  # uint8 rounding of the same bilinear stretch
 
 
 def test_sam2_evf_sam2_regime_resizes_longest_side_then_stretches_float():
     image = _checker(300, 500, period=5)
-    x, _ = preprocess.sam2_pixels(image, 1024, "longest_side_stretch")
+    x, _ = preprocess.sam2_pixels(image, 1024, 'longest_side_stretch')
     resized = preprocess.resize_longest_side(image, 1024)
     assert resized.shape[:2] == (614, 1024)
     norm = (torch.from_numpy(resized).permute(2, 0, 1).float() - MEAN) / STD
-    ref = F.interpolate(norm[None], (1024, 1024), mode="bilinear", align_corners=False)
+    ref = F.interpolate(norm[None], (1024, 1024), mode='bilinear', align_corners=False)
     torch.testing.assert_close(x, ref)
-    other, _ = preprocess.sam2_pixels(image, 1024, "stretch_uint8")
+    other, _ = preprocess.sam2_pixels(image, 1024, 'stretch_uint8')
     assert (x - other).abs().mean() > 0.01  # the two regimes really differ
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope='module')
 def tokenizers(tiny_checkpoint):
-    return (EvfTokenizer.from_dir(tiny_checkpoint("evf-sam2")),
-            EvfTokenizer.from_dir(tiny_checkpoint("evf-sam2-multitask")))
+    return (EvfTokenizer.from_dir(tiny_checkpoint('evf-sam2')),
+            EvfTokenizer.from_dir(tiny_checkpoint('evf-sam2-multitask')))
 
 
-@pytest.mark.parametrize("text", ["the red cup on the left", "zebra top left", "Mug!", "the ünïcode mug",
-                                  "a b  c\td"])
+@pytest.mark.parametrize('text', ['the red cup on the left', 'zebra top left', 'Mug!', 'the ünïcode mug',
+                                  'a b  c\td'])
 def test_token_ids_are_sentencepiece_ids_plus_one(tokenizers, tiny_checkpoint, text):
-    sp = spm.SentencePieceProcessor(model_file=str(tiny_checkpoint("evf-sam2") / "sentencepiece.bpe.model"))
+    sp = spm.SentencePieceProcessor(model_file=str(tiny_checkpoint('evf-sam2') / 'sentencepiece.bpe.model'))
     expected = [0] + [i + 1 if i != 0 else 3 for i in sp.encode(text)] + [2]
     assert tokenizers[0].encode(text) == expected
 
@@ -89,13 +89,13 @@ def test_token_ids_are_sentencepiece_ids_plus_one(tokenizers, tiny_checkpoint, t
 def test_semantic_token_is_one_whole_token_in_multitask(tokenizers):
     plain, multitask = tokenizers
     assert multitask.is_multitask and not plain.is_multitask
-    semantic = multitask.added_tokens["[semantic]"]
+    semantic = multitask.added_tokens['[semantic]']
     assert semantic == multitask.mask_id + 1  # released layout: 64001 <mask>, 64002 [semantic]
-    ids = multitask.encode("[semantic] the mug")
-    assert ids[:2] == [0, semantic] and ids[2:] == plain.encode("the mug")[1:]
-    assert semantic not in plain.encode("[semantic] the mug")
+    ids = multitask.encode('[semantic] the mug')
+    assert ids[:2] == [0, semantic] and ids[2:] == plain.encode('the mug')[1:]
+    assert semantic not in plain.encode('[semantic] the mug')
 
 
 def test_unknown_characters_map_to_unk(tokenizers):
-    ids = tokenizers[0].encode("the 猫")
+    ids = tokenizers[0].encode('the 猫')
     assert 3 in ids and ids[0] == 0 and ids[-1] == 2

@@ -2,7 +2,8 @@
 the robot section's launch line and `ros2 topic pub` run against the real node.
 
 The README is the repository's (two levels above this package); it is read by a fixture, not at
-collection, and a package copied out of its repository skips these tests saying so."""
+collection, and a package copied out of its repository skips these tests saying so.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from evf_sam_msgs.msg import Segmentation
+from ros_harness import image_msg, node_process, wait_for
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
+from evf_sam_msgs.msg import Segmentation
 from evf_sam_ros import launch_params
 from evf_sam_ros.node.settings import PARAMS
-from ros_harness import image_msg, node_process, wait_for
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -76,7 +77,8 @@ def test_readme_robot_commands_reach_the_node(readme, tiny_checkpoint, tmp_path,
     """The launch line's arguments, as the launch file turns them into the node's remappings
     (device:=cuda replaced by the README's no-GPU variant, checkpoint:=<tiny> device:=cpu), then
     exactly the README's `ros2 topic pub`: the node takes the prompt and segments an image
-    published on the remapped image topic; `ros2 topic echo` names the node's target_point."""
+    published on the remapped image topic; `ros2 topic echo` names the node's target_point.
+    """
     commands = _robot_commands(readme)
     launch = _command(commands, 'ros2', 'launch', 'evf_sam_ros', 'evf_sam.launch.py')
     values = dict(arg.split(':=', 1) for arg in launch[4:])

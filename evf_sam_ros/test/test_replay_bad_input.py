@@ -1,6 +1,7 @@
 """Bad input: damaged bags, missing topics, unsupported encodings, empty bags, mismatched ground
 truth.  Whole-run problems exit 2 with one line; per-frame problems are counted warnings and
-the rest of the bag is still processed."""
+the rest of the bag is still processed.
+"""
 
 import json
 import os
@@ -147,7 +148,8 @@ def test_empty_bags_exit_2(tmp_path, capsys, checkpoint):
 @pytest.fixture(scope='module')
 def mixed_bag(tmp_path_factory):
     """Five frames: good rgb8, yuv422, garbage bytes, good bgr8, rgb8 with a too small step.
-    Ground truth: a wrong size for frame 0, right for frame 3; depth of a wrong size for 3."""
+    Ground truth: a wrong size for frame 0, right for frame 3; depth of a wrong size for 3.
+    """
     path = tmp_path_factory.mktemp('mixed') / 'bag'
     stamps = [(i + 1) * 100_000_000 for i in range(5)]
     with BagWriter(path, 'mcap') as bag:

@@ -1,7 +1,8 @@
 """The bags robots record: ROS 1 .bag files, zstd-compressed rosbag2 (per file, per message,
 per mcap chunk) and compressedDepth depth. The tests write each format with
 ``write_sample_bag`` (rosbags' real writers) and show that reading it gives the same frames
-as the plain mcap bag, and that an offline replay of it gives the same results."""
+as the plain mcap bag, and that an offline replay of it gives the same results.
+"""
 
 import json
 
@@ -11,8 +12,14 @@ import yaml
 
 from evf_sam_ros.conversions import depth_imgmsg_to_metres, imgmsg_to_array, stamp_ns
 from evf_sam_ros.replay import cli
-from evf_sam_ros.replay.bagio import (COMPRESSED_IMAGE, IMAGE, deserialize, list_topics,
-                                      open_bag, read_messages)
+from evf_sam_ros.replay.bagio import (
+    COMPRESSED_IMAGE,
+    IMAGE,
+    deserialize,
+    list_topics,
+    open_bag,
+    read_messages,
+)
 from evf_sam_ros.replay.errors import ReplayError
 from evf_sam_ros.replay.sample_bag import main as make_sample_bag
 from evf_sam_ros.replay.sample_bag import write_sample_bag
@@ -119,7 +126,8 @@ def test_the_writers_wrote_the_format_they_name(bags):
 @pytest.mark.parametrize('chunks', [None, 'BZ2'])
 def test_ros1_messages_with_seq_and_ros1_field_names(tmp_path, chunks):
     """A ROS 1 bag written with ROS 1 (Noetic) messages: Header.seq set, CameraInfo's K/D/R/P,
-    plain or bz2 chunks. Read back as ROS 2 CDR, rclpy sees the same values without seq."""
+    plain or bz2 chunks. Read back as ROS 2 CDR, rclpy sees the same values without seq.
+    """
     from rclpy.serialization import deserialize_message
     from rosbags.rosbag1 import Writer
     from rosbags.typesys import Stores, get_typestore
@@ -225,12 +233,14 @@ def replays(bags, tiny_checkpoint, tmp_path_factory):
 
 def _results(directory):
     """Result messages by topic (rclpy messages, compared field by field: CDR padding bytes
-    are not defined), the Segmentation's inference time zeroed."""
-    from evf_sam_msgs.msg import Segmentation, SegmentationArray
+    are not defined), the Segmentation's inference time zeroed.
+    """
     from geometry_msgs.msg import PointStamped, PoseStamped
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import Image, PointCloud2
     from visualization_msgs.msg import MarkerArray
+
+    from evf_sam_msgs.msg import Segmentation, SegmentationArray
 
     types = {'segmentation': Segmentation, 'mask': Image, 'target_point': PointStamped,
              'target_pose': PoseStamped, 'segmentations': SegmentationArray,

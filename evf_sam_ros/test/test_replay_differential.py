@@ -12,13 +12,13 @@ import json
 import numpy as np
 import pytest
 import yaml
+from ros_harness import node_process
 
 from evf_sam_ros.geometry import CameraIntrinsics
 from evf_sam_ros.pipeline import KINDS
 from evf_sam_ros.replay import cli
 from evf_sam_ros.replay.bagio import CAMERA_INFO, IMAGE, STRING, BagWriter, open_bag, read_messages
 from evf_sam_ros.replay.sample_bag import camera_info_cdr, image_cdr, string_cdr
-from ros_harness import node_process
 
 NS = '/differential'
 H, W = 48, 64
@@ -123,8 +123,9 @@ def _comparable(seg):
 
 def test_offline_replay_publishes_and_counts_what_the_node_does(bag, params_file, tiny_checkpoint,
                                                                 tmp_path):
-    from evf_sam_msgs.msg import Segmentation
     from geometry_msgs.msg import PointStamped
+
+    from evf_sam_msgs.msg import Segmentation
 
     checkpoint = tiny_checkpoint('evf-sam2', image_size=256)
     common = [str(bag), '--params-file', str(params_file), '--no-video', '--quiet']
@@ -156,9 +157,9 @@ def test_offline_replay_publishes_and_counts_what_the_node_does(bag, params_file
 def test_track_mode_offline_equals_the_node_in_track_mode(params_file, tiny_checkpoint,
                                                           tmp_path):
     """Track mode, several targets: offline replay and the node (lockstep) give the same
-    masks, scores and track states frame by frame (SAM2 memory carried across frames)."""
+    masks, scores and track states frame by frame (SAM2 memory carried across frames).
+    """
     from evf_sam_msgs.msg import SegmentationArray
-
     from evf_sam_ros.replay.sample_bag import write_sample_bag
 
     bag = write_sample_bag(tmp_path / 'bag', 'mcap', frames=5, size=(W, H))

@@ -8,6 +8,7 @@ ROS_LOCALHOST_ONLY=1 (set by conftest.py when the caller did not) and this run's
 import json
 
 import pytest
+from ros_harness import node_process
 
 from evf_sam_ros.conversions import stamp_ns
 from evf_sam_ros.replay import cli
@@ -15,7 +16,6 @@ from evf_sam_ros.replay.bagio import deserialize, open_bag, read_messages
 from evf_sam_ros.replay.live import topic_name
 from evf_sam_ros.replay.sample_bag import COLOR_TOPIC, START_NS, write_sample_bag
 from evf_sam_ros.replay.scene import MUG_PROMPT
-from ros_harness import node_process
 
 NAMESPACE = '/replay_live_test'
 FRAMES = 4
@@ -30,7 +30,8 @@ def test_topic_name():
 @pytest.fixture(scope='module')
 def node(tiny_checkpoint, tmp_path_factory):
     """evf_sam_node (its console script) on the CPU with a tiny checkpoint, under NAMESPACE;
-    yields the checkpoint."""
+    yields the checkpoint.
+    """
     checkpoint = tiny_checkpoint('evf-sam2', image_size=256)
     params = {'checkpoint': str(checkpoint), 'device': 'cpu', 'publish_overlay': False}
     with node_process(NAMESPACE, params, tmp_path_factory.mktemp('node')):
@@ -57,8 +58,9 @@ def _check_outputs(bag, out, prompt):
     with open_bag(bag) as reader:
         source = {stamp_ns(deserialize(raw, ty).header)
                   for _, ty, _, raw in read_messages(reader, [COLOR_TOPIC])}
-    from evf_sam_msgs.msg import Segmentation
     from rclpy.serialization import deserialize_message
+
+    from evf_sam_msgs.msg import Segmentation
 
     with open_bag(out / 'results') as reader:
         segs = [deserialize_message(raw, Segmentation)
@@ -101,7 +103,8 @@ def test_live_with_prompt_option_matches_offline(node, bag, tmp_path):
 def test_live_plays_a_ros1_bag_with_compressed_depth(node, tmp_path):
     """A ROS 1 bag goes out as ROS 2 messages, its compressedDepth as the node's depth Image:
     the node's 3D targets equal offline mode's on the same bag. The stamps are new to the
-    node, so depth it kept from earlier tests cannot stand in."""
+    node, so depth it kept from earlier tests cannot stand in.
+    """
     bag = write_sample_bag(tmp_path / 'sample.bag', 'mcap', FRAMES, (96, 72), bag_format='ros1',
                            depth_format='compressedDepth', start_ns=START_NS + 10**12)
     assert _run_live(bag, tmp_path / 'live', '--prompt', MUG_PROMPT) == 0

@@ -1,5 +1,6 @@
 """Offline replay end to end: real bags (mcap and sqlite3), a real tiny checkpoint, real rclpy
-serialization; the output bag read back with rosbags and with rclpy."""
+serialization; the output bag read back with rosbags and with rclpy.
+"""
 
 import json
 from pathlib import Path
@@ -101,8 +102,9 @@ def test_output_bag_reads_back_with_rosbags(run_mcap, mcap_bag):
 
 
 def test_output_bag_deserializes_with_rclpy(run_mcap):
-    from evf_sam_msgs.msg import Segmentation
     from rclpy.serialization import deserialize_message
+
+    from evf_sam_msgs.msg import Segmentation
 
     with open_bag(run_mcap[1] / 'results') as reader:
         raws = [raw for _, _, _, raw in read_messages(reader, ['/evf_sam/segmentation'])]
@@ -168,15 +170,12 @@ def test_offline_is_deterministic(checkpoint, mcap_bag):
     first, second = segmenter.process(frame).outcome, segmenter.process(frame).outcome
     assert np.array_equal(first.prompts[0].mask, second.prompts[0].mask)
     assert [role for role, _ in first.messages] == [role for role, _ in second.messages]
-    from evf_sam_msgs.msg import Segmentation
-    from geometry_msgs.msg import PointStamped
+    from geometry_msgs.msg import PointStamped, PoseStamped
     from rclpy.serialization import deserialize_message
-    from sensor_msgs.msg import Image
-
-    from evf_sam_msgs.msg import SegmentationArray
-    from geometry_msgs.msg import PoseStamped
-    from sensor_msgs.msg import PointCloud2
+    from sensor_msgs.msg import Image, PointCloud2
     from visualization_msgs.msg import MarkerArray
+
+    from evf_sam_msgs.msg import Segmentation, SegmentationArray
 
     types = {'segmentation': Segmentation, 'mask': Image, 'target_point': PointStamped,
              'segmentations': SegmentationArray, 'target_pose': PoseStamped,

@@ -1,5 +1,6 @@
 """Scores with known answers: IoU, scoring over frames (directly and through the report),
-latency percentiles and 3D statistics."""
+latency percentiles and 3D statistics.
+"""
 
 import json
 import math
@@ -8,8 +9,8 @@ import numpy as np
 import pytest
 
 from evf_sam_ros.replay.bagio import IMAGE, STRING, BagWriter
-from evf_sam_ros.replay.runner import ReplayOptions, replay_bag
 from evf_sam_ros.replay.results import FrameOutcome, FrameResult, PromptOutcome
+from evf_sam_ros.replay.runner import ReplayOptions, replay_bag
 from evf_sam_ros.replay.sample_bag import image_cdr, string_cdr
 from evf_sam_ros.replay.scoring import latency_stats, mask_iou, score_frames, target_stats
 

@@ -8,11 +8,17 @@ from PIL import Image
 
 from evf_sam_ros.conversions import stamp_ns
 from evf_sam_ros.replay.bagio import deserialize, list_topics, open_bag, read_messages
-from evf_sam_ros.replay.sample_bag import (COLOR_TOPIC, COMMAND_TOPIC, COMPRESSED_TOPIC,
-                                           DEPTH_TOPIC, GT_TOPIC, INFO_TOPIC, main,
-                                           write_sample_bag)
-from evf_sam_ros.replay.scene import (FRAME_ID, MUG_PROMPT, SWEEP_S, mug_position,
-                                      render_tabletop)
+from evf_sam_ros.replay.sample_bag import (
+    COLOR_TOPIC,
+    COMMAND_TOPIC,
+    COMPRESSED_TOPIC,
+    DEPTH_TOPIC,
+    GT_TOPIC,
+    INFO_TOPIC,
+    main,
+    write_sample_bag,
+)
+from evf_sam_ros.replay.scene import FRAME_ID, MUG_PROMPT, SWEEP_S, mug_position, render_tabletop
 
 SAMPLE_PNG = Path(__file__).resolve().parents[1] / 'data' / 'sample_tabletop.png'
 

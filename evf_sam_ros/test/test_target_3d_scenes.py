@@ -119,7 +119,8 @@ def test_box_on_table_gives_the_object_box(scenes, encoding, holes):
 def test_box_on_table_with_sensor_noise(scenes):
     """1 mm (1 sigma) depth noise, as a stereo camera has at 0.65 m. Noise widens each extent
     by about 2 sigma per side (the extreme points of a face are its noisiest), so sizes get
-    4 sigma on top of the 5 %; centre and axes keep the issue's tolerances."""
+    4 sigma on top of the 5 %; centre and axes keep the issue's tolerances.
+    """
     sigma = 0.001
     scene, rendered = scenes['box']
     noise = np.random.default_rng(3).normal(0.0, sigma, rendered.depth_m.shape)

@@ -12,11 +12,18 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
-from evf_sam_ros.model import (EvfSamPredictor, EvfSamTracker, InputImageError, PromptError,
-                               SegmentationResult, TargetError, TrackerSettings, VariantError)
-
 from tracking_reference import official_offline, reference_fill_holes
+
+from evf_sam_ros.model import (
+    EvfSamPredictor,
+    EvfSamTracker,
+    InputImageError,
+    PromptError,
+    SegmentationResult,
+    TargetError,
+    TrackerSettings,
+    VariantError,
+)
 
 FRAME_SHAPE = (72, 96)  # not square: the video preprocessing squashes it
 
@@ -67,7 +74,8 @@ def trackers(tiny_checkpoint):
 @pytest.fixture
 def cuda_free_fill_holes(monkeypatch):
     """sam2's hole filling needs its CUDA extension (not buildable here): give the offline
-    reference the same rule computed by the test's own breadth-first search."""
+    reference the same rule computed by the test's own breadth-first search.
+    """
     import sam2.sam2_video_predictor as video_predictor
 
     calls = []
@@ -83,7 +91,8 @@ def cuda_free_fill_holes(monkeypatch):
 
 def official_text(tracker: EvfSamTracker, rgb: np.ndarray, prompt: str) -> torch.Tensor:
     """inference_video.py's BEiT-3 input and text feature: ToTensor, bicubic 224 (antialias
-    torchvision's default; the multitask checkpoints' image-mode code passes None), 0.5/0.5."""
+    torchvision's default; the multitask checkpoints' image-mode code passes None), 0.5/0.5.
+    """
     from torchvision.transforms import InterpolationMode, ToTensor
     from torchvision.transforms import functional as TF
 
@@ -285,7 +294,8 @@ def test_grounding_on_one_thread_leaves_another_threads_tracking_alone(trackers)
     """Two trackers share one model. While one grounds (its text replaces the prompt
     encoder's output for its own calls), the other tracks a frame in between: the second
     tracker's answer must equal its answer without the first running. The interleaving is
-    forced with events in a pre-hook on the mask decoder (waits on conditions, no sleeps)."""
+    forced with events in a pre-hook on the mask decoder (waits on conditions, no sleeps).
+    """
     import threading
 
     base = trackers(lost_after=0)

@@ -47,7 +47,8 @@ def reference_components(mask: np.ndarray) -> np.ndarray:
 
 def reference_fill_holes(mask: torch.Tensor, max_area: int) -> torch.Tensor:
     """sam2.utils.misc.fill_holes_in_mask_scores: background (<= 0) components of at most
-    ``max_area`` pixels (8-connectivity) in each Nx1xHxW item become 0.1."""
+    ``max_area`` pixels (8-connectivity) in each Nx1xHxW item become 0.1.
+    """
     out = mask.clone()
     for i in range(mask.shape[0]):
         background = (mask[i, 0] <= 0).cpu().numpy()
@@ -60,7 +61,8 @@ def reference_fill_holes(mask: torch.Tensor, max_area: int) -> torch.Tensor:
 def as_video_predictor(sam2_base: torch.nn.Module) -> torch.nn.Module:
     """The same modules as a sam2 SAM2VideoPredictor, with build_sam2_video_predictor's
     settings as the official code uses them (fill_hole_area=8, binarised memory of
-    prompted frames)."""
+    prompted frames).
+    """
     from sam2.sam2_video_predictor import SAM2VideoPredictor
 
     predictor = copy.copy(sam2_base)  # shares the modules and weights
@@ -77,7 +79,8 @@ def official_text_frame(vp: torch.nn.Module, state: dict, frame_idx: int, obj_id
                         text: torch.Tensor) -> None:
     """Official ``add_new_text``: the text feature is the only sparse prompt of an initial
     conditioning frame; its output goes to the temporary outputs that
-    ``propagate_in_video``'s preflight encodes into memory."""
+    ``propagate_in_video``'s preflight encodes into memory.
+    """
     from sam2.modeling.sam2_base import NO_OBJ_SCORE
     from sam2.sam2_video_predictor import fill_holes_in_mask_scores
 

@@ -1,26 +1,33 @@
 """ROS-free EVF-SAM core: numpy image + text prompt in, mask and target statistics out.
 
-    from evf_sam_ros.model import EvfSamPredictor
-    predictor = EvfSamPredictor.from_pretrained("YxZhang/evf-sam2")   # or a local directory
-    result = predictor.predict(rgb_uint8_hxwx3, "the red mug left of the plate")
-    result.mask, result.score, result.centroid
+from evf_sam_ros.model import EvfSamPredictor
+predictor = EvfSamPredictor.from_pretrained("YxZhang/evf-sam2")   # or a local directory
+result = predictor.predict(rgb_uint8_hxwx3, "the red mug left of the plate")
+result.mask, result.score, result.centroid
 
-    tracker = EvfSamTracker.from_pretrained("YxZhang/evf-sam2")      # track mode (SAM2 memory)
-    first = tracker.add_target(rgb, "the red mug"); results = tracker.track(next_rgb)
+tracker = EvfSamTracker.from_pretrained("YxZhang/evf-sam2")      # track mode (SAM2 memory)
+first = tracker.add_target(rgb, "the red mug"); results = tracker.track(next_rgb)
 """
 
 from .config import VARIANTS
-from .errors import (CheckpointError, EvfSamError, HubUnavailableError, InputImageError, PromptError,
-                     TargetError, VariantError)
+from .errors import (
+                     CheckpointError,
+                     EvfSamError,
+                     HubUnavailableError,
+                     InputImageError,
+                     PromptError,
+                     TargetError,
+                     VariantError,
+)
 from .predictor import EvfSamPredictor, ImageEmbedding, SegmentationResult
 from .track_state import TargetStatus, TrackerCounters, TrackerSettings
 from .tracker import EvfSamTracker, TargetResult
 
-DEFAULT_CHECKPOINT = "YxZhang/evf-sam2"
+DEFAULT_CHECKPOINT = 'YxZhang/evf-sam2'
 
 __all__ = [
-    "CheckpointError", "DEFAULT_CHECKPOINT", "EvfSamError", "EvfSamPredictor", "EvfSamTracker",
-    "HubUnavailableError", "ImageEmbedding", "InputImageError", "PromptError", "SegmentationResult",
-    "TargetError", "TargetResult", "TargetStatus", "TrackerCounters", "TrackerSettings", "VARIANTS",
-    "VariantError",
+    'CheckpointError', 'DEFAULT_CHECKPOINT', 'EvfSamError', 'EvfSamPredictor', 'EvfSamTracker',
+    'HubUnavailableError', 'ImageEmbedding', 'InputImageError', 'PromptError', 'SegmentationResult',
+    'TargetError', 'TargetResult', 'TargetStatus', 'TrackerCounters', 'TrackerSettings', 'VARIANTS',
+    'VariantError',
 ]

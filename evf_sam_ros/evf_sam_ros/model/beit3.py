@@ -57,7 +57,7 @@ class SelfAttention(nn.Module):
         super().__init__()
         dim = cfg.embed_dim
         self.num_heads = cfg.num_heads
-        for name in ("k_proj", "v_proj", "q_proj", "out_proj"):
+        for name in ('k_proj', 'v_proj', 'q_proj', 'out_proj'):
             setattr(self, name, Multiway(lambda: nn.Linear(dim, dim)))
         self.inner_attn_ln = Multiway(lambda: nn.LayerNorm(dim, eps=cfg.layernorm_eps))
 

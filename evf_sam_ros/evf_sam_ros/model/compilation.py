@@ -25,7 +25,8 @@ RECOMPILE_LIMIT = 64  # shapes per compiled part: text buckets x prompt-batch si
 
 def default_cache_dir() -> Path:
     """$TORCHINDUCTOR_CACHE_DIR when set, else
-    $XDG_CACHE_HOME (or ~/.cache)/evf_sam_ros/torch_compile."""
+    $XDG_CACHE_HOME (or ~/.cache)/evf_sam_ros/torch_compile.
+    """
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
     base = os.environ.get('XDG_CACHE_HOME') or str(Path.home() / '.cache')
@@ -34,7 +35,8 @@ def default_cache_dir() -> Path:
 
 def use_cache_dir(directory: Optional[str | Path] = None) -> Path:
     """Make ``directory`` (default: default_cache_dir()) inductor's persistent cache for this
-    process: created if missing, FX-graph and AOT-autograd caching on. Returns the path."""
+    process: created if missing, FX-graph and AOT-autograd caching on. Returns the path.
+    """
     path = Path(directory).expanduser() if directory else default_cache_dir()
     path.mkdir(parents=True, exist_ok=True)
     os.environ[CACHE_ENV] = str(path.resolve())
@@ -48,7 +50,8 @@ def use_cache_dir(directory: Optional[str | Path] = None) -> Path:
 
 def resolve_backend(torch_compile: bool | str) -> Optional[str]:
     """False -> None (no compilation); True -> "inductor"; a string names a torch.compile
-    backend ("inductor"; "aot_eager" traces and checks without generating kernels)."""
+    backend ("inductor"; "aot_eager" traces and checks without generating kernels).
+    """
     if torch_compile is False or torch_compile is None:
         return None
     if torch_compile is True:
@@ -61,7 +64,8 @@ def resolve_backend(torch_compile: bool | str) -> Optional[str]:
 def compile_part(fn: Callable[..., Any], backend: str = 'inductor') -> Callable[..., Any]:
     """torch.compile(fn, backend). Shapes start static; a dimension seen with a second size
     is recompiled once as dynamic (torch's automatic dynamic shapes), so the text buckets cost
-    two compilations and prompt counts above one a third, all made during warm-up."""
+    two compilations and prompt counts above one a third, all made during warm-up.
+    """
     import torch._dynamo.config as dynamo_config
 
     for name in ('recompile_limit', 'cache_size_limit'):

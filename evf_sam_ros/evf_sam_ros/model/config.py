@@ -15,7 +15,7 @@ from typing import Any, Literal, Mapping, Union
 
 from .errors import VariantError
 
-SamType = Literal["sam", "sam2"]
+SamType = Literal['sam', 'sam2']
 
 
 @dataclass(frozen=True)
@@ -84,29 +84,29 @@ class Sam2Config:
 
 
 SAM_VIT_SCALES: dict[str, SamVitConfig] = {
-    "huge": SamVitConfig(),
-    "large": SamVitConfig(embed_dim=1024, depth=24, global_attn_indexes=(5, 11, 17, 23)),
-    "base": SamVitConfig(embed_dim=768, depth=12, num_heads=12, global_attn_indexes=(2, 5, 8, 11)),
+    'huge': SamVitConfig(),
+    'large': SamVitConfig(embed_dim=1024, depth=24, global_attn_indexes=(5, 11, 17, 23)),
+    'base': SamVitConfig(embed_dim=768, depth=12, num_heads=12, global_attn_indexes=(2, 5, 8, 11)),
 }
 
 SAM2_SCALES: dict[str, Sam2Config] = {
-    "large": Sam2Config(),
-    "base_plus": Sam2Config(embed_dim=112, stages=(2, 3, 16, 3), global_att_blocks=(12, 16, 20),
+    'large': Sam2Config(),
+    'base_plus': Sam2Config(embed_dim=112, stages=(2, 3, 16, 3), global_att_blocks=(12, 16, 20),
                             window_pos_embed_bkg_spatial_size=(14, 14), window_spec=(8, 4, 14, 7)),
-    "small": Sam2Config(embed_dim=96, num_heads=1, stages=(1, 2, 11, 2), global_att_blocks=(7, 10, 13),
+    'small': Sam2Config(embed_dim=96, num_heads=1, stages=(1, 2, 11, 2), global_att_blocks=(7, 10, 13),
                         window_spec=(8, 4, 14, 7)),
-    "tiny": Sam2Config(embed_dim=96, num_heads=1, stages=(1, 2, 7, 2), global_att_blocks=(5, 7, 9),
+    'tiny': Sam2Config(embed_dim=96, num_heads=1, stages=(1, 2, 7, 2), global_att_blocks=(5, 7, 9),
                        window_spec=(8, 4, 14, 7)),
 }
 
 BEIT3_SCALES: dict[str, Beit3Config] = {
-    "large": Beit3Config(),
-    "base": Beit3Config(embed_dim=768, depth=12, num_heads=12, ffn_dim=3072),
+    'large': Beit3Config(),
+    'base': Beit3Config(embed_dim=768, depth=12, num_heads=12, ffn_dim=3072),
 }
 
 # EVF-SAM names SAM2 scales with SAM2's own words; "huge" only exists for SAM ViT.
-_SAM2_SCALE_ALIASES = {"large": "large", "base_plus": "base_plus", "b+": "base_plus",
-                       "small": "small", "tiny": "tiny"}
+_SAM2_SCALE_ALIASES = {'large': 'large', 'base_plus': 'base_plus', 'b+': 'base_plus',
+                       'small': 'small', 'tiny': 'tiny'}
 
 
 @dataclass(frozen=True)
@@ -124,21 +124,21 @@ class Regime:
     sam_type: SamType
     multitask: bool
     beit3_antialias: bool
-    sam2_resize: Literal["longest_side_stretch", "stretch_uint8", "none"]
+    sam2_resize: Literal['longest_side_stretch', 'stretch_uint8', 'none']
     sam2_multimask: bool
 
 
 VARIANTS: dict[str, Regime] = {
-    "evf-sam": Regime("evf-sam", "sam", False, True, "none", False),
-    "evf-sam-multitask": Regime("evf-sam-multitask", "sam", True, False, "none", False),
-    "evf-sam2": Regime("evf-sam2", "sam2", False, True, "longest_side_stretch", False),
-    "evf-sam2-multitask": Regime("evf-sam2-multitask", "sam2", True, False, "stretch_uint8", True),
+    'evf-sam': Regime('evf-sam', 'sam', False, True, 'none', False),
+    'evf-sam-multitask': Regime('evf-sam-multitask', 'sam', True, False, 'none', False),
+    'evf-sam2': Regime('evf-sam2', 'sam2', False, True, 'longest_side_stretch', False),
+    'evf-sam2-multitask': Regime('evf-sam2-multitask', 'sam2', True, False, 'stretch_uint8', True),
 }
 
 
 def variant_for(sam_type: SamType, multitask: bool) -> Regime:
     """The released variant with this SAM part and tokenizer kind."""
-    name = ("evf-sam2" if sam_type == "sam2" else "evf-sam") + ("-multitask" if multitask else "")
+    name = ('evf-sam2' if sam_type == 'sam2' else 'evf-sam') + ('-multitask' if multitask else '')
     return VARIANTS[name]
 
 
@@ -147,7 +147,7 @@ def get_variant(name: str) -> Regime:
     try:
         return VARIANTS[name]
     except KeyError:
-        raise VariantError(f"unknown variant {name!r}; choose one of {sorted(VARIANTS)}") from None
+        raise VariantError(f'unknown variant {name!r}; choose one of {sorted(VARIANTS)}') from None
 
 
 @dataclass(frozen=True)
@@ -165,47 +165,47 @@ class EvfConfig:
         """config.json content that describes this model, size fields included."""
         scale = _scale_name(self)
         out: dict[str, Any] = {
-            "model_type": "evf", "hidden_size": self.hidden_size, "out_dim": self.out_dim,
-            "sam_scale": scale, "mm_extractor_scale": "large",
-            "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2,
-            "sam_type": self.sam_type,
+            'model_type': 'evf', 'hidden_size': self.hidden_size, 'out_dim': self.out_dim,
+            'sam_scale': scale, 'mm_extractor_scale': 'large',
+            'pad_token_id': 1, 'bos_token_id': 0, 'eos_token_id': 2,
+            'sam_type': self.sam_type,
         }
         if self.sam != _default_sam(self.sam_type, scale) or self.beit3 != Beit3Config():
-            out["sam_config"] = dataclasses.asdict(self.sam)
-            out["beit3_config"] = dataclasses.asdict(self.beit3)
+            out['sam_config'] = dataclasses.asdict(self.sam)
+            out['beit3_config'] = dataclasses.asdict(self.beit3)
         return out
 
 
 def _default_sam(sam_type: SamType, scale: str) -> Union[SamVitConfig, Sam2Config]:
-    table = SAM2_SCALES if sam_type == "sam2" else SAM_VIT_SCALES
-    return table.get(scale, SAM2_SCALES["large"] if sam_type == "sam2" else SAM_VIT_SCALES["huge"])
+    table = SAM2_SCALES if sam_type == 'sam2' else SAM_VIT_SCALES
+    return table.get(scale, SAM2_SCALES['large'] if sam_type == 'sam2' else SAM_VIT_SCALES['huge'])
 
 
 def _scale_name(cfg: EvfConfig) -> str:
-    return "large" if cfg.sam_type == "sam2" else "huge"
+    return 'large' if cfg.sam_type == 'sam2' else 'huge'
 
 
 def _from_fields(cls: type, fields: Mapping[str, Any], where: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(fields) - known
     if unknown:
-        raise VariantError(f"config.json {where} has unknown fields {sorted(unknown)}; known: {sorted(known)}")
+        raise VariantError(f'config.json {where} has unknown fields {sorted(unknown)}; known: {sorted(known)}')
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
     return cls(**values)
 
 
 def sam_type_from_config(raw: Mapping[str, Any], override: str | None = None) -> SamType:
     """SAM part named by config.json (``sam_type``, else ``sam_scale``), or by ``override``."""
-    explicit = override or raw.get("sam_type")
+    explicit = override or raw.get('sam_type')
     if explicit is not None:
-        if explicit not in ("sam", "sam2"):
+        if explicit not in ('sam', 'sam2'):
             raise VariantError(f"sam_type must be 'sam' or 'sam2', got {explicit!r}")
         return explicit
-    scale = raw.get("sam_scale")
-    if scale == "huge":
-        return "sam"
+    scale = raw.get('sam_scale')
+    if scale == 'huge':
+        return 'sam'
     if scale in _SAM2_SCALE_ALIASES:
-        return "sam2"
+        return 'sam2'
     raise VariantError(
         f"config.json sam_scale={scale!r} names no known SAM part: 'huge' is SAM ViT-H (evf-sam), "
         f"{sorted(_SAM2_SCALE_ALIASES)} are SAM2 Hiera scales (evf-sam2)")
@@ -213,29 +213,29 @@ def sam_type_from_config(raw: Mapping[str, Any], override: str | None = None) ->
 
 def parse_config(raw: Mapping[str, Any], sam_type_override: str | None = None) -> EvfConfig:
     """Build an EvfConfig from a checkpoint's config.json dictionary."""
-    if raw.get("model_type", "evf") != "evf":
+    if raw.get('model_type', 'evf') != 'evf':
         raise VariantError(f"config.json model_type is {raw.get('model_type')!r}, expected 'evf'")
     sam_type = sam_type_from_config(raw, sam_type_override)
-    scale = raw.get("sam_scale")
-    if "sam_config" in raw:
-        cls = Sam2Config if sam_type == "sam2" else SamVitConfig
-        sam = _from_fields(cls, raw["sam_config"], "sam_config")
-    elif sam_type == "sam2":
-        sam = SAM2_SCALES[_SAM2_SCALE_ALIASES.get(scale or "large", "large")]
+    scale = raw.get('sam_scale')
+    if 'sam_config' in raw:
+        cls = Sam2Config if sam_type == 'sam2' else SamVitConfig
+        sam = _from_fields(cls, raw['sam_config'], 'sam_config')
+    elif sam_type == 'sam2':
+        sam = SAM2_SCALES[_SAM2_SCALE_ALIASES.get(scale or 'large', 'large')]
     else:
-        sam = SAM_VIT_SCALES[scale if scale in SAM_VIT_SCALES else "huge"]
-    if "beit3_config" in raw:
-        beit3 = _from_fields(Beit3Config, raw["beit3_config"], "beit3_config")
+        sam = SAM_VIT_SCALES[scale if scale in SAM_VIT_SCALES else 'huge']
+    if 'beit3_config' in raw:
+        beit3 = _from_fields(Beit3Config, raw['beit3_config'], 'beit3_config')
     else:
-        mm_scale = raw.get("mm_extractor_scale", "large")
+        mm_scale = raw.get('mm_extractor_scale', 'large')
         if mm_scale not in BEIT3_SCALES:
-            raise VariantError(f"mm_extractor_scale={mm_scale!r}; known: {sorted(BEIT3_SCALES)}")
+            raise VariantError(f'mm_extractor_scale={mm_scale!r}; known: {sorted(BEIT3_SCALES)}')
         beit3 = BEIT3_SCALES[mm_scale]
-    hidden = int(raw.get("hidden_size", beit3.embed_dim))
-    out_dim = int(raw.get("out_dim", 256))
+    hidden = int(raw.get('hidden_size', beit3.embed_dim))
+    out_dim = int(raw.get('out_dim', 256))
     if hidden != beit3.embed_dim:
-        raise VariantError(f"config.json hidden_size={hidden} but the BEiT-3 width is {beit3.embed_dim}")
+        raise VariantError(f'config.json hidden_size={hidden} but the BEiT-3 width is {beit3.embed_dim}')
     prompt_dim = sam.d_model if isinstance(sam, Sam2Config) else sam.prompt_embed_dim
     if out_dim != prompt_dim:
-        raise VariantError(f"config.json out_dim={out_dim} but the SAM prompt width is {prompt_dim}")
+        raise VariantError(f'config.json out_dim={out_dim} but the SAM prompt width is {prompt_dim}')
     return EvfConfig(sam_type, sam, beit3, hidden, out_dim, dict(raw))

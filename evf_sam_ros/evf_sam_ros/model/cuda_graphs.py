@@ -28,7 +28,7 @@ class GraphedCallable:
         self.captures = 0
 
     def __call__(self, *inputs: Optional[torch.Tensor]) -> Any:
-        if not inputs or inputs[0] is None or inputs[0].device.type != "cuda":
+        if not inputs or inputs[0] is None or inputs[0].device.type != 'cuda':
             return self.fn(*inputs)
         key = tuple(None if t is None else (tuple(t.shape), t.dtype) for t in inputs)
         entry = self._graphs.get(key)

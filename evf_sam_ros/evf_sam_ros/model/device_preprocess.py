@@ -29,7 +29,8 @@ from .preprocess import beit3_from_chw, sam_normalize
 
 def sam_input_size(height: int, width: int, target: int) -> tuple[int, int]:
     """(h, w) after ResizeLongestSide(target): longest side = target, the other
-    ``int(side * target / longest + 0.5)`` (segment-anything's get_preprocess_shape)."""
+    ``int(side * target / longest + 0.5)`` (segment-anything's get_preprocess_shape).
+    """
     scale = target / max(height, width)
     return int(height * scale + 0.5), int(width * scale + 0.5)
 
@@ -37,7 +38,8 @@ def sam_input_size(height: int, width: int, target: int) -> tuple[int, int]:
 def _resize_whole_levels(x: torch.Tensor, size: tuple[int, int], antialias: bool) -> torch.Tensor:
     """Bilinear resize of 1x3xHxW float grey levels (0-255) as the uint8 resamplers do it:
     two separable passes, width first, each rounded half up to whole levels (PIL's
-    ImagingResample and torch's uint8 CPU kernel keep a uint8 image between the passes)."""
+    ImagingResample and torch's uint8 CPU kernel keep a uint8 image between the passes).
+    """
     height = x.shape[2]
     x = F.interpolate(
         x, (height, size[1]), mode='bilinear', align_corners=False, antialias=antialias
@@ -70,7 +72,8 @@ class DevicePreprocessor:
 
     def __call__(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """frame: HxWx3 uint8 RGB on the device. Returns (1x3xSxS SAM input, 1x3xBxB BEiT-3
-        input), both in ``dtype``; S = sam_size, B = beit3_size."""
+        input), both in ``dtype``; S = sam_size, B = beit3_size.
+        """
         chw = frame.permute(2, 0, 1)
         beit = beit3_from_chw(chw, self.beit3_size, self.regime.beit3_antialias)
         x = chw.unsqueeze(0).float()

@@ -15,19 +15,19 @@ import torch
 from ..geometry import mask_bbox, mask_centroid
 from . import preprocess as prep
 from .checkpoint import check_state_dict, load_state, read_config, resolve_checkpoint
-from .config import EvfConfig, Regime, get_variant, variant_for
-from .errors import CheckpointError, PromptError, VariantError
 from .compilation import compile_part, resolve_backend, use_cache_dir
+from .config import EvfConfig, Regime, get_variant, variant_for
 from .cuda_graphs import GraphedCallable
 from .device_preprocess import DevicePreprocessor, FrameUploader
+from .errors import CheckpointError, PromptError, VariantError
 from .evf_model import EvfSamModel
 from .sam_parts import SamFeatures
 from .text_batch import MAX_PROMPT_BATCH, batch_rows, pad_token_ids, resolve_buckets
 from .tokenizer import SPECIAL_IDS, EvfTokenizer, clean_prompt
 
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
-           "fp16": torch.float16, "half": torch.float16, "bfloat16": torch.bfloat16,
-           "bf16": torch.bfloat16}
+_DTYPES = {'float32': torch.float32, 'fp32': torch.float32, 'float16': torch.float16,
+           'fp16': torch.float16, 'half': torch.float16, 'bfloat16': torch.bfloat16,
+           'bf16': torch.bfloat16}
 
 
 @dataclass(frozen=True)
@@ -72,61 +72,61 @@ class _Stopwatch:
     def stage(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         yield
-        if self.device.type == "cuda":
+        if self.device.type == 'cuda':
             torch.cuda.synchronize(self.device)
         self.ms[name] = (time.perf_counter() - start) * 1000.0
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
+def resolve_device(device: str | torch.device = 'auto') -> torch.device:
     """'auto' = cuda when available, else cpu. Raises VariantError for an unusable device."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device) == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise VariantError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise VariantError(f"device {device!r} asked for but CUDA is not available here; use cpu or auto")
+        raise VariantError(f'unknown device {device!r}; use auto, cpu, cuda or cuda:N') from exc
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise VariantError(f'device {device!r} asked for but CUDA is not available here; use cpu or auto')
     return dev
 
 
 def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
     """'auto' = float16 on CUDA, float32 elsewhere; bfloat16 and float32 work everywhere."""
-    if str(dtype) == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
+    if str(dtype) == 'auto':
+        return torch.float16 if device.type == 'cuda' else torch.float32
     resolved = dtype if isinstance(dtype, torch.dtype) else _DTYPES.get(str(dtype).lower())
     if resolved not in (torch.float32, torch.float16, torch.bfloat16):
-        raise VariantError(f"unknown dtype {dtype!r}; use auto, float32, float16 or bfloat16")
-    if resolved == torch.float16 and device.type != "cuda":
-        raise VariantError("float16 needs a CUDA device; on the CPU use float32 or bfloat16")
+        raise VariantError(f'unknown dtype {dtype!r}; use auto, float32, float16 or bfloat16')
+    if resolved == torch.float16 and device.type != 'cuda':
+        raise VariantError('float16 needs a CUDA device; on the CPU use float32 or bfloat16')
     return resolved
 
 
 def resolve_preprocess(preprocess: str, device: torch.device) -> str:
     """'auto' = "device" on CUDA, "exact" elsewhere. Raises VariantError for other names."""
-    if preprocess == "auto":
-        return "device" if device.type == "cuda" else "exact"
-    if preprocess not in ("exact", "device"):
-        raise VariantError(f"unknown preprocess {preprocess!r}; use auto, exact or device")
+    if preprocess == 'auto':
+        return 'device' if device.type == 'cuda' else 'exact'
+    if preprocess not in ('exact', 'device'):
+        raise VariantError(f'unknown preprocess {preprocess!r}; use auto, exact or device')
     return preprocess
 
 
 def _materialize(model: EvfSamModel) -> None:
     """Give real values to non-persistent buffers left on the meta device by the build."""
     sam = model.visual_model
-    for name, values in (("pixel_mean", prep.SAM_PIXEL_MEAN), ("pixel_std", prep.SAM_PIXEL_STD)):
+    for name, values in (('pixel_mean', prep.SAM_PIXEL_MEAN), ('pixel_std', prep.SAM_PIXEL_STD)):
         buf = getattr(sam, name, None)
         if buf is not None and buf.is_meta:
             sam.register_buffer(name, torch.tensor(values).view(-1, 1, 1), persistent=False)
     left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if left:
-        raise CheckpointError(f"internal: tensors without values after loading: {left[:5]}")
+        raise CheckpointError(f'internal: tensors without values after loading: {left[:5]}')
 
 
 def load_model(directory: Path, cfg: EvfConfig) -> EvfSamModel:
     """Build on the meta device, strictly check and assign the checkpoint's tensors (CPU)."""
     state = load_state(directory)
-    model = EvfSamModel(cfg, device="meta")
+    model = EvfSamModel(cfg, device='meta')
     check_state_dict({k: v.shape for k, v in model.state_dict().items()}, state)
     model.load_state_dict(state, strict=True, assign=True)
     _materialize(model)
@@ -142,12 +142,12 @@ class EvfSamPredictor:
     """
 
     def __init__(self, model: EvfSamModel, tokenizer: EvfTokenizer, regime: Regime,
-                 device: torch.device, dtype: torch.dtype, name: str = "", cuda_graphs: bool = False,
-                 preprocess: str = "exact", torch_compile: bool | str = False, text_buckets: object = None):
+                 device: torch.device, dtype: torch.dtype, name: str = '', cuda_graphs: bool = False,
+                 preprocess: str = 'exact', torch_compile: bool | str = False, text_buckets: object = None):
         self.model, self.tokenizer, self.regime = model, tokenizer, regime
         self.device, self.dtype, self.name = device, dtype, name
         self._runner = model.runner(regime)
-        self.cuda_graphs = bool(cuda_graphs and device.type == "cuda")
+        self.cuda_graphs = bool(cuda_graphs and device.type == 'cuda')
         self.compile_backend = resolve_backend(torch_compile)
         self.torch_compile = self.compile_backend is not None
         self.preprocess = resolve_preprocess(preprocess, device)
@@ -168,10 +168,10 @@ class EvfSamPredictor:
         return GraphedCallable(fn, max_graphs=max_graphs) if self.cuda_graphs and graph_safe else fn
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, device: str = "auto", dtype: str = "auto",
+    def from_pretrained(cls, name_or_path: str | Path, device: str = 'auto', dtype: str = 'auto',
                         variant: str | None = None, cuda_graphs: bool | None = None,
-                        preprocess: str = "auto", torch_compile: bool | str = False,
-                        compile_cache_dir: str | Path | None = None, text_buckets: object = "auto",
+                        preprocess: str = 'auto', torch_compile: bool | str = False,
+                        compile_cache_dir: str | Path | None = None, text_buckets: object = 'auto',
                         warmup: bool | None = None) -> "EvfSamPredictor":
         """Load a checkpoint directory (hub layout) or a hub id (downloaded and cached).
 
@@ -204,12 +204,12 @@ class EvfSamPredictor:
         tokenizer = EvfTokenizer.from_dir(directory)
         model = load_model(directory, cfg)
         if tokenizer.vocab_size > model.cfg.beit3.vocab_size:
-            raise CheckpointError(f"the tokenizer produces ids up to {tokenizer.vocab_size - 1} but the "
-                                  f"text embedding has {model.cfg.beit3.vocab_size} rows")
+            raise CheckpointError(f'the tokenizer produces ids up to {tokenizer.vocab_size - 1} but the '
+                                  f'text embedding has {model.cfg.beit3.vocab_size} rows')
         regime = forced or variant_for(model.cfg.sam_type, tokenizer.is_multitask)
         model.to(device=dev, dtype=dt)
         model.keep_fp32_islands()
-        graphs = dev.type == "cuda" if cuda_graphs is None else cuda_graphs
+        graphs = dev.type == 'cuda' if cuda_graphs is None else cuda_graphs
         predictor = cls(model, tokenizer, regime, dev, dt, name=str(name_or_path), cuda_graphs=graphs,
                         preprocess=preprocess, torch_compile=torch_compile, text_buckets=text_buckets)
         if predictor._static_shapes if warmup is None else warmup:
@@ -227,17 +227,17 @@ class EvfSamPredictor:
         ids = self.tokenizer.encode(text)
         limit = self.model.cfg.beit3.max_text_tokens
         if len(ids) > limit:
-            raise PromptError(f"the prompt is {len(ids)} tokens long; the model accepts at most {limit} "
-                              f"(with <s> and </s>); shorten it")
+            raise PromptError(f'the prompt is {len(ids)} tokens long; the model accepts at most {limit} '
+                              f'(with <s> and </s>); shorten it')
         return ids
 
     def _pixels(self, rgb: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
         """(SAM input, BEiT-3 input, SAM input size) in the compute dtype, by self.preprocess."""
-        if self.preprocess == "device":
+        if self.preprocess == 'device':
             sam, beit = self._device_step(self._upload(rgb))
             return sam, beit, self._device_pixels.input_size(*rgb.shape[:2])
         size = self.model.sam_image_size
-        if self.model.cfg.sam_type == "sam":
+        if self.model.cfg.sam_type == 'sam':
             sam, input_size = prep.sam_vit_pixels(rgb, size, self.device)
         else:
             sam, input_size = prep.sam2_pixels(rgb, size, self.regime.sam2_resize, self.device)
@@ -252,9 +252,9 @@ class EvfSamPredictor:
         rgb = prep.as_rgb_uint8(image)
         watch = _Stopwatch(self.device)
         with self._lock, torch.inference_mode():
-            with watch.stage("preprocess"):  # float32 arithmetic, as in the official code
+            with watch.stage('preprocess'):  # float32 arithmetic, as in the official code
                 sam_pixels, beit, input_size = self._pixels(rgb)
-            with watch.stage("image_encoder"), self._autocast():
+            with watch.stage('image_encoder'), self._autocast():
                 feats = SamFeatures(tuple(self._encode(sam_pixels)), input_size, rgb.shape[:2])
         return ImageEmbedding(feats, beit, watch.ms)
 
@@ -265,7 +265,8 @@ class EvfSamPredictor:
     def decode_many(self, embedding: ImageEmbedding, prompts: Sequence[str]) -> list[SegmentationResult]:
         """Segment several prompts on an encoded frame: BEiT-3 and the decoder run once per
         batch of up to MAX_PROMPT_BATCH prompts. Results equal decode() per prompt (within
-        float rounding: rows of one batch are padded to one length)."""
+        float rounding: rows of one batch are padded to one length).
+        """
         ids = [self.tokenize(p) for p in prompts]
         results: list[SegmentationResult] = []
         for start in range(0, len(ids), MAX_PROMPT_BATCH):
@@ -280,11 +281,11 @@ class EvfSamPredictor:
                                      self.device)
         watch = _Stopwatch(self.device)
         with self._lock, torch.inference_mode(), self._autocast():
-            with watch.stage("beit3"):
+            with watch.stage('beit3'):
                 text = self._text(embedding.beit3_pixels, tokens, mask)
-            with watch.stage("decoder"):
+            with watch.stage('decoder'):
                 low_res, iou, object_score = self._decode(text, *embedding.features.tensors)
-            with watch.stage("postprocess"):
+            with watch.stage('postprocess'):
                 logits = self._runner.upscale(low_res[:count], embedding.features)[:, 0]
                 logits = logits.float().cpu().numpy()
                 scores = iou[:count, 0].float().cpu().numpy()
@@ -300,7 +301,8 @@ class EvfSamPredictor:
     def predict_many(self, image: np.ndarray, prompts: Sequence[str]) -> list[SegmentationResult]:
         """Several prompts on one frame: the image encoder runs once, BEiT-3 and the decoder
         once per batch of up to MAX_PROMPT_BATCH prompts; results equal predict() per prompt
-        within float rounding."""
+        within float rounding.
+        """
         for prompt in prompts:
             self.tokenize(prompt)  # fail on a bad prompt before the expensive encoder
         return self.decode_many(self.encode_image(image), prompts)
@@ -309,17 +311,18 @@ class EvfSamPredictor:
         """Run every text bucket (or one short prompt without buckets) for each prompt count
         on a blank frame, so the graphs and compiled kernels exist before the first real
         frame. image_size: (H, W) of the blank frame (device preprocessing graphs are per
-        frame size). Returns the seconds it took."""
+        frame size). Returns the seconds it took.
+        """
         start = time.perf_counter()
         frame = np.zeros((*image_size, 3), np.uint8)
         lengths = self.text_buckets or (8,)
-        filler = SPECIAL_IDS["<unk>"]
+        filler = SPECIAL_IDS['<unk>']
         for _ in range(2):  # twice: sam2 fills a position-encoding cache on the first call
             embedding = self.encode_image(frame)
             for count in prompt_counts:
                 for length in lengths:
-                    ids = [[SPECIAL_IDS["<s>"]] + [filler] * (length - 2) + [SPECIAL_IDS["</s>"]]] * count
-                    self._decode_ids(embedding, ["<warm-up>"] * count, ids)
+                    ids = [[SPECIAL_IDS['<s>']] + [filler] * (length - 2) + [SPECIAL_IDS['</s>']]] * count
+                    self._decode_ids(embedding, ['<warm-up>'] * count, ids)
         return time.perf_counter() - start
 
     def release(self) -> None:
@@ -328,7 +331,7 @@ class EvfSamPredictor:
             self.model = None  # type: ignore[assignment]
             self._runner = self._encode = self._text = self._decode = None  # type: ignore[assignment]
             self._device_step = self._upload = None  # type: ignore[assignment]
-            if self.device.type == "cuda":
+            if self.device.type == 'cuda':
                 torch.cuda.empty_cache()
 
 

@@ -26,18 +26,18 @@ def as_rgb_uint8(image: object) -> np.ndarray:
     Raises InputImageError for anything else.
     """
     if not isinstance(image, np.ndarray):
-        raise InputImageError(f"the image must be a numpy array (HxWx3 uint8 RGB), got {type(image).__name__}")
+        raise InputImageError(f'the image must be a numpy array (HxWx3 uint8 RGB), got {type(image).__name__}')
     if image.dtype != np.uint8:
         raise InputImageError(
-            f"the image must be uint8 (0-255), got {image.dtype}; convert it first, e.g. "
-            "(np.clip(img, 0, 1) * 255).astype(np.uint8) for float images in [0, 1]")
+            f'the image must be uint8 (0-255), got {image.dtype}; convert it first, e.g. '
+            '(np.clip(img, 0, 1) * 255).astype(np.uint8) for float images in [0, 1]')
     if image.ndim == 2:
         image = image[:, :, None]
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
         raise InputImageError(
-            f"the image must be HxWx3 RGB (or HxW gray, HxWx4 RGBA), got shape {image.shape}")
+            f'the image must be HxWx3 RGB (or HxW gray, HxWx4 RGBA), got shape {image.shape}')
     if image.shape[0] == 0 or image.shape[1] == 0:
-        raise InputImageError(f"the image is empty (shape {image.shape})")
+        raise InputImageError(f'the image is empty (shape {image.shape})')
     if image.shape[2] == 1:
         image = np.repeat(image, 3, axis=2)
     elif image.shape[2] == 4:
@@ -51,7 +51,7 @@ def _chw(image: np.ndarray, device: torch.device | str) -> torch.Tensor:
     return torch.from_numpy(array if array.flags.writeable else array.copy()).to(device).permute(2, 0, 1)
 
 
-def beit3_pixels(image: np.ndarray, size: int, antialias: bool, device: torch.device | str = "cpu") -> torch.Tensor:
+def beit3_pixels(image: np.ndarray, size: int, antialias: bool, device: torch.device | str = 'cpu') -> torch.Tensor:
     """BEiT-3 input: [0,1] float -> bicubic resize to size x size -> (x - 0.5) / 0.5.
 
     antialias=True for evf-sam and evf-sam2 (torchvision's default), False for the
@@ -62,9 +62,10 @@ def beit3_pixels(image: np.ndarray, size: int, antialias: bool, device: torch.de
 
 def beit3_from_chw(chw: torch.Tensor, size: int, antialias: bool) -> torch.Tensor:
     """BEiT-3 input from a 3xHxW uint8 RGB tensor on any device (the steps of beit3_pixels):
-    /255, bicubic resize to size x size (torchvision), (x - 0.5) / 0.5. Returns 1x3xSxS float32."""
-    from torchvision.transforms import functional as TF
+    /255, bicubic resize to size x size (torchvision), (x - 0.5) / 0.5. Returns 1x3xSxS float32.
+    """
     from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
 
     x = chw.float().div(255.0)
     x = TF.resize(x, [size, size], interpolation=InterpolationMode.BICUBIC, antialias=antialias)
@@ -95,17 +96,18 @@ def resize_longest_side(image: np.ndarray, target: int) -> np.ndarray:
     return ResizeLongestSide(target).apply_image(image)
 
 
-def sam_vit_pixels(image: np.ndarray, size: int, device: torch.device | str = "cpu"
+def sam_vit_pixels(image: np.ndarray, size: int, device: torch.device | str = 'cpu'
                    ) -> tuple[torch.Tensor, tuple[int, int]]:
     """SAM ViT input: longest side to ``size``, normalise (0-255 space), zero-pad
-    bottom/right to size x size. Returns (1x3xSxS float32, (h, w) resized before padding)."""
+    bottom/right to size x size. Returns (1x3xSxS float32, (h, w) resized before padding).
+    """
     resized = resize_longest_side(image, size)
     h, w = resized.shape[:2]
     x = sam_normalize(_chw(resized, device))
     return F.pad(x, (0, size - w, 0, size - h)).unsqueeze(0), (h, w)
 
 
-def sam2_pixels(image: np.ndarray, size: int, mode: str, device: torch.device | str = "cpu"
+def sam2_pixels(image: np.ndarray, size: int, mode: str, device: torch.device | str = 'cpu'
                 ) -> tuple[torch.Tensor, tuple[int, int]]:
     """SAM2 input, stretched to size x size (the aspect ratio is not kept).
 
@@ -114,12 +116,12 @@ def sam2_pixels(image: np.ndarray, size: int, mode: str, device: torch.device | 
     mode "longest_side_stretch" (evf-sam2): ResizeLongestSide, normalise, then float
     bilinear resize to the square. Returns (1x3xSxS float32, (size, size)).
     """
-    if mode == "stretch_uint8":
+    if mode == 'stretch_uint8':
         x = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).contiguous()
-        x = F.interpolate(x, (size, size), mode="bilinear", align_corners=False)  # uint8, on the CPU
+        x = F.interpolate(x, (size, size), mode='bilinear', align_corners=False)  # uint8, on the CPU
         return sam_normalize(x[0].to(device)).unsqueeze(0), (size, size)
-    if mode == "longest_side_stretch":
+    if mode == 'longest_side_stretch':
         resized = resize_longest_side(image, size)
         x = sam_normalize(_chw(resized, device)).unsqueeze(0)
-        return F.interpolate(x, (size, size), mode="bilinear", align_corners=False), (size, size)
-    raise ValueError(f"unknown SAM2 resize mode {mode!r}")
+        return F.interpolate(x, (size, size), mode='bilinear', align_corners=False), (size, size)
+    raise ValueError(f'unknown SAM2 resize mode {mode!r}')

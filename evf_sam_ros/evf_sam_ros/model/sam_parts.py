@@ -37,8 +37,13 @@ class SamFeatures:
 
 def build_sam_vit(cfg: SamVitConfig) -> nn.Module:
     """segment_anything.Sam with these sizes (same module tree as build_sam_vit_h)."""
-    from segment_anything.modeling import (ImageEncoderViT, MaskDecoder, PromptEncoder, Sam,
-                                           TwoWayTransformer)
+    from segment_anything.modeling import (
+        ImageEncoderViT,
+        MaskDecoder,
+        PromptEncoder,
+        Sam,
+        TwoWayTransformer,
+    )
 
     embed_size = cfg.image_size // cfg.patch_size
     return Sam(
@@ -66,14 +71,15 @@ def build_sam2_eager_parts(cfg: Sam2Config) -> dict[str, nn.Module]:
     """SAM2 parts whose constructors compute tensor values, so they cannot be built on the
     meta device: the Hiera trunk (drop-path schedule via ``.item()``) and the memory
     attention (RoPE tables) with the memory encoder. Built for real on the CPU (Hiera-L: ~3 s
-    on 2 cores); loading then replaces their random weights."""
+    on 2 cores); loading then replaces their random weights.
+    """
     from sam2.modeling.backbones.hieradet import Hiera
     from sam2.modeling.memory_attention import MemoryAttention, MemoryAttentionLayer
     from sam2.modeling.memory_encoder import CXBlock, Fuser, MaskDownSampler, MemoryEncoder
     from sam2.modeling.position_encoding import PositionEmbeddingSine
     from sam2.modeling.sam.transformer import RoPEAttention
 
-    with torch.device("cpu"):
+    with torch.device('cpu'):
         trunk = Hiera(embed_dim=cfg.embed_dim, num_heads=cfg.num_heads, stages=cfg.stages,
                       global_att_blocks=cfg.global_att_blocks, window_spec=cfg.window_spec,
                       window_pos_embed_bkg_spatial_size=cfg.window_pos_embed_bkg_spatial_size)
@@ -81,7 +87,7 @@ def build_sam2_eager_parts(cfg: Sam2Config) -> dict[str, nn.Module]:
         rope = dict(rope_theta=10000.0, feat_sizes=[feat, feat], embedding_dim=d, num_heads=1,
                     downsample_rate=1, dropout=0.1)
         layer = MemoryAttentionLayer(
-            activation="relu", d_model=d, dim_feedforward=cfg.memory_attention_ffn_dim, dropout=0.1,
+            activation='relu', d_model=d, dim_feedforward=cfg.memory_attention_ffn_dim, dropout=0.1,
             pos_enc_at_attn=False, pos_enc_at_cross_attn_keys=True, pos_enc_at_cross_attn_queries=False,
             self_attention=RoPEAttention(**rope),
             cross_attention=RoPEAttention(**rope, rope_k_repeat=True, kv_in_dim=cfg.mem_dim))
@@ -100,7 +106,8 @@ def build_sam2_eager_parts(cfg: Sam2Config) -> dict[str, nn.Module]:
 
 def build_sam2(cfg: Sam2Config, eager: dict[str, nn.Module]) -> nn.Module:
     """sam2 SAM2Base as configs/sam2/sam2_hiera_*.yaml builds it, with build_sam2's decoder
-    post-processing (dynamic multimask via stability, delta 0.05, threshold 0.98)."""
+    post-processing (dynamic multimask via stability, delta 0.05, threshold 0.98).
+    """
     from sam2.modeling.backbones.image_encoder import FpnNeck, ImageEncoder
     from sam2.modeling.position_encoding import PositionEmbeddingSine
     from sam2.modeling.sam2_base import SAM2Base
@@ -109,10 +116,10 @@ def build_sam2(cfg: Sam2Config, eager: dict[str, nn.Module]) -> nn.Module:
         position_encoding=PositionEmbeddingSine(num_pos_feats=cfg.d_model, normalize=True,
                                                 scale=None, temperature=10000),
         d_model=cfg.d_model, backbone_channel_list=list(cfg.backbone_channel_list),
-        fpn_top_down_levels=[2, 3], fpn_interp_model="nearest")
+        fpn_top_down_levels=[2, 3], fpn_interp_model='nearest')
     return SAM2Base(
-        image_encoder=ImageEncoder(scalp=1, trunk=eager["trunk"], neck=neck),
-        memory_attention=eager["memory_attention"], memory_encoder=eager["memory_encoder"],
+        image_encoder=ImageEncoder(scalp=1, trunk=eager['trunk'], neck=neck),
+        memory_attention=eager['memory_attention'], memory_encoder=eager['memory_encoder'],
         num_maskmem=cfg.num_maskmem, image_size=cfg.image_size,
         sigmoid_scale_for_mem_enc=20.0, sigmoid_bias_for_mem_enc=-10.0,
         use_mask_input_as_output_without_sam=True, directly_add_no_mem_embed=True,
@@ -131,7 +138,8 @@ def build_sam2(cfg: Sam2Config, eager: dict[str, nn.Module]) -> nn.Module:
 def text_prompt_embeddings(prompt_encoder: nn.Module, text_embed: torch.Tensor
                            ) -> tuple[torch.Tensor, torch.Tensor]:
     """EVF's text-only prompt: sparse = the Bx1xC text embedding, dense = no_mask_embed
-    broadcast to the image-embedding grid (what EVF's patched prompt encoders return)."""
+    broadcast to the image-embedding grid (what EVF's patched prompt encoders return).
+    """
     h, w = prompt_encoder.image_embedding_size
     dense = prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(text_embed.shape[0], -1, h, w)
     return text_embed, dense
@@ -139,7 +147,8 @@ def text_prompt_embeddings(prompt_encoder: nn.Module, text_embed: torch.Tensor
 
 def best_by_iou(masks: torch.Tensor, iou: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row, the mask with the highest predicted IoU, without a CPU sync.
-    masks: KxMxhxw, iou: KxM. Returns (Kx1xhxw, Kx1)."""
+    masks: KxMxhxw, iou: KxM. Returns (Kx1xhxw, Kx1).
+    """
     best = iou.argmax(dim=1, keepdim=True)
     picked = masks.gather(1, best[:, :, None, None].expand(-1, -1, *masks.shape[2:]))
     return picked, iou.gather(1, best)
@@ -148,7 +157,8 @@ def best_by_iou(masks: torch.Tensor, iou: torch.Tensor) -> tuple[torch.Tensor, t
 class SamVitRunner:
     """segment_anything.Sam with a text prompt. The ``*_tensors`` methods take and return
     tensors only (no CPU sync); the decoder can be replayed as a CUDA graph, the encoder not
-    (segment-anything's relative positions index with a CPU tensor)."""
+    (segment-anything's relative positions index with a CPU tensor).
+    """
 
     encoder_graph_safe = False
 
@@ -157,7 +167,8 @@ class SamVitRunner:
 
     def encode_tensors(self, pixels: torch.Tensor) -> tuple[torch.Tensor]:
         """pixels: 1x3xSxS normalised, zero-padded (bottom/right), compute dtype.
-        The neck runs in fp32, as in the official code."""
+        The neck runs in fp32, as in the official code.
+        """
         enc = self.sam.image_encoder
         x = enc.patch_embed(pixels)
         if enc.pos_embed is not None:
@@ -172,7 +183,8 @@ class SamVitRunner:
                        ) -> tuple[torch.Tensor, torch.Tensor, None]:
         """One mask (multimask_output=False), as both evf-sam checkpoints decode.
         text_embed: Kx1xC (K prompts on one frame), image_embed: 1xCxhxw.
-        Returns (Kx1xhxw low-res logits, Kx1 predicted IoU, no object score)."""
+        Returns (Kx1xhxw low-res logits, Kx1 predicted IoU, no object score).
+        """
         pe = self.sam.prompt_encoder
         sparse, dense = text_prompt_embeddings(pe, text_embed)
         low_res, iou = self.sam.mask_decoder(
@@ -196,7 +208,7 @@ class Sam2Runner:
     def encode_tensors(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """pixels: 1x3xSxS normalised, compute dtype (already stretched to a square)."""
         model = self.sam2
-        fpn = [f.to(pixels.dtype) for f in model.forward_image(pixels)["backbone_fpn"][-3:]]
+        fpn = [f.to(pixels.dtype) for f in model.forward_image(pixels)['backbone_fpn'][-3:]]
         # image mode: the no-memory embedding is added to the lowest-resolution level
         image_embed = fpn[-1] + model.no_mem_embed.reshape(1, -1, 1, 1).to(pixels.dtype)
         return image_embed, fpn[0], fpn[1]
@@ -206,7 +218,8 @@ class Sam2Runner:
         """multitask: best of 3 masks by predicted IoU; evf-sam2: one mask with the decoder's
         dynamic multimask fallback. text_embed: Kx1xC (K prompts on one frame), image
         features of one frame (batch 1). Returns (Kx1xhxw logits, Kx1 IoU, Kx1 object-score
-        logit)."""
+        logit).
+        """
         pe = self.sam2.sam_prompt_encoder
         sparse, dense = text_prompt_embeddings(pe, text_embed)
         masks, iou, _, object_score = self.sam2.sam_mask_decoder(
@@ -222,4 +235,4 @@ class Sam2Runner:
 
     def upscale(self, low_res: torch.Tensor, feats: SamFeatures) -> torch.Tensor:
         """Logits at the original size: Kx1xHxW float32 (bilinear from 256x256)."""
-        return F.interpolate(low_res.float(), feats.original_size, mode="bilinear", align_corners=False)
+        return F.interpolate(low_res.float(), feats.original_size, mode='bilinear', align_corners=False)

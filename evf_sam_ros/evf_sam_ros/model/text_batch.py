@@ -25,7 +25,8 @@ def resolve_buckets(
 ) -> Optional[tuple[int, ...]]:
     """Bucket lengths in use: "auto" = DEFAULT_TEXT_BUCKETS on CUDA, None (exact lengths) on
     other devices; None = exact lengths; else increasing positive ints. ``limit`` (the longest
-    prompt the model accepts) always closes the list, so every prompt has a bucket."""
+    prompt the model accepts) always closes the list, so every prompt has a bucket.
+    """
     if buckets == 'auto':
         buckets = DEFAULT_TEXT_BUCKETS if device.type == 'cuda' else None
     if buckets is None:
@@ -51,7 +52,8 @@ def bucket_length(length: int, buckets: Sequence[int]) -> int:
 
 def batch_rows(count: int, static_shapes: bool) -> int:
     """Rows of a batch of ``count`` prompts: the next power of two (at most MAX_PROMPT_BATCH)
-    with static shapes (CUDA graphs / compile), so a new prompt count adds no new shape."""
+    with static shapes (CUDA graphs / compile), so a new prompt count adds no new shape.
+    """
     if not static_shapes:
         return count
     rows = 1

@@ -18,10 +18,10 @@ from typing import Mapping
 
 from .errors import CheckpointError, PromptError
 
-SP_MODEL_FILE = "sentencepiece.bpe.model"
-SPECIAL_IDS = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+SP_MODEL_FILE = 'sentencepiece.bpe.model'
+SPECIAL_IDS = {'<s>': 0, '<pad>': 1, '</s>': 2, '<unk>': 3}
 FAIRSEQ_OFFSET = 1
-SEMANTIC_TOKEN = "[semantic]"
+SEMANTIC_TOKEN = '[semantic]'
 
 
 class EvfTokenizer:
@@ -32,18 +32,18 @@ class EvfTokenizer:
 
         path = Path(sp_model_path)
         if not path.is_file():
-            raise CheckpointError(f"tokenizer model {path} is missing; a checkpoint needs {SP_MODEL_FILE}")
+            raise CheckpointError(f'tokenizer model {path} is missing; a checkpoint needs {SP_MODEL_FILE}')
         self._sp = spm.SentencePieceProcessor()
         try:
             self._sp.Load(str(path))
         except (OSError, RuntimeError) as exc:
-            raise CheckpointError(f"tokenizer model {path} is not a sentencepiece model: {exc}") from exc
+            raise CheckpointError(f'tokenizer model {path} is not a sentencepiece model: {exc}') from exc
         self.mask_id = len(self._sp) + FAIRSEQ_OFFSET
         self.added_tokens = dict(added_tokens or {})
-        whole = {**SPECIAL_IDS, "<mask>": self.mask_id, **self.added_tokens}
+        whole = {**SPECIAL_IDS, '<mask>': self.mask_id, **self.added_tokens}
         self._whole_tokens = whole
         alternatives = sorted(whole, key=len, reverse=True)
-        self._split_re = re.compile("(" + "|".join(re.escape(t) for t in alternatives) + ")")
+        self._split_re = re.compile('(' + '|'.join(re.escape(t) for t in alternatives) + ')')
 
     @classmethod
     def from_dir(cls, directory: str | Path) -> "EvfTokenizer":
@@ -63,46 +63,46 @@ class EvfTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text``: [0, ..., 2] with no padding or truncation."""
-        ids = [SPECIAL_IDS["<s>"]]
+        ids = [SPECIAL_IDS['<s>']]
         for part in self._split_re.split(text):
             if part in self._whole_tokens:
                 ids.append(self._whole_tokens[part])
             elif part.strip():
                 ids.extend(self._piece_id(p) for p in self._sp.EncodeAsIds(part.strip()))
-        ids.append(SPECIAL_IDS["</s>"])
+        ids.append(SPECIAL_IDS['</s>'])
         return ids
 
     @staticmethod
     def _piece_id(sp_id: int) -> int:
-        return sp_id + FAIRSEQ_OFFSET if sp_id != 0 else SPECIAL_IDS["<unk>"]
+        return sp_id + FAIRSEQ_OFFSET if sp_id != 0 else SPECIAL_IDS['<unk>']
 
 
 def read_added_tokens(directory: Path) -> dict[str, int]:
     """Non-special added tokens from added_tokens.json and tokenizer_config.json."""
     tokens: dict[str, int] = {}
-    added_file = directory / "added_tokens.json"
+    added_file = directory / 'added_tokens.json'
     if added_file.is_file():
         tokens.update({str(k): int(v) for k, v in _read_json(added_file).items()})
-    config_file = directory / "tokenizer_config.json"
+    config_file = directory / 'tokenizer_config.json'
     if config_file.is_file():
-        decoder = _read_json(config_file).get("added_tokens_decoder", {})
+        decoder = _read_json(config_file).get('added_tokens_decoder', {})
         for token_id, entry in decoder.items():
-            content = entry.get("content") if isinstance(entry, dict) else None
-            if content and content not in SPECIAL_IDS and content != "<mask>":
+            content = entry.get('content') if isinstance(entry, dict) else None
+            if content and content not in SPECIAL_IDS and content != '<mask>':
                 tokens[content] = int(token_id)
     return tokens
 
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding='utf-8'))
     except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path} is not readable JSON: {exc}") from exc
+        raise CheckpointError(f'{path} is not readable JSON: {exc}') from exc
 
 
 def normalize_prompt(text: str) -> str:
     """White space collapsed to single spaces, ends stripped (what every prompt check does)."""
-    return " ".join(str(text).split())
+    return ' '.join(str(text).split())
 
 
 def clean_prompt(prompt: object) -> str:
@@ -112,11 +112,11 @@ def clean_prompt(prompt: object) -> str:
     control characters other than tab and newline (those become spaces).
     """
     if not isinstance(prompt, str):
-        raise PromptError(f"a prompt must be a str, got {type(prompt).__name__}")
-    bad = sorted({f"U+{ord(c):04X}" for c in prompt
-                  if unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") and c not in "\t\n\r"})
+        raise PromptError(f'a prompt must be a str, got {type(prompt).__name__}')
+    bad = sorted({f'U+{ord(c):04X}' for c in prompt
+                  if unicodedata.category(c) in ('Cc', 'Cs', 'Co', 'Cn') and c not in '\t\n\r'})
     if bad:
-        raise PromptError(f"the prompt holds non-printable characters {bad[:5]}; send plain text")
+        raise PromptError(f'the prompt holds non-printable characters {bad[:5]}; send plain text')
     text = normalize_prompt(prompt)
     if not text:
         raise PromptError("the prompt is empty; name the target, e.g. 'the red mug'")

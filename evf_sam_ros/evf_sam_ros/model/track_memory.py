@@ -69,7 +69,8 @@ class TargetMemory:
     @property
     def batch_key(self) -> int:
         """Targets with equal keys can be tracked in one batch: the frame index, or
-        ``window`` for every target whose window is full."""
+        ``window`` for every target whose window is full.
+        """
         return min(self.frame_index, self.window)
 
     def tensors(self) -> int:

@@ -33,8 +33,7 @@ from .errors import TargetError, VariantError
 from .predictor import EvfSamPredictor, SegmentationResult, _Stopwatch
 from .sam2_video import Sam2VideoRunner, StepOutput, VideoFrame
 from .track_memory import TargetMemory, memory_window
-from .track_state import (GROUND_ADDED, TargetState, TargetStatus, TrackerCounters,
-                          TrackerSettings)
+from .track_state import GROUND_ADDED, TargetState, TargetStatus, TrackerCounters, TrackerSettings
 from .video_frames import sam2_video_pixels
 
 _NO_SAM2 = ('track mode needs a SAM2 checkpoint (evf-sam2 or evf-sam2-multitask): SAM ViT '
@@ -77,7 +76,8 @@ class EvfSamTracker:
 
     def __init__(self, predictor: EvfSamPredictor, settings: Optional[TrackerSettings] = None):
         """Use ``predictor``'s model, tokenizer, regime, device and dtype (a node can share
-        one loaded model between segment and track mode). Raises VariantError for SAM ViT."""
+        one loaded model between segment and track mode). Raises VariantError for SAM ViT.
+        """
         if predictor.model.cfg.sam_type != 'sam2':
             raise VariantError(_NO_SAM2)
         self._predictor = predictor
@@ -97,7 +97,8 @@ class EvfSamTracker:
                         variant: Optional[str] = None,
                         settings: Optional[TrackerSettings] = None) -> 'EvfSamTracker':
         """Load a SAM2 checkpoint (directory or hub id) as EvfSamPredictor.from_pretrained
-        does; SAM ViT checkpoints are refused before their weights are read."""
+        does; SAM ViT checkpoints are refused before their weights are read.
+        """
         directory = resolve_checkpoint(name_or_path)
         forced = get_variant(variant) if variant else None
         if read_config(directory, forced.sam_type if forced else None).sam_type != 'sam2':
@@ -118,14 +119,16 @@ class EvfSamTracker:
 
     def update_settings(self, **changes: object) -> TrackerSettings:
         """Change settings (validated; ValueError names the bad one); applies from the next
-        frame. Does not wait for a frame in progress."""
+        frame. Does not wait for a frame in progress.
+        """
         self._settings = self._settings.replace(**changes)
         return self._settings
 
     @property
     def targets(self) -> list[TargetStatus]:
         """Every target's status after its last frame, in the order added (a snapshot that
-        does not wait for a frame in progress)."""
+        does not wait for a frame in progress).
+        """
         return list(self._statuses)
 
     @property
@@ -156,7 +159,8 @@ class EvfSamTracker:
 
     def track_targets(self, image: np.ndarray, add: Sequence[str] = ()) -> list[TargetResult]:
         """Track every target on this frame and ground the prompts in ``add`` on it as new
-        targets (after the others); one image encoding for all. Results in the order added."""
+        targets (after the others); one image encoding for all. Results in the order added.
+        """
         return self._step(image, list(add), track_existing=True)
 
     def remove_target(self, target_id: int) -> None:

@@ -19,7 +19,7 @@ class DiagnosticsSnapshot:
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.2f}"
+        return 'nan' if math.isnan(value) else f'{value:.2f}'
     return str(value)
 
 
@@ -27,18 +27,18 @@ def summarize(state: str, load_error: str, counters: Mapping[str, Any], problems
               input_rate: float) -> DiagnosticsSnapshot:
     """Level and message from the lifecycle state, the load error and recent input."""
     if load_error:
-        level, message = 2, f"model failed to load: {load_error}"
-    elif state != "active":
-        level, message = 1, f"{state}: not processing"
+        level, message = 2, f'model failed to load: {load_error}'
+    elif state != 'active':
+        level, message = 1, f'{state}: not processing'
     elif input_rate == 0.0:
-        level, message = 1, "active, no images arriving"
-    elif not counters.get("prompt"):
-        level, message = 0, "active, idle: no prompt"
+        level, message = 1, 'active, no images arriving'
+    elif not counters.get('prompt'):
+        level, message = 0, 'active, idle: no prompt'
     else:
-        level, message = 0, "active"
-    values = {"state": state, "input_rate_hz": _fmt(input_rate),
+        level, message = 0, 'active'
+    values = {'state': state, 'input_rate_hz': _fmt(input_rate),
               **{k: _fmt(v) for k, v in counters.items()},
-              **{f"problem.{k}": str(v) for k, v in sorted(problems.items())}}
+              **{f'problem.{k}': str(v) for k, v in sorted(problems.items())}}
     return DiagnosticsSnapshot(state, level, message, values)
 
 
@@ -48,7 +48,7 @@ def diagnostic_array(snapshot: DiagnosticsSnapshot, node_name: str, hardware_id:
 
     status = DiagnosticStatus()
     status.level = bytes([snapshot.level])
-    status.name = f"{node_name}: text segmentation"
+    status.name = f'{node_name}: text segmentation'
     status.message = snapshot.message[:500]
     status.hardware_id = hardware_id
     status.values = [KeyValue(key=k, value=v) for k, v in snapshot.values.items()]

@@ -22,10 +22,23 @@ from ..conversions import array_to_imgmsg, stamp_ns
 from ..drawing import draw_result
 from ..messages import without_mask
 from ..model import EvfSamError, EvfSamPredictor
-from ..pipeline import (BAD_IMAGE, NO_PROMPT, ONE_SHOT, BufferedDepth, FrameMessages,
-                        FrameOutput, NamedTarget, Segmenter, SourceImage, StampedBuffer,
-                        TargetList, TargetOutput, check_prompt, predictor_segmenter,
-                        process_frame)
+from ..pipeline import (
+    BAD_IMAGE,
+    NO_PROMPT,
+    ONE_SHOT,
+    BufferedDepth,
+    FrameMessages,
+    FrameOutput,
+    NamedTarget,
+    Segmenter,
+    SourceImage,
+    StampedBuffer,
+    TargetList,
+    TargetOutput,
+    check_prompt,
+    predictor_segmenter,
+    process_frame,
+)
 from ..pipeline.track import TrackSegmenter
 from .diagnostics import diagnostic_array, summarize
 from .io import NodeIO
@@ -84,9 +97,10 @@ class EvfSamNode(LifecycleNode):
         return self.params.settings
 
     def _create_requests(self) -> None:
+        from rclpy.action import ActionServer, CancelResponse
+
         from evf_sam_msgs.action import FindTarget
         from evf_sam_msgs.srv import Segment
-        from rclpy.action import ActionServer, CancelResponse
 
         service = SegmentService(self, lambda: self.settings.service_timeout)
         self.create_service(Segment, '~/segment', service, callback_group=self.control_group)
@@ -131,7 +145,8 @@ class EvfSamNode(LifecycleNode):
 
     def _segmenter(self, predictor: EvfSamPredictor) -> Segmenter:
         """Segment mode: ground every frame; track mode: an EvfSamTracker on the same model
-        (VariantError for SAM ViT checkpoints, which have no memory)."""
+        (VariantError for SAM ViT checkpoints, which have no memory).
+        """
         if self.settings.mode != 'track':
             return predictor_segmenter(predictor)
         from ..model import EvfSamTracker
@@ -183,7 +198,8 @@ class EvfSamNode(LifecycleNode):
     def stop(self, timeout_s: float = 1.5) -> None:
         """Before the executor goes away (Ctrl-C, SIGTERM): answer waiting requests, stop
         publishing and logging, and give the worker ``timeout_s`` to finish (a forward pass
-        still running then ends with the process; its result is dropped)."""
+        still running then ends with the process; its result is dropped).
+        """
         self.closing, self.active = True, False
         self._abandon_requests('node shutting down')
         if self._worker is not None:
@@ -300,7 +316,8 @@ class EvfSamNode(LifecycleNode):
     # ---- the worker's side -----------------------------------------------------------
     def _run(self, source: SourceImage, targets: list[NamedTarget]) -> FrameOutput:
         """The shared frame pipeline with this node's model, depth and settings; its
-        problems are counted and warned (throttled)."""
+        problems are counted and warned (throttled).
+        """
         s = self.settings
         depth = None
         if s.use_depth:
@@ -337,7 +354,8 @@ class EvfSamNode(LifecycleNode):
 
     def _publish(self, outputs: list[TargetOutput], rgb: Any) -> None:
         """Every target on ``segmentations``, the first one on the single-target topics, the
-        cloud and markers only while someone subscribes (FrameMessages)."""
+        cloud and markers only while someone subscribes (FrameMessages).
+        """
         if not self.active or self.closing:
             return
         for role, msg in self.outputs.build(outputs, self.io.has_subscribers('target_cloud'),
@@ -398,7 +416,8 @@ _SETTLE_LOCK = threading.Lock()
 def _settle(future: concurrent.futures.Future, result: Any = None,
             error: Optional[BaseException] = None) -> None:
     """Complete ``future`` unless it already is (a request can be abandoned and served at the
-    same moment; the first answer wins)."""
+    same moment; the first answer wins).
+    """
     with _SETTLE_LOCK:
         if future.done():
             return

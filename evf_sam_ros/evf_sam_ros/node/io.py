@@ -1,5 +1,6 @@
 """The node's topics: subscriptions (created on activate) and lifecycle publishers (created
-on configure), with their QoS. Relative names, remapped at launch (README "Topics")."""
+on configure), with their QoS. Relative names, remapped at launch (README "Topics").
+"""
 
 from __future__ import annotations
 
@@ -34,11 +35,12 @@ class NodeIO:
     # ---- publishers ------------------------------------------------------------------
     def create_publishers(self) -> None:
         """Lifecycle publishers of every output (they publish only while active)."""
-        from evf_sam_msgs.msg import Segmentation, SegmentationArray, TargetArray
         from geometry_msgs.msg import PointStamped, PoseStamped
         from sensor_msgs.msg import Image, PointCloud2
         from std_msgs.msg import String
         from visualization_msgs.msg import MarkerArray
+
+        from evf_sam_msgs.msg import Segmentation, SegmentationArray, TargetArray
 
         node = self.node
         for name, msg_type in (('mask', Image), ('overlay', Image),
@@ -71,9 +73,11 @@ class NodeIO:
 
     def publish_targets(self, targets: Any) -> None:
         """Announce the targets: the primary prompt on ``prompt`` and the whole list on
-        ``targets`` (both latched)."""
-        from evf_sam_msgs.msg import Target, TargetArray
+        ``targets`` (both latched).
+        """
         from std_msgs.msg import String
+
+        from evf_sam_msgs.msg import Target, TargetArray
 
         self.publish('prompt', String(data=targets.primary_prompt))
         self.publish('targets', TargetArray(targets=[Target(id=t.id, prompt=t.prompt)
@@ -122,12 +126,13 @@ class NodeIO:
 
     def depth_publisher_present(self) -> bool:
         """True when something publishes on the depth topic (then a late depth image is
-        worth waiting for)."""
+        worth waiting for).
+        """
         sub = self._depth_sub
         return sub is not None and self.node.count_publishers(sub.topic_name) > 0
 
     def _on_incompatible_qos(self, event: Any) -> None:
         self.node.warnings.warn(
-            'qos', 'an input publisher\'s QoS is incompatible with this subscription '
+            'qos', "an input publisher's QoS is incompatible with this subscription "
             f'(image_qos.reliability={self.node.settings.image_qos_reliability}); for '
             'best-effort cameras set image_qos.reliability: best_effort')

@@ -37,7 +37,8 @@ class RequestBackend(Protocol):
     def segment_async(self, prompt: str, image: Optional[Any]) -> 'concurrent.futures.Future':
         """Queue one segmentation (``image``: a sensor_msgs/Image, None = the newest frame);
         the Future gives an evf_sam_msgs/Segmentation or raises RequestRefused/EvfSamError.
-        Raises RequestRefused/PromptError at once when it cannot be queued."""
+        Raises RequestRefused/PromptError at once when it cannot be queued.
+        """
 
 
 def has_image(image: Any) -> bool:
@@ -135,7 +136,8 @@ class FindTargetAction:
 
     def execute(self, goal_handle: Any) -> Any:
         """Follow the goal's prompt on incoming frames until success, timeout, cancel or a
-        deactivation; feedback per processed frame (without the mask: it stays light)."""
+        deactivation; feedback per processed frame (without the mask: it stays light).
+        """
         from evf_sam_msgs.action import FindTarget
 
         goal = goal_handle.request

@@ -1,5 +1,6 @@
 """Thread-safe building blocks of the node, free of ROS: newest-frame slot, statistics,
-throttled warnings. Each is used from subscription callbacks and the inference worker."""
+throttled warnings. Each is used from subscription callbacks and the inference worker.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Callable, Deque, Generic, Optional, TypeVar
 
 from ..stats import percentile
 
-T = TypeVar("T")
+T = TypeVar('T')
 
 
 class LatestSlot(Generic[T]):
@@ -118,6 +119,6 @@ class ThrottledWarnings:
                 return False
             self._last[kind] = now
             extra = self._suppressed.pop(kind, 0)
-        suffix = f" ({extra} more like this since the last report)" if extra else ""
-        self._log(f"{message}{suffix}")
+        suffix = f' ({extra} more like this since the last report)' if extra else ''
+        self._log(f'{message}{suffix}')
         return True

@@ -1,5 +1,6 @@
 """The node's parameters: one table of specs (name, default, description, when it may change)
-and the frozen settings snapshot the node works from. config/evf_sam.yaml mirrors the table."""
+and the frozen settings snapshot the node works from. config/evf_sam.yaml mirrors the table.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from ..targets import TargetSettings
 @dataclass(frozen=True)
 class ParamSpec:
     """runtime: may change while configured; otherwise only while unconfigured (it takes
-    effect at the next configure). choices / low / high: allowed values."""
+    effect at the next configure). choices / low / high: allowed values.
+    """
 
     name: str
     default: Any
@@ -101,14 +103,14 @@ SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 def check_value(spec: ParamSpec, value: Any) -> Optional[str]:
     """Why ``value`` is not allowed for ``spec``, or None when it is."""
     if spec.choices is not None and value not in spec.choices:
-        return f"{spec.name} must be one of {list(spec.choices)}, got {value!r}"
+        return f'{spec.name} must be one of {list(spec.choices)}, got {value!r}'
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value):
-            return f"{spec.name} must be finite, got {value}"
+            return f'{spec.name} must be finite, got {value}'
         if spec.low is not None and value < spec.low:
-            return f"{spec.name} must be >= {spec.low}, got {value}"
+            return f'{spec.name} must be >= {spec.low}, got {value}'
         if spec.high is not None and value > spec.high:
-            return f"{spec.name} must be <= {spec.high}, got {value}"
+            return f'{spec.name} must be <= {spec.high}, got {value}'
     return None
 
 
@@ -123,7 +125,8 @@ def check_combination(values: Mapping[str, Any]) -> Optional[str]:
 def descriptor(spec: ParamSpec) -> Any:
     """rcl_interfaces/ParameterDescriptor of ``spec``: its description, its range
     (FloatingPointRange / IntegerRange, shown by `ros2 param describe` and enforced by
-    rclpy) and its choices as additional constraints."""
+    rclpy) and its choices as additional constraints.
+    """
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
     desc = ParameterDescriptor(description=spec.description + (
@@ -183,14 +186,15 @@ class NodeSettings:
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> "NodeSettings":
-        return cls(**{name.replace(".", "_"): values[name] for name in SPECS})
+        return cls(**{name.replace('.', '_'): values[name] for name in SPECS})
 
     def updated(self, values: Mapping[str, Any]) -> "NodeSettings":
-        return dataclasses.replace(self, **{k.replace(".", "_"): v for k, v in values.items()})
+        return dataclasses.replace(self, **{k.replace('.', '_'): v for k, v in values.items()})
 
     def tracker_settings(self) -> Any:
         """model.TrackerSettings of track mode: weak = predicted IoU under score_threshold or
-        (with use_object_score) an object score not above object_score_threshold."""
+        (with use_object_score) an object score not above object_score_threshold.
+        """
         from ..model.track_state import TrackerSettings
 
         return TrackerSettings(
@@ -221,7 +225,8 @@ def params_file_values(path: str, node_name: str = 'evf_sam') -> dict[str, Any]:
     """The ros__parameters a ROS 2 parameters file gives a node called ``node_name`` (in any
     namespace: keys like ``/**/evf_sam``, ``/robot/evf_sam``, ``evf_sam`` or ``/**``),
     nested names joined with dots. Raises ValueError for an unreadable file or a value that
-    is not allowed."""
+    is not allowed.
+    """
     import yaml
 
     try:
@@ -256,7 +261,8 @@ class NodeParameters:
     checks every change: ranges and choices, combinations, load-time parameters only while
     no model is loaded, and the prompt. A parameters file value that is refused (out of
     range, wrong type) is not applied: the default is declared instead and ``errors`` names
-    the refused value, so configure fails with it until it is fixed (nothing silent)."""
+    the refused value, so configure fails with it until it is fixed (nothing silent).
+    """
 
     def __init__(self, node: Any, on_change: Any, loaded: Any, validate_prompt: Any):
         """on_change(names): called with the names of parameters just changed."""

@@ -20,8 +20,9 @@ class TargetControl:
 
     def __init__(self, node: Any, targets: TargetList, changed: Callable[[], None],
                  refused: Callable[[str], None], group: Any):
-        from evf_sam_msgs.srv import AddTarget, RemoveTarget
         from std_srvs.srv import Trigger
+
+        from evf_sam_msgs.srv import AddTarget, RemoveTarget
 
         self.node, self.targets, self._changed, self._refused = node, targets, changed, refused
         self._group = group

@@ -33,7 +33,7 @@ class InferenceWorker:
 
     def start(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="evf_sam_inference", daemon=True)
+        self._thread = threading.Thread(target=self._run, name='evf_sam_inference', daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> bool:
@@ -75,4 +75,4 @@ class InferenceWorker:
         try:
             job()
         except Exception as exc:  # reported, never swallowed: the node logs and counts it
-            self._on_error("worker", exc)
+            self._on_error('worker', exc)

@@ -6,10 +6,25 @@ depth and intrinsics (``depth_input`` via a ``DepthSource``) -> target decision 
 Messages are duck-typed (rclpy or rosbags objects); rclpy itself is never imported here.
 """
 
-from .depth import (BufferedDepth, ChosenDepth, DepthInput, DepthSource, StampedBuffer,
-                    depth_input, nearest_by_stamp)
-from .frame import (BAD_IMAGE, NO_PROMPT, PROCESSED, FrameOutput, Segmenter, TargetOutput,
-                    predictor_segmenter, process_frame)
+from .depth import (
+                    BufferedDepth,
+                    ChosenDepth,
+                    DepthInput,
+                    DepthSource,
+                    StampedBuffer,
+                    depth_input,
+                    nearest_by_stamp,
+)
+from .frame import (
+                    BAD_IMAGE,
+                    NO_PROMPT,
+                    PROCESSED,
+                    FrameOutput,
+                    Segmenter,
+                    TargetOutput,
+                    predictor_segmenter,
+                    process_frame,
+)
 from .outputs import FrameMessages
 from .problems import KINDS, FrameProblem, Problem, conversion_problem
 from .prompts import ONE_SHOT, NamedTarget, TargetList, check_prompt, normalize_prompt

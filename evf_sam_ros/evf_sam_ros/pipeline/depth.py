@@ -43,7 +43,8 @@ class DepthSource(Protocol):
 
 def nearest_by_stamp(messages: Iterable[Any], stamp: int) -> tuple[Optional[Any], float]:
     """(message whose header stamp is nearest to ``stamp`` ns, |gap| in seconds);
-    (None, inf) when there are none."""
+    (None, inf) when there are none.
+    """
     best = min(messages, key=lambda m: abs(stamp_ns(m.header) - stamp), default=None)
     if best is None:
         return None, float('inf')
@@ -54,7 +55,8 @@ def depth_input(header: Any, shape: tuple[int, int], depth_msg: Optional[Any], g
                 camera_info: Optional[Any], max_stamp_diff: float) -> DepthInput:
     """Check the chosen depth image (``gap_s`` seconds from the image's stamp) against the
     image (``header``, HxW ``shape``), convert it to metres and add intrinsics from
-    ``camera_info`` (scaled, with a problem, when calibrated at another size)."""
+    ``camera_info`` (scaled, with a problem, when calibrated at another size).
+    """
     out = DepthInput()
     if depth_msg is None:
         out.problems.append(Problem('depth_missing', 'no depth image received: no target_point'))
@@ -79,7 +81,8 @@ def depth_input(header: Any, shape: tuple[int, int], depth_msg: Optional[Any], g
 def _decoded(depth_msg: Any, shape: tuple[int, int],
              problems: list[Problem]) -> Optional[np.ndarray]:
     """HxW float32 metres of a depth Image or compressedDepth CompressedImage (which has no
-    size fields: its size is known once decoded), or None with the problem."""
+    size fields: its size is known once decoded), or None with the problem.
+    """
     try:
         depth = depth_imgmsg_to_metres(depth_msg)
     except ConversionError as exc:
@@ -96,7 +99,8 @@ def _decoded(depth_msg: Any, shape: tuple[int, int],
 def intrinsics_for(camera_info: Optional[Any], shape: tuple[int, int],
                    problems: list[Problem]) -> Optional[CameraIntrinsics]:
     """Intrinsics of a sensor_msgs/CameraInfo for an HxW image; None (with a problem) when
-    missing or unusable; scaled (with a problem) when calibrated at another size."""
+    missing or unusable; scaled (with a problem) when calibrated at another size.
+    """
     if camera_info is None:
         problems.append(Problem('camera_info_missing', 'no camera_info received: no target_point'))
         return None
@@ -162,7 +166,8 @@ class StampedBuffer:
 @dataclass
 class BufferedDepth:
     """The node's DepthSource: depth from a StampedBuffer, camera_info read after the wait
-    (so one that arrived meanwhile counts)."""
+    (so one that arrived meanwhile counts).
+    """
 
     buffer: StampedBuffer
     camera_info: Callable[[], Optional[Any]]

@@ -43,7 +43,8 @@ PROCESSED, NO_PROMPT, BAD_IMAGE = 'processed', 'no_prompt', 'bad_image'
 @dataclass(frozen=True)
 class TargetOutput:
     """One target's answer on one frame: the model result, the decision and 3D target, and
-    the messages to publish."""
+    the messages to publish.
+    """
 
     target: NamedTarget
     result: SegmentationResult

@@ -19,7 +19,8 @@ from .frame import TargetOutput
 
 class FrameMessages:
     """Builds a frame's output messages; remembers which targets have markers, so a target
-    that is gone gets its markers deleted (``deleted_markers``)."""
+    that is gone gets its markers deleted (``deleted_markers``).
+    """
 
     def __init__(self) -> None:
         self._marked: set[int] = set()
@@ -55,7 +56,8 @@ class FrameMessages:
 
     def deleted_markers(self, header: Any, current_ids: set[int]) -> Optional[Any]:
         """A MarkerArray deleting the markers of targets not in ``current_ids`` (removed
-        since the last frame), or None when there are none."""
+        since the last frame), or None when there are none.
+        """
         from ..markers import delete_target_markers
 
         gone = sorted(self._marked - set(current_ids))

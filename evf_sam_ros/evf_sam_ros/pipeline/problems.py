@@ -47,7 +47,8 @@ class FrameProblem(Exception):
 
 def conversion_problem(exc: ConversionError, what: str = 'image', prefix: str = '') -> Problem:
     """Problem of a failed image conversion: ``<prefix>unsupported_encoding`` for an encoding
-    this role cannot use, else ``<prefix>bad_image`` (malformed message)."""
+    this role cannot use, else ``<prefix>bad_image`` (malformed message).
+    """
     unsupported = isinstance(exc, UnsupportedEncodingError)
     kind = prefix + ('unsupported_encoding' if unsupported else 'bad_image')
     return Problem(kind, f'{what} dropped: {exc}')

@@ -1,5 +1,6 @@
 """Prompt checks and the list of targets, shared by the node (commands, services) and the
-replay (bag commands, --prompt), so both accept, normalise and refuse prompts the same way."""
+replay (bag commands, --prompt), so both accept, normalise and refuse prompts the same way.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ..model.errors import PromptError
-from ..model.tokenizer import clean_prompt, normalize_prompt
+from ..model.tokenizer import clean_prompt
 from .problems import Problem
 
 
 def check_prompt(text: str, max_chars: int,
                  tokenize: Optional[Callable[[str], object]] = None) -> str:
     """The cleaned prompt, or PromptError: longer than ``max_chars`` characters, empty,
-    unprintable, or (with ``tokenize``, e.g. EvfSamPredictor.tokenize) too many tokens."""
+    unprintable, or (with ``tokenize``, e.g. EvfSamPredictor.tokenize) too many tokens.
+    """
     if len(text) > max_chars:
         raise PromptError(f'prompt of {len(text)} characters refused (max_prompt_chars '
                           f'{max_chars})')
@@ -28,7 +30,8 @@ def check_prompt(text: str, max_chars: int,
 @dataclass(frozen=True)
 class NamedTarget:
     """One thing to find: ``id`` (>= 0, never reused while the node or replay runs; -1 for a
-    one-shot request such as ~/segment or a find_target goal) and its cleaned ``prompt``."""
+    one-shot request such as ~/segment or a find_target goal) and its cleaned ``prompt``.
+    """
 
     id: int
     prompt: str

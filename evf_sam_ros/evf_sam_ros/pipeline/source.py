@@ -15,7 +15,8 @@ from .problems import FrameProblem, conversion_problem
 class SourceImage:
     """An image message as it arrived: sensor_msgs/Image, or CompressedImage when
     ``compressed`` (rclpy or rosbags message objects alike). ``received_monotonic``: when it
-    arrived (time.monotonic() seconds; 0 for bag frames)."""
+    arrived (time.monotonic() seconds; 0 for bag frames).
+    """
 
     msg: Any
     compressed: bool = False

@@ -34,7 +34,8 @@ class Tracking:
 
 class TrackSegmenter:
     """A Segmenter (pipeline.frame) that tracks the node's targets: ids of ``targets`` map to
-    the tracker's own; targets no longer asked for are removed from the tracker."""
+    the tracker's own; targets no longer asked for are removed from the tracker.
+    """
 
     def __init__(self, tracker: Any):
         self.tracker = tracker
@@ -43,7 +44,8 @@ class TrackSegmenter:
 
     def __call__(self, rgb: np.ndarray, targets: Sequence[NamedTarget]) -> tuple:
         """(one SegmentationResult per target, the number of results the frame's shared
-        stages are split over, one Tracking (None for one-shot targets) per target)."""
+        stages are split over, one Tracking (None for one-shot targets) per target).
+        """
         tracked = [t for t in targets if t.id >= 0]
         one_shot = list(dict.fromkeys(t.prompt for t in targets if t.id < 0))
         with self._lock:

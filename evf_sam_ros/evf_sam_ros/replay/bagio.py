@@ -52,7 +52,8 @@ _READ_ERRORS = (OSError, sqlite3.Error, struct.error, ValueError, KeyError, Inde
 @functools.lru_cache(maxsize=1)
 def _storage_errors() -> tuple[type[BaseException], ...]:
     """_READ_ERRORS plus rosbags' ReaderErrors, SerdeError (a ROS 1 message that does not
-    convert) and apsw's errors (its sqlite3 back end)."""
+    convert) and apsw's errors (its sqlite3 back end).
+    """
     from rosbags.rosbag1 import ReaderError as Ros1ReaderError
     from rosbags.rosbag2 import ReaderError
     from rosbags.serde import SerdeError
@@ -89,7 +90,8 @@ def _msg_file_candidates() -> Iterator[Path]:
 def evf_msg_texts(required: bool = True) -> dict[str, str]:
     """'evf_sam_msgs/msg/<Name>' -> .msg text, from the ament index, the Python prefix's
     share/, or the source checkout, in that order (nested types before the types that use
-    them). Raises ReplayError when ``required`` and none is found."""
+    them). Raises ReplayError when ``required`` and none is found.
+    """
     for share in _msg_file_candidates():
         files = sorted((share / 'msg').glob('*.msg'), key=lambda f: f.stem.endswith('Array'))
         if (share / 'msg' / 'Segmentation.msg').is_file():

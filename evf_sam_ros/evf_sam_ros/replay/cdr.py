@@ -13,8 +13,11 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 
-from ..compressed_depth import (CompressedDepthError, decode_compressed_depth,
-                                encode_compressed_depth)
+from ..compressed_depth import (
+    CompressedDepthError,
+    decode_compressed_depth,
+    encode_compressed_depth,
+)
 from ..conversions import stamp_ns
 from ..geometry import CameraIntrinsics
 from .bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, STRING, deserialize, typestore
@@ -79,7 +82,8 @@ def string_cdr(text: str) -> bytes:
 def compressed_depth_cdr(depth: np.ndarray, encoding: str, stamp: int,
                          frame_id: str = FRAME_ID) -> bytes:
     """CDR bytes of a sensor_msgs/CompressedImage holding ``depth`` as image_transport's
-    compressedDepth png (HxW uint16 mm for 16UC1, float32 metres for 32FC1)."""
+    compressedDepth png (HxW uint16 mm for 16UC1, float32 metres for 32FC1).
+    """
     fmt, data = encode_compressed_depth(depth, encoding)
     msg = typestore().types[COMPRESSED_IMAGE](
         header=_header(stamp, frame_id), format=fmt, data=np.frombuffer(data, dtype=np.uint8))

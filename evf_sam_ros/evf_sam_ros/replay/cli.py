@@ -16,8 +16,8 @@ from typing import Any, Optional, Sequence
 
 from ..model.errors import EvfSamError
 from .errors import ReplayError
-from .runner import ReplayOptions, inspect_bag, progress_bar, replay_bag
 from .report import format_table
+from .runner import ReplayOptions, inspect_bag, progress_bar, replay_bag
 
 
 def _positive(kind: type) -> Any:
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "with SAM2's memory (default: the node's mode parameter; live mode checks "
                         'that the node runs in it)')
     p.add_argument('--score-threshold', type=float,
-                   help='least score of a found target (default: the node\'s score_threshold)')
+                   help="least score of a found target (default: the node's score_threshold)")
     p.add_argument('--max-frames', type=_positive(int), help='stop after N frames')
     p.add_argument('--sync-tolerance', type=_positive(float), metavar='S',
                    help='largest depth/image stamp difference in seconds (default: the '

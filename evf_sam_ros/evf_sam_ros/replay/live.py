@@ -38,7 +38,8 @@ class LiveOptions:
     lockstep: after an image (and the depth and camera_info stamped like it that follow it),
     publish nothing more until the node has handled it (its output arrived, or /diagnostics counted it as skipped
     or bad): no frame is dropped, camera_info and commands reach the node between frames as
-    offline mode applies them, and the run compares frame by frame with offline mode."""
+    offline mode applies them, and the run compares frame by frame with offline mode.
+    """
 
     namespace: str = ''
     speed: float = 1.0
@@ -72,7 +73,8 @@ def _send_prompt(ros: ReplayNode, text: str, recording: LiveRecording,
     command is confirmed it is resent every 0.5 s (one sent while discovery is still
     completing can be lost, and a lost prompt would leave every frame unprocessed); after
     that the reliable, keep-all topic delivers each command once, so none is repeated (a
-    repeated refused command would be counted twice)."""
+    repeated refused command would be counted twice).
+    """
     from std_msgs.msg import String
 
     command = ros.publishers['command']
@@ -115,9 +117,11 @@ def _check_mode(ros: ReplayNode, mode: str) -> None:
 
 def _set_targets(ros: ReplayNode, prompts: tuple[str, ...], timeout_s: float = 10.0) -> None:
     """The node's targets become exactly ``prompts`` (as offline mode's --prompt targets):
-    ~/clear_targets, then ~/add_target for each. Raises ReplayError when refused."""
-    from evf_sam_msgs.srv import AddTarget
+    ~/clear_targets, then ~/add_target for each. Raises ReplayError when refused.
+    """
     from std_srvs.srv import Trigger
+
+    from evf_sam_msgs.srv import AddTarget
 
     ros.call('evf_sam/clear_targets', Trigger, Trigger.Request(), timeout_s)
     for prompt in prompts:
@@ -278,7 +282,8 @@ def _diagnostics_baseline(ros: ReplayNode, recording: LiveRecording) -> Optional
 def _node_problems(ros: ReplayNode, recording: LiveRecording,
                    baseline: Optional[dict[str, str]], timeout_s: float) -> None:
     """Problems the node counted while the bag played: its /diagnostics after the last
-    output (the next message it sends) minus the baseline."""
+    output (the next message it sends) minus the baseline.
+    """
     if baseline is None:
         return
     ended = time.monotonic_ns()
@@ -292,7 +297,8 @@ def _node_problems(ros: ReplayNode, recording: LiveRecording,
 class RecordedOutputs:
     """FrameProcessor over a LiveRecording: a frame's outcome is what the node sent for it;
     ``problems`` are the per-frame problems the node counted on /diagnostics during the run
-    (same vocabulary as offline mode), plus the replay's own warnings."""
+    (same vocabulary as offline mode), plus the replay's own warnings.
+    """
 
     mode = 'live'
     latency_kind = 'stamp_to_output'
@@ -305,8 +311,9 @@ class RecordedOutputs:
 
     def process(self, frame: BagFrame) -> FrameResult:
         """The node's outputs with the frame's stamp; "dropped" when there are none."""
-        from evf_sam_msgs.msg import Segmentation, SegmentationArray
         from rclpy.serialization import deserialize_message
+
+        from evf_sam_msgs.msg import Segmentation, SegmentationArray
 
         if frame.image is None:
             return FrameResult('skipped', reason='unreadable image')

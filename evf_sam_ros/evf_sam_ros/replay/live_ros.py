@@ -77,7 +77,8 @@ class ReplayNode:
 
     def call(self, name: str, srv_type: type, request: Any, timeout_s: float) -> Any:
         """Call the node's service ``name`` (relative to the namespace); ReplayError when it
-        is not there or does not answer within ``timeout_s``."""
+        is not there or does not answer within ``timeout_s``.
+        """
         from .errors import ReplayError
 
         client = self.node.create_client(srv_type, topic_name(self.namespace, name))
@@ -93,13 +94,13 @@ class ReplayNode:
 
     def subscribe_outputs(self) -> None:
         """Raw subscriptions to segmentation/mask/target_point and one to the prompt echo."""
-        from evf_sam_msgs.msg import Segmentation, SegmentationArray
         from geometry_msgs.msg import PointStamped, PoseStamped
-        from sensor_msgs.msg import PointCloud2
-        from visualization_msgs.msg import MarkerArray
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image
+        from sensor_msgs.msg import Image, PointCloud2
         from std_msgs.msg import String
+        from visualization_msgs.msg import MarkerArray
+
+        from evf_sam_msgs.msg import Segmentation, SegmentationArray
 
         for role, msg_type in (('segmentation', Segmentation), ('mask', Image),
                                ('target_point', PointStamped),
@@ -184,7 +185,8 @@ class ReplayNode:
 def cdr_stamp_ns(raw: bytes, offset: int = 0) -> int:
     """Header stamp (ns) of a CDR message whose first field is a std_msgs/Header (read from
     the bytes after the 4-byte encapsulation header, plus ``offset``: int32 sec, uint32
-    nanosec)."""
+    nanosec).
+    """
     order = 'little' if raw[1] & 1 else 'big'
     at = 4 + offset
     sec = int.from_bytes(raw[at:at + 4], order, signed=True)

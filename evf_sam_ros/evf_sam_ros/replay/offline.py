@@ -12,13 +12,22 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 from ..model.errors import PromptError
-from ..pipeline import (BAD_IMAGE, NO_PROMPT, FrameMessages, Problem, TargetList,
-                        check_prompt, predictor_segmenter, process_frame)
+from ..pipeline import (
+    BAD_IMAGE,
+    NO_PROMPT,
+    FrameMessages,
+    Problem,
+    TargetList,
+    check_prompt,
+    predictor_segmenter,
+    process_frame,
+)
 from ..pipeline.track import TrackSegmenter
 from ..targets import TargetSettings
 from .errors import ReplayError
 from .frames import BagFrame
 from .results import FrameOutcome, FrameResult, outcome_from_msg
+
 
 class OfflineSegmenter:
     """Run a predictor on frames for the bag's current command and fixed prompts.
@@ -75,7 +84,8 @@ class OfflineSegmenter:
     def _outcome(self, targets: Sequence[Any], model_s: float) -> FrameOutcome:
         """The frame's outcome: the messages the node publishes to a subscriber of every
         output (FrameMessages) and each target's answer read back from the very Segmentation
-        messages written to the bag (as live mode reads the node's)."""
+        messages written to the bag (as live mode reads the node's).
+        """
         from rclpy.serialization import serialize_message
 
         published = self.messages.build(targets, with_cloud=True, with_markers=True)

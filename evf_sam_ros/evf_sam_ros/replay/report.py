@@ -19,8 +19,14 @@ import numpy as np
 
 from .frames import BagFrame
 from .results import FrameOutcome
-from .scoring import (box_stability, centroid_motion, latency_stats, mask_iou, score_frames,
-                      target_stats)
+from .scoring import (
+    box_stability,
+    centroid_motion,
+    latency_stats,
+    mask_iou,
+    score_frames,
+    target_stats,
+)
 
 _MAX_EXAMPLES = 3  # details kept per warning kind
 

@@ -13,8 +13,15 @@ import numpy as np
 
 from ..conversions import imgmsg_to_array
 from ..pipeline import Problem
-from .bagio import (IMAGE, MARKER_ARRAY, POINT_CLOUD2, POINT_STAMPED, POSE_STAMPED, SEGMENTATION,
-                    SEGMENTATION_ARRAY)
+from .bagio import (
+    IMAGE,
+    MARKER_ARRAY,
+    POINT_CLOUD2,
+    POINT_STAMPED,
+    POSE_STAMPED,
+    SEGMENTATION,
+    SEGMENTATION_ARRAY,
+)
 
 OUTPUT_TOPICS = {
     'segmentation': ('/evf_sam/segmentation', SEGMENTATION),

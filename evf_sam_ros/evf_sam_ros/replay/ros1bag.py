@@ -85,7 +85,8 @@ def _to_cdr(connection: Any, store: Any) -> Callable[[bytes], bytes]:
 
 class Ros1Reader:
     """A ROS 1 bag seen like a rosbags rosbag2 ``Reader``: ``topics``, ``connections`` and
-    ``messages(connections)`` yielding (connection, log time ns, ROS 2 CDR bytes)."""
+    ``messages(connections)`` yielding (connection, log time ns, ROS 2 CDR bytes).
+    """
 
     def __init__(self, path: Path, store: Any):
         from rosbags.rosbag1 import Reader
@@ -109,7 +110,7 @@ class Ros1Reader:
 
     @property
     def connections(self) -> list[Any]:
-        """rosbags Connections (``topic``, ``msgtype``, ``id``)."""
+        """Rosbags Connections (``topic``, ``msgtype``, ``id``)."""
         return self._reader.connections
 
     def messages(self, connections: Iterable[Any]) -> Iterator[tuple[Any, int, bytes]]:

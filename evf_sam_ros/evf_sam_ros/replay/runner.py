@@ -107,7 +107,8 @@ def progress_bar(total: int, enabled: bool, desc: str) -> Any:
 def _scored_prompt(frame: BagFrame, outcome: FrameOutcome,
                    options: ReplayOptions) -> Optional[str]:
     """The prompt the ground truth shows: --ground-truth-prompt, else the bag's newest command
-    when it was segmented, else the first prompt segmented (white space normalised)."""
+    when it was segmented, else the first prompt segmented (white space normalised).
+    """
     segmented = [p.prompt for p in outcome.prompts]
     wanted = options.ground_truth_prompt or frame.command
     if wanted:

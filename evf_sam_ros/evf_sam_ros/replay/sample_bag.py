@@ -28,11 +28,19 @@ from typing import Sequence
 import numpy as np
 from PIL import Image as PILImage
 
-from .bagio import (BAG_FORMATS, CAMERA_INFO, COMPRESSED_IMAGE, COMPRESSIONS, IMAGE, STORAGES,
-                    STRING, open_writer)
+from .bagio import (
+    BAG_FORMATS,
+    CAMERA_INFO,
+    COMPRESSED_IMAGE,
+    COMPRESSIONS,
+    IMAGE,
+    STORAGES,
+    STRING,
+    open_writer,
+)
+
 # The message builders live in .cdr; they are importable from here too (older callers).
-from .cdr import (camera_info_cdr, compressed_cdr, compressed_depth_cdr,  # noqa: F401
-                  image_cdr, string_cdr)
+from .cdr import camera_info_cdr, compressed_cdr, compressed_depth_cdr, image_cdr, string_cdr  # noqa: F401
 from .errors import ReplayError
 from .scene import MUG_PROMPT, SceneFrame, render_tabletop
 
@@ -127,7 +135,8 @@ def write_sample_bag(out_dir: str | Path, storage: str = 'mcap', frames: int = 3
 def write_sample_image(path: str | Path, time_s: float = 0.0, size: tuple[int, int] = (640, 480),
                        supersample: int = 2) -> Path:
     """Save one rendered colour frame as an optimized PNG (the bundled sample image is
-    ``write_sample_image("evf_sam_ros/data/sample_tabletop.png")``)."""
+    ``write_sample_image("evf_sam_ros/data/sample_tabletop.png")``).
+    """
     path = Path(path)
     scene = render_tabletop(time_s, size[0], size[1], supersample)
     path.parent.mkdir(parents=True, exist_ok=True)

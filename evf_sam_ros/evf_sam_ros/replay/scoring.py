@@ -74,7 +74,8 @@ def score_frames(pairs: Sequence[tuple[int, Optional[np.ndarray], Optional[np.nd
 
 def latency_stats(latencies_ms: Sequence[float]) -> dict[str, Optional[float]]:
     """count, p50, p95 (``stats.percentile``), max and mean of latencies in milliseconds
-    (None when empty)."""
+    (None when empty).
+    """
     values = np.asarray([v for v in latencies_ms if math.isfinite(v)], dtype=np.float64)
     if values.size == 0:
         return {'count': 0, 'p50': None, 'p95': None, 'max': None, 'mean': None}

@@ -66,7 +66,8 @@ def _base_topic(name: str) -> str:
 
 def _one_per_transport(candidates: list[str]) -> list[str]:
     """``candidates`` with each image_transport family reduced to its preferred member
-    (raw, then compressedDepth, then compressed), in first-seen order."""
+    (raw, then compressedDepth, then compressed), in first-seen order.
+    """
     rank = {'': 0, **{suffix: i + 1 for i, suffix in enumerate(_TRANSPORTS)}}
     best: dict[str, str] = {}
     for name in candidates:

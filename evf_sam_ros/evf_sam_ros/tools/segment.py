@@ -20,11 +20,11 @@ def read_image(path: str | Path) -> np.ndarray:
 
     try:
         with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))
+            return np.asarray(img.convert('RGB'))
     except FileNotFoundError:
-        raise InputImageError(f"image file {path} does not exist") from None
+        raise InputImageError(f'image file {path} does not exist') from None
     except (UnidentifiedImageError, OSError) as exc:
-        raise InputImageError(f"{path} is not a readable image ({exc})") from exc
+        raise InputImageError(f'{path} is not a readable image ({exc})') from exc
 
 
 def write_png(path: str | Path, array: np.ndarray) -> None:
@@ -36,30 +36,30 @@ def write_png(path: str | Path, array: np.ndarray) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evf-sam-segment",
-                                     description="Segment what a text prompt names in one image.")
-    parser.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT,
-                        help=f"hub id or local checkpoint directory (default {DEFAULT_CHECKPOINT})")
-    parser.add_argument("--image", required=True, help="image file (PNG, JPEG, ...)")
-    parser.add_argument("--prompt", required=True, help='referring expression, e.g. "the red mug"')
-    parser.add_argument("--out-mask", help="write the mask here (mono PNG, 255 = target)")
-    parser.add_argument("--out-overlay", help="write the image with the mask drawn on it (PNG)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    parser.add_argument("--dtype", default="auto", help="auto, float32, float16 (CUDA), bfloat16")
-    parser.add_argument("--variant", choices=sorted(VARIANTS), help="force a preprocessing regime")
+    parser = argparse.ArgumentParser(prog='evf-sam-segment',
+                                     description='Segment what a text prompt names in one image.')
+    parser.add_argument('--checkpoint', default=DEFAULT_CHECKPOINT,
+                        help=f'hub id or local checkpoint directory (default {DEFAULT_CHECKPOINT})')
+    parser.add_argument('--image', required=True, help='image file (PNG, JPEG, ...)')
+    parser.add_argument('--prompt', required=True, help='referring expression, e.g. "the red mug"')
+    parser.add_argument('--out-mask', help='write the mask here (mono PNG, 255 = target)')
+    parser.add_argument('--out-overlay', help='write the image with the mask drawn on it (PNG)')
+    parser.add_argument('--device', default='auto', help='auto, cpu, cuda, cuda:N')
+    parser.add_argument('--dtype', default='auto', help='auto, float32, float16 (CUDA), bfloat16')
+    parser.add_argument('--variant', choices=sorted(VARIANTS), help='force a preprocessing regime')
     return parser
 
 
 def summary(result: Any, load_ms: float, predictor: Any) -> dict[str, Any]:
     """The JSON object printed for one result."""
     return {
-        "prompt": result.prompt, "score": result.score, "object_score": result.object_score,
-        "bbox": list(result.bbox) if result.bbox else None,
-        "centroid": list(result.centroid) if result.centroid else None, "area": result.area,
-        "latency_ms": {**{k: round(v, 2) for k, v in result.timings_ms.items()},
-                       "total": round(sum(result.timings_ms.values()), 2)},
-        "load_ms": round(load_ms, 1), "variant": predictor.regime.name,
-        "device": str(predictor.device), "dtype": str(predictor.dtype).replace("torch.", ""),
+        'prompt': result.prompt, 'score': result.score, 'object_score': result.object_score,
+        'bbox': list(result.bbox) if result.bbox else None,
+        'centroid': list(result.centroid) if result.centroid else None, 'area': result.area,
+        'latency_ms': {**{k: round(v, 2) for k, v in result.timings_ms.items()},
+                       'total': round(sum(result.timings_ms.values()), 2)},
+        'load_ms': round(load_ms, 1), 'variant': predictor.regime.name,
+        'device': str(predictor.device), 'dtype': str(predictor.dtype).replace('torch.', ''),
     }
 
 
@@ -85,10 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(json.dumps(run(args)))
     except EvfSamError as exc:
-        print(f"evf-sam-segment: error: {exc}", file=sys.stderr)
+        print(f'evf-sam-segment: error: {exc}', file=sys.stderr)
         return 2
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     sys.exit(main())
