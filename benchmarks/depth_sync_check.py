@@ -1,4 +1,4 @@
-"""Depth matching under CPU load (issue: "nearest depth is 0.199 s from the image" although every
+r"""Depth matching under CPU load (issue: "nearest depth is 0.199 s from the image" although every
 depth image carried its colour image's stamp).
 
 Publishes 640x480 rgb8 + aligned 16UC1 depth (identical stamps) + camera_info at 5 Hz to an
@@ -6,7 +6,7 @@ evf_sam_node process (tiny checkpoint) while ``--hogs`` processes keep the CPU b
 counts what the node reports: segmentations with a valid target_point, and the depth problems
 it counted on /diagnostics. Run it once per --depth-wait to compare.
 
-    ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_LOCALHOST_ONLY=1 ROS_DOMAIN_ID=77 \\
+    ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_LOCALHOST_ONLY=1 ROS_DOMAIN_ID=77 \
       .venv/bin/python benchmarks/depth_sync_check.py --depth-wait 0.1 --frames 200 --hogs 2
 """
 

@@ -1,9 +1,9 @@
-"""Offline replay throughput (a benchmark, not a test): frames per second of one
+r"""Offline replay throughput (a benchmark, not a test): frames per second of one
 ``replay_bag`` pass over the sample bag with a tiny checkpoint on the CPU.
 
     python benchmarks/replay_throughput.py                       # 30 frames, 640x480, mcap
     python benchmarks/replay_throughput.py --repeats 5 -- --format ros1
-    python benchmarks/replay_throughput.py -- --storage sqlite3 --compression message \\
+    python benchmarks/replay_throughput.py -- --storage sqlite3 --compression message \
         --depth-format compressedDepth
     python benchmarks/replay_throughput.py --bag /tmp/my_bag     # an existing bag
     python benchmarks/replay_throughput.py --read-only -- --format ros1   # no model

@@ -1,7 +1,7 @@
-"""Process start to first result, the way a node configures (a benchmark).
+r"""Process start to first result, the way a node configures (a benchmark).
 
     python benchmarks/start_check.py --write-checkpoint /tmp/ckpt --variant evf-sam2   # once
-    python benchmarks/start_check.py --checkpoint /tmp/ckpt --compile --cache-dir /tmp/cc \\
+    python benchmarks/start_check.py --checkpoint /tmp/ckpt --compile --cache-dir /tmp/cc \
         --label cold --t0 "$(date +%s.%N)"
 
 The checkpoint is the released architecture with random weights in the released file format

@@ -1,0 +1,1 @@
+"""evf_sam_ros: text-prompted EVF-SAM segmentation for ROS 2 (model, pipeline, node, replay)."""

@@ -237,5 +237,5 @@ def draw_result(image_rgb: np.ndarray, result: Any, found: bool | None = None) -
     and the "prompt  score" label. ``found`` defaults to a non-empty mask. HxWx3 uint8 RGB.
     """
     found = result.area > 0 if found is None else found
-    return annotate(overlay_mask(image_rgb, result.mask), result.prompt, result.score, result.centroid,
-                    result.bbox, found)
+    return annotate(overlay_mask(image_rgb, result.mask), result.prompt, result.score,
+                    result.centroid, result.bbox, found)

@@ -53,7 +53,8 @@ def segmentation_msg(result: SegmentationResult, header: Any, estimate: TargetEs
         msg.bbox.width, msg.bbox.height = int(x1 - x0), int(y1 - y0)
     msg.centroid_u, msg.centroid_v = result.centroid if result.centroid else (math.nan, math.nan)
     if estimate.point is not None:
-        msg.target_point.x, msg.target_point.y, msg.target_point.z = (float(c) for c in estimate.point)
+        msg.target_point.x, msg.target_point.y, msg.target_point.z = (
+            float(c) for c in estimate.point)
         msg.target_point_valid = True
     msg.depth_median = float(estimate.depth_median)
     msg.depth_valid_fraction = float(estimate.depth_valid_fraction)

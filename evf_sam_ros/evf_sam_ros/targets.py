@@ -82,10 +82,12 @@ class TargetEstimate:
 
     @property
     def depth_median(self) -> float:
+        """Median valid depth (m) in the target's mask region; NaN without depth statistics."""
         return self.depth.median_m if self.depth else math.nan
 
     @property
     def depth_valid_fraction(self) -> float:
+        """Fraction (0-1) of the mask region's pixels with valid depth; 0.0 without depth."""
         return self.depth.valid_fraction if self.depth else 0.0
 
 
@@ -117,7 +119,8 @@ def estimate_target(result: SegmentationResult, settings: TargetSettings,
     if not found or depth_m is None or intrinsics is None:
         return TargetEstimate(found, None, None)
     point, stats = target_point(result.mask, depth_m, intrinsics, settings.erode_iterations,
-                                settings.min_depth_m, settings.max_depth_m, settings.min_valid_fraction)
+                                settings.min_depth_m, settings.max_depth_m,
+                                settings.min_valid_fraction)
     if point is None:
         return TargetEstimate(found, point, stats)
     if rgb is not None:

@@ -61,7 +61,8 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., P
     return make
 
 
-os.environ.setdefault('ROS_DOMAIN_ID', str(os.getpid() % 100 + 1))  # own DDS domain per run (1..100)
+# own DDS domain per run (1..100)
+os.environ.setdefault('ROS_DOMAIN_ID', str(os.getpid() % 100 + 1))
 
 
 @pytest.fixture(scope='session')

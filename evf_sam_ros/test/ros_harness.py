@@ -97,7 +97,8 @@ class Client:
     def collect(self, msg_type: type, topic: str, latched: bool = False) -> list:
         """Subscribe; returns the list the messages are appended to."""
         got: list = []
-        qos = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL) if latched else 100
+        qos = (QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL) if latched
+               else 100)
         self.node.create_subscription(msg_type, topic, got.append, qos)
         return got
 
@@ -107,7 +108,8 @@ class Client:
             self._pubs[key] = self.node.create_publisher(msg_type, topic, depth)
         return self._pubs[key]
 
-    def publish_when_matched(self, msg_type: type, topic: str, msg: Any, timeout: float = 10.0) -> None:
+    def publish_when_matched(self, msg_type: type, topic: str, msg: Any,
+                             timeout: float = 10.0) -> None:
         pub = self.publisher(msg_type, topic)
         wait_for(lambda: pub.get_subscription_count() > 0, timeout, f'a subscriber on {topic}')
         pub.publish(msg)
@@ -155,7 +157,8 @@ def diagnostics_values(diags: list, node_name: str) -> Optional[dict[str, str]]:
         for status in array.status:
             if status.name.startswith(node_name):
                 values = {kv.key: kv.value for kv in status.values}
-                values.update(level=str(status.level[0] if isinstance(status.level, bytes) else status.level),
+                values.update(level=str(status.level[0] if isinstance(status.level, bytes)
+                                        else status.level),
                               message=status.message)
                 return values
     return None

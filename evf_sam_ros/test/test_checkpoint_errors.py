@@ -45,7 +45,8 @@ def test_missing_tokenizer(tiny_checkpoint, tmp_path):
         EvfSamPredictor.from_pretrained(ckpt, device='cpu')
 
 
-@pytest.mark.parametrize('variant, name', [('evf-sam2', 'model.safetensors'), ('evf-sam', 'pytorch_model.bin')])
+@pytest.mark.parametrize('variant, name', [('evf-sam2', 'model.safetensors'),
+                                           ('evf-sam', 'pytorch_model.bin')])
 def test_truncated_weights(tiny_checkpoint, tmp_path, variant, name):
     ckpt = _copy(tiny_checkpoint(variant), tmp_path / 'c')
     data = (ckpt / name).read_bytes()

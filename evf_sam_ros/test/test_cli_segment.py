@@ -11,7 +11,8 @@ from PIL import Image
 
 
 def _run(module: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', module, *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, '-m', module, *args], capture_output=True, text=True,
+                          timeout=300)
 
 
 def test_tiny_checkpoint_then_segment_round_trip(tmp_path):
@@ -19,18 +20,19 @@ def test_tiny_checkpoint_then_segment_round_trip(tmp_path):
     made = _run('evf_sam_ros.tools.tiny_checkpoint', str(ckpt), '--variant', 'evf-sam2-multitask',
                 '--image-size', '256')
     assert made.returncode == 0, made.stderr
-    assert {'config.json', 'model.safetensors', 'sentencepiece.bpe.model', 'added_tokens.json'} <= {
-        p.name for p in ckpt.iterdir()}
+    assert {'config.json', 'model.safetensors', 'sentencepiece.bpe.model',
+            'added_tokens.json'} <= {p.name for p in ckpt.iterdir()}
     rgb = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / 'in.png')
-    out = _run('evf_sam_ros.tools.segment', '--checkpoint', str(ckpt), '--image', str(tmp_path / 'in.png'),
-               '--prompt', 'the red mug', '--out-mask', str(tmp_path / 'm.png'),
+    out = _run('evf_sam_ros.tools.segment', '--checkpoint', str(ckpt),
+               '--image', str(tmp_path / 'in.png'), '--prompt', 'the red mug',
+               '--out-mask', str(tmp_path / 'm.png'),
                '--out-overlay', str(tmp_path / 'o.png'), '--device', 'cpu')
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
     assert summary['variant'] == 'evf-sam2-multitask' and summary['device'] == 'cpu'
-    assert set(summary['latency_ms']) >= {'preprocess', 'image_encoder', 'beit3', 'decoder', 'postprocess',
-                                          'total'}
+    assert set(summary['latency_ms']) >= {'preprocess', 'image_encoder', 'beit3', 'decoder',
+                                          'postprocess', 'total'}
     mask = np.asarray(Image.open(tmp_path / 'm.png'))
     assert mask.shape == (48, 64) and set(np.unique(mask)) <= {0, 255}
     assert int((mask == 255).sum()) == summary['area']

@@ -1,4 +1,6 @@
-"""`make demo`'s program end to end (tiny checkpoint, real node, live replay) and its offline message."""
+"""`make demo`'s program end to end (tiny checkpoint, real node, live replay) and its offline
+message.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ def test_demo_runs_end_to_end_with_a_local_checkpoint(tiny_checkpoint, tmp_path)
 
 def test_demo_without_the_hub_names_the_offline_option(tmp_path):
     env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'HF_HOME': str(tmp_path / 'hf')}
-    proc = subprocess.run([sys.executable, '-m', 'evf_sam_ros.tools.demo', '--out', str(tmp_path / 'o')],
+    proc = subprocess.run([sys.executable, '-m', 'evf_sam_ros.tools.demo',
+                           '--out', str(tmp_path / 'o')],
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 2
     assert 'make demo CHECKPOINT=' in proc.stderr and 'evf-sam-tiny-checkpoint' in proc.stderr

@@ -55,7 +55,8 @@ def test_every_variant_returns_documented_shapes_and_types(predictors, variant):
         assert result.object_score is None
     assert result.area == int(result.mask.sum())
     assert result.bbox == mask_bbox(result.mask) and result.centroid == mask_centroid(result.mask)
-    assert set(result.timings_ms) == {'preprocess', 'image_encoder', 'beit3', 'decoder', 'postprocess'}
+    assert set(result.timings_ms) == {'preprocess', 'image_encoder', 'beit3', 'decoder',
+                                      'postprocess'}
 
 
 def test_prompts_change_the_answer(predictors):
@@ -155,7 +156,8 @@ def test_explicit_variant_overrides_detection(tiny_checkpoint):
                                                 variant='evf-sam2-multitask')
     assert predictor.regime.name == 'evf-sam2-multitask' and predictor.regime.sam2_multimask
     with pytest.raises(VariantError, match='unknown variant'):
-        EvfSamPredictor.from_pretrained(tiny_checkpoint('evf-sam2'), device='cpu', variant='evf-sam3')
+        EvfSamPredictor.from_pretrained(tiny_checkpoint('evf-sam2'), device='cpu',
+                                        variant='evf-sam3')
 
 
 @pytest.mark.parametrize('name, expected', [('evf_sam', 'sam'), ('evf_sam2', 'sam2')])
@@ -176,7 +178,8 @@ def test_full_size_models_match_reference_keys_and_shapes(name, expected):
 
 
 def test_half_precision_keeps_fp32_islands(tiny_checkpoint):
-    predictor = EvfSamPredictor.from_pretrained(tiny_checkpoint('evf-sam'), device='cpu', dtype='bfloat16')
+    predictor = EvfSamPredictor.from_pretrained(tiny_checkpoint('evf-sam'), device='cpu',
+                                                dtype='bfloat16')
     neck = predictor.model.visual_model.image_encoder.neck
     assert all(p.dtype == torch.float32 for p in neck.parameters())
     assert predictor.model.mm_extractor.beit3.text_embed.weight.dtype == torch.bfloat16
@@ -193,14 +196,16 @@ def test_float16_on_cpu_and_missing_cuda_are_refused(tiny_checkpoint):
 
 
 def test_model_core_imports_without_rclpy():
-    code = ("import sys; sys.modules['rclpy'] = None; import evf_sam_ros.model, evf_sam_ros.targets; "
+    code = ("import sys; sys.modules['rclpy'] = None; "
+            'import evf_sam_ros.model, evf_sam_ros.targets; '
             "assert 'rclpy' not in [m for m in sys.modules if sys.modules[m] is not None]")
     subprocess.run([sys.executable, '-c', code], check=True)
 
 
 def test_config_json_of_released_layout_parses():
-    cfg = parse_config({'model_type': 'evf', 'hidden_size': 1024, 'out_dim': 256, 'sam_scale': 'huge',
-                        'mm_extractor_scale': 'large', 'architectures': ['EvfSamModel']})
+    cfg = parse_config({'model_type': 'evf', 'hidden_size': 1024, 'out_dim': 256,
+                        'sam_scale': 'huge', 'mm_extractor_scale': 'large',
+                        'architectures': ['EvfSamModel']})
     assert cfg.sam_type == 'sam' and cfg.sam.embed_dim == 1280 and cfg.beit3.depth == 24
     with pytest.raises(VariantError, match='sam_scale'):
         parse_config({'model_type': 'evf', 'sam_scale': 'gigantic'})
@@ -219,6 +224,8 @@ def test_cuda_graph_wrapper_is_a_plain_call_off_cuda():
 
 
 def test_cuda_graphs_default_follows_the_device(tiny_checkpoint):
-    assert not EvfSamPredictor.from_pretrained(tiny_checkpoint('evf-sam2'), device='cpu').cuda_graphs
-    forced = EvfSamPredictor.from_pretrained(tiny_checkpoint('evf-sam2'), device='cpu', cuda_graphs=True)
+    assert not EvfSamPredictor.from_pretrained(tiny_checkpoint('evf-sam2'),
+                                               device='cpu').cuda_graphs
+    forced = EvfSamPredictor.from_pretrained(tiny_checkpoint('evf-sam2'), device='cpu',
+                                             cuda_graphs=True)
     assert not forced.cuda_graphs  # graphs only exist on CUDA; CPU runs eagerly

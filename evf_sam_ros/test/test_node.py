@@ -32,7 +32,8 @@ def node(tiny_checkpoint, tmp_path_factory, ros_client):
               'diagnostics_period': 0.3, 'depth_max_stamp_diff': 0.01, 'depth_erode_iterations': 1,
               'depth_wait': 0.5}
     with node_process(NS, params, tmp) as proc:
-        wait_for(lambda: ros_client.lifecycle_state(NODE) == 'active', 60, 'the node to become active')
+        wait_for(lambda: ros_client.lifecycle_state(NODE) == 'active', 60,
+                 'the node to become active')
         yield proc
     assert proc.returncode == 0, 'the node did not exit cleanly on SIGINT'
 
@@ -40,7 +41,8 @@ def node(tiny_checkpoint, tmp_path_factory, ros_client):
 @pytest.fixture(scope='module')
 def topics(node, ros_client: Client):
     c = ros_client
-    return {'seg': c.collect(Segmentation, f'{NS}/segmentation'), 'mask': c.collect(Image, f'{NS}/mask'),
+    return {'seg': c.collect(Segmentation, f'{NS}/segmentation'),
+            'mask': c.collect(Image, f'{NS}/mask'),
             'point': c.collect(PointStamped, f'{NS}/target_point'),
             'prompt': c.collect(String, f'{NS}/prompt', latched=True),
             'diag': c.collect(DiagnosticArray, '/diagnostics')}
@@ -48,13 +50,14 @@ def topics(node, ros_client: Client):
 
 def _set_prompt(client: Client, topics: dict, text: str) -> None:
     client.publish_when_matched(String, f'{NS}/command', String(data=text))
-    wait_for(lambda: topics['prompt'] and topics['prompt'][-1].data == text, 10, f"prompt '{text}'")
+    wait_for(lambda: topics['prompt'] and topics['prompt'][-1].data == text, 10,
+             f"prompt '{text}'")
 
 
 def _send_image(client: Client, topics: dict, stamp: int, **kw) -> Segmentation:
     client.publish_when_matched(Image, f'{NS}/image', image_msg(stamp, **kw))
-    return wait_for(lambda: next((s for s in topics['seg'] if s.header.stamp.sec == stamp), None), 15,
-                    f'a segmentation stamped {stamp}')
+    return wait_for(lambda: next((s for s in topics['seg'] if s.header.stamp.sec == stamp), None),
+                    15, f'a segmentation stamped {stamp}')
 
 
 def _skipped(topics: dict) -> int:
@@ -102,12 +105,15 @@ def test_depth_and_camera_info_give_the_point_geometry_predicts(ros_client, topi
     mask = imgmsg_to_array(seg.mask) > 0
     intr = CameraIntrinsics(80.0, 90.0, 30.0, 20.0, w, h)
     depth_m = np.where(depth_mm > 0, depth_mm / 1000.0, np.nan).astype(np.float32)
-    expected, stats = target_point(mask, depth_m, intr, erode_iterations=1, min_depth=0.1, max_depth=10.0)
+    expected, stats = target_point(mask, depth_m, intr, erode_iterations=1, min_depth=0.1,
+                                   max_depth=10.0)
     assert seg.target_point_valid
-    np.testing.assert_allclose([seg.target_point.x, seg.target_point.y, seg.target_point.z], expected, rtol=1e-5)
+    np.testing.assert_allclose([seg.target_point.x, seg.target_point.y, seg.target_point.z],
+                               expected, rtol=1e-5)
     assert seg.depth_median == pytest.approx(stats.median_m)
     assert seg.depth_valid_fraction == pytest.approx(stats.valid_fraction, rel=1e-5)
-    point = wait_for(lambda: next((p for p in topics['point'] if p.header.stamp.sec == stamp), None))
+    point = wait_for(lambda: next((p for p in topics['point'] if p.header.stamp.sec == stamp),
+                                  None))
     assert point.header.frame_id == 'cam_optical'
     np.testing.assert_allclose([point.point.x, point.point.y, point.point.z], expected, rtol=1e-5)
 
@@ -137,9 +143,11 @@ def test_parameters_are_checked(ros_client):
     from rcl_interfaces.srv import DescribeParameters
 
     described = ros_client.call(DescribeParameters, f'{NODE}/describe_parameters',
-                                DescribeParameters.Request(names=['score_threshold', 'depth_erode_iterations']))
+                                DescribeParameters.Request(
+                                    names=['score_threshold', 'depth_erode_iterations']))
     score, erode = described.descriptors
-    assert (score.floating_point_range[0].from_value, score.floating_point_range[0].to_value) == (0.0, 1.0)
+    assert (score.floating_point_range[0].from_value,
+            score.floating_point_range[0].to_value) == (0.0, 1.0)
     assert (erode.integer_range[0].from_value, erode.integer_range[0].to_value) == (0, 50)
     frozen = ros_client.set_params(NODE, checkpoint='/elsewhere')
     assert not frozen[0].successful and 'configure' in frozen[0].reason
@@ -152,10 +160,12 @@ def test_service_segments_a_given_image_or_the_newest_frame(ros_client, topics):
     req = Segment.Request(prompt='the plate', image=image_msg(30, h=40, w=50, seed=5))
     res = c.call(Segment, f'{NODE}/segment', req)
     assert res.success, res.message
-    assert res.result.header.stamp.sec == 30 and (res.result.mask.height, res.result.mask.width) == (40, 50)
+    assert (res.result.header.stamp.sec == 30
+            and (res.result.mask.height, res.result.mask.width) == (40, 50))
     assert res.result.prompt == 'the plate'
     newest = c.call(Segment, f'{NODE}/segment', Segment.Request(prompt='the plate'))
-    assert newest.success and newest.result.header.stamp.sec == max(s.header.stamp.sec for s in topics['seg'])
+    assert (newest.success
+            and newest.result.header.stamp.sec == max(s.header.stamp.sec for s in topics['seg']))
     empty = c.call(Segment, f'{NODE}/segment', Segment.Request(prompt='   '))
     assert not empty.success and 'empty' in empty.message
     bad = Segment.Request(prompt='mug', image=image_msg(31, encoding='rgb8'))
@@ -179,14 +189,16 @@ def wait_for_future(future, timeout: float = 20.0):
 
 def test_find_target_action_succeeds_after_min_hits_with_feedback(ros_client, topics):
     c = ros_client
-    action, handle, feedback = _send_goal(c, FindTarget.Goal(prompt='the red mug', min_hits=2), True)
+    action, handle, feedback = _send_goal(c, FindTarget.Goal(prompt='the red mug', min_hits=2),
+                                          True)
     assert handle.accepted
     result_future = handle.get_result_async()
     stamp = 40
     while not result_future.done():
         c.publish_when_matched(Image, f'{NS}/image', image_msg(stamp, seed=4))
         stamp += 1
-        wait_for(lambda: any(s.header.stamp.sec == stamp - 1 for s in topics['seg']) or result_future.done(), 15)
+        wait_for(lambda: any(s.header.stamp.sec == stamp - 1 for s in topics['seg'])
+                 or result_future.done(), 15)
     result = result_future.result().result
     assert result.found and result.frames_processed >= 2 and result.best.found
     assert len(feedback) >= 2 and feedback[-1].feedback.hits >= 1

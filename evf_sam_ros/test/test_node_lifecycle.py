@@ -32,7 +32,8 @@ STEP = {('unconfigured', 'inactive'): Transition.TRANSITION_CONFIGURE,
         ('active', 'inactive'): Transition.TRANSITION_DEACTIVATE,
         ('inactive', 'unconfigured'): Transition.TRANSITION_CLEANUP}
 MOVES = {Transition.TRANSITION_CONFIGURE: 'configure', Transition.TRANSITION_CLEANUP: 'cleanup',
-         Transition.TRANSITION_ACTIVATE: 'activate', Transition.TRANSITION_DEACTIVATE: 'deactivate'}
+         Transition.TRANSITION_ACTIVATE: 'activate',
+         Transition.TRANSITION_DEACTIVATE: 'deactivate'}
 SHUTDOWNS = {'unconfigured': Transition.TRANSITION_UNCONFIGURED_SHUTDOWN,
              'inactive': Transition.TRANSITION_INACTIVE_SHUTDOWN,
              'active': Transition.TRANSITION_ACTIVE_SHUTDOWN}
@@ -91,7 +92,9 @@ def _send_requests(c: Client, node: str, calls: int = 3) -> InFlight:
 
 
 def _all_answered(flight: InFlight, node_active: bool) -> None:
-    """Every call answered within ANSWER_S; the goal rejected, ended, or (still active) canceled."""
+    """Every call answered within ANSWER_S; the goal rejected, ended, or (still active)
+    canceled.
+    """
     wait_for(lambda: all(f.done() for f in flight.calls) and flight.goal.done(), ANSWER_S,
              'answers to the requests in flight')
     for future in flight.calls:
@@ -151,7 +154,8 @@ def test_shutdown_from_each_state_and_invalid_shutdowns(state, slow_checkpoint, 
 
 
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
-def test_signal_during_inference_exits_cleanly_within_2s(sig, slow_checkpoint, ros_client, tmp_path):
+def test_signal_during_inference_exits_cleanly_within_2s(sig, slow_checkpoint, ros_client,
+                                                         tmp_path):
     c, ns = ros_client, f'/signal_{sig.name.lower()}'
     with node_process(ns, _params(slow_checkpoint), tmp_path) as proc:
         name = f'{ns}/evf_sam'

@@ -27,7 +27,8 @@ def track(tiny_checkpoint, tmp_path_factory, ros_client):
     params = {'checkpoint': str(tiny_checkpoint('evf-sam2')), 'mode': 'track', 'device': 'cpu',
               'score_threshold': 0.0, 'diagnostics_period': 0.3, 'depth_max_stamp_diff': 0.01,
               'publish_overlay': False,
-              'lost_after': 0}  # random weights: object scores are noise; lost only when a test asks
+              # random weights: object scores are noise; lost only when a test asks
+              'lost_after': 0}
     c = ros_client
     topics = {'seg': c.collect(Segmentation, f'{NS}/segmentation'),
               'arrays': c.collect(SegmentationArray, f'{NS}/segmentations'),
@@ -117,7 +118,8 @@ def test_bad_input_in_track_mode_is_counted_and_the_node_carries_on(ros_client, 
     info = CameraInfo(width=w, height=h, k=[50.0, 0, 32.0, 0, 50.0, 24.0, 0, 0, 1.0])
     c.publish_when_matched(CameraInfo, f'{NS}/camera_info', info)
     for stamp, depth, frame, kind in (
-            (32, np.full((h // 2, w // 2), 900, np.uint16), 'camera_optical', 'depth_size_mismatch'),
+            (32, np.full((h // 2, w // 2), 900, np.uint16), 'camera_optical',
+             'depth_size_mismatch'),
             (33, np.full((h, w), 900, np.uint16), 'other_optical', 'depth_frame_mismatch')):
         msg = array_to_imgmsg(depth, '16UC1')
         msg.header.stamp.sec, msg.header.frame_id = stamp, frame

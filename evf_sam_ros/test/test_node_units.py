@@ -112,8 +112,8 @@ def test_statistics_and_throttled_warnings():
 
 def test_depth_that_arrives_after_the_image_is_waited_for():
     buffer = StampedBuffer()
-    old = SimpleNamespace(header=_header(1), height=4, width=6, encoding='32FC1', is_bigendian=0, step=24,
-                          data=np.full((4, 6), 1.5, np.float32).tobytes())
+    old = SimpleNamespace(header=_header(1), height=4, width=6, encoding='32FC1', is_bigendian=0,
+                          step=24, data=np.full((4, 6), 1.5, np.float32).tobytes())
     buffer.add(old)  # the depth topic exists, but its image for stamp 2 comes later
     late = SimpleNamespace(**{**vars(old), 'header': _header(2)})
     threading.Timer(0.1, buffer.add, args=(late,)).start()
@@ -123,7 +123,8 @@ def test_depth_that_arrives_after_the_image_is_waited_for():
     assert 0.05 < time.monotonic() - start < 1.5
     assert got.problems == [] and np.allclose(got.depth_m, 1.5)
     start = time.monotonic()
-    never = BufferedDepth(StampedBuffer(), lambda: info, 0.01, 2.0, False).match(_header(9), (4, 6))
+    never = BufferedDepth(StampedBuffer(), lambda: info, 0.01, 2.0, False).match(
+        _header(9), (4, 6))
     assert [k for k, _ in never.problems] == ['depth_missing']  # no depth topic: no waiting
     assert time.monotonic() - start < 0.5
     first = StampedBuffer()  # a publisher exists but its first image is late: wait for it

@@ -38,7 +38,8 @@ def test_beit3_antialias_matters_on_fine_detail():
     assert smooth.std() < 0.5 * sharp.std()  # antialiasing averages the 2-pixel checkerboard away
 
 
-@pytest.mark.parametrize('h, w, rh, rw', [(480, 640, 768, 1024), (333, 500, 682, 1024), (900, 300, 1024, 341)])
+@pytest.mark.parametrize('h, w, rh, rw', [(480, 640, 768, 1024), (333, 500, 682, 1024),
+                                           (900, 300, 1024, 341)])
 def test_sam_vit_resize_longest_side_normalise_then_pad(h, w, rh, rw):
     assert (rh, rw) == (int(h * 1024 / max(h, w) + 0.5), int(w * 1024 / max(h, w) + 0.5))
     image = np.full((h, w, 3), (10, 200, 90), np.uint8)
@@ -78,10 +79,11 @@ def tokenizers(tiny_checkpoint):
             EvfTokenizer.from_dir(tiny_checkpoint('evf-sam2-multitask')))
 
 
-@pytest.mark.parametrize('text', ['the red cup on the left', 'zebra top left', 'Mug!', 'the ünïcode mug',
-                                  'a b  c\td'])
+@pytest.mark.parametrize('text', ['the red cup on the left', 'zebra top left', 'Mug!',
+                                  'the ünïcode mug', 'a b  c\td'])
 def test_token_ids_are_sentencepiece_ids_plus_one(tokenizers, tiny_checkpoint, text):
-    sp = spm.SentencePieceProcessor(model_file=str(tiny_checkpoint('evf-sam2') / 'sentencepiece.bpe.model'))
+    sp = spm.SentencePieceProcessor(
+        model_file=str(tiny_checkpoint('evf-sam2') / 'sentencepiece.bpe.model'))
     expected = [0] + [i + 1 if i != 0 else 3 for i in sp.encode(text)] + [2]
     assert tokenizers[0].encode(text) == expected
 

@@ -60,7 +60,8 @@ def _image(i: int, kind: str = 'ok') -> bytes:
     return image_cdr(_rgb(i), 'rgb8', _stamp(i), FRAME)
 
 
-# frame: (image kind, depth kind or None); events before a frame: ('command', text) / ('info', size)
+# frame: (image kind, depth kind or None); events before a frame: ('command', text) /
+# ('info', size)
 PLAN = [
     ([('command', 'the mug')], 'ok', 'ok'),        # 0: no camera_info yet
     ([], 'yuv', 'ok'),                             # 1: unsupported encoding
@@ -109,7 +110,8 @@ def _messages(out, topic, msg_type):
     from rclpy.serialization import deserialize_message
 
     with open_bag(out / 'results') as reader:
-        return [deserialize_message(raw, msg_type) for _, _, _, raw in read_messages(reader, [topic])]
+        return [deserialize_message(raw, msg_type)
+                for _, _, _, raw in read_messages(reader, [topic])]
 
 
 def _comparable(seg):
@@ -177,7 +179,8 @@ def test_track_mode_offline_equals_the_node_in_track_mode(params_file, tiny_chec
     nodes = _messages(tmp_path / 'live', '/evf_sam/segmentations', SegmentationArray)
     assert len(ours) == len(nodes) == 5
     for a, b in zip(ours, nodes):
-        assert [_comparable(s) for s in a.segmentations] == [_comparable(s) for s in b.segmentations]
+        assert ([_comparable(s) for s in a.segmentations]
+                == [_comparable(s) for s in b.segmentations])
     states = [[(s.prompt, s.grounded) for s in a.segmentations] for a in ours]
     assert states[0] == [('the red mug left of the plate', True), ('the plate', True),
                          ('the blue box', True)]

@@ -74,7 +74,8 @@ def test_live_with_the_bags_command(node, bag, tmp_path, ros_client):
     """The node, without targets, gets the bag's command."""
     from std_srvs.srv import Trigger
 
-    assert ros_client.call(Trigger, f'{NAMESPACE}/evf_sam/clear_targets', Trigger.Request()).success
+    assert ros_client.call(Trigger, f'{NAMESPACE}/evf_sam/clear_targets',
+                           Trigger.Request()).success
     assert _run_live(bag, tmp_path) == 0
     _check_outputs(bag, tmp_path, MUG_PROMPT)
 

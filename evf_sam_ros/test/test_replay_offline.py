@@ -69,7 +69,8 @@ def test_offline_report(run_mcap):
     assert mug['results'] == FRAMES and mug['found'] == FRAMES  # score threshold 0, random masks
     assert mug['target']['count_total'] == FRAMES
     assert report['latency_ms']['kind'] == 'model' and report['latency_ms']['count'] == FRAMES
-    assert report['latency_ms']['p50'] <= report['latency_ms']['p95'] <= report['latency_ms']['max']
+    assert (report['latency_ms']['p50'] <= report['latency_ms']['p95']
+            <= report['latency_ms']['max'])
     # The ground truth belongs to the bag's command: only that prompt is scored.
     assert report['iou']['frames_scored'] == FRAMES
     assert 0.0 <= report['iou']['mean'] <= 1.0

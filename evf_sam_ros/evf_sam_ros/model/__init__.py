@@ -27,7 +27,7 @@ DEFAULT_CHECKPOINT = 'YxZhang/evf-sam2'
 
 __all__ = [
     'CheckpointError', 'DEFAULT_CHECKPOINT', 'EvfSamError', 'EvfSamPredictor', 'EvfSamTracker',
-    'HubUnavailableError', 'ImageEmbedding', 'InputImageError', 'PromptError', 'SegmentationResult',
-    'TargetError', 'TargetResult', 'TargetStatus', 'TrackerCounters', 'TrackerSettings', 'VARIANTS',
-    'VariantError',
+    'HubUnavailableError', 'ImageEmbedding', 'InputImageError', 'PromptError',
+    'SegmentationResult', 'TargetError', 'TargetResult', 'TargetStatus', 'TrackerCounters',
+    'TrackerSettings', 'VARIANTS', 'VariantError',
 ]

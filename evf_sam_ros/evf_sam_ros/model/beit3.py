@@ -31,7 +31,9 @@ class Multiway(nn.Module):
         self.A = make()
         self.B = make()
 
-    def forward(self, vision: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, vision: torch.Tensor, text: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(A(vision), B(text)): expert A on the vision tokens, expert B on the text tokens."""
         return self.A(vision), self.B(text)
 
 
@@ -45,13 +47,16 @@ class FeedForward(nn.Module):
         self.ffn_layernorm = nn.LayerNorm(hidden, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """...xD tokens -> ...xD (D = dim, ``hidden`` wide inside); GELU runs in fp32."""
         x = self.fc1(x)
         x = F.gelu(x.float()).type_as(x)
         return self.fc2(self.ffn_layernorm(x))
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention over both streams, multiway projections, sub-LN before out_proj."""
+    """Multi-head self-attention over both streams, multiway projections, sub-LN before
+    out_proj.
+    """
 
     def __init__(self, cfg: Beit3Config):
         super().__init__()
@@ -65,8 +70,8 @@ class SelfAttention(nn.Module):
         x = torch.cat(proj(vision, text), dim=1)
         return x.view(x.shape[0], x.shape[1], self.num_heads, -1).transpose(1, 2)
 
-    def forward(self, vision: torch.Tensor, text: torch.Tensor, attn_mask: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, vision: torch.Tensor, text: torch.Tensor,
+                attn_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """attn_mask: Bx1x1xN bool, True = a key to attend to (None: every key)."""
         q, k, v = (self._heads(p, vision, text) for p in (self.q_proj, self.k_proj, self.v_proj))
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
@@ -86,8 +91,11 @@ class EncoderLayer(nn.Module):
         self.ffn = Multiway(lambda: FeedForward(dim, cfg.ffn_dim, eps))
         self.final_layer_norm = Multiway(lambda: nn.LayerNorm(dim, eps=eps))
 
-    def forward(self, vision: torch.Tensor, text: torch.Tensor, attn_mask: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, vision: torch.Tensor, text: torch.Tensor,
+                attn_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One layer over vision BxNvxD and text BxLxD (shapes kept); attn_mask as in
+        SelfAttention.forward.
+        """
         av, at = self.self_attn(*self.self_attn_layer_norm(vision, text), attn_mask)
         vision, text = vision + av, text + at
         fv, ft = self.ffn(*self.final_layer_norm(vision, text))
@@ -118,6 +126,7 @@ class VisionEmbedding(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Bx3xHxW pixels -> Bx(1+N)xD tokens: CLS, then the N patch embeddings."""
         x = self.proj(pixels).flatten(2).transpose(1, 2)
         return torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
 
@@ -149,7 +158,8 @@ class Beit3(nn.Module):
             vision = vision.expand(batch, -1, -1)
         vision = vision + positions.A.weight[POSITION_OFFSET:POSITION_OFFSET + split]
         length = input_ids.shape[1]
-        text = self.text_embed(input_ids) + positions.B.weight[POSITION_OFFSET:POSITION_OFFSET + length]
+        text = (self.text_embed(input_ids)
+                + positions.B.weight[POSITION_OFFSET:POSITION_OFFSET + length])
         text = text.to(vision.dtype)
         attn_mask = None
         if text_mask is not None:

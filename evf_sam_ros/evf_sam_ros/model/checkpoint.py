@@ -52,10 +52,11 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
         return path
     text = str(name_or_path)
     if path.exists():
-        raise CheckpointError(f'{path} is a file; give the checkpoint directory that holds config.json')
+        raise CheckpointError(f'{path} is a file; give the checkpoint directory that holds '
+                              'config.json')
     if not _HUB_ID.match(text):
-        raise CheckpointError(f"checkpoint directory {path} does not exist (and it is not a hub id "
-                              f"like 'YxZhang/evf-sam2')")
+        raise CheckpointError(f'checkpoint directory {path} does not exist (and it is not a '
+                              f"hub id like 'YxZhang/evf-sam2')")
     return _download(text)
 
 
@@ -82,7 +83,8 @@ def read_config(directory: Path, sam_type_override: str | None = None) -> EvfCon
     """Parse ``config.json`` of a checkpoint directory."""
     path = directory / 'config.json'
     if not path.is_file():
-        raise CheckpointError(f'{directory} has no config.json; is it an EVF-SAM checkpoint directory?')
+        raise CheckpointError(f'{directory} has no config.json; is it an EVF-SAM checkpoint '
+                              'directory?')
     try:
         raw = json.loads(path.read_text(encoding='utf-8'))
     except (OSError, ValueError) as exc:
@@ -103,7 +105,8 @@ def weight_files(directory: Path) -> list[Path]:
             except (OSError, ValueError, KeyError) as exc:
                 raise CheckpointError(f'{index} is not a valid shard index: {exc}') from exc
             return [directory / s for s in shards]
-    raise CheckpointError(f'{directory} holds no weights: expected one of {WEIGHT_FILES + INDEX_FILES}')
+    raise CheckpointError(f'{directory} holds no weights: expected one of '
+                          f'{WEIGHT_FILES + INDEX_FILES}')
 
 
 def read_file(path: Path) -> dict[str, torch.Tensor]:
@@ -132,17 +135,20 @@ def normalize_keys(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return {_FUSER_SCALE.sub(r'\1.gamma', k): v for k, v in state.items()}
 
 
-def check_state_dict(expected: Mapping[str, torch.Size], state: Mapping[str, torch.Tensor]) -> None:
+def check_state_dict(expected: Mapping[str, torch.Size],
+                     state: Mapping[str, torch.Tensor]) -> None:
     """Raise CheckpointError naming missing keys, unexpected keys and shape mismatches."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(f'{k}: checkpoint {tuple(state[k].shape)}, model {tuple(expected[k])}'
-                   for k in set(expected) & set(state) if tuple(state[k].shape) != tuple(expected[k]))
+                   for k in set(expected) & set(state)
+                   if tuple(state[k].shape) != tuple(expected[k]))
     problems = []
     for label, items in (('missing keys', missing), ('unexpected keys', unexpected),
                          ('shape mismatches', wrong)):
         if items:
-            shown = ', '.join(items[:8]) + (f', ... ({len(items)} in all)' if len(items) > 8 else '')
+            shown = ', '.join(items[:8]) + (f', ... ({len(items)} in all)'
+                                            if len(items) > 8 else '')
             problems.append(f'{label}: {shown}')
     if problems:
         raise CheckpointError('the checkpoint does not fit the model its config.json describes '

@@ -34,6 +34,7 @@ class Beit3Config:
 
     @property
     def num_patches(self) -> int:
+        """Patches per image: (img_size // patch_size) ** 2 (196 for 224 px, 16 px patches)."""
         return (self.img_size // self.patch_size) ** 2
 
     @property
@@ -93,8 +94,8 @@ SAM2_SCALES: dict[str, Sam2Config] = {
     'large': Sam2Config(),
     'base_plus': Sam2Config(embed_dim=112, stages=(2, 3, 16, 3), global_att_blocks=(12, 16, 20),
                             window_pos_embed_bkg_spatial_size=(14, 14), window_spec=(8, 4, 14, 7)),
-    'small': Sam2Config(embed_dim=96, num_heads=1, stages=(1, 2, 11, 2), global_att_blocks=(7, 10, 13),
-                        window_spec=(8, 4, 14, 7)),
+    'small': Sam2Config(embed_dim=96, num_heads=1, stages=(1, 2, 11, 2),
+                        global_att_blocks=(7, 10, 13), window_spec=(8, 4, 14, 7)),
     'tiny': Sam2Config(embed_dim=96, num_heads=1, stages=(1, 2, 7, 2), global_att_blocks=(5, 7, 9),
                        window_spec=(8, 4, 14, 7)),
 }
@@ -189,7 +190,8 @@ def _from_fields(cls: type, fields: Mapping[str, Any], where: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(fields) - known
     if unknown:
-        raise VariantError(f'config.json {where} has unknown fields {sorted(unknown)}; known: {sorted(known)}')
+        raise VariantError(f'config.json {where} has unknown fields {sorted(unknown)}; '
+                           f'known: {sorted(known)}')
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
     return cls(**values)
 
@@ -234,8 +236,10 @@ def parse_config(raw: Mapping[str, Any], sam_type_override: str | None = None) -
     hidden = int(raw.get('hidden_size', beit3.embed_dim))
     out_dim = int(raw.get('out_dim', 256))
     if hidden != beit3.embed_dim:
-        raise VariantError(f'config.json hidden_size={hidden} but the BEiT-3 width is {beit3.embed_dim}')
+        raise VariantError(f'config.json hidden_size={hidden} but the BEiT-3 width is '
+                           f'{beit3.embed_dim}')
     prompt_dim = sam.d_model if isinstance(sam, Sam2Config) else sam.prompt_embed_dim
     if out_dim != prompt_dim:
-        raise VariantError(f'config.json out_dim={out_dim} but the SAM prompt width is {prompt_dim}')
+        raise VariantError(f'config.json out_dim={out_dim} but the SAM prompt width is '
+                           f'{prompt_dim}')
     return EvfConfig(sam_type, sam, beit3, hidden, out_dim, dict(raw))

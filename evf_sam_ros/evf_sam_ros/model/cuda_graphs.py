@@ -23,11 +23,15 @@ class GraphedCallable:
 
     def __init__(self, fn: Callable[..., Any], max_graphs: int = 8, warmup: int = 2):
         self.fn, self.max_graphs, self.warmup = fn, max_graphs, warmup
-        self._graphs: "OrderedDict[Hashable, tuple[torch.cuda.CUDAGraph, list, Any]]" = OrderedDict()
+        self._graphs: "OrderedDict[Hashable, tuple[torch.cuda.CUDAGraph, list, Any]]" = (
+            OrderedDict())
         self._pool: Any = None
         self.captures = 0
 
     def __call__(self, *inputs: Optional[torch.Tensor]) -> Any:
+        """``fn(*inputs)``: when the first input is a CUDA tensor, replayed from this
+        signature's graph (captured on first use) with cloned outputs; else called directly.
+        """
         if not inputs or inputs[0] is None or inputs[0].device.type != 'cuda':
             return self.fn(*inputs)
         key = tuple(None if t is None else (tuple(t.shape), t.dtype) for t in inputs)
@@ -46,7 +50,8 @@ class GraphedCallable:
         graph.replay()
         return tree_map(lambda t: t.clone() if isinstance(t, torch.Tensor) else t, static_outputs)
 
-    def _capture(self, inputs: tuple[Optional[torch.Tensor], ...]) -> tuple[torch.cuda.CUDAGraph, list, Any]:
+    def _capture(self, inputs: tuple[Optional[torch.Tensor], ...]
+                 ) -> tuple[torch.cuda.CUDAGraph, list, Any]:
         static_inputs = [None if t is None else t.clone() for t in inputs]
         side = torch.cuda.Stream(device=inputs[0].device)
         side.wait_stream(torch.cuda.current_stream())

@@ -104,6 +104,7 @@ class FrameUploader:
         self._done: Optional[torch.cuda.Event] = None
 
     def __call__(self, rgb: np.ndarray) -> torch.Tensor:
+        """The HxWx3 uint8 frame as a tensor on ``device`` (CUDA: non-blocking copy, pinned)."""
         if self.device.type != 'cuda':
             array = rgb if rgb.flags.writeable else rgb.copy()
             return torch.from_numpy(array).to(self.device)

@@ -1,4 +1,5 @@
-"""The EVF-SAM module tree: ``visual_model`` (SAM or SAM2), ``mm_extractor.beit3``, ``text_hidden_fcs``.
+"""The EVF-SAM module tree: ``visual_model`` (SAM or SAM2), ``mm_extractor.beit3``,
+``text_hidden_fcs``.
 
 Attribute names follow the official checkpoints, so ``state_dict()`` keys match them.
 """
@@ -39,6 +40,7 @@ class EvfSamModel(nn.Module):
 
     @property
     def sam_image_size(self) -> int:
+        """Side in pixels of the square SAM input (1024 for the released models)."""
         return self.cfg.sam.image_size
 
     def runner(self, regime: Regime) -> SamVitRunner | Sam2Runner:

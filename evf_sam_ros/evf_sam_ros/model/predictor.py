@@ -86,7 +86,8 @@ def resolve_device(device: str | torch.device = 'auto') -> torch.device:
     except (RuntimeError, TypeError) as exc:
         raise VariantError(f'unknown device {device!r}; use auto, cpu, cuda or cuda:N') from exc
     if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise VariantError(f'device {device!r} asked for but CUDA is not available here; use cpu or auto')
+        raise VariantError(f'device {device!r} asked for but CUDA is not available here; '
+                           'use cpu or auto')
     return dev
 
 
@@ -142,8 +143,9 @@ class EvfSamPredictor:
     """
 
     def __init__(self, model: EvfSamModel, tokenizer: EvfTokenizer, regime: Regime,
-                 device: torch.device, dtype: torch.dtype, name: str = '', cuda_graphs: bool = False,
-                 preprocess: str = 'exact', torch_compile: bool | str = False, text_buckets: object = None):
+                 device: torch.device, dtype: torch.dtype, name: str = '',
+                 cuda_graphs: bool = False, preprocess: str = 'exact',
+                 torch_compile: bool | str = False, text_buckets: object = None):
         self.model, self.tokenizer, self.regime = model, tokenizer, regime
         self.device, self.dtype, self.name = device, dtype, name
         self._runner = model.runner(regime)
@@ -153,19 +155,25 @@ class EvfSamPredictor:
         self.preprocess = resolve_preprocess(preprocess, device)
         self.text_buckets = resolve_buckets(text_buckets, device, model.cfg.beit3.max_text_tokens)
         self._static_shapes = self.cuda_graphs or self.torch_compile
-        self._encode = self._accelerate(self._runner.encode_tensors, self._runner.encoder_graph_safe)
+        self._encode = self._accelerate(self._runner.encode_tensors,
+                                        self._runner.encoder_graph_safe)
         self._text = self._accelerate(model.text_embedding, max_graphs=32)
         self._decode = self._accelerate(self._runner.decode_tensors, max_graphs=16)
-        self._device_pixels = DevicePreprocessor(regime, model.sam_image_size, model.cfg.beit3.img_size, dtype)
-        self._device_step = GraphedCallable(self._device_pixels) if self.cuda_graphs else self._device_pixels
+        self._device_pixels = DevicePreprocessor(regime, model.sam_image_size,
+                                                 model.cfg.beit3.img_size, dtype)
+        self._device_step = (GraphedCallable(self._device_pixels) if self.cuda_graphs
+                             else self._device_pixels)
         self._upload = FrameUploader(device)
         self._lock = threading.Lock()
 
     def _accelerate(self, fn, graph_safe: bool = True, max_graphs: int = 8):
-        """fn, compiled (torch_compile) and replayed as CUDA graphs (cuda_graphs, graph-safe fn)."""
+        """fn, compiled (torch_compile) and replayed as CUDA graphs (cuda_graphs, graph-safe
+        fn).
+        """
         if self.compile_backend:
             fn = compile_part(fn, self.compile_backend)
-        return GraphedCallable(fn, max_graphs=max_graphs) if self.cuda_graphs and graph_safe else fn
+        return (GraphedCallable(fn, max_graphs=max_graphs) if self.cuda_graphs and graph_safe
+                else fn)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, device: str = 'auto', dtype: str = 'auto',
@@ -204,14 +212,15 @@ class EvfSamPredictor:
         tokenizer = EvfTokenizer.from_dir(directory)
         model = load_model(directory, cfg)
         if tokenizer.vocab_size > model.cfg.beit3.vocab_size:
-            raise CheckpointError(f'the tokenizer produces ids up to {tokenizer.vocab_size - 1} but the '
-                                  f'text embedding has {model.cfg.beit3.vocab_size} rows')
+            raise CheckpointError(f'the tokenizer produces ids up to {tokenizer.vocab_size - 1} '
+                                  f'but the text embedding has {model.cfg.beit3.vocab_size} rows')
         regime = forced or variant_for(model.cfg.sam_type, tokenizer.is_multitask)
         model.to(device=dev, dtype=dt)
         model.keep_fp32_islands()
         graphs = dev.type == 'cuda' if cuda_graphs is None else cuda_graphs
-        predictor = cls(model, tokenizer, regime, dev, dt, name=str(name_or_path), cuda_graphs=graphs,
-                        preprocess=preprocess, torch_compile=torch_compile, text_buckets=text_buckets)
+        predictor = cls(model, tokenizer, regime, dev, dt, name=str(name_or_path),
+                        cuda_graphs=graphs, preprocess=preprocess, torch_compile=torch_compile,
+                        text_buckets=text_buckets)
         if predictor._static_shapes if warmup is None else warmup:
             predictor.warmup()
         return predictor
@@ -219,7 +228,8 @@ class EvfSamPredictor:
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.dtype == torch.float32:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype, cache_enabled=False)  # graph-safe
+        return torch.autocast(self.device.type, dtype=self.dtype,
+                              cache_enabled=False)  # graph-safe
 
     def tokenize(self, prompt: str) -> list[int]:
         """Validated token ids. Raises PromptError (empty, unprintable, too long)."""
@@ -227,8 +237,8 @@ class EvfSamPredictor:
         ids = self.tokenizer.encode(text)
         limit = self.model.cfg.beit3.max_text_tokens
         if len(ids) > limit:
-            raise PromptError(f'the prompt is {len(ids)} tokens long; the model accepts at most {limit} '
-                              f'(with <s> and </s>); shorten it')
+            raise PromptError(f'the prompt is {len(ids)} tokens long; the model accepts at most '
+                              f'{limit} (with <s> and </s>); shorten it')
         return ids
 
     def _pixels(self, rgb: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
@@ -241,7 +251,8 @@ class EvfSamPredictor:
             sam, input_size = prep.sam_vit_pixels(rgb, size, self.device)
         else:
             sam, input_size = prep.sam2_pixels(rgb, size, self.regime.sam2_resize, self.device)
-        beit = prep.beit3_pixels(rgb, self.model.cfg.beit3.img_size, self.regime.beit3_antialias, self.device)
+        beit = prep.beit3_pixels(rgb, self.model.cfg.beit3.img_size, self.regime.beit3_antialias,
+                                 self.device)
         return sam.to(self.dtype), beit.to(self.dtype), input_size
 
     def encode_image(self, image: np.ndarray) -> ImageEmbedding:
@@ -262,7 +273,8 @@ class EvfSamPredictor:
         """Segment ``prompt`` on an encoded frame (BEiT-3 fusion, mask decoder, upscale)."""
         return self.decode_many(embedding, [prompt])[0]
 
-    def decode_many(self, embedding: ImageEmbedding, prompts: Sequence[str]) -> list[SegmentationResult]:
+    def decode_many(self, embedding: ImageEmbedding, prompts: Sequence[str]
+                    ) -> list[SegmentationResult]:
         """Segment several prompts on an encoded frame: BEiT-3 and the decoder run once per
         batch of up to MAX_PROMPT_BATCH prompts. Results equal decode() per prompt (within
         float rounding: rows of one batch are padded to one length).
@@ -277,8 +289,8 @@ class EvfSamPredictor:
     def _decode_ids(self, embedding: ImageEmbedding, prompts: list[str], ids: list[list[int]]
                     ) -> list[SegmentationResult]:
         count = len(ids)
-        tokens, mask = pad_token_ids(ids, self.text_buckets, batch_rows(count, self._static_shapes),
-                                     self.device)
+        tokens, mask = pad_token_ids(ids, self.text_buckets,
+                                     batch_rows(count, self._static_shapes), self.device)
         watch = _Stopwatch(self.device)
         with self._lock, torch.inference_mode(), self._autocast():
             with watch.stage('beit3'):
@@ -289,10 +301,12 @@ class EvfSamPredictor:
                 logits = self._runner.upscale(low_res[:count], embedding.features)[:, 0]
                 logits = logits.float().cpu().numpy()
                 scores = iou[:count, 0].float().cpu().numpy()
-                objects = None if object_score is None else object_score[:count, 0].float().cpu().numpy()
+                objects = (None if object_score is None
+                           else object_score[:count, 0].float().cpu().numpy())
         timings = {**embedding.timings_ms, **watch.ms}
-        return [_result(p, logits[i], float(scores[i]), None if objects is None else float(objects[i]),
-                        timings) for i, p in enumerate(prompts)]
+        return [_result(p, logits[i], float(scores[i]),
+                        None if objects is None else float(objects[i]), timings)
+                for i, p in enumerate(prompts)]
 
     def predict(self, image: np.ndarray, prompt: str) -> SegmentationResult:
         """Segment what ``prompt`` names in ``image`` (HxWx3 uint8 RGB)."""
@@ -307,7 +321,8 @@ class EvfSamPredictor:
             self.tokenize(prompt)  # fail on a bad prompt before the expensive encoder
         return self.decode_many(self.encode_image(image), prompts)
 
-    def warmup(self, prompt_counts: Sequence[int] = (1,), image_size: tuple[int, int] = (480, 640)) -> float:
+    def warmup(self, prompt_counts: Sequence[int] = (1,),
+               image_size: tuple[int, int] = (480, 640)) -> float:
         """Run every text bucket (or one short prompt without buckets) for each prompt count
         on a blank frame, so the graphs and compiled kernels exist before the first real
         frame. image_size: (H, W) of the blank frame (device preprocessing graphs are per
@@ -321,7 +336,8 @@ class EvfSamPredictor:
             embedding = self.encode_image(frame)
             for count in prompt_counts:
                 for length in lengths:
-                    ids = [[SPECIAL_IDS['<s>']] + [filler] * (length - 2) + [SPECIAL_IDS['</s>']]] * count
+                    ids = [[SPECIAL_IDS['<s>']] + [filler] * (length - 2)
+                           + [SPECIAL_IDS['</s>']]] * count
                     self._decode_ids(embedding, ['<warm-up>'] * count, ids)
         return time.perf_counter() - start
 
@@ -339,6 +355,7 @@ def _result(prompt: str, logits: np.ndarray, score: float, object_score: Optiona
             timings: dict[str, float]) -> SegmentationResult:
     """SegmentationResult of one prompt from its HxW float32 logits."""
     mask = logits > 0.0
-    return SegmentationResult(prompt=prompt, mask=mask, logits=logits, score=score, object_score=object_score,
-                              bbox=mask_bbox(mask), centroid=mask_centroid(mask),
-                              area=int(np.count_nonzero(mask)), timings_ms=dict(timings))
+    return SegmentationResult(prompt=prompt, mask=mask, logits=logits, score=score,
+                              object_score=object_score, bbox=mask_bbox(mask),
+                              centroid=mask_centroid(mask), area=int(np.count_nonzero(mask)),
+                              timings_ms=dict(timings))

@@ -26,7 +26,8 @@ def as_rgb_uint8(image: object) -> np.ndarray:
     Raises InputImageError for anything else.
     """
     if not isinstance(image, np.ndarray):
-        raise InputImageError(f'the image must be a numpy array (HxWx3 uint8 RGB), got {type(image).__name__}')
+        raise InputImageError('the image must be a numpy array (HxWx3 uint8 RGB), '
+                              f'got {type(image).__name__}')
     if image.dtype != np.uint8:
         raise InputImageError(
             f'the image must be uint8 (0-255), got {image.dtype}; convert it first, e.g. '
@@ -48,10 +49,12 @@ def as_rgb_uint8(image: object) -> np.ndarray:
 def _chw(image: np.ndarray, device: torch.device | str) -> torch.Tensor:
     """HxWx3 uint8 numpy -> 3xHxW uint8 tensor on ``device`` (read-only arrays are copied)."""
     array = np.ascontiguousarray(image)
-    return torch.from_numpy(array if array.flags.writeable else array.copy()).to(device).permute(2, 0, 1)
+    return torch.from_numpy(array if array.flags.writeable
+                            else array.copy()).to(device).permute(2, 0, 1)
 
 
-def beit3_pixels(image: np.ndarray, size: int, antialias: bool, device: torch.device | str = 'cpu') -> torch.Tensor:
+def beit3_pixels(image: np.ndarray, size: int, antialias: bool,
+                 device: torch.device | str = 'cpu') -> torch.Tensor:
     """BEiT-3 input: [0,1] float -> bicubic resize to size x size -> (x - 0.5) / 0.5.
 
     antialias=True for evf-sam and evf-sam2 (torchvision's default), False for the
@@ -118,7 +121,8 @@ def sam2_pixels(image: np.ndarray, size: int, mode: str, device: torch.device | 
     """
     if mode == 'stretch_uint8':
         x = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).contiguous()
-        x = F.interpolate(x, (size, size), mode='bilinear', align_corners=False)  # uint8, on the CPU
+        x = F.interpolate(x, (size, size), mode='bilinear',
+                          align_corners=False)  # uint8, on the CPU
         return sam_normalize(x[0].to(device)).unsqueeze(0), (size, size)
     if mode == 'longest_side_stretch':
         resized = resize_longest_side(image, size)

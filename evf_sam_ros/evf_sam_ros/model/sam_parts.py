@@ -59,7 +59,8 @@ def build_sam_vit(cfg: SamVitConfig) -> nn.Module:
         mask_decoder=MaskDecoder(
             num_multimask_outputs=3,
             transformer=TwoWayTransformer(depth=2, embedding_dim=cfg.prompt_embed_dim,
-                                          mlp_dim=cfg.decoder_mlp_dim, num_heads=cfg.decoder_heads),
+                                          mlp_dim=cfg.decoder_mlp_dim,
+                                          num_heads=cfg.decoder_heads),
             transformer_dim=cfg.prompt_embed_dim, iou_head_depth=3,
             iou_head_hidden_dim=cfg.iou_head_hidden_dim),
         pixel_mean=[123.675, 116.28, 103.53],
@@ -87,8 +88,9 @@ def build_sam2_eager_parts(cfg: Sam2Config) -> dict[str, nn.Module]:
         rope = dict(rope_theta=10000.0, feat_sizes=[feat, feat], embedding_dim=d, num_heads=1,
                     downsample_rate=1, dropout=0.1)
         layer = MemoryAttentionLayer(
-            activation='relu', d_model=d, dim_feedforward=cfg.memory_attention_ffn_dim, dropout=0.1,
-            pos_enc_at_attn=False, pos_enc_at_cross_attn_keys=True, pos_enc_at_cross_attn_queries=False,
+            activation='relu', d_model=d, dim_feedforward=cfg.memory_attention_ffn_dim,
+            dropout=0.1, pos_enc_at_attn=False, pos_enc_at_cross_attn_keys=True,
+            pos_enc_at_cross_attn_queries=False,
             self_attention=RoPEAttention(**rope),
             cross_attention=RoPEAttention(**rope, rope_k_repeat=True, kv_in_dim=cfg.mem_dim))
         memory_attention = MemoryAttention(d_model=d, pos_enc_at_input=True, layer=layer,
@@ -141,7 +143,8 @@ def text_prompt_embeddings(prompt_encoder: nn.Module, text_embed: torch.Tensor
     broadcast to the image-embedding grid (what EVF's patched prompt encoders return).
     """
     h, w = prompt_encoder.image_embedding_size
-    dense = prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(text_embed.shape[0], -1, h, w)
+    dense = prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
+        text_embed.shape[0], -1, h, w)
     return text_embed, dense
 
 
@@ -205,7 +208,8 @@ class Sam2Runner:
     def __init__(self, sam2: nn.Module, regime: Regime):
         self.sam2, self.regime = sam2, regime
 
-    def encode_tensors(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def encode_tensors(self, pixels: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """pixels: 1x3xSxS normalised, compute dtype (already stretched to a square)."""
         model = self.sam2
         fpn = [f.to(pixels.dtype) for f in model.forward_image(pixels)['backbone_fpn'][-3:]]
@@ -213,8 +217,9 @@ class Sam2Runner:
         image_embed = fpn[-1] + model.no_mem_embed.reshape(1, -1, 1, 1).to(pixels.dtype)
         return image_embed, fpn[0], fpn[1]
 
-    def decode_tensors(self, text_embed: torch.Tensor, image_embed: torch.Tensor, high_s4: torch.Tensor,
-                       high_s8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def decode_tensors(self, text_embed: torch.Tensor, image_embed: torch.Tensor,
+                       high_s4: torch.Tensor, high_s8: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """multitask: best of 3 masks by predicted IoU; evf-sam2: one mask with the decoder's
         dynamic multimask fallback. text_embed: Kx1xC (K prompts on one frame), image
         features of one frame (batch 1). Returns (Kx1xhxw logits, Kx1 IoU, Kx1 object-score
@@ -235,4 +240,5 @@ class Sam2Runner:
 
     def upscale(self, low_res: torch.Tensor, feats: SamFeatures) -> torch.Tensor:
         """Logits at the original size: Kx1xHxW float32 (bilinear from 256x256)."""
-        return F.interpolate(low_res.float(), feats.original_size, mode='bilinear', align_corners=False)
+        return F.interpolate(low_res.float(), feats.original_size, mode='bilinear',
+                             align_corners=False)

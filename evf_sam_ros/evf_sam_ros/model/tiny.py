@@ -83,7 +83,8 @@ def _official_dtypes(state: dict[str, torch.Tensor], sam_type: str) -> dict[str,
     """evf-sam: all fp16; evf-sam2: visual_model fp16, BEiT-3 and projector fp32."""
     if sam_type == 'sam':
         return {k: v.half() for k, v in state.items()}
-    return {k: (v.half() if k.startswith('visual_model.') else v.float()) for k, v in state.items()}
+    return {k: (v.half() if k.startswith('visual_model.') else v.float())
+            for k, v in state.items()}
 
 
 def write_tiny_checkpoint(out_dir: str | Path, variant: str = 'evf-sam2', seed: int = 0,
@@ -99,7 +100,8 @@ def write_tiny_checkpoint(out_dir: str | Path, variant: str = 'evf-sam2', seed: 
     vocab = _write_tokenizer(out, regime.multitask)
     cfg = tiny_config(regime.sam_type, vocab, image_size)
     torch.manual_seed(seed)
-    return write_weights(out, cfg, EvfSamModel(cfg).state_dict(), regime.sam_type, fuser_scale_name)
+    return write_weights(out, cfg, EvfSamModel(cfg).state_dict(), regime.sam_type,
+                         fuser_scale_name)
 
 
 def write_random_checkpoint(out_dir: str | Path, variant: str, state: dict[str, torch.Tensor],
@@ -116,8 +118,8 @@ def write_random_checkpoint(out_dir: str | Path, variant: str, state: dict[str, 
     _write_tokenizer(out, regime.multitask)
     if cfg is None:
         scale = 'large' if regime.sam_type == 'sam2' else 'huge'
-        cfg = parse_config({'model_type': 'evf', 'hidden_size': 1024, 'out_dim': 256, 'sam_scale': scale,
-                            'mm_extractor_scale': 'large'})
+        cfg = parse_config({'model_type': 'evf', 'hidden_size': 1024, 'out_dim': 256,
+                            'sam_scale': scale, 'mm_extractor_scale': 'large'})
     return write_weights(out, cfg, state, regime.sam_type, 'weight')
 
 
@@ -126,7 +128,8 @@ def write_weights(out: Path, cfg: EvfConfig, state: dict[str, torch.Tensor], sam
     """config.json and the weight file (official names and dtypes) of ``state`` into ``out``."""
     state = _official_dtypes({k: v.detach().cpu() for k, v in state.items()}, sam_type)
     if fuser_scale_name == 'weight':
-        state = {k.replace('.gamma', '.weight') if '.fuser.layers.' in k else k: v for k, v in state.items()}
+        state = {k.replace('.gamma', '.weight') if '.fuser.layers.' in k else k: v
+                 for k, v in state.items()}
     config = cfg.to_json_dict()
     config.update(architectures=['EvfSam2Model' if sam_type == 'sam2' else 'EvfSamModel'],
                   torch_dtype='float16', mm_extractor_scale='large',

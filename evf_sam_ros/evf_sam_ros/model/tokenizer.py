@@ -32,12 +32,14 @@ class EvfTokenizer:
 
         path = Path(sp_model_path)
         if not path.is_file():
-            raise CheckpointError(f'tokenizer model {path} is missing; a checkpoint needs {SP_MODEL_FILE}')
+            raise CheckpointError(f'tokenizer model {path} is missing; a checkpoint needs '
+                                  f'{SP_MODEL_FILE}')
         self._sp = spm.SentencePieceProcessor()
         try:
             self._sp.Load(str(path))
         except (OSError, RuntimeError) as exc:
-            raise CheckpointError(f'tokenizer model {path} is not a sentencepiece model: {exc}') from exc
+            raise CheckpointError(f'tokenizer model {path} is not a sentencepiece model: '
+                                  f'{exc}') from exc
         self.mask_id = len(self._sp) + FAIRSEQ_OFFSET
         self.added_tokens = dict(added_tokens or {})
         whole = {**SPECIAL_IDS, '<mask>': self.mask_id, **self.added_tokens}

@@ -1,0 +1,1 @@
+"""The evf_sam_node lifecycle node and its ROS-free helpers (settings, worker, runtime)."""

@@ -23,8 +23,8 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def summarize(state: str, load_error: str, counters: Mapping[str, Any], problems: Mapping[str, int],
-              input_rate: float) -> DiagnosticsSnapshot:
+def summarize(state: str, load_error: str, counters: Mapping[str, Any],
+              problems: Mapping[str, int], input_rate: float) -> DiagnosticsSnapshot:
     """Level and message from the lifecycle state, the load error and recent input."""
     if load_error:
         level, message = 2, f'model failed to load: {load_error}'
@@ -42,7 +42,8 @@ def summarize(state: str, load_error: str, counters: Mapping[str, Any], problems
     return DiagnosticsSnapshot(state, level, message, values)
 
 
-def diagnostic_array(snapshot: DiagnosticsSnapshot, node_name: str, hardware_id: str, stamp: Any) -> Any:
+def diagnostic_array(snapshot: DiagnosticsSnapshot, node_name: str, hardware_id: str,
+                     stamp: Any) -> Any:
     """A DiagnosticArray holding one DiagnosticStatus named '<node>: text segmentation'."""
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 

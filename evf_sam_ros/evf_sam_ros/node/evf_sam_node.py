@@ -88,7 +88,8 @@ class EvfSamNode(LifecycleNode):
         self._diag_pub = self.create_publisher(_diag_type(), '/diagnostics', 10)
         self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics,
                           callback_group=self.control_group)
-        if self.settings.autostart and self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+        if (self.settings.autostart
+                and self.trigger_configure() == TransitionCallbackReturn.SUCCESS):
             self.trigger_activate()
 
     @property
@@ -117,6 +118,9 @@ class EvfSamNode(LifecycleNode):
 
     # ---- lifecycle -------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the model (on failure: FAILURE, stay unconfigured), create the publishers and
+        apply the prompt parameter.
+        """
         s = self.settings
         if self.params.errors:
             return self._load_failed('; '.join(self.params.errors))
@@ -159,6 +163,7 @@ class EvfSamNode(LifecycleNode):
         return TransitionCallbackReturn.FAILURE
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe to the inputs and start the inference thread."""
         self.io.subscribe()
         self._worker = InferenceWorker(self.frames, self._process_frame, self._on_worker_error,
                                        max_rate=lambda: self.settings.max_rate)
@@ -169,6 +174,7 @@ class EvfSamNode(LifecycleNode):
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Answer waiting requests, unsubscribe, stop the inference thread, drop queued frames."""
         self.active = False
         self._abandon_requests('node deactivated')
         self.io.unsubscribe()
@@ -179,6 +185,9 @@ class EvfSamNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Answer waiting requests, destroy the publishers, release the model and forget the
+        last image, camera_info and depth.
+        """
         self._abandon_requests('node cleaned up')
         self.io.destroy_publishers()
         if self.predictor is not None:
@@ -189,6 +198,7 @@ class EvfSamNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Deactivate (if active) and clean up (if a model is loaded)."""
         if self.active:
             self.on_deactivate(state)
         if self.predictor is not None:

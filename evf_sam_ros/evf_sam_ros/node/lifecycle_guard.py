@@ -13,7 +13,8 @@ import functools
 from typing import Any, Callable
 
 
-def guarded_change_state(handler: Callable[[Any, Any, Any], Any]) -> Callable[[Any, Any, Any], Any]:
+def guarded_change_state(handler: Callable[[Any, Any, Any], Any]
+                         ) -> Callable[[Any, Any, Any], Any]:
     """Wrap rclpy's change_state service handler (an unbound method of the lifecycle mixin)
     so that a transition the state machine refuses is answered as refused.
     """

@@ -42,6 +42,7 @@ class LatestSlot(Generic[T]):
             return item
 
     def clear(self) -> None:
+        """Drop the waiting item, if any (the counters stay)."""
         with self._cond:
             self._item = None
 
@@ -54,6 +55,7 @@ class LatencyStats:
         self._lock = threading.Lock()
 
     def add(self, value_ms: float) -> None:
+        """Add one sample in ms; beyond ``window`` samples the oldest is dropped."""
         with self._lock:
             self._samples.append(float(value_ms))
 
@@ -76,11 +78,13 @@ class RateMeter:
         self._lock = threading.Lock()
 
     def tick(self) -> None:
+        """Count one event now."""
         with self._lock:
             self._times.append(self._clock())
             self._trim()
 
     def rate(self) -> float:
+        """Events/s over the window: (n - 1) / span of the n recent events; 0.0 for n < 2."""
         with self._lock:
             self._trim()
             if len(self._times) < 2:

@@ -49,7 +49,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               're-grounded (0: never lost)', runtime=True, low=0, high=100000),
     ParamSpec('reground_interval', 0, 'track mode: also re-ground every this many frames (0: '
               'only when lost)', runtime=True, low=0, high=100000),
-    ParamSpec('autostart', True, 'configure and activate at start-up, so a plain `ros2 run` works'),
+    ParamSpec('autostart', True, 'configure and activate at start-up, so a plain `ros2 run` '
+              'works'),
     ParamSpec('prompt', '', 'current prompt (the `command` topic sets it too); empty: idle',
               runtime=True),
     ParamSpec('score_threshold', 0.5, 'least predicted IoU of a found target', runtime=True,
@@ -64,7 +65,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               choices=('reliable', 'best_effort')),
     ParamSpec('image_qos.depth', 1, 'QoS history depth of the image subscription', low=1,
               high=100),
-    ParamSpec('compressed_input', False, 'subscribe image/compressed (sensor_msgs/CompressedImage)'),
+    ParamSpec('compressed_input', False, 'subscribe image/compressed '
+              '(sensor_msgs/CompressedImage)'),
     ParamSpec('use_depth', True, 'subscribe depth and camera_info and publish target_point'),
     ParamSpec('depth_max_stamp_diff', 0.05, 's; largest stamp gap between an image and its depth',
               runtime=True, low=0.0, high=10.0),
@@ -186,9 +188,11 @@ class NodeSettings:
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> "NodeSettings":
+        """Settings from a value for every parameter in SPECS, keyed by parameter name."""
         return cls(**{name.replace('.', '_'): values[name] for name in SPECS})
 
     def updated(self, values: Mapping[str, Any]) -> "NodeSettings":
+        """A copy with ``values`` (some parameters, keyed by parameter name) changed."""
         return dataclasses.replace(self, **{k.replace('.', '_'): v for k, v in values.items()})
 
     def tracker_settings(self) -> Any:
@@ -204,6 +208,9 @@ class NodeSettings:
             if self.use_object_score else 0.0)
 
     def target_settings(self) -> TargetSettings:
+        """targets.TargetSettings (found test, depth statistics, cloud and box) of these
+        settings.
+        """
         return TargetSettings(
             score_threshold=self.score_threshold,
             object_score_threshold=self.object_score_threshold if self.use_object_score else None,

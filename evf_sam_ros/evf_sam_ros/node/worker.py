@@ -21,7 +21,8 @@ class InferenceWorker:
     carries on with the next frame.
     """
 
-    def __init__(self, frames: LatestSlot[SourceImage], handle_frame: Callable[[SourceImage], None],
+    def __init__(self, frames: LatestSlot[SourceImage],
+                 handle_frame: Callable[[SourceImage], None],
                  on_error: Callable[[str, BaseException], None],
                  max_rate: Callable[[], float] = lambda: 0.0, poll_s: float = 0.02):
         self._frames, self._handle_frame, self._on_error = frames, handle_frame, on_error
@@ -32,6 +33,7 @@ class InferenceWorker:
         self._last_start = 0.0
 
     def start(self) -> None:
+        """Start the inference thread (a daemon named evf_sam_inference)."""
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name='evf_sam_inference', daemon=True)
         self._thread.start()

@@ -6,6 +6,7 @@ depth and intrinsics (``depth_input`` via a ``DepthSource``) -> target decision 
 Messages are duck-typed (rclpy or rosbags objects); rclpy itself is never imported here.
 """
 
+from ..model.tokenizer import normalize_prompt
 from .depth import (
                     BufferedDepth,
                     ChosenDepth,
@@ -27,7 +28,7 @@ from .frame import (
 )
 from .outputs import FrameMessages
 from .problems import KINDS, FrameProblem, Problem, conversion_problem
-from .prompts import ONE_SHOT, NamedTarget, TargetList, check_prompt, normalize_prompt
+from .prompts import ONE_SHOT, NamedTarget, TargetList, check_prompt
 from .source import SourceImage
 
 __all__ = [

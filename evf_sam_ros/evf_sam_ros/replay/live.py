@@ -36,9 +36,10 @@ class LiveOptions:
     grace_s: wait after the last frame for its output. wait_for_node_s: how long to wait for
     the node's subscriptions. prompts: --prompt values (live sends only the first).
     lockstep: after an image (and the depth and camera_info stamped like it that follow it),
-    publish nothing more until the node has handled it (its output arrived, or /diagnostics counted it as skipped
-    or bad): no frame is dropped, camera_info and commands reach the node between frames as
-    offline mode applies them, and the run compares frame by frame with offline mode.
+    publish nothing more until the node has handled it (its output arrived, or /diagnostics
+    counted it as skipped or bad): no frame is dropped, camera_info and commands reach the
+    node between frames as offline mode applies them, and the run compares frame by frame
+    with offline mode.
     """
 
     namespace: str = ''

@@ -125,7 +125,8 @@ class ReplayNode:
         from rclpy.qos import ReliabilityPolicy
 
         infos = self.node.get_publishers_info_by_topic(topic)
-        if infos and all(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos):
+        if infos and all(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
+                         for i in infos):
             return ReliabilityPolicy.BEST_EFFORT
         return ReliabilityPolicy.RELIABLE
 

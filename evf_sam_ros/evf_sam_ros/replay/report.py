@@ -119,7 +119,8 @@ class ReplayReport:
         iou = score_frames(self._iou_pairs)
         return {
             **self.meta,
-            'frames': {k: self.counts.get(k, 0) for k in ('in', 'processed', 'skipped', 'dropped')},
+            'frames': {k: self.counts.get(k, 0)
+                       for k in ('in', 'processed', 'skipped', 'dropped')},
             'warnings': dict(sorted(self.warning_counts.items())),
             'warning_examples': {k: v for k, v in sorted(self.warning_examples.items())},
             'latency_ms': {'kind': self.latency_kind, **latency_stats(self._latencies)},

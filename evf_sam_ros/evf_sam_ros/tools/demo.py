@@ -31,12 +31,15 @@ NAMESPACE = '/demo'
 
 
 def segment_sample(checkpoint: Path, device: str, out: Path) -> dict:
-    """Step 1: evf-sam-segment on the bundled image; writes sample_mask.png and sample_overlay.png."""
+    """Step 1: evf-sam-segment on the bundled image; writes sample_mask.png and
+    sample_overlay.png.
+    """
     from .segment import build_parser, run
 
     summary = run(build_parser().parse_args([
-        '--checkpoint', str(checkpoint), '--image', str(SAMPLE_IMAGE), '--prompt', PROMPT, '--device', device,
-        '--out-mask', str(out / 'sample_mask.png'), '--out-overlay', str(out / 'sample_overlay.png')]))
+        '--checkpoint', str(checkpoint), '--image', str(SAMPLE_IMAGE), '--prompt', PROMPT,
+        '--device', device, '--out-mask', str(out / 'sample_mask.png'),
+        '--out-overlay', str(out / 'sample_overlay.png')]))
     print(json.dumps(summary))
     print(f"wrote {out / 'sample_mask.png'} and {out / 'sample_overlay.png'}")
     return summary
@@ -81,23 +84,31 @@ def replay_live(bag: Path, out: Path, on_gpu: bool) -> int:
     from ..replay.cli import main as replay_main
 
     grace = '10' if on_gpu else '600'  # a CPU forward pass of the real model takes ~1 min
-    return replay_main([str(bag), '--output', str(out / 'replay'), '--live', '--namespace', NAMESPACE,
-                        '--wait-for-node', '900', '--grace', grace, '--overwrite'])
+    return replay_main([str(bag), '--output', str(out / 'replay'), '--live',
+                        '--namespace', NAMESPACE, '--wait-for-node', '900', '--grace', grace,
+                        '--overwrite'])
 
 
 def offline_message(exc: HubUnavailableError, checkpoint: str) -> str:
+    """The message when the checkpoint cannot be downloaded: the cause's exception type and
+    the offline ways (CHECKPOINT=<directory>, a tiny random-weight checkpoint).
+    """
     cause = type(exc.__cause__).__name__ if exc.__cause__ else 'HubUnavailableError'
-    return (f'make demo: the checkpoint {checkpoint} cannot be downloaded from the Hugging Face hub '
-            f'here ({cause}).\n'
-            'Offline: make demo CHECKPOINT=<checkpoint directory>. To try the pipeline without real '
-            'weights: .venv/bin/evf-sam-tiny-checkpoint /tmp/evf-tiny --variant evf-sam2 && '
+    return (f'make demo: the checkpoint {checkpoint} cannot be downloaded from the Hugging Face '
+            f'hub here ({cause}).\n'
+            'Offline: make demo CHECKPOINT=<checkpoint directory>. To try the pipeline without '
+            'real weights: .venv/bin/evf-sam-tiny-checkpoint /tmp/evf-tiny --variant evf-sam2 && '
             'make demo CHECKPOINT=/tmp/evf-tiny (random weights: the masks mean nothing).')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the demo steps (segment, sample bag, node, live replay). Returns 2 if step 1
+    fails (no download, model error), else the live replay's exit code.
+    """
     parser = argparse.ArgumentParser(prog='evf-sam-demo', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--checkpoint', default=DEFAULT_CHECKPOINT, help='hub id or checkpoint directory')
+    parser.add_argument('--checkpoint', default=DEFAULT_CHECKPOINT,
+                        help='hub id or checkpoint directory')
     parser.add_argument('--device', default='auto')
     parser.add_argument('--out', type=Path, default=Path('demo_out'))
     parser.add_argument('--frames', type=int, default=30, help='frames of the sample bag (10 Hz)')

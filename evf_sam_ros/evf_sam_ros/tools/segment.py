@@ -1,4 +1,6 @@
-"""evf-sam-segment: segment one image from a text prompt; print JSON, write mask and overlay PNGs."""
+"""evf-sam-segment: segment one image from a text prompt; print JSON, write mask and overlay
+PNGs.
+"""
 
 from __future__ import annotations
 
@@ -36,10 +38,14 @@ def write_png(path: str | Path, array: np.ndarray) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Arguments of evf-sam-segment: checkpoint, image, prompt, output PNGs, device, dtype,
+    variant.
+    """
     parser = argparse.ArgumentParser(prog='evf-sam-segment',
                                      description='Segment what a text prompt names in one image.')
     parser.add_argument('--checkpoint', default=DEFAULT_CHECKPOINT,
-                        help=f'hub id or local checkpoint directory (default {DEFAULT_CHECKPOINT})')
+                        help='hub id or local checkpoint directory '
+                             f'(default {DEFAULT_CHECKPOINT})')
     parser.add_argument('--image', required=True, help='image file (PNG, JPEG, ...)')
     parser.add_argument('--prompt', required=True, help='referring expression, e.g. "the red mug"')
     parser.add_argument('--out-mask', help='write the mask here (mono PNG, 255 = target)')
@@ -70,7 +76,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     image = read_image(args.image)
     start = time.perf_counter()
-    predictor = EvfSamPredictor.from_pretrained(args.checkpoint, args.device, args.dtype, args.variant)
+    predictor = EvfSamPredictor.from_pretrained(args.checkpoint, args.device, args.dtype,
+                                                args.variant)
     load_ms = (time.perf_counter() - start) * 1000.0
     result = predictor.predict(image, args.prompt)
     if args.out_mask:
@@ -81,6 +88,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Segment as ``argv`` says and print the summary as JSON; returns 0, or 2 on an
+    EvfSamError (message on stderr).
+    """
     args = build_parser().parse_args(argv)
     try:
         print(json.dumps(run(args)))
