@@ -1,6 +1,6 @@
 # Developer / CI entry points. `make test` is what CI runs (.ci/run).
 #   make setup      create/update .venv (pinned deps, evf_sam_msgs, editable evf_sam_ros)
-#   make test       run the test suite in .venv, then colcon-test (PYTEST_ARGS="..." to override
+#   make test       lint (ruff), the test suite in .venv, then colcon-test (PYTEST_ARGS="..." to override
 #                   pytest args)
 #   make colcon-test  build both packages with colcon in build/colcon_ws and run `colcon test`
 #                   there (COLCON_TESTS="..." to choose the test files; empty: all of them)
@@ -37,7 +37,7 @@ MSGS_SRC := $(shell find evf_sam_msgs -type f)
 COLCON_TESTS ?= test/test_install_layout.py test/test_config_launch.py test/test_readme.py \
 	test/test_package_deps.py test/test_interfaces_built.py test/test_node.py
 
-.PHONY: setup test colcon-test demo clean distclean
+.PHONY: setup test lint colcon-test demo clean distclean
 
 setup: $(STAMP)
 
@@ -67,9 +67,13 @@ $(STAMP): $(STAMP_MSGS) evf_sam_ros/setup.py evf_sam_ros/setup.cfg evf_sam_ros/p
 	$(PIP) check
 	touch $@
 
-test: setup
+test: setup lint
 	$(ROS_ENV) $(PY) -m pytest evf_sam_ros/test $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory colcon-test
+
+# House style (ruff.toml: 99 columns, single quotes, sorted imports, pep257 docstrings).
+lint: setup
+	$(VENV)/bin/ruff check .
 
 colcon-test: setup
 	$(ROS_ENV) PYTEST_ARGS="$(PYTEST_ARGS)" scripts/colcon_test.sh $(VENV) $(COLCON_TESTS)

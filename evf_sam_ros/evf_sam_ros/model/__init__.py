@@ -11,13 +11,13 @@ first = tracker.add_target(rgb, "the red mug"); results = tracker.track(next_rgb
 
 from .config import VARIANTS
 from .errors import (
-                     CheckpointError,
-                     EvfSamError,
-                     HubUnavailableError,
-                     InputImageError,
-                     PromptError,
-                     TargetError,
-                     VariantError,
+    CheckpointError,
+    EvfSamError,
+    HubUnavailableError,
+    InputImageError,
+    PromptError,
+    TargetError,
+    VariantError,
 )
 from .predictor import EvfSamPredictor, ImageEmbedding, SegmentationResult
 from .track_state import TargetStatus, TrackerCounters, TrackerSettings

@@ -8,23 +8,23 @@ Messages are duck-typed (rclpy or rosbags objects); rclpy itself is never import
 
 from ..model.tokenizer import normalize_prompt
 from .depth import (
-                    BufferedDepth,
-                    ChosenDepth,
-                    DepthInput,
-                    DepthSource,
-                    StampedBuffer,
-                    depth_input,
-                    nearest_by_stamp,
+    BufferedDepth,
+    ChosenDepth,
+    DepthInput,
+    DepthSource,
+    StampedBuffer,
+    depth_input,
+    nearest_by_stamp,
 )
 from .frame import (
-                    BAD_IMAGE,
-                    NO_PROMPT,
-                    PROCESSED,
-                    FrameOutput,
-                    Segmenter,
-                    TargetOutput,
-                    predictor_segmenter,
-                    process_frame,
+    BAD_IMAGE,
+    NO_PROMPT,
+    PROCESSED,
+    FrameOutput,
+    Segmenter,
+    TargetOutput,
+    predictor_segmenter,
+    process_frame,
 )
 from .outputs import FrameMessages
 from .problems import KINDS, FrameProblem, Problem, conversion_problem
