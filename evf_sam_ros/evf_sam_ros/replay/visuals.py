@@ -32,7 +32,15 @@ def render_frame(rgb: np.ndarray, outcome: Optional[FrameOutcome], reason: str =
     for index, result in reversed(list(enumerate(outcome.prompts))):
         picture = overlay_mask(picture, result.mask, target_color(index))
     first = outcome.prompts[0]
-    return annotate(picture, first.prompt, first.score, first.centroid, first.bbox, first.found)
+    return annotate(picture, first.prompt + _track_state(first), first.score, first.centroid,
+                    first.bbox, first.found)
+
+
+def _track_state(outcome: Any) -> str:
+    """' [lost]', ' [tracked]' (track mode, carried by memory) or '' (grounded this frame)."""
+    if outcome.lost:
+        return ' [lost]'
+    return '' if outcome.grounded else ' [tracked]'
 
 
 @functools.lru_cache(maxsize=1)
