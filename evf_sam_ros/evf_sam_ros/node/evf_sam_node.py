@@ -43,7 +43,13 @@ from ..pipeline.track import TrackSegmenter
 from .diagnostics import diagnostic_array, summarize
 from .io import NodeIO
 from .lifecycle_guard import guarded_change_state
-from .requests import FindTargetAction, GoalRegistry, RequestRefused, SegmentService
+from .requests import (
+    FindTargetAction,
+    GoalRegistry,
+    PendingRequests,
+    RequestRefused,
+    SegmentService,
+)
 from .runtime import LatencyStats, LatestSlot, RateMeter, ThrottledWarnings
 from .settings import NodeParameters
 from .target_control import TargetControl
@@ -82,7 +88,7 @@ class EvfSamNode(LifecycleNode):
                          depth=MutuallyExclusiveCallbackGroup(), commands=commands)
         self.target_control = TargetControl(self, self.targets, self._targets_changed,
                                             self._target_refused, commands)
-        self._pending: set[concurrent.futures.Future] = set()
+        self.pending = PendingRequests()
         self._worker: Optional[InferenceWorker] = None
         self._create_requests()
         self._diag_pub = self.create_publisher(_diag_type(), '/diagnostics', 10)
@@ -218,10 +224,7 @@ class EvfSamNode(LifecycleNode):
 
     def _abandon_requests(self, reason: str) -> None:
         """Fail every waiting ~/segment call and find_target goal at once with ``reason``."""
-        with self.lock:
-            pending, self._pending = list(self._pending), set()
-        for future in pending:
-            _settle(future, error=RequestRefused(reason))
+        self.pending.abandon(reason)
         self.goals.fail_all(reason)
 
     def count(self, key: str) -> None:
@@ -296,32 +299,28 @@ class EvfSamNode(LifecycleNode):
             else self.last_image
         if source is None:
             raise RequestRefused('no image received yet on `image`; put one in the request')
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        with self.lock:
-            self._pending.add(future)
+        future = self.pending.new()
         worker = self._worker
         if worker is None:
-            _settle(future, error=RequestRefused('node is shutting down'))
+            self.pending.settle(future, error=RequestRefused('node is shutting down'))
         else:
             worker.submit(lambda: self._serve(source, cleaned, future))
         return future
 
     def _serve(self, source: SourceImage, prompt: str,
                future: concurrent.futures.Future) -> None:
-        with self.lock:
-            self._pending.discard(future)
         if future.done():  # abandoned while queued
             return
         try:
             out = self._run(source, [NamedTarget(ONE_SHOT, prompt)])
         except Exception as exc:  # answered to the caller and logged, never swallowed
             self.warnings.warn('service_error', f'~/segment failed: {type(exc).__name__}: {exc}')
-            _settle(future, error=RequestRefused(f'{type(exc).__name__}: {exc}'))
+            self.pending.settle(future, error=RequestRefused(f'{type(exc).__name__}: {exc}'))
             return
         if out.status == BAD_IMAGE:
-            _settle(future, error=RequestRefused(out.problems[0].message))
+            self.pending.settle(future, error=RequestRefused(out.problems[0].message))
         else:
-            _settle(future, result=out.targets[0].messages.segmentation)
+            self.pending.settle(future, result=out.targets[0].messages.segmentation)
 
     # ---- the worker's side -----------------------------------------------------------
     def _run(self, source: SourceImage, targets: list[NamedTarget]) -> FrameOutput:
@@ -418,23 +417,6 @@ class EvfSamNode(LifecycleNode):
         self._diag_pub.publish(diagnostic_array(snap, self.get_fully_qualified_name(),
                                                 counters['device'],
                                                 self.get_clock().now().to_msg()))
-
-
-_SETTLE_LOCK = threading.Lock()
-
-
-def _settle(future: concurrent.futures.Future, result: Any = None,
-            error: Optional[BaseException] = None) -> None:
-    """Complete ``future`` unless it already is (a request can be abandoned and served at the
-    same moment; the first answer wins).
-    """
-    with _SETTLE_LOCK:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
 
 
 def _dtype_name(dtype: Any) -> str:

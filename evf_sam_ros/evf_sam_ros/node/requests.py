@@ -46,6 +46,43 @@ def has_image(image: Any) -> bool:
     return bool(image.width or image.height or len(image.data))
 
 
+class PendingRequests:
+    """The ~/segment requests waiting for the worker, each a Future; answered once: by the
+    worker (``settle``), or all at once with a reason when the node leaves the active state
+    (``abandon``), whichever comes first.
+    """
+
+    def __init__(self) -> None:
+        self._pending: set[concurrent.futures.Future] = set()
+        self._lock = threading.Lock()
+
+    def new(self) -> concurrent.futures.Future:
+        """A Future for one request, registered as pending."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._lock:
+            self._pending.add(future)
+        return future
+
+    def settle(self, future: concurrent.futures.Future, result: Any = None,
+               error: Optional[BaseException] = None) -> None:
+        """Answer ``future`` unless it is answered already (the first answer wins)."""
+        with self._lock:
+            self._pending.discard(future)
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+    def abandon(self, reason: str) -> None:
+        """Fail every pending request at once with RequestRefused(``reason``)."""
+        with self._lock:
+            pending = list(self._pending)
+        for future in pending:
+            self.settle(future, error=RequestRefused(reason))
+
+
 class SegmentService:
     """~/segment: segment a given image or the newest frame with one prompt."""
 
