@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Union
+from typing import Any, Iterator, Mapping, Optional, Union
 
 import yaml
 
@@ -118,8 +118,22 @@ def parameter_names(params_file: Path) -> set[str]:
     """Dotted names of every parameter in a parameters YAML file, any section."""
     names: set[str] = set()
     for _key, parameters in _sections(_load_yaml(params_file), params_file):
-        names.update(_flatten(parameters))
+        names.update(flat_values(parameters))
     return names
+
+
+def parameter_values(params_file: Path, fqn: Optional[str] = None) -> dict[str, Any]:
+    """The values a parameters YAML file gives the node ``fqn`` (dotted names; later sections
+    win, as in rcl). ``fqn`` None: the node in any namespace (sections keyed ``.../evf_sam``,
+    ``/*`` or ``/**``). Raises LaunchArgumentError for a file that is not parameters YAML.
+    """
+    values: dict[str, Any] = {}
+    for key, parameters in _sections(_load_yaml(params_file), params_file):
+        tokens = [t for t in key.split('/') if t]
+        if (_matches(key, fqn) if fqn is not None
+                else bool(tokens) and tokens[-1] in (NODE_NAME, '*', '**')):
+            values.update(flat_values(parameters))
+    return values
 
 
 def check_params_file(path: Path, fqn: str, known: set[str]) -> None:
@@ -139,7 +153,7 @@ def check_params_file(path: Path, fqn: str, known: set[str]) -> None:
             f'{keys}); name it /**/{NODE_NAME} (or /** for every node)')
     allowed = known | _RCLPY_PARAMETERS
     for key, params in applying:
-        unknown = sorted(set(_flatten(params)) - allowed)
+        unknown = sorted(set(flat_values(params)) - allowed)
         if unknown and not key.endswith('*'):
             raise LaunchArgumentError(
                 f'params_file {path}, section {key}: the node has no parameter '
@@ -175,9 +189,13 @@ def _matches(key: str, fqn: str) -> bool:
     return re.fullmatch(pattern, fqn) is not None
 
 
-def _flatten(tree: Any, prefix: str = '') -> Iterator[str]:
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            yield from _flatten(value, f'{prefix}{key}.')
-    else:
-        yield prefix[:-1]
+def flat_values(tree: Any, prefix: str = '') -> dict[str, Any]:
+    """A ros__parameters mapping as {dotted name: value} (``image_qos: {depth: 1}`` gives
+    ``image_qos.depth``).
+    """
+    if not isinstance(tree, dict):
+        return {prefix[:-1]: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(flat_values(value, f'{prefix}{key}.'))
+    return out

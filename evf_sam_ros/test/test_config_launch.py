@@ -31,16 +31,6 @@ def share() -> Path:
     return Path(get_package_share_directory('evf_sam_ros'))
 
 
-def _flatten(tree: dict, prefix: str = '') -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f'{prefix}{key}.'))
-        else:
-            out[prefix + key] = value
-    return out
-
-
 def _write_params(path: Path, sections: dict) -> Path:
     path.write_text(yaml.safe_dump(sections))
     return path
@@ -48,7 +38,7 @@ def _write_params(path: Path, sections: dict) -> Path:
 
 def test_yaml_lists_every_parameter_with_its_default(share):
     doc = yaml.safe_load(launch_params.shipped_params(share).read_text())
-    values = _flatten(doc['/**/evf_sam']['ros__parameters'])
+    values = launch_params.flat_values(doc['/**/evf_sam']['ros__parameters'])
     assert values == {p.name: p.default for p in PARAMS}
     assert launch_params.parameter_names(launch_params.shipped_params(share)) == set(values)
 

@@ -220,32 +220,17 @@ class NodeSettings:
             cloud_max_points=int(self.cloud_max_points), box_min_points=int(self.box_min_points))
 
 
-def _flatten(values: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        name = f'{prefix}{key}'
-        out.update(_flatten(value, name + '.') if isinstance(value, Mapping) else {name: value})
-    return out
-
-
-def params_file_values(path: str, node_name: str = 'evf_sam') -> dict[str, Any]:
-    """The ros__parameters a ROS 2 parameters file gives a node called ``node_name`` (in any
-    namespace: keys like ``/**/evf_sam``, ``/robot/evf_sam``, ``evf_sam`` or ``/**``),
-    nested names joined with dots. Raises ValueError for an unreadable file or a value that
-    is not allowed.
+def params_file_values(path: str) -> dict[str, Any]:
+    """The values a ROS 2 parameters file gives evf_sam in any namespace (sections keyed
+    ``/**/evf_sam``, ``/robot/evf_sam``, ``/**`` ...; ``launch_params.parameter_values``),
+    checked as the node checks them. Raises ValueError for an unreadable file or a value
+    that is not allowed.
     """
-    import yaml
+    from pathlib import Path
 
-    try:
-        with open(path, encoding='utf-8') as handle:
-            document = yaml.safe_load(handle) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f'cannot read parameters file {path}: {exc}') from exc
-    values: dict[str, Any] = {}
-    for key, entry in document.items() if isinstance(document, Mapping) else ():
-        name = str(key).rstrip('/').rsplit('/', 1)[-1]
-        if name in (node_name, '**', '*') and isinstance(entry, Mapping):
-            values.update(_flatten(entry.get('ros__parameters', {})))
+    from ..launch_params import parameter_values
+
+    values = parameter_values(Path(path))
     for name, value in values.items():
         spec = SPECS.get(name)
         reason = f'unknown parameter {name!r}' if spec is None else check_value(spec, value)
