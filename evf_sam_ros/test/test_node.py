@@ -132,7 +132,7 @@ def test_not_found_under_the_threshold_and_runtime_threshold_change(ros_client, 
     assert _send_image(c, topics, 21, seed=4).found
 
 
-def test_parameters_are_checked(ros_client):
+def test_parameters_are_checked(ros_client, node):
     bad = ros_client.set_params(NODE, max_rate=-1.0)
     assert not bad[0].successful and 'out of range' in bad[0].reason
     for value in (-1.0, 2.0):  # accepted before ranges existed: every frame then found=false
@@ -163,9 +163,10 @@ def test_service_segments_a_given_image_or_the_newest_frame(ros_client, topics):
     assert (res.result.header.stamp.sec == 30
             and (res.result.mask.height, res.result.mask.width) == (40, 50))
     assert res.result.prompt == 'the plate'
+    _set_prompt(c, topics, 'the red mug')
+    _send_image(c, topics, 32)  # the newest frame the node received
     newest = c.call(Segment, f'{NODE}/segment', Segment.Request(prompt='the plate'))
-    assert (newest.success
-            and newest.result.header.stamp.sec == max(s.header.stamp.sec for s in topics['seg']))
+    assert newest.success and newest.result.header.stamp.sec == 32
     empty = c.call(Segment, f'{NODE}/segment', Segment.Request(prompt='   '))
     assert not empty.success and 'empty' in empty.message
     bad = Segment.Request(prompt='mug', image=image_msg(31, encoding='rgb8'))
@@ -194,11 +195,11 @@ def test_find_target_action_succeeds_after_min_hits_with_feedback(ros_client, to
     assert handle.accepted
     result_future = handle.get_result_async()
     stamp = 40
-    while not result_future.done():
+    while not result_future.done():  # the goal's frame is processed, with or without targets
         c.publish_when_matched(Image, f'{NS}/image', image_msg(stamp, seed=4))
         stamp += 1
-        wait_for(lambda: any(s.header.stamp.sec == stamp - 1 for s in topics['seg'])
-                 or result_future.done(), 15)
+        wait_for(lambda: any(f.feedback.current.header.stamp.sec == stamp - 1 for f in feedback)
+                 or result_future.done(), 15, f'feedback on frame {stamp - 1}')
     result = result_future.result().result
     assert result.found and result.frames_processed >= 2 and result.best.found
     assert len(feedback) >= 2 and feedback[-1].feedback.hits >= 1
@@ -209,7 +210,7 @@ def test_find_target_action_succeeds_after_min_hits_with_feedback(ros_client, to
     action.destroy()
 
 
-def test_find_target_times_out_not_found_and_rejects_bad_prompts(ros_client):
+def test_find_target_times_out_not_found_and_rejects_bad_prompts(ros_client, node):
     c = ros_client
     assert all(r.successful for r in c.set_params(NODE, score_threshold=1.0))
     try:

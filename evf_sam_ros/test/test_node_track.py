@@ -53,8 +53,18 @@ def _diag(topics: dict, key: str) -> int:
     return int((diagnostics_values(topics['diag'], NODE) or {}).get(key, 0))
 
 
+def _fresh_target(c: Client, track: dict, prompt: str = 'the red mug') -> None:
+    """Only one target, new (whatever earlier tests left)."""
+    from std_srvs.srv import Trigger
+
+    assert c.call(Trigger, f'{NODE}/clear_targets', Trigger.Request()).success
+    c.publish_when_matched(String, f'{NS}/command', String(data=prompt))
+    wait_for(lambda: track['prompt'][-1].data == prompt, 10, 'a fresh target')
+
+
 def test_grounded_once_then_tracked_and_several_targets(ros_client, track):
     c = ros_client
+    _fresh_target(c, track)
     first = _frame(c, track, 1, seed=1)
     assert first.grounded and not first.lost and first.target_id >= 0
     later = [_frame(c, track, s, seed=1 + s) for s in (2, 3, 4)]
@@ -74,14 +84,10 @@ def test_grounded_once_then_tracked_and_several_targets(ros_client, track):
 
 
 def test_lost_targets_are_regrounded(ros_client, track):
-    from std_srvs.srv import Trigger
-
     c = ros_client
     assert all(r.successful for r in c.set_params(NODE, score_threshold=1.0, lost_after=2))
     try:
-        assert c.call(Trigger, f'{NODE}/clear_targets', Trigger.Request()).success
-        c.publish_when_matched(String, f'{NS}/command', String(data='the red mug'))
-        wait_for(lambda: track['prompt'][-1].data == 'the red mug', 10, 'a fresh target')
+        _fresh_target(c, track)
         lost_before = _diag(track, 'track_lost')
         segs = [_frame(c, track, s, seed=s) for s in range(20, 24)]  # every frame weak now
         assert [s.lost for s in segs] == [False, True, True, True]  # lost after 2 weak frames
