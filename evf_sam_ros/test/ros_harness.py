@@ -134,9 +134,15 @@ class Client:
         return self.call(SetParameters, f'{node}/set_parameters', req).results
 
     def lifecycle_state(self, node: str) -> str:
+        """The node's lifecycle state label; '' when it does not answer within 20 s (a
+        node loading its model in its constructor, with autostart, answers only after)."""
         from lifecycle_msgs.srv import GetState
 
-        return self.call(GetState, f'{node}/get_state', GetState.Request()).current_state.label
+        try:
+            answer = self.call(GetState, f'{node}/get_state', GetState.Request())
+        except AssertionError:
+            return ''
+        return answer.current_state.label
 
     def transition(self, node: str, transition_id: int) -> bool:
         from lifecycle_msgs.msg import Transition

@@ -95,8 +95,8 @@ def test_lost_targets_are_regrounded(ros_client, track):
         assert segs[1].lost_count == segs[0].lost_count + 1
         assert segs[3].reground_count == segs[2].reground_count + 1
         assert not any(s.found for s in segs)
-        wait_for(lambda: _diag(track, 'track_lost') > lost_before, 10, 'lost counted')
-        assert _diag(track, 'track_regrounded') >= 1
+        wait_for(lambda: _diag(track, 'track_lost') > lost_before
+                 and _diag(track, 'track_regrounded') >= 1, 10, 'lost and re-grounded counted')
     finally:
         assert all(r.successful for r in c.set_params(NODE, score_threshold=0.0, lost_after=0))
 
