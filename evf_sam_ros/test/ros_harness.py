@@ -135,7 +135,8 @@ class Client:
 
     def lifecycle_state(self, node: str) -> str:
         """The node's lifecycle state label; '' when it does not answer within 20 s (a
-        node loading its model in its constructor, with autostart, answers only after)."""
+        node loading its model in its constructor, with autostart, answers only after).
+        """
         from lifecycle_msgs.srv import GetState
 
         try:
