@@ -75,10 +75,6 @@ class FrameOutput:
     model_s: float = 0.0
     depth: Optional[DepthInput] = None
 
-    def by_prompt(self, prompt: str) -> Optional[TargetOutput]:
-        """The first output of ``prompt`` (None if it was not segmented on this frame)."""
-        return next((t for t in self.targets if t.prompt == prompt), None)
-
 
 def process_frame(image: SourceImage, targets: Sequence[NamedTarget], segment: Segmenter,
                   depth: Optional[DepthSource], settings: TargetSettings,

@@ -163,10 +163,13 @@ class FrameReader:
             depth_msg, gap = nearest_by_stamp((m for _, m in self._depth), stamp)
             info = self._info_by_stamp.get(stamp, (0, pending.camera_info))[1]
             frame.depth = ChosenDepth(depth_msg, gap, info, self.tolerance_s)
-        self._attach_ground_truth(frame, msg)
+        self._attach_ground_truth(frame)
         return frame
 
-    def _attach_ground_truth(self, frame: BagFrame, image_msg: Any) -> None:
+    def _attach_ground_truth(self, frame: BagFrame) -> None:
+        """The mask stamped like the image (its size is checked by the runner, against the
+        decoded image).
+        """
         if self.topics.ground_truth is None:
             return
         entry = self._gt.pop(frame.stamp_ns, None)
@@ -178,12 +181,5 @@ class FrameReader:
             mask = imgmsg_to_array(entry[1], 'mono8') != 0
         except ConversionError as exc:
             frame.problems.append(conversion_problem(exc, 'ground truth', 'ground_truth_'))
-            return
-        size = (int(image_msg.height), int(image_msg.width)) if hasattr(image_msg, 'height') \
-            else None  # CompressedImage: checked against the decoded image by the report
-        if size is not None and mask.shape != size:
-            frame.problems.append(Problem('ground_truth_size_mismatch',
-                                          f'mask {mask.shape[1]}x{mask.shape[0]} vs image '
-                                          f'{size[1]}x{size[0]}: not scored'))
             return
         frame.gt_mask = mask

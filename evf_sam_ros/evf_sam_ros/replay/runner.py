@@ -129,10 +129,16 @@ def _picture_rgb(frame: BagFrame, result: FrameResult) -> Optional[Any]:
 
 
 def _check_ground_truth(frame: BagFrame, rgb: Optional[Any]) -> None:
-    if frame.gt_mask is not None and rgb is not None and frame.gt_mask.shape != rgb.shape[:2]:
+    """Drop a ground-truth mask of another size than the image (the decoded one, else the
+    Image message's size fields; a CompressedImage that did not decode has none).
+    """
+    msg = frame.image.msg if frame.image is not None else None
+    size = rgb.shape[:2] if rgb is not None else (
+        (int(msg.height), int(msg.width)) if hasattr(msg, 'height') else None)
+    if frame.gt_mask is not None and size is not None and frame.gt_mask.shape != size:
         h, w = frame.gt_mask.shape
         frame.problems.append(Problem('ground_truth_size_mismatch', f'mask {w}x{h} vs image '
-                                      f'{rgb.shape[1]}x{rgb.shape[0]}: not scored'))
+                                      f'{size[1]}x{size[0]}: not scored'))
         frame.gt_mask = None
 
 
