@@ -70,6 +70,7 @@ class EvfSamNode(LifecycleNode):
         self.last_image: Optional[SourceImage] = None
         self.depth = StampedBuffer()
         self.camera_info: Optional[Any] = None
+        self._camera_info_seen = threading.Event()
         self.targets = TargetList(self.validate_prompt)
         self.segmenter: Optional[Segmenter] = None
         self.outputs = FrameMessages()
@@ -200,6 +201,7 @@ class EvfSamNode(LifecycleNode):
             self.predictor.release()
         self.predictor, self.segmenter = None, None
         self.last_image, self.camera_info = None, None
+        self._camera_info_seen.clear()
         self.depth.clear()
         return TransitionCallbackReturn.SUCCESS
 
@@ -243,6 +245,15 @@ class EvfSamNode(LifecycleNode):
     def on_camera_info(self, msg: Any) -> None:
         """Keep the newest camera_info."""
         self.camera_info = msg
+        self._camera_info_seen.set()
+
+    def _camera_info_now(self) -> Optional[Any]:
+        """The newest camera_info. The first one is waited for (up to depth_wait) while a
+        publisher exists: it can arrive after the first image and depth, as late depth can.
+        """
+        if self.camera_info is None and self.io.publisher_present('camera_info'):
+            self._camera_info_seen.wait(self.settings.depth_wait)
+        return self.camera_info
 
     def on_command(self, text: str) -> None:
         """A command: set (or with an empty string remove) the primary target."""
@@ -330,8 +341,8 @@ class EvfSamNode(LifecycleNode):
         s = self.settings
         depth = None
         if s.use_depth:
-            depth = BufferedDepth(self.depth, lambda: self.camera_info, s.depth_max_stamp_diff,
-                                  s.depth_wait, self.io.depth_publisher_present())
+            depth = BufferedDepth(self.depth, self._camera_info_now, s.depth_max_stamp_diff,
+                                  s.depth_wait, self.io.publisher_present('depth'))
         segmenter = self.segmenter
         if segmenter is None:
             raise RequestRefused('node is unconfigured: no model loaded')

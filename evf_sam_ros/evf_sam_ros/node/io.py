@@ -4,7 +4,7 @@ on configure), with their QoS. Relative names, remapped at launch (README "Topic
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -29,7 +29,7 @@ class NodeIO:
         self.node = node
         self._groups = {'inputs': inputs, 'depth': depth, 'commands': commands}
         self._subs: list[Any] = []
-        self._depth_sub: Optional[Any] = None
+        self._inputs: dict[str, Any] = {}  # depth and camera_info subscriptions
         self._pubs: dict[str, Any] = {}
 
     # ---- publishers ------------------------------------------------------------------
@@ -103,9 +103,11 @@ class NodeIO:
         if s.use_depth:
             depth_qos = QoSProfile(depth=max(DEPTH_HISTORY_DEPTH, int(s.image_qos_depth)),
                                    reliability=reliability)
-            self._depth_sub = self._add(Image, 'depth', node.depth.add, depth_qos,
-                                        callback_group=groups['depth'], event_callbacks=events)
-            self._add(CameraInfo, 'camera_info', node.on_camera_info, qos, **kw)
+            self._inputs['depth'] = self._add(Image, 'depth', node.depth.add, depth_qos,
+                                              callback_group=groups['depth'],
+                                              event_callbacks=events)
+            self._inputs['camera_info'] = self._add(CameraInfo, 'camera_info',
+                                                    node.on_camera_info, qos, **kw)
         commands_qos = QoSProfile(history=HistoryPolicy.KEEP_ALL,
                                   reliability=ReliabilityPolicy.RELIABLE)
         self._add(String, 'command', lambda m: node.on_command(m.data), commands_qos,
@@ -122,13 +124,13 @@ class NodeIO:
         """Remove every subscription (deactivate)."""
         for sub in self._subs:
             self.node.destroy_subscription(sub)
-        self._subs, self._depth_sub = [], None
+        self._subs, self._inputs = [], {}
 
-    def depth_publisher_present(self) -> bool:
-        """True when something publishes on the depth topic (then a late depth image is
-        worth waiting for).
+    def publisher_present(self, name: str) -> bool:
+        """True when something publishes on input ``name`` ('depth' or 'camera_info'); then a
+        late message is worth waiting for.
         """
-        sub = self._depth_sub
+        sub = self._inputs.get(name)
         return sub is not None and self.node.count_publishers(sub.topic_name) > 0
 
     def _on_incompatible_qos(self, event: Any) -> None:
