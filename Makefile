@@ -74,6 +74,7 @@ test: setup lint
 # House style (ruff.toml: 99 columns, single quotes, sorted imports, pep257 docstrings).
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 colcon-test: setup
 	$(ROS_ENV) PYTEST_ARGS="$(PYTEST_ARGS)" scripts/colcon_test.sh $(VENV) $(COLCON_TESTS)

@@ -2,7 +2,7 @@
 
     python benchmarks/cloud_benchmark.py [--repeats 200] [--json out.json]
 
-Scenes from evf_sam_ros.depth_scenes (ray cast, 1280x720, RealSense-like intrinsics), the
+Scenes from evf_sam_ros.synthetic.depth_scenes (ray cast, 1280x720, RealSense-like intrinsics), the
 ground-truth mask as the segmentation. Per scene, milliseconds of CPU time (min and
 median of the repeats) and of wall time (min), single thread, after a warm-up:
 
@@ -29,10 +29,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from evf_sam_ros import depth_scenes
-from evf_sam_ros.geometry import mask_bbox, mask_centroid, target_point
-from evf_sam_ros.model.predictor import SegmentationResult
-from evf_sam_ros.targets import TargetSettings, estimate_target
+from evf_sam_ros.model.masks import mask_bbox, mask_centroid
+from evf_sam_ros.model.results import SegmentationResult
+from evf_sam_ros.synthetic import depth_scenes
+from evf_sam_ros.target3d.estimate import TargetSettings, estimate_target
+from evf_sam_ros.target3d.geometry import target_point
 
 STATS = ('cpu min', 'cpu median', 'wall min')
 
@@ -56,36 +57,66 @@ def _timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float, float]:
 def _scene_rows(name: str, scene: Any, repeats: int) -> dict[str, Any]:
     from std_msgs.msg import Header
 
-    from evf_sam_ros.markers import target_markers
-    from evf_sam_ros.messages import point_cloud2_msg, pose_stamped_msg
+    from evf_sam_ros.pipeline.markers import target_markers
+    from evf_sam_ros.pipeline.messages import point_cloud2_msg, pose_stamped_msg
 
     rendered = depth_scenes.render(scene)
     mask, depth, rgb, intr = rendered.mask, rendered.depth_m, rendered.rgb, scene.intrinsics
-    result = SegmentationResult('target', mask, np.zeros(mask.shape, np.float32), 0.9, None,
-                                mask_bbox(mask), mask_centroid(mask), int(mask.sum()))
+    result = SegmentationResult(
+        'target',
+        mask,
+        np.zeros(mask.shape, np.float32),
+        0.9,
+        None,
+        mask_bbox(mask),
+        mask_centroid(mask),
+        int(mask.sum()),
+    )
     settings, voxel = TargetSettings(), TargetSettings(cloud_voxel_size=0.005)
     full = estimate_target(result, settings, depth, intr, rgb)
     header = Header(frame_id='camera_color_optical_frame')
     times = {
-        'point': _timed(lambda: target_point(mask, depth, intr, settings.erode_iterations,
-                                             settings.min_depth_m, settings.max_depth_m,
-                                             settings.min_valid_fraction), repeats),
+        'point': _timed(
+            lambda: target_point(
+                mask,
+                depth,
+                intr,
+                settings.erode_iterations,
+                settings.min_depth_m,
+                settings.max_depth_m,
+                settings.min_valid_fraction,
+            ),
+            repeats,
+        ),
         'box': _timed(lambda: estimate_target(result, settings, depth, intr, rgb, False), repeats),
         'cloud': _timed(lambda: estimate_target(result, settings, depth, intr, rgb), repeats),
         'voxel': _timed(lambda: estimate_target(result, voxel, depth, intr, rgb), repeats),
         'pc2': _timed(lambda: point_cloud2_msg(header, full.cloud), repeats),
-        'markers': _timed(lambda: (pose_stamped_msg(header, full.box), target_markers(
-            header, 0, 'target', 0.9, full.box, full.point)), repeats),
+        'markers': _timed(
+            lambda: (
+                pose_stamped_msg(header, full.box),
+                target_markers(header, 0, 'target', 0.9, full.box, full.point),
+            ),
+            repeats,
+        ),
     }
-    row: dict[str, Any] = {'scene': name, 'mask_pixels': int(mask.sum()),
-                           'surface_points': full.cloud_points, 'cloud_points': len(full.cloud)}
+    row: dict[str, Any] = {
+        'scene': name,
+        'mask_pixels': int(mask.sum()),
+        'surface_points': full.cloud_points,
+        'cloud_points': len(full.cloud),
+    }
     for i, stat in enumerate(STATS):
         t = {k: v[i] for k, v in times.items()}
-        row[stat] = {'point only': t['point'], '+ box': t['box'] - t['point'],
-                     '+ cloud': t['cloud'] - t['box'],
-                     '+ cloud (5 mm voxels)': t['voxel'] - t['box'],
-                     'PointCloud2': t['pc2'], 'pose + markers': t['markers'],
-                     'added, all on': t['cloud'] - t['point'] + t['pc2'] + t['markers']}
+        row[stat] = {
+            'point only': t['point'],
+            '+ box': t['box'] - t['point'],
+            '+ cloud': t['cloud'] - t['box'],
+            '+ cloud (5 mm voxels)': t['voxel'] - t['box'],
+            'PointCloud2': t['pc2'],
+            'pose + markers': t['markers'],
+            'added, all on': t['cloud'] - t['point'] + t['pc2'] + t['markers'],
+        }
     return row
 
 
@@ -94,20 +125,28 @@ def main() -> None:
     parser.add_argument('--repeats', type=int, default=200)
     parser.add_argument('--json', help='also write the results here')
     args = parser.parse_args()
-    scenes = {'box_on_table': depth_scenes.box_on_table(),
-              'can_on_table': depth_scenes.can_on_table(),
-              'board_before_wall': depth_scenes.board_before_wall()}
+    scenes = {
+        'box_on_table': depth_scenes.box_on_table(),
+        'can_on_table': depth_scenes.can_on_table(),
+        'board_before_wall': depth_scenes.board_before_wall(),
+    }
     rows = [_scene_rows(name, scene, args.repeats) for name, scene in scenes.items()]
-    meta = {'machine': f'{platform.machine()} {os.cpu_count()} cores, {platform.processor()}',
-            'load_average_1min': os.getloadavg()[0], 'numpy': np.__version__,
-            'repeats': args.repeats, 'image': '1280x720'}
+    meta = {
+        'machine': f'{platform.machine()} {os.cpu_count()} cores, {platform.processor()}',
+        'load_average_1min': os.getloadavg()[0],
+        'numpy': np.__version__,
+        'repeats': args.repeats,
+        'image': '1280x720',
+    }
     print(json.dumps(meta))
     for stat in STATS:
         print(f'\n{stat} ms | ' + ' | '.join(rows[0][stat]))
         for row in rows:
-            print(f"{row['scene']} ({row['mask_pixels']} px, {row['surface_points']} surface, "
-                  f"{row['cloud_points']} published) | "
-                  + ' | '.join(f'{v:.3f}' for v in row[stat].values()))
+            print(
+                f'{row["scene"]} ({row["mask_pixels"]} px, {row["surface_points"]} surface, '
+                f'{row["cloud_points"]} published) | '
+                + ' | '.join(f'{v:.3f}' for v in row[stat].values())
+            )
     if args.json:
         with open(args.json, 'w', encoding='utf-8') as f:
             json.dump({'meta': meta, 'rows': rows}, f, indent=2)

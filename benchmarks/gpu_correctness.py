@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from evf_sam_ros.model import VARIANTS, EvfSamPredictor
-from evf_sam_ros.model.tiny import write_tiny_checkpoint
+from evf_sam_ros.synthetic.tiny_checkpoint import write_tiny_checkpoint
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -34,24 +34,34 @@ def check(variant: str, image: np.ndarray) -> dict:
         assert predictor.cuda_graphs
         out = predictor.predict(image, prompt)
         diff = float(np.abs(out.logits - ref.logits).max())
-        row[dtype] = {'max_abs_logit_diff_vs_cpu': round(diff, 5),
-                      'mask_iou_vs_cpu': round(iou(out.mask, ref.mask), 4),
-                      'finite': bool(np.isfinite(out.logits).all()), 'score': round(out.score, 4)}
+        row[dtype] = {
+            'max_abs_logit_diff_vs_cpu': round(diff, 5),
+            'mask_iou_vs_cpu': round(iou(out.mask, ref.mask), 4),
+            'finite': bool(np.isfinite(out.logits).all()),
+            'score': round(out.score, 4),
+        }
         if predictor.model.cfg.sam_type == 'sam':
             row[dtype]['neck_fp32'] = all(
                 p.dtype == torch.float32
-                for p in predictor.model.visual_model.image_encoder.neck.parameters())
+                for p in predictor.model.visual_model.image_encoder.neck.parameters()
+            )
         predictor.release()
     graphed = EvfSamPredictor.from_pretrained(ckpt, 'cuda', 'float16', cuda_graphs=True)
     eager = EvfSamPredictor.from_pretrained(ckpt, 'cuda', 'float16', cuda_graphs=False)
     prompts = [prompt, 'the plate', prompt]  # a repeated prompt replays its BEiT-3 graph
-    diffs = [float(np.abs(g.logits - e.logits).max()) for _ in range(2)
-             for g, e in zip(graphed.predict_many(image, prompts),
-                             eager.predict_many(image, prompts))]
+    diffs = [
+        float(np.abs(g.logits - e.logits).max())
+        for _ in range(2)
+        for g, e in zip(graphed.predict_many(image, prompts), eager.predict_many(image, prompts))
+    ]
     row['cuda_graphs_vs_eager_fp16_max_abs_diff'] = round(max(diffs), 6)
-    row['ok'] = (row['float32']['max_abs_logit_diff_vs_cpu'] < 1e-2 and max(diffs) < 1e-2 and
-                 all(row[d]['finite'] and row[d].get('neck_fp32', True)
-                     for d in ('float16', 'bfloat16')))
+    row['ok'] = (
+        row['float32']['max_abs_logit_diff_vs_cpu'] < 1e-2
+        and max(diffs) < 1e-2
+        and all(
+            row[d]['finite'] and row[d].get('neck_fp32', True) for d in ('float16', 'bfloat16')
+        )
+    )
     return row
 
 

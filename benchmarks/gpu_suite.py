@@ -152,7 +152,7 @@ def main() -> int:
     args = parser.parse_args()
     began = time.perf_counter()
     if args.mode == 'compile':
-        from evf_sam_ros.model.compilation import use_cache_dir
+        from evf_sam_ros.model.accel.compilation import use_cache_dir
 
         use_cache_dir(args.compile_cache_dir)
     device = torch.device(args.device)

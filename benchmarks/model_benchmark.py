@@ -69,7 +69,7 @@ def random_full_model(variant: str, device: str, seed: int = 0, scale: str = 'fu
     """Released architecture of ``variant`` (model_config ``scale``) in float32 on ``device``,
     random weights (random_weights.fill_random ``seed``).
     """
-    from evf_sam_ros.model.evf_model import EvfSamModel
+    from evf_sam_ros.model.network.evf_model import EvfSamModel
     from evf_sam_ros.model.predictor import resolve_device
 
     dev = resolve_device(device)
@@ -98,8 +98,8 @@ def predictor_for(
 
     from evf_sam_ros.model.config import get_variant
     from evf_sam_ros.model.predictor import EvfSamPredictor, resolve_dtype
-    from evf_sam_ros.model.tiny import train_tokenizer
     from evf_sam_ros.model.tokenizer import EvfTokenizer
+    from evf_sam_ros.synthetic.tiny_checkpoint import train_tokenizer
 
     dev = next(model.parameters()).device
     dt = resolve_dtype(dtype, dev)
@@ -141,7 +141,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
     """p50 and p95 of ``values`` (the package's one definition, ``stats.percentile``),
     rounded to 0.01.
     """
-    from evf_sam_ros.stats import percentile
+    from evf_sam_ros.pipeline.stats import percentile
 
     return {'p50': round(percentile(values, 50), 2), 'p95': round(percentile(values, 95), 2)}
 
@@ -250,7 +250,7 @@ def main() -> None:
         )
     else:
         if args.compile:
-            from evf_sam_ros.model.compilation import use_cache_dir
+            from evf_sam_ros.model.accel.compilation import use_cache_dir
 
             use_cache_dir(args.compile_cache_dir)
         predictor = random_full_predictor(args.random_full, args.device, args.dtype, **options)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evf_sam_ros.stats import percentile
+from evf_sam_ros.pipeline.stats import percentile
 
 REPO = Path(__file__).resolve().parents[1]
 SHM_PROFILE = REPO / 'evf_sam_ros' / 'config' / 'fastdds_shm.xml'
@@ -48,14 +48,17 @@ def measure(client, size: tuple[int, int], frames: int, warmup: int) -> dict:
     from sensor_msgs.msg import Image
 
     from evf_sam_msgs.msg import Segmentation
-    from evf_sam_ros.conversions import array_to_imgmsg
+    from evf_sam_ros.codecs.image import array_to_imgmsg
 
     diagnostics: list = []
     client.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
     arrivals: dict[int, tuple[float, float]] = {}
-    client.create_subscription(Segmentation, f'{NS}/segmentation',
-                               lambda m: arrivals.setdefault(m.header.stamp.nanosec,
-                                                             (time.time(), m.inference_time)), 10)
+    client.create_subscription(
+        Segmentation,
+        f'{NS}/segmentation',
+        lambda m: arrivals.setdefault(m.header.stamp.nanosec, (time.time(), m.inference_time)),
+        10,
+    )
     pub = client.create_publisher(Image, f'{NS}/image', 10)
     w, h = size
     rgb = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
@@ -72,16 +75,23 @@ def measure(client, size: tuple[int, int], frames: int, warmup: int) -> dict:
         time.sleep(0.25)
     time.sleep(1.5)
     node = {kv.key: kv.value for kv in diagnostics[-1].status[0].values} if diagnostics else {}
-    overhead = [(arrivals[i][0] - sent[i] - arrivals[i][1]) * 1000
-                for i in range(warmup, warmup + frames) if i in arrivals]
+    overhead = [
+        (arrivals[i][0] - sent[i] - arrivals[i][1]) * 1000
+        for i in range(warmup, warmup + frames)
+        if i in arrivals
+    ]
     model = [arrivals[i][1] * 1000 for i in range(warmup, warmup + frames) if i in arrivals]
     pct = lambda v, q: round(percentile(v, q), 2)  # noqa: E731  (NaN when empty)
-    return {'image': f'{w}x{h}', 'received': len(overhead), 'sent': frames,
-            'node_overhead_ms_p50': float(node.get('node_overhead_ms_p50', 'nan')),
-            'node_overhead_ms_p95': float(node.get('node_overhead_ms_p95', 'nan')),
-            'end_to_end_overhead_ms_p50': pct(overhead, 50),
-            'end_to_end_overhead_ms_p95': pct(overhead, 95),
-            'model_ms_p50': pct(model, 50)}
+    return {
+        'image': f'{w}x{h}',
+        'received': len(overhead),
+        'sent': frames,
+        'node_overhead_ms_p50': float(node.get('node_overhead_ms_p50', 'nan')),
+        'node_overhead_ms_p95': float(node.get('node_overhead_ms_p95', 'nan')),
+        'end_to_end_overhead_ms_p50': pct(overhead, 50),
+        'end_to_end_overhead_ms_p95': pct(overhead, 95),
+        'model_ms_p50': pct(model, 50),
+    }
 
 
 def run_mode(mode: str, checkpoint: str, sizes: list[tuple[int, int]], frames: int) -> list[dict]:
@@ -95,8 +105,13 @@ def run_mode(mode: str, checkpoint: str, sizes: list[tuple[int, int]], frames: i
     client = Node('bench_client')
     executor.add_node(client)
     node, proc = None, None
-    params = [f'checkpoint:={checkpoint}', 'use_depth:=false', 'prompt:=the red mug',
-              'score_threshold:=0.0', 'diagnostics_period:=0.5']
+    params = [
+        f'checkpoint:={checkpoint}',
+        'use_depth:=false',
+        'prompt:=the red mug',
+        'score_threshold:=0.0',
+        'diagnostics_period:=0.5',
+    ]
     if mode == 'in-process':
         from rclpy.parameter import Parameter
 
@@ -106,8 +121,12 @@ def run_mode(mode: str, checkpoint: str, sizes: list[tuple[int, int]], frames: i
         node = EvfSamNode(namespace=NS, parameter_overrides=overrides)
         executor.add_node(node)
     else:
-        cmd = [str(Path(sys.executable).with_name('evf_sam_node')), '--ros-args', '-r',
-               f'__ns:={NS}']
+        cmd = [
+            str(Path(sys.executable).with_name('evf_sam_node')),
+            '--ros-args',
+            '-r',
+            f'__ns:={NS}',
+        ]
         for p in params:
             cmd += ['-p', p]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -136,32 +155,50 @@ def _value(text: str):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--mode', choices=['all', 'in-process', 'processes', 'processes+shm'],
-                        default='all')
-    parser.add_argument('--checkpoint',
-                        help='default: a tiny evf-sam2 checkpoint (image_size 256) made here')
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        '--mode', choices=['all', 'in-process', 'processes', 'processes+shm'], default='all'
+    )
+    parser.add_argument(
+        '--checkpoint', help='default: a tiny evf-sam2 checkpoint (image_size 256) made here'
+    )
     parser.add_argument('--frames', type=int, default=40)
     parser.add_argument('--sizes', default='640x480,1280x720')
     args = parser.parse_args()
     _env()
     if args.checkpoint is None:
-        from evf_sam_ros.model.tiny import write_tiny_checkpoint
+        from evf_sam_ros.synthetic.tiny_checkpoint import write_tiny_checkpoint
 
-        args.checkpoint = str(write_tiny_checkpoint(tempfile.mkdtemp(), 'evf-sam2',
-                                                    image_size=256))
+        args.checkpoint = str(
+            write_tiny_checkpoint(tempfile.mkdtemp(), 'evf-sam2', image_size=256)
+        )
     if args.mode == 'all':  # each run in a fresh process (the DDS profile is read at start-up)
         for mode in ('in-process', 'processes', 'processes+shm'):
             env = dict(os.environ)
             if mode == 'processes+shm':
-                env['FASTRTPS_DEFAULT_PROFILES_FILE'] = env['FASTDDS_DEFAULT_PROFILES_FILE'] = (
-                    str(SHM_PROFILE))
+                env['FASTRTPS_DEFAULT_PROFILES_FILE'] = env['FASTDDS_DEFAULT_PROFILES_FILE'] = str(
+                    SHM_PROFILE
+                )
             # a fresh node per size: its statistics are per size
             for size in args.sizes.split(','):
-                subprocess.run([sys.executable, __file__, '--mode', mode,
-                                '--checkpoint', args.checkpoint, '--frames', str(args.frames),
-                                '--sizes', size], env=env, check=True)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        '--mode',
+                        mode,
+                        '--checkpoint',
+                        args.checkpoint,
+                        '--frames',
+                        str(args.frames),
+                        '--sizes',
+                        size,
+                    ],
+                    env=env,
+                    check=True,
+                )
         return
     sizes = [tuple(int(v) for v in s.split('x')) for s in args.sizes.split(',')]
     for row in run_mode(args.mode, args.checkpoint, sizes, args.frames):

@@ -101,8 +101,8 @@ def main() -> int:
     official = Path(args.official_dir).resolve()
     if not (official / 'inference.py').is_file():
         raise SystemExit(f'no official code in {official}: run benchmarks/stage_device.sh first')
-    from evf_sam_ros.model.tiny import train_tokenizer
     from evf_sam_ros.model.tokenizer import EvfTokenizer
+    from evf_sam_ros.synthetic.tiny_checkpoint import train_tokenizer
 
     tokenizer_file = Path(args.dump_dir or '/tmp') / 'official_bench_sentencepiece.bpe.model'
     tokenizer_file.write_bytes(train_tokenizer())

@@ -49,10 +49,10 @@ def _read_pass(bag: Path, out: Path) -> int:
 def _replay_pass(tmp: Path, image_size: int):
     """A function running one offline replay of a bag (tiny model loaded once here)."""
     from evf_sam_ros.model import EvfSamPredictor
-    from evf_sam_ros.model.tiny import write_tiny_checkpoint
     from evf_sam_ros.replay.offline import OfflineSegmenter
     from evf_sam_ros.replay.pipeline import ReplayOptions, replay_bag
-    from evf_sam_ros.targets import TargetSettings
+    from evf_sam_ros.synthetic.tiny_checkpoint import write_tiny_checkpoint
+    from evf_sam_ros.target3d.estimate import TargetSettings
 
     checkpoint = write_tiny_checkpoint(tmp / 'ckpt', 'evf-sam2', image_size=image_size)
     predictor = EvfSamPredictor.from_pretrained(checkpoint, 'cpu', 'float32')
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--bag', type=Path, help='replay this bag instead of writing one')
     parser.add_argument('--read-only', action='store_true', help='only read frames, no model')
     args = parser.parse_args(argv[:split])
-    bag_args = argv[split + 1:]
+    bag_args = argv[split + 1 :]
     _env()
     import torch
 
@@ -84,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         bag = args.bag or Path(tmp) / 'bag'
-        if args.bag is None and make_bag([str(bag), '--frames', str(args.frames),
-                                          *bag_args]) != 0:
+        if args.bag is None and make_bag([str(bag), '--frames', str(args.frames), *bag_args]) != 0:
             return 2
         passes = _read_pass if args.read_only else _replay_pass(Path(tmp), args.image_size)
         passes(bag, Path(tmp) / 'warmup')  # first-call costs (allocations, caches) not timed
@@ -94,12 +93,21 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             frames = passes(bag, Path(tmp) / f'out{repeat}')
             rates.append(frames / (time.perf_counter() - start))
-    print(json.dumps({
-        'bag': str(args.bag or bag_args), 'read_only': args.read_only, 'frames': frames,
-        'repeats': args.repeats,
-        'fps_median': round(statistics.median(rates), 2), 'fps_best': round(max(rates), 2),
-        'machine': f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores, '
-                   f'torch threads {torch.get_num_threads()}'}))
+    print(
+        json.dumps(
+            {
+                'bag': str(args.bag or bag_args),
+                'read_only': args.read_only,
+                'frames': frames,
+                'repeats': args.repeats,
+                'fps_median': round(statistics.median(rates), 2),
+                'fps_best': round(max(rates), 2),
+                'machine': f'{platform.processor() or platform.machine()}, '
+                f'{os.cpu_count()} cores, '
+                f'torch threads {torch.get_num_threads()}',
+            }
+        )
+    )
     return 0
 
 

@@ -51,7 +51,7 @@ def main() -> int:
     from evf_sam_ros.model import EvfSamPredictor
 
     if args.write_checkpoint:
-        from evf_sam_ros.model.tiny import write_random_checkpoint
+        from evf_sam_ros.synthetic.tiny_checkpoint import write_random_checkpoint
 
         model = mb.random_full_model(
             args.variant, args.device, scale='small' if args.quick else 'full'

@@ -2,7 +2,7 @@
 
     python scripts/render_3d_outputs.py [--out docs/images/3d_outputs.png]
 
-A ray-cast tabletop (evf_sam_ros.depth_scenes) with two targets, a box and a can, each
+A ray-cast tabletop (evf_sam_ros.synthetic.depth_scenes) with two targets, a box and a can, each
 segmented by its ground-truth mask and run through targets.estimate_target. Left: the
 camera image with each target's box (edges), axes (x red, y green, z blue, 5 cm), 3D point
 and label, projected with the camera's intrinsics. Right: the same outputs seen from a
@@ -18,17 +18,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from evf_sam_ros import depth_scenes as ds
-from evf_sam_ros.geometry import CameraIntrinsics, mask_bbox, mask_centroid
-from evf_sam_ros.model.predictor import SegmentationResult
-from evf_sam_ros.targets import TargetSettings, estimate_target
+from evf_sam_ros.model.masks import mask_bbox, mask_centroid
+from evf_sam_ros.model.results import SegmentationResult
+from evf_sam_ros.synthetic import depth_scenes as ds
+from evf_sam_ros.target3d.estimate import TargetSettings, estimate_target
+from evf_sam_ros.target3d.geometry import CameraIntrinsics
 
 COLOURS = ((30, 144, 255), (255, 160, 0))
 AXIS_COLOURS = ((230, 40, 40), (40, 200, 40), (60, 90, 255))
 CORNERS = np.array([[i, j, k] for i in (-1, 1) for j in (-1, 1) for k in (-1, 1)]) / 2
 FONT = ImageFont.load_default(size=22)
-EDGES = [(a, b) for a in range(8) for b in range(a + 1, 8)
-         if np.count_nonzero(CORNERS[a] != CORNERS[b]) == 1]
+EDGES = [
+    (a, b)
+    for a in range(8)
+    for b in range(a + 1, 8)
+    if np.count_nonzero(CORNERS[a] != CORNERS[b]) == 1
+]
 
 
 EYE, LOOK = np.array([0.05, -0.45, 0.50]), np.array([0.0, 0.05, 0.04])  # world, z up
@@ -37,24 +42,40 @@ WORLD_FROM_CAM = ds.look_at(EYE, LOOK)
 
 def _scenes() -> list[ds.Scene]:
     """A box and a can on a table, each scene with one of them as the target."""
+
     def cam(p):
         return (np.asarray(p, float) - EYE) @ WORLD_FROM_CAM
 
-    box = ds.Cuboid(cam([-0.08, 0.06, 0.04]), WORLD_FROM_CAM.T @ ds.rotation_z(25),
-                    np.array([0.18, 0.10, 0.08]))
-    can = ds.Cylinder(cam([0.11, 0.0, 0.06]), np.array([0.0, 0.0, 1.0]) @ WORLD_FROM_CAM,
-                      0.035, 0.12)
+    box = ds.Cuboid(
+        cam([-0.08, 0.06, 0.04]),
+        WORLD_FROM_CAM.T @ ds.rotation_z(25),
+        np.array([0.18, 0.10, 0.08]),
+    )
+    can = ds.Cylinder(
+        cam([0.11, 0.0, 0.06]), np.array([0.0, 0.0, 1.0]) @ WORLD_FROM_CAM, 0.035, 0.12
+    )
     table = ds.Plane(cam([0, 0, 0]), np.array([0.0, 0.0, 1.0]) @ WORLD_FROM_CAM)
     return [ds.Scene(box, (can, table)), ds.Scene(can, (box, table))]
 
 
 def _project(points: np.ndarray, intr: CameraIntrinsics) -> np.ndarray:
-    return np.stack([intr.fx * points[:, 0] / points[:, 2] + intr.cx,
-                     intr.fy * points[:, 1] / points[:, 2] + intr.cy], axis=1)
+    return np.stack(
+        [
+            intr.fx * points[:, 0] / points[:, 2] + intr.cx,
+            intr.fy * points[:, 1] / points[:, 2] + intr.cy,
+        ],
+        axis=1,
+    )
 
 
-def _draw_target(draw: ImageDraw.ImageDraw, view: np.ndarray, intr: CameraIntrinsics,
-                 estimate, colour, label: str) -> None:
+def _draw_target(
+    draw: ImageDraw.ImageDraw,
+    view: np.ndarray,
+    intr: CameraIntrinsics,
+    estimate,
+    colour,
+    label: str,
+) -> None:
     """Box edges, axes, point and label of one target, in a view's optical frame."""
     box = estimate.box
     to_view = lambda p: (np.atleast_2d(p) @ view[:3, :3].T) + view[:3, 3]  # noqa: E731
@@ -68,8 +89,9 @@ def _draw_target(draw: ImageDraw.ImageDraw, view: np.ndarray, intr: CameraIntrin
     u, v = _project(to_view(np.array(estimate.point)), intr)[0]
     draw.ellipse([u - 6, v - 6, u + 6, v + 6], fill=colour, outline=(255, 255, 255))
     top = corners[:, 1].min()
-    draw.rectangle([origin[0] - 4, top - 32, origin[0] + 11 * len(label), top - 6],
-                   fill=(24, 24, 24))
+    draw.rectangle(
+        [origin[0] - 4, top - 32, origin[0] + 11 * len(label), top - 6], fill=(24, 24, 24)
+    )
     draw.text((origin[0], top - 30), label, fill=(255, 255, 255), font=FONT)
 
 
@@ -95,10 +117,19 @@ def main() -> None:
     estimates = []
     for scene, name in zip(scenes, ('the blue box', 'the red can')):
         mask = ds.render(scene).mask
-        result = SegmentationResult(name, mask, np.zeros(mask.shape, np.float32), 0.93, None,
-                                    mask_bbox(mask), mask_centroid(mask), int(mask.sum()))
-        estimates.append((name, estimate_target(result, TargetSettings(), rendered.depth_m,
-                                                intr, rendered.rgb)))
+        result = SegmentationResult(
+            name,
+            mask,
+            np.zeros(mask.shape, np.float32),
+            0.93,
+            None,
+            mask_bbox(mask),
+            mask_centroid(mask),
+            int(mask.sum()),
+        )
+        estimates.append(
+            (name, estimate_target(result, TargetSettings(), rendered.depth_m, intr, rendered.rgb))
+        )
     left = Image.fromarray(rendered.rgb)
     draw = ImageDraw.Draw(left)
     for (name, est), colour in zip(estimates, COLOURS):
@@ -116,21 +147,38 @@ def main() -> None:
         _draw_target(draw, view, intr, est, colour, name)
     for index, (name, est) in enumerate(estimates):
         size = ' x '.join(f'{100 * s:.1f}' for s in est.box.size)
-        draw.text((20, 20 + 28 * index), f'{name}: box {size} cm, {est.cloud_points} points',
-                  fill=(255, 255, 255), font=FONT)
-    draw.text((20, left.size[1] - 64), 'seen from above right: target_cloud (points), markers '
-              '(box, point, label),', fill=(220, 220, 220), font=FONT)
-    draw.text((20, left.size[1] - 36), 'target_pose (axes: x red, y green, z blue); only the '
-              'camera-facing surfaces are seen', fill=(220, 220, 220), font=FONT)
+        draw.text(
+            (20, 20 + 28 * index),
+            f'{name}: box {size} cm, {est.cloud_points} points',
+            fill=(255, 255, 255),
+            font=FONT,
+        )
+    draw.text(
+        (20, left.size[1] - 64),
+        'seen from above right: target_cloud (points), markers (box, point, label),',
+        fill=(220, 220, 220),
+        font=FONT,
+    )
+    draw.text(
+        (20, left.size[1] - 36),
+        'target_pose (axes: x red, y green, z blue); only the camera-facing surfaces are seen',
+        fill=(220, 220, 220),
+        font=FONT,
+    )
     sheet = Image.new('RGB', (left.size[0] * 2, left.size[1]))
     sheet.paste(left, (0, 0))
     sheet.paste(right, (left.size[0], 0))
     sheet = sheet.resize((sheet.size[0] * 3 // 4, sheet.size[1] * 3 // 4), Image.LANCZOS)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.out, optimize=True)
-    print(f'wrote {args.out}: ' + '; '.join(
-        f'{n}: centre {np.round(e.box.centre, 3).tolist()} m, size '
-        f'{np.round(e.box.size, 3).tolist()} m' for n, e in estimates))
+    print(
+        f'wrote {args.out}: '
+        + '; '.join(
+            f'{n}: centre {np.round(e.box.centre, 3).tolist()} m, size '
+            f'{np.round(e.box.size, 3).tolist()} m'
+            for n, e in estimates
+        )
+    )
 
 
 if __name__ == '__main__':

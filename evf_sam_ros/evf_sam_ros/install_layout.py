@@ -54,7 +54,8 @@ def executable(name: str) -> Path:
         f'{name} of {PACKAGE} is not installed in {prefix} (looked for '
         f'{" and ".join(str(p) for p in candidates)}). In a colcon workspace: colcon build, then '
         f'source install/setup.bash; in this repository: make setup, and run with '
-        f'AMENT_PREFIX_PATH=$PWD/.venv (the Makefile sets it).')
+        f'AMENT_PREFIX_PATH=$PWD/.venv (the Makefile sets it).'
+    )
 
 
 def is_colcon_prefix(prefix: Path) -> bool:

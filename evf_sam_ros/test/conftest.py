@@ -45,17 +45,22 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., P
     """Factory: tiny real-format checkpoint directory of a variant (random weights), cached
     per session. Fake only in its weights: the hub cannot be reached from here.
     """
-    from evf_sam_ros.model.tiny import write_tiny_checkpoint
+    from evf_sam_ros.synthetic.tiny_checkpoint import write_tiny_checkpoint
 
     cache: dict[tuple, Path] = {}
 
-    def make(variant: str = 'evf-sam2', image_size: int = 256, fuser_scale_name: str = 'weight',
-             seed: int = 0) -> Path:
+    def make(
+        variant: str = 'evf-sam2',
+        image_size: int = 256,
+        fuser_scale_name: str = 'weight',
+        seed: int = 0,
+    ) -> Path:
         key = (variant, image_size, fuser_scale_name, seed)
         if key not in cache:
             out = tmp_path_factory.mktemp(f'{variant}-{image_size}-{fuser_scale_name}-{seed}')
-            cache[key] = write_tiny_checkpoint(out, variant, seed=seed, image_size=image_size,
-                                               fuser_scale_name=fuser_scale_name)
+            cache[key] = write_tiny_checkpoint(
+                out, variant, seed=seed, image_size=image_size, fuser_scale_name=fuser_scale_name
+            )
         return cache[key]
 
     return make

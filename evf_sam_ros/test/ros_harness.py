@@ -25,7 +25,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
-from evf_sam_ros.conversions import array_to_imgmsg
+from evf_sam_ros.codecs.image import array_to_imgmsg
 from evf_sam_ros.install_layout import executable
 
 
@@ -41,9 +41,13 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = 'c
 
 
 @contextlib.contextmanager
-def node_process(namespace: str, params: dict[str, Any], tmp: Path,
-                 extra_params: Sequence[Path] = (),
-                 remappings: Sequence[tuple[str, str]] = ()) -> Iterator[subprocess.Popen]:
+def node_process(
+    namespace: str,
+    params: dict[str, Any],
+    tmp: Path,
+    extra_params: Sequence[Path] = (),
+    remappings: Sequence[tuple[str, str]] = (),
+) -> Iterator[subprocess.Popen]:
     """Run evf_sam_node in ``namespace`` with ``extra_params`` files, then ``params`` on top,
     and ``remappings`` (from, to) of its topics.
     """
@@ -54,7 +58,7 @@ def node_process(namespace: str, params: dict[str, Any], tmp: Path,
         cmd += ['--params-file', str(path)]
     for old, new in remappings:
         cmd += ['-r', f'{old}:={new}']
-    log = open(tmp / f"node_{namespace.strip('/')}.log", 'w')
+    log = open(tmp / f'node_{namespace.strip("/")}.log', 'w')
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     try:
         yield proc
@@ -70,11 +74,17 @@ def node_process(namespace: str, params: dict[str, Any], tmp: Path,
 
 
 def node_log(tmp: Path, namespace: str) -> str:
-    return (tmp / f"node_{namespace.strip('/')}.log").read_text()
+    return (tmp / f'node_{namespace.strip("/")}.log').read_text()
 
 
-def image_msg(stamp_s: int, h: int = 48, w: int = 64, frame: str = 'camera_optical', seed: int = 0,
-              encoding: str = 'rgb8') -> Any:
+def image_msg(
+    stamp_s: int,
+    h: int = 48,
+    w: int = 64,
+    frame: str = 'camera_optical',
+    seed: int = 0,
+    encoding: str = 'rgb8',
+) -> Any:
     rgb = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
     msg = array_to_imgmsg(rgb, encoding)
     msg.header.stamp.sec, msg.header.frame_id = stamp_s, frame
@@ -97,8 +107,9 @@ class Client:
     def collect(self, msg_type: type, topic: str, latched: bool = False) -> list:
         """Subscribe; returns the list the messages are appended to."""
         got: list = []
-        qos = (QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL) if latched
-               else 100)
+        qos = (
+            QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL) if latched else 100
+        )
         self.node.create_subscription(msg_type, topic, got.append, qos)
         return got
 
@@ -108,8 +119,9 @@ class Client:
             self._pubs[key] = self.node.create_publisher(msg_type, topic, depth)
         return self._pubs[key]
 
-    def publish_when_matched(self, msg_type: type, topic: str, msg: Any,
-                             timeout: float = 10.0) -> None:
+    def publish_when_matched(
+        self, msg_type: type, topic: str, msg: Any, timeout: float = 10.0
+    ) -> None:
         pub = self.publisher(msg_type, topic)
         wait_for(lambda: pub.get_subscription_count() > 0, timeout, f'a subscriber on {topic}')
         pub.publish(msg)
@@ -129,8 +141,9 @@ class Client:
         from rcl_interfaces.srv import SetParameters
         from rclpy.parameter import Parameter
 
-        req = SetParameters.Request(parameters=[Parameter(k, value=v).to_parameter_msg()
-                                                for k, v in values.items()])
+        req = SetParameters.Request(
+            parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()]
+        )
         return self.call(SetParameters, f'{node}/set_parameters', req).results
 
     def lifecycle_state(self, node: str) -> str:
@@ -164,8 +177,11 @@ def diagnostics_values(diags: list, node_name: str) -> Optional[dict[str, str]]:
         for status in array.status:
             if status.name.startswith(node_name):
                 values = {kv.key: kv.value for kv in status.values}
-                values.update(level=str(status.level[0] if isinstance(status.level, bytes)
-                                        else status.level),
-                              message=status.message)
+                values.update(
+                    level=str(
+                        status.level[0] if isinstance(status.level, bytes) else status.level
+                    ),
+                    message=status.message,
+                )
                 return values
     return None

@@ -7,8 +7,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from evf_sam_ros.model.beit3 import Beit3
 from evf_sam_ros.model.config import Beit3Config
+from evf_sam_ros.model.network.beit3 import Beit3
 
 
 def _multiway(module, x, split):
@@ -23,8 +23,9 @@ def _torchscale_layer(layer, x, split, heads):
     q = _multiway(att.q_proj, x, split) * (d // heads) ** -0.5
     k = _multiway(att.k_proj, x, split)
     v = _multiway(att.v_proj, x, split)
-    q, k, v = (t.view(b, n, heads, -1).transpose(1, 2).reshape(b * heads, n, -1)
-               for t in (q, k, v))
+    q, k, v = (
+        t.view(b, n, heads, -1).transpose(1, 2).reshape(b * heads, n, -1) for t in (q, k, v)
+    )
     weights = F.softmax(torch.bmm(q, k.transpose(1, 2)), dim=-1, dtype=torch.float32).type_as(q)
     out = torch.bmm(weights, v).view(b, heads, n, -1).transpose(1, 2).reshape(b, n, d)
     out = _multiway(att.out_proj, _multiway(att.inner_attn_ln, out, split), split)
@@ -71,8 +72,9 @@ def test_two_stream_beit3_equals_torchscale_formulation():
 
 def test_text_changes_the_vision_cls_output():
     torch.manual_seed(1)
-    model = Beit3(Beit3Config(embed_dim=32, depth=2, num_heads=2, ffn_dim=64,
-                              vocab_size=100)).eval()
+    model = Beit3(
+        Beit3Config(embed_dim=32, depth=2, num_heads=2, ffn_dim=64, vocab_size=100)
+    ).eval()
     pixels = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         a = model(pixels, torch.tensor([[0, 5, 6, 2]]))

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from evf_sam_ros.box3d import rotation_to_quaternion
 from evf_sam_ros.replay.scoring import box_stability
+from evf_sam_ros.target3d.rotations import rotation_to_quaternion
 
 
 def _rot_x(degrees):
@@ -36,9 +36,11 @@ def test_still_box_is_perfectly_stable():
 
 
 def test_known_spreads():
-    frames = [_frame(centre=(0.01, 0.0, 0.8), rotation=BASE @ _rot_x(2), size=(0.21, 0.1, 0.05)),
-              _frame(centre=(-0.01, 0.0, 0.8), rotation=BASE @ _rot_x(-2), size=(0.19, 0.1, 0.05)),
-              None]
+    frames = [
+        _frame(centre=(0.01, 0.0, 0.8), rotation=BASE @ _rot_x(2), size=(0.21, 0.1, 0.05)),
+        _frame(centre=(-0.01, 0.0, 0.8), rotation=BASE @ _rot_x(-2), size=(0.19, 0.1, 0.05)),
+        None,
+    ]
     out = box_stability(frames)
     assert (out['count_valid'], out['count_total']) == (2, 3)
     assert out['size_mean_m'] == pytest.approx([0.2, 0.1, 0.05])
@@ -51,8 +53,11 @@ def test_known_spreads():
 
 def test_half_turn_about_z_is_the_same_box():
     """X flipping sign between frames (a symmetric box) is not instability."""
-    frames = [_frame(rotation=BASE), _frame(rotation=BASE @ _rot_z(180)),
-              _frame(rotation=BASE @ _rot_z(181))]
+    frames = [
+        _frame(rotation=BASE),
+        _frame(rotation=BASE @ _rot_z(180)),
+        _frame(rotation=BASE @ _rot_z(181)),
+    ]
     out = box_stability(frames)
     assert out['orientation_max_deg'] == pytest.approx(2 / 3, abs=1e-3)  # mean at +1/3 deg
     assert out['orientation_std_deg'] < 1.0

@@ -45,8 +45,9 @@ def test_missing_tokenizer(tiny_checkpoint, tmp_path):
         EvfSamPredictor.from_pretrained(ckpt, device='cpu')
 
 
-@pytest.mark.parametrize('variant, name', [('evf-sam2', 'model.safetensors'),
-                                           ('evf-sam', 'pytorch_model.bin')])
+@pytest.mark.parametrize(
+    'variant, name', [('evf-sam2', 'model.safetensors'), ('evf-sam', 'pytorch_model.bin')]
+)
 def test_truncated_weights(tiny_checkpoint, tmp_path, variant, name):
     ckpt = _copy(tiny_checkpoint(variant), tmp_path / 'c')
     data = (ckpt / name).read_bytes()
@@ -104,8 +105,10 @@ def test_wrong_variant_weights_report_shapes(tiny_checkpoint, tmp_path):
 
 
 def test_unreachable_hub_says_how_to_work_offline(tmp_path):
-    code = ("from evf_sam_ros.model import EvfSamPredictor\n"
-            "EvfSamPredictor.from_pretrained('YxZhang/evf-sam2', device='cpu')\n")
+    code = (
+        'from evf_sam_ros.model import EvfSamPredictor\n'
+        "EvfSamPredictor.from_pretrained('YxZhang/evf-sam2', device='cpu')\n"
+    )
     env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'HF_HOME': str(tmp_path / 'hf')}
     proc = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True)
     assert proc.returncode != 0

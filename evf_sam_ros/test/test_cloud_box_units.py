@@ -1,5 +1,5 @@
-"""Known answers for evf_sam_ros.cloud (surface pixels, voxels, the published cloud) and
-evf_sam_ros.box3d (box conventions, outliers, quaternions).
+"""Known answers for evf_sam_ros.target3d.cloud (surface pixels, voxels, the published cloud) and
+evf_sam_ros.target3d.box3d (box conventions, outliers, quaternions).
 """
 
 import math
@@ -7,13 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from evf_sam_ros.box3d import (
-    OrientedBox,
-    fit_oriented_box,
-    quaternion_to_rotation,
-    rotation_to_quaternion,
-)
-from evf_sam_ros.cloud import (
+from evf_sam_ros.target3d.box3d import OrientedBox, fit_oriented_box
+from evf_sam_ros.target3d.cloud import (
     Surface,
     SurfaceFilter,
     build_cloud,
@@ -21,10 +16,12 @@ from evf_sam_ros.cloud import (
     target_surface,
     voxel_downsample,
 )
-from evf_sam_ros.geometry import CameraIntrinsics
+from evf_sam_ros.target3d.geometry import CameraIntrinsics
+from evf_sam_ros.target3d.rotations import quaternion_to_rotation, rotation_to_quaternion
 
-FILTER = SurfaceFilter(min_depth_m=0.1, max_depth_m=20.0, gate_sigmas=3.0, gate_min_m=0.05,
-                       max_incidence_deg=80.0)
+FILTER = SurfaceFilter(
+    min_depth_m=0.1, max_depth_m=20.0, gate_sigmas=3.0, gate_min_m=0.05, max_incidence_deg=80.0
+)
 INTR = CameraIntrinsics(500.0, 500.0, 19.5, 14.5, 40, 30)
 
 
@@ -55,12 +52,12 @@ def test_surface_drops_invalid_depth():
 
 def test_mixed_pixel_between_two_depths_is_dropped_edge_pixels_stay():
     mask, depth = _plane_scene()
-    depth[:, 30:] = 2.0      # background right of the target
-    depth[5:25, 29] = 1.5    # the target's last column reads a mix of 1 m and 2 m
+    depth[:, 30:] = 2.0  # background right of the target
+    depth[5:25, 29] = 1.5  # the target's last column reads a mix of 1 m and 2 m
     surface = target_surface(mask, depth, INTR, 1.0, FILTER)
     u, _ = surface.pixels()
     assert 29 not in u and len(surface) == 380
-    assert 28 in u   # the true edge (a step to one side only) is kept
+    assert 28 in u  # the true edge (a step to one side only) is kept
 
 
 def test_isolated_spike_is_dropped():
@@ -83,7 +80,7 @@ def test_steep_surface_within_the_incidence_limit_is_kept():
 
 def test_depth_gate_removes_background_seen_through_the_mask():
     mask, depth = _plane_scene()
-    depth[10:14, 15:19] = 1.8   # a hole in the object shows a wall (16 px)
+    depth[10:14, 15:19] = 1.8  # a hole in the object shows a wall (16 px)
     depth[20:24, 25:29] = 1.03  # a bump on the object, within the 5 cm floor of the gate
     surface = target_surface(mask, depth, INTR, 1.0, FILTER)
     assert len(surface) == 384 and surface.z.max() == pytest.approx(1.03)
@@ -124,8 +121,14 @@ def test_evenly_spaced():
 
 
 def test_voxel_downsample_means_per_voxel():
-    points = np.array([[0.001, 0.001, 1.001], [0.009, 0.009, 1.009],   # one 1 cm voxel
-                       [0.051, 0.0, 1.0]], dtype=np.float32)            # another
+    points = np.array(
+        [
+            [0.001, 0.001, 1.001],
+            [0.009, 0.009, 1.009],  # one 1 cm voxel
+            [0.051, 0.0, 1.0],
+        ],
+        dtype=np.float32,
+    )  # another
     colours = np.array([[10, 20, 30], [30, 40, 50], [200, 0, 0]], dtype=np.uint8)
     down, rgb = voxel_downsample(points, colours, 0.01)
     assert down.dtype == np.float32 and rgb.dtype == np.uint8
@@ -134,15 +137,17 @@ def test_voxel_downsample_means_per_voxel():
     far = np.vstack([points, [[30.0, -20.0, 19.0]]]).astype(np.float32)  # sparse grid path
     down, _ = voxel_downsample(far, None, 0.01)
     assert len(down) == 3 and down[:2] == pytest.approx(
-        np.array([[0.005, 0.005, 1.005], [0.051, 0.0, 1.0]]), abs=1e-6)
+        np.array([[0.005, 0.005, 1.005], [0.051, 0.0, 1.0]]), abs=1e-6
+    )
     with pytest.raises(ValueError):
         voxel_downsample(points, None, 0.0)
 
 
 def test_build_cloud_colours_cap_and_errors():
     # pixels (u, v) = (0, 0), (1, 0), (2, 1), (3, 1) in a window 4 pixels wide at (0, 0)
-    surface = Surface(np.array([0, 1, 6, 7]), np.array([1.0, 1.0, 2.0, 2.0], np.float32),
-                      (0, 0), 4)
+    surface = Surface(
+        np.array([0, 1, 6, 7]), np.array([1.0, 1.0, 2.0, 2.0], np.float32), (0, 0), 4
+    )
     rgb = np.zeros((30, 40, 3), dtype=np.uint8)
     rgb[0, 1] = (255, 0, 0)
     cloud = build_cloud(surface, INTR, rgb, 0.0, 100)
@@ -155,6 +160,7 @@ def test_build_cloud_colours_cap_and_errors():
 
 
 # ---- box3d -------------------------------------------------------------------------------
+
 
 def _rotation(axis, degrees):
     axis = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
@@ -220,9 +226,17 @@ def test_degenerate_points_give_no_box():
         fit_oriented_box(line, 0.0, 0.0)
 
 
-@pytest.mark.parametrize('axis, degrees', [([1, 0, 0], 0), ([0, 0, 1], 90), ([1, 2, 3], 170),
-                                           ([1, 0, 0], 180), ([0, 1, 0], 180),
-                                           ([1, -1, 0.5], 250)])
+@pytest.mark.parametrize(
+    'axis, degrees',
+    [
+        ([1, 0, 0], 0),
+        ([0, 0, 1], 90),
+        ([1, 2, 3], 170),
+        ([1, 0, 0], 180),
+        ([0, 1, 0], 180),
+        ([1, -1, 0.5], 250),
+    ],
+)
 def test_quaternion_round_trip(axis, degrees):
     rotation = _rotation(axis, degrees)
     q = rotation_to_quaternion(rotation)

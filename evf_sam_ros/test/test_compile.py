@@ -18,8 +18,7 @@ import torch
 from torch._dynamo.utils import counters
 
 from evf_sam_ros.model import EvfSamPredictor
-from evf_sam_ros.model.beit3 import Beit3
-from evf_sam_ros.model.compilation import (
+from evf_sam_ros.model.accel.compilation import (
     CACHE_ENV,
     compile_part,
     default_cache_dir,
@@ -27,6 +26,7 @@ from evf_sam_ros.model.compilation import (
     use_cache_dir,
 )
 from evf_sam_ros.model.config import Beit3Config
+from evf_sam_ros.model.network.beit3 import Beit3
 from evf_sam_ros.model.text_batch import pad_token_ids
 
 CPU = torch.device('cpu')

@@ -12,17 +12,15 @@ import pytest
 from PIL import Image as PILImage
 from sensor_msgs.msg import CompressedImage
 
-from evf_sam_ros.compressed_depth import (
+from evf_sam_ros.codecs.compressed_depth import (
     CompressedDepthError,
     decode_compressed_depth,
     encode_compressed_depth,
     is_compressed_depth_format,
 )
-from evf_sam_ros.conversions import (
-    ConversionError,
-    compressed_imgmsg_to_rgb,
-    depth_imgmsg_to_metres,
-)
+from evf_sam_ros.codecs.compressed_image import compressed_imgmsg_to_rgb
+from evf_sam_ros.codecs.depth import depth_imgmsg_to_metres
+from evf_sam_ros.codecs.image import ConversionError
 
 RNG = np.random.default_rng(7)
 # The publisher's defaults: depth_quantization Z0 = 100, depth_max = 10 m.
@@ -92,10 +90,15 @@ def test_32fc1_round_trip_within_the_quantisation_bound():
     assert error.max() > 0.5 * bound.max()  # the bound is tight, not vacuous
 
 
-@pytest.mark.parametrize('fmt, codec', [('16UC1; compressedDepth', 'png'),
-                                        ('16UC1', 'png'),  # old publishers: encoding only
-                                        ('16UC1; png compressed', 'plain'),
-                                        ('mono16; tiff compressed', 'tiff')])
+@pytest.mark.parametrize(
+    'fmt, codec',
+    [
+        ('16UC1; compressedDepth', 'png'),
+        ('16UC1', 'png'),  # old publishers: encoding only
+        ('16UC1; png compressed', 'plain'),
+        ('mono16; tiff compressed', 'tiff'),
+    ],
+)
 def test_format_variants(fmt, codec):
     mm = np.array([[0, 700], [800, 900]], dtype=np.uint16)
     if codec == 'png':
@@ -105,21 +108,28 @@ def test_format_variants(fmt, codec):
         PILImage.fromarray(mm).save(buffer, format='PNG' if codec == 'plain' else 'TIFF')
         data = buffer.getvalue()
     assert is_compressed_depth_format(fmt)
-    np.testing.assert_array_equal(depth_imgmsg_to_metres(message(fmt, data)),
-                                  np.float32([[np.nan, 0.7], [0.8, 0.9]]))
+    np.testing.assert_array_equal(
+        depth_imgmsg_to_metres(message(fmt, data)), np.float32([[np.nan, 0.7], [0.8, 0.9]])
+    )
 
 
-@pytest.mark.parametrize('fmt, data, pattern', [
-    ('16UC1; compressedDepth rvl', b'\0' * 40, "codec 'rvl'.*png"),
-    ('jpeg', b'\xff\xd8', 'not a depth format'),
-    ('rgb8; jpeg compressed bgr8', b'\xff\xd8', 'not a depth format'),
-    ('32FC1; png compressed', b'\x89PNG', 'not a depth format'),
-    ('8UC1; compressedDepth png', b'\0' * 40, "encoding '8UC1'"),
-    ('16UC1; compressedDepth png', b'\0' * 12, '12 bytes: too short'),
-    ('16UC1; compressedDepth png', struct.pack('<iff', 0, 0, 0) + b'garbage', 'cannot decode'),
-    ('32FC1; compressedDepth png', struct.pack('<iff', 0, 0.0, 0.0) + png16([[1]]),
-     'unusable quantisation'),
-])
+@pytest.mark.parametrize(
+    'fmt, data, pattern',
+    [
+        ('16UC1; compressedDepth rvl', b'\0' * 40, "codec 'rvl'.*png"),
+        ('jpeg', b'\xff\xd8', 'not a depth format'),
+        ('rgb8; jpeg compressed bgr8', b'\xff\xd8', 'not a depth format'),
+        ('32FC1; png compressed', b'\x89PNG', 'not a depth format'),
+        ('8UC1; compressedDepth png', b'\0' * 40, "encoding '8UC1'"),
+        ('16UC1; compressedDepth png', b'\0' * 12, '12 bytes: too short'),
+        ('16UC1; compressedDepth png', struct.pack('<iff', 0, 0, 0) + b'garbage', 'cannot decode'),
+        (
+            '32FC1; compressedDepth png',
+            struct.pack('<iff', 0, 0.0, 0.0) + png16([[1]]),
+            'unusable quantisation',
+        ),
+    ],
+)
 def test_bad_depth_messages_say_why(fmt, data, pattern):
     with pytest.raises(ConversionError, match=pattern):
         depth_imgmsg_to_metres(message(fmt, data))

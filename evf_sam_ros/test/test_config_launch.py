@@ -1,4 +1,4 @@
-"""The installed parameters file, Fast DDS profile and launch logic (evf_sam_ros.launch_params,
+"""The installed parameters file, Fast DDS profile and launch logic (node.launch_params,
 which launch/evf_sam.launch.py calls): checked as plain functions, and by starting the installed
 node with what they return, the way launch_ros passes it (params files in order, then the given
 arguments as one more file; remappings as -r). The launch framework is not installable here.
@@ -20,8 +20,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from evf_sam_msgs.msg import Segmentation
-from evf_sam_ros import launch_params
-from evf_sam_ros.launch_params import LaunchArgumentError, node_parameters
+from evf_sam_ros.node import launch_params
+from evf_sam_ros.node.launch_params import LaunchArgumentError, node_parameters
 from evf_sam_ros.node.settings import PARAMS
 
 
@@ -54,36 +54,56 @@ def test_installed_launch_file_and_profile_are_there(share):
 
 def test_launch_arguments_leave_parameters_to_the_files_unless_given():
     names = [a.name for a in launch_params.ARGUMENTS]
-    assert names == ['namespace', 'params_file', 'checkpoint', 'device', 'image', 'depth',
-                     'camera_info', 'command', 'use_shm']
+    assert names == [
+        'namespace',
+        'params_file',
+        'checkpoint',
+        'device',
+        'image',
+        'depth',
+        'camera_info',
+        'command',
+        'use_shm',
+    ]
     defaults = {a.name: a.default for a in launch_params.ARGUMENTS}
     assert all(defaults[name] == '' for name in launch_params.PARAMETER_ARGUMENTS)
 
 
 def test_parameter_layers_are_shipped_then_user_file_then_command_line(share, tmp_path):
     shipped = launch_params.shipped_params(share)
-    user = _write_params(tmp_path / 'mine.yaml', {'/**/evf_sam': {'ros__parameters': {
-        'checkpoint': '/data/ckpt', 'device': 'cuda:1'}}})
+    user = _write_params(
+        tmp_path / 'mine.yaml',
+        {'/**/evf_sam': {'ros__parameters': {'checkpoint': '/data/ckpt', 'device': 'cuda:1'}}},
+    )
     assert node_parameters(share, {}) == [shipped]
     assert node_parameters(share, {'params_file': str(user)}) == [shipped, user]
     values = {'params_file': str(user), 'checkpoint': '', 'device': 'cpu'}
     assert node_parameters(share, values) == [shipped, user, {'device': 'cpu'}]
     assert node_parameters(share, {'params_file': str(shipped), 'checkpoint': 'a/b'}) == [
-        shipped, {'checkpoint': 'a/b'}]
+        shipped,
+        {'checkpoint': 'a/b'},
+    ]
 
 
-@pytest.mark.parametrize('content, namespace, reason', [
-    (None, '', 'does not exist'),
-    ('/**/evf_sam: [unclosed', '', 'cannot be read as YAML'),
-    ('- 1\n- 2\n', '', 'expected a mapping'),
-    ('/**/other_node:\n  ros__parameters: {device: cpu}\n', '', 'no ros__parameters section'),
-    ('/robot/evf_sam:\n  ros__parameters: {device: cpu}\n', '', 'no ros__parameters section'),
-    ('/**/evf_sam:\n  ros__parameters: {devise: cpu}\n', '', 'no parameter devise'),
-    ('robot:\n  evf_sam:\n    ros__parameters: {image_qos: {depht: 2}}\n', 'robot',
-     'no parameter image_qos.depht'),
-])
-def test_params_files_the_node_would_not_get_are_refused(share, tmp_path, content, namespace,
-                                                         reason):
+@pytest.mark.parametrize(
+    'content, namespace, reason',
+    [
+        (None, '', 'does not exist'),
+        ('/**/evf_sam: [unclosed', '', 'cannot be read as YAML'),
+        ('- 1\n- 2\n', '', 'expected a mapping'),
+        ('/**/other_node:\n  ros__parameters: {device: cpu}\n', '', 'no ros__parameters section'),
+        ('/robot/evf_sam:\n  ros__parameters: {device: cpu}\n', '', 'no ros__parameters section'),
+        ('/**/evf_sam:\n  ros__parameters: {devise: cpu}\n', '', 'no parameter devise'),
+        (
+            'robot:\n  evf_sam:\n    ros__parameters: {image_qos: {depht: 2}}\n',
+            'robot',
+            'no parameter image_qos.depht',
+        ),
+    ],
+)
+def test_params_files_the_node_would_not_get_are_refused(
+    share, tmp_path, content, namespace, reason
+):
     path = tmp_path / 'mine.yaml'
     if content is not None:
         path.write_text(content)
@@ -91,13 +111,16 @@ def test_params_files_the_node_would_not_get_are_refused(share, tmp_path, conten
         node_parameters(share, {'params_file': str(path), 'namespace': namespace})
 
 
-@pytest.mark.parametrize('content, namespace', [
-    ('/**:\n  ros__parameters: {device: cpu, some_other_nodes_param: 1}\n', ''),
-    ('/robot/evf_sam:\n  ros__parameters: {device: cpu, use_sim_time: true}\n', '/robot'),
-    ('robot:\n  evf_sam:\n    ros__parameters: {image_qos: {depth: 2}}\n', 'robot'),
-    ('/*/evf_sam:\n  ros__parameters: {device: cpu}\n', 'robot'),
-    ('evf_sam:\n  ros__parameters: {device: cpu}\n', ''),
-])
+@pytest.mark.parametrize(
+    'content, namespace',
+    [
+        ('/**:\n  ros__parameters: {device: cpu, some_other_nodes_param: 1}\n', ''),
+        ('/robot/evf_sam:\n  ros__parameters: {device: cpu, use_sim_time: true}\n', '/robot'),
+        ('robot:\n  evf_sam:\n    ros__parameters: {image_qos: {depth: 2}}\n', 'robot'),
+        ('/*/evf_sam:\n  ros__parameters: {device: cpu}\n', 'robot'),
+        ('evf_sam:\n  ros__parameters: {device: cpu}\n', ''),
+    ],
+)
 def test_params_files_that_apply_to_the_node_are_taken(share, tmp_path, content, namespace):
     path = tmp_path / 'mine.yaml'
     path.write_text(content)
@@ -107,22 +130,32 @@ def test_params_files_that_apply_to_the_node_are_taken(share, tmp_path, content,
 def test_remappings_and_shm_environment(share):
     values = {'image': '/cam/image_raw', 'command': '/speech/command'}
     remaps = launch_params.node_remappings(values)
-    assert remaps == [('image', '/cam/image_raw'), ('depth', 'depth'),
-                      ('camera_info', 'camera_info'), ('command', '/speech/command'),
-                      ('image/compressed', '/cam/image_raw/compressed')]
+    assert remaps == [
+        ('image', '/cam/image_raw'),
+        ('depth', 'depth'),
+        ('camera_info', 'camera_info'),
+        ('command', '/speech/command'),
+        ('image/compressed', '/cam/image_raw/compressed'),
+    ]
     with pytest.raises(LaunchArgumentError, match='command is empty'):
         launch_params.node_remappings({'command': ''})
     profile = str(share / 'config' / 'fastdds_shm.xml')
     assert launch_params.shm_environment(share, 'True') == dict.fromkeys(
-        launch_params.SHM_VARIABLES, profile)
+        launch_params.SHM_VARIABLES, profile
+    )
     assert launch_params.shm_environment(share, 'false') == {}
     with pytest.raises(LaunchArgumentError, match='not a boolean'):
         launch_params.shm_environment(share, 'yes please')
 
 
 @contextlib.contextmanager
-def _launched(share: Path, values: Mapping[str, str], tmp: Path, client: Client,
-              monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def _launched(
+    share: Path,
+    values: Mapping[str, str],
+    tmp: Path,
+    client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[str]:
     """The installed node started as the launch file starts it from ``values``; yields its
     fully qualified name once active.
     """
@@ -134,8 +167,9 @@ def _launched(share: Path, values: Mapping[str, str], tmp: Path, client: Client,
         monkeypatch.setenv(name, value)
     namespace = values.get('namespace', '')
     fqn = launch_params.node_fqn(namespace)
-    with node_process(namespace, given, tmp, extra_params=files,
-                      remappings=launch_params.node_remappings(values)):
+    with node_process(
+        namespace, given, tmp, extra_params=files, remappings=launch_params.node_remappings(values)
+    ):
         wait_for(lambda: client.lifecycle_state(fqn) == 'active', 60, f'{fqn} to become active')
         yield fqn
 
@@ -146,14 +180,21 @@ def _parameters(client: Client, fqn: str, names: list[str]) -> list:
 
 
 def test_params_file_keeps_its_checkpoint_and_device_unless_given(
-        share, tiny_checkpoint, tmp_path, ros_client, monkeypatch):
+    share, tiny_checkpoint, tmp_path, ros_client, monkeypatch
+):
     """The issue's case: a params_file with checkpoint and device, no launch arguments for them:
     the node loads the file's checkpoint (it would try the hub with the shipped one and stay
     unconfigured); then checkpoint:= given on the command line wins over the file.
     """
     mine, given = str(tiny_checkpoint('evf-sam2')), str(tiny_checkpoint('evf-sam2', seed=1))
-    user = _write_params(tmp_path / 'mine.yaml', {'/**/evf_sam': {'ros__parameters': {
-        'checkpoint': mine, 'device': 'cpu', 'max_depth': 7.5}}})
+    user = _write_params(
+        tmp_path / 'mine.yaml',
+        {
+            '/**/evf_sam': {
+                'ros__parameters': {'checkpoint': mine, 'device': 'cpu', 'max_depth': 7.5}
+            }
+        },
+    )
     values = {'namespace': '/precedence_a', 'params_file': str(user)}
     with _launched(share, values, tmp_path, ros_client, monkeypatch) as fqn:
         names = ['checkpoint', 'device', 'max_depth', 'min_depth']
@@ -163,12 +204,19 @@ def test_params_file_keeps_its_checkpoint_and_device_unless_given(
         assert _parameters(ros_client, fqn, ['checkpoint', 'device']) == [given, 'cpu']
 
 
-def test_node_runs_with_the_shipped_yaml_under_the_shm_profile(share, tiny_checkpoint, tmp_path,
-                                                               ros_client, monkeypatch):
+def test_node_runs_with_the_shipped_yaml_under_the_shm_profile(
+    share, tiny_checkpoint, tmp_path, ros_client, monkeypatch
+):
     """use_shm:=true and remapped topics, as launched: a command and an image go through."""
     c, ns = ros_client, '/shipped'
-    values = {'namespace': ns, 'checkpoint': str(tiny_checkpoint('evf-sam2')), 'device': 'cpu',
-              'use_shm': 'true', 'image': f'{ns}/cam/image_raw', 'command': f'{ns}/speech'}
+    values = {
+        'namespace': ns,
+        'checkpoint': str(tiny_checkpoint('evf-sam2')),
+        'device': 'cpu',
+        'use_shm': 'true',
+        'image': f'{ns}/cam/image_raw',
+        'command': f'{ns}/speech',
+    }
     segs = c.collect(Segmentation, f'{ns}/segmentation')
     prompts = c.collect(String, f'{ns}/prompt', latched=True)
     with _launched(share, values, tmp_path, c, monkeypatch) as fqn:

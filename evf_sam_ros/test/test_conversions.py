@@ -1,4 +1,4 @@
-"""Tests for evf_sam_ros.conversions with real sensor_msgs messages (no rclpy.init needed)."""
+"""Tests for evf_sam_ros.codecs with real sensor_msgs messages (no rclpy.init needed)."""
 
 import io
 import sys
@@ -10,15 +10,14 @@ from PIL import Image as PILImage
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from evf_sam_ros.conversions import (  # noqa: E402
+from evf_sam_ros.codecs.compressed_image import compressed_imgmsg_to_rgb
+from evf_sam_ros.codecs.depth import depth_array_to_metres, depth_imgmsg_to_metres
+from evf_sam_ros.codecs.image import (
     SUPPORTED_COLOR_ENCODINGS,
     SUPPORTED_DEPTH_ENCODINGS,
     SUPPORTED_ENCODINGS,
     ConversionError,
     array_to_imgmsg,
-    compressed_imgmsg_to_rgb,
-    depth_array_to_metres,
-    depth_imgmsg_to_metres,
     imgmsg_to_array,
     imgmsg_to_rgb,
     mask_to_imgmsg,
@@ -28,10 +27,16 @@ RNG = np.random.default_rng(0)
 
 # encoding -> (dtype, channels)
 LAYOUTS = {
-    'rgb8': (np.uint8, 3), 'bgr8': (np.uint8, 3), '8UC3': (np.uint8, 3),
-    'rgba8': (np.uint8, 4), 'bgra8': (np.uint8, 4),
-    'mono8': (np.uint8, 1), '8UC1': (np.uint8, 1),
-    'mono16': (np.uint16, 1), '16UC1': (np.uint16, 1), '32FC1': (np.float32, 1),
+    'rgb8': (np.uint8, 3),
+    'bgr8': (np.uint8, 3),
+    '8UC3': (np.uint8, 3),
+    'rgba8': (np.uint8, 4),
+    'bgra8': (np.uint8, 4),
+    'mono8': (np.uint8, 1),
+    '8UC1': (np.uint8, 1),
+    'mono16': (np.uint16, 1),
+    '16UC1': (np.uint16, 1),
+    '32FC1': (np.float32, 1),
 }
 
 
@@ -91,13 +96,16 @@ def test_8uc3_is_treated_as_bgr8():
     np.testing.assert_array_equal(imgmsg_to_rgb(msg), [[[255, 0, 0]]])
 
 
-@pytest.mark.parametrize('encoding, data, rgb', [
-    ('rgb8', [10, 20, 30], [10, 20, 30]),
-    ('rgba8', [10, 20, 30, 40], [10, 20, 30]),
-    ('bgra8', [10, 20, 30, 40], [30, 20, 10]),
-    ('mono8', [77], [77, 77, 77]),
-    ('8UC1', [5], [5, 5, 5]),
-])
+@pytest.mark.parametrize(
+    'encoding, data, rgb',
+    [
+        ('rgb8', [10, 20, 30], [10, 20, 30]),
+        ('rgba8', [10, 20, 30, 40], [10, 20, 30]),
+        ('bgra8', [10, 20, 30, 40], [30, 20, 10]),
+        ('mono8', [77], [77, 77, 77]),
+        ('8UC1', [5], [5, 5, 5]),
+    ],
+)
 def test_colour_conversions_to_rgb(encoding, data, rgb):
     msg = raw_image(encoding, 1, 1, len(data), data)
     out = imgmsg_to_array(msg, 'rgb8')
@@ -105,11 +113,18 @@ def test_colour_conversions_to_rgb(encoding, data, rgb):
     np.testing.assert_array_equal(out[0, 0], rgb)
 
 
-@pytest.mark.parametrize('encoding, data, luma', [
-    ('rgb8', [255, 0, 0], 76), ('rgb8', [0, 255, 0], 150), ('rgb8', [0, 0, 255], 29),
-    ('rgb8', [255, 255, 255], 255), ('bgr8', [0, 0, 255], 76), ('bgra8', [255, 0, 0, 9], 29),
-    ('mono8', [123], 123),
-])
+@pytest.mark.parametrize(
+    'encoding, data, luma',
+    [
+        ('rgb8', [255, 0, 0], 76),
+        ('rgb8', [0, 255, 0], 150),
+        ('rgb8', [0, 0, 255], 29),
+        ('rgb8', [255, 255, 255], 255),
+        ('bgr8', [0, 0, 255], 76),
+        ('bgra8', [255, 0, 0, 9], 29),
+        ('mono8', [123], 123),
+    ],
+)
 def test_mono8_uses_bt601_luma(encoding, data, luma):
     msg = raw_image(encoding, 1, 1, len(data), data)
     out = imgmsg_to_array(msg, 'mono8')
@@ -140,24 +155,29 @@ def test_padded_step_rgb8():
     expected = np.array([r[:9] for r in rows], dtype=np.uint8).reshape(2, 3, 3)
     np.testing.assert_array_equal(imgmsg_to_array(msg), expected)
     np.testing.assert_array_equal(imgmsg_to_rgb(msg), expected)
-    np.testing.assert_array_equal(imgmsg_to_array(raw_image('bgr8', 2, 3, 12, rows[0] + rows[1]),
-                                                  'rgb8'), expected[..., ::-1])
+    np.testing.assert_array_equal(
+        imgmsg_to_array(raw_image('bgr8', 2, 3, 12, rows[0] + rows[1]), 'rgb8'),
+        expected[..., ::-1],
+    )
 
 
 def test_padded_odd_step_16uc1_unaligned_rows():
     values = np.array([[1, 300], [65535, 4660]], dtype='<u2')
-    data = values[0].tobytes() + b'\xAA' + values[1].tobytes() + b'\xAA'
+    data = values[0].tobytes() + b'\xaa' + values[1].tobytes() + b'\xaa'
     msg = raw_image('16UC1', 2, 2, 5, data, is_bigendian=0)
     out = imgmsg_to_array(msg)
     assert out.dtype == np.uint16
     np.testing.assert_array_equal(out, values)
 
 
-@pytest.mark.parametrize('encoding, dtype, values', [
-    ('16UC1', np.uint16, [[1, 258], [65535, 4660]]),
-    ('mono16', np.uint16, [[7, 256], [0, 40000]]),
-    ('32FC1', np.float32, [[1.5, -2.25], [1e-3, 1e6]]),
-])
+@pytest.mark.parametrize(
+    'encoding, dtype, values',
+    [
+        ('16UC1', np.uint16, [[1, 258], [65535, 4660]]),
+        ('mono16', np.uint16, [[7, 256], [0, 40000]]),
+        ('32FC1', np.float32, [[1.5, -2.25], [1e-3, 1e6]]),
+    ],
+)
 @pytest.mark.parametrize('big', [0, 1])
 def test_endianness_is_honoured(encoding, dtype, values, big):
     values = np.array(values, dtype=dtype)
@@ -179,8 +199,9 @@ def test_extra_trailing_data_is_ignored():
 
 
 def test_duck_typed_message_with_list_data():
-    msg = SimpleNamespace(encoding='bgr8', height=1, width=1, step=3, is_bigendian=0,
-                          data=[0, 0, 255])
+    msg = SimpleNamespace(
+        encoding='bgr8', height=1, width=1, step=3, is_bigendian=0, data=[0, 0, 255]
+    )
     np.testing.assert_array_equal(imgmsg_to_rgb(msg), [[[255, 0, 0]]])
 
 
@@ -244,16 +265,19 @@ def test_array_to_imgmsg_from_non_contiguous_array():
     np.testing.assert_array_equal(imgmsg_to_array(array_to_imgmsg(array, 'rgb8')), array)
 
 
-@pytest.mark.parametrize('array, encoding, pattern', [
-    (np.zeros((2, 2, 3), np.float64), 'rgb8', 'needs dtype uint8, got float64'),
-    (np.zeros((2, 2), np.uint8), 'rgb8', r'HxWx3 array, got shape \(2, 2\)'),
-    (np.zeros((2, 2, 3), np.uint8), 'mono8', r'HxW array, got shape \(2, 2, 3\)'),
-    (np.zeros((2, 2, 3), np.uint8), 'rgba8', 'HxWx4'),
-    (np.zeros((2, 2), np.float32), '16UC1', 'needs dtype uint16'),
-    (np.zeros((2, 2), np.float64), '32FC1', 'needs dtype float32'),
-    (np.zeros((0, 2), np.uint8), 'mono8', 'zero size'),
-    (np.zeros((2, 2), np.uint8), 'jpeg', 'unsupported image encoding'),
-])
+@pytest.mark.parametrize(
+    'array, encoding, pattern',
+    [
+        (np.zeros((2, 2, 3), np.float64), 'rgb8', 'needs dtype uint8, got float64'),
+        (np.zeros((2, 2), np.uint8), 'rgb8', r'HxWx3 array, got shape \(2, 2\)'),
+        (np.zeros((2, 2, 3), np.uint8), 'mono8', r'HxW array, got shape \(2, 2, 3\)'),
+        (np.zeros((2, 2, 3), np.uint8), 'rgba8', 'HxWx4'),
+        (np.zeros((2, 2), np.float32), '16UC1', 'needs dtype uint16'),
+        (np.zeros((2, 2), np.float64), '32FC1', 'needs dtype float32'),
+        (np.zeros((0, 2), np.uint8), 'mono8', 'zero size'),
+        (np.zeros((2, 2), np.uint8), 'jpeg', 'unsupported image encoding'),
+    ],
+)
 def test_array_to_imgmsg_validation(array, encoding, pattern):
     with pytest.raises(ConversionError, match=pattern):
         array_to_imgmsg(array, encoding)
@@ -353,12 +377,15 @@ def test_depth_from_messages():
     metres[0, 0] = 7.0  # result is a writeable new array
 
 
-@pytest.mark.parametrize('array, encoding, pattern', [
-    (np.zeros((2, 2), np.float32), '16UC1', 'uint16'),
-    (np.zeros((2, 2), np.int32), '32FC1', 'float'),
-    (np.zeros((2, 2, 1), np.uint16), '16UC1', 'HxW'),
-    (np.zeros((2, 2), np.uint8), 'mono8', 'unsupported depth encoding'),
-])
+@pytest.mark.parametrize(
+    'array, encoding, pattern',
+    [
+        (np.zeros((2, 2), np.float32), '16UC1', 'uint16'),
+        (np.zeros((2, 2), np.int32), '32FC1', 'float'),
+        (np.zeros((2, 2, 1), np.uint16), '16UC1', 'HxW'),
+        (np.zeros((2, 2), np.uint8), 'mono8', 'unsupported depth encoding'),
+    ],
+)
 def test_depth_array_validation(array, encoding, pattern):
     with pytest.raises(ConversionError, match=pattern):
         depth_array_to_metres(array, encoding)

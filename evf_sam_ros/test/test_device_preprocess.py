@@ -9,7 +9,11 @@ import pytest
 import torch
 
 from evf_sam_ros.model import VARIANTS, EvfSamPredictor, preprocess
-from evf_sam_ros.model.device_preprocess import DevicePreprocessor, FrameUploader, sam_input_size
+from evf_sam_ros.model.accel.device_preprocess import (
+    DevicePreprocessor,
+    FrameUploader,
+    sam_input_size,
+)
 
 STD = torch.tensor(preprocess.SAM_PIXEL_STD).view(1, 3, 1, 1)
 

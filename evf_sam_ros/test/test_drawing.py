@@ -1,11 +1,10 @@
-"""Tests for evf_sam_ros.drawing."""
-
+"""Tests for evf_sam_ros.pipeline.drawing."""
 
 import numpy as np
 import pytest
 
-from evf_sam_ros.drawing import _label_text, annotate, contact_sheet, overlay_mask  # noqa: E402
-from evf_sam_ros.geometry import erode_mask  # noqa: E402
+from evf_sam_ros.model.masks import erode_mask
+from evf_sam_ros.pipeline.drawing import _label_text, annotate, contact_sheet, overlay_mask
 
 RNG = np.random.default_rng(0)
 WHITE = (255, 255, 255)
@@ -17,7 +16,7 @@ def random_image(height=40, width=50):
 
 def rect_mask(shape, rows, cols):
     mask = np.zeros(shape, dtype=bool)
-    mask[rows[0]:rows[1], cols[0]:cols[1]] = True
+    mask[rows[0] : rows[1], cols[0] : cols[1]] = True
     return mask
 
 
@@ -78,12 +77,15 @@ def test_overlay_empty_mask_returns_copy():
     assert not np.shares_memory(out, image)
 
 
-@pytest.mark.parametrize('kwargs, pattern', [
-    ({'mask': np.zeros((40, 49), bool)}, 'differs'),
-    ({'alpha': 1.5}, 'alpha'),
-    ({'color': (0, 300, 0)}, 'color'),
-    ({'image_rgb': np.zeros((40, 50), np.uint8)}, 'HxWx3 uint8'),
-])
+@pytest.mark.parametrize(
+    'kwargs, pattern',
+    [
+        ({'mask': np.zeros((40, 49), bool)}, 'differs'),
+        ({'alpha': 1.5}, 'alpha'),
+        ({'color': (0, 300, 0)}, 'color'),
+        ({'image_rgb': np.zeros((40, 50), np.uint8)}, 'HxWx3 uint8'),
+    ],
+)
 def test_overlay_validation(kwargs, pattern):
     args = {'image_rgb': random_image(), 'mask': np.zeros((40, 50), bool)}
     args.update(kwargs)
@@ -134,8 +136,12 @@ def test_annotate_handles_non_latin_prompt_and_nan_centroid():
 
 
 def test_contact_sheet_size_arithmetic():
-    tiles = [solid(100, 200, (255, 0, 0)), solid(50, 100, (0, 255, 0)),
-             solid(30, 60, (0, 0, 255)), solid(200, 100, (9, 9, 9))]
+    tiles = [
+        solid(100, 200, (255, 0, 0)),
+        solid(50, 100, (0, 255, 0)),
+        solid(30, 60, (0, 0, 255)),
+        solid(200, 100, (9, 9, 9)),
+    ]
     sheet = contact_sheet(tiles, columns=2, tile_width=50)  # heights 25, 25, 25, 100
     assert sheet.dtype == np.uint8
     assert sheet.shape == (25 + 100 + 3 * 4, 2 * 50 + 3 * 4, 3)
@@ -150,18 +156,22 @@ def test_contact_sheet_size_arithmetic():
 def test_contact_sheet_fewer_tiles_than_columns_and_custom_gap():
     sheet = contact_sheet([solid(10, 20, WHITE)], columns=4, tile_width=40, gap=0)
     assert sheet.shape == (20, 40, 3)
-    sheet = contact_sheet([solid(10, 20, WHITE)] * 3, columns=4, tile_width=40, gap=2,
-                          background=(1, 2, 3))
+    sheet = contact_sheet(
+        [solid(10, 20, WHITE)] * 3, columns=4, tile_width=40, gap=2, background=(1, 2, 3)
+    )
     assert sheet.shape == (20 + 2 * 2, 3 * 40 + 4 * 2, 3)
     assert tuple(sheet[0, 0]) == (1, 2, 3)
 
 
-@pytest.mark.parametrize('tiles, columns, width', [
-    ([], 2, 50),
-    ([np.zeros((4, 4, 3), np.uint8)], 0, 50),
-    ([np.zeros((4, 4, 3), np.uint8)], 2, 0),
-    ([np.zeros((4, 4), np.uint8)], 2, 50),
-])
+@pytest.mark.parametrize(
+    'tiles, columns, width',
+    [
+        ([], 2, 50),
+        ([np.zeros((4, 4, 3), np.uint8)], 0, 50),
+        ([np.zeros((4, 4, 3), np.uint8)], 2, 0),
+        ([np.zeros((4, 4), np.uint8)], 2, 50),
+    ],
+)
 def test_contact_sheet_validation(tiles, columns, width):
     with pytest.raises(ValueError):
         contact_sheet(tiles, columns, width)

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from evf_sam_ros.model import VARIANTS, EvfSamPredictor, VariantError
-from evf_sam_ros.model.beit3 import Beit3
+from evf_sam_ros.model.accel.cuda_graphs import GraphedCallable
 from evf_sam_ros.model.config import Beit3Config
-from evf_sam_ros.model.cuda_graphs import GraphedCallable
-from evf_sam_ros.model.sam_parts import best_by_iou
+from evf_sam_ros.model.network.beit3 import Beit3
+from evf_sam_ros.model.network.sam_parts import best_by_iou
 from evf_sam_ros.model.text_batch import (
     DEFAULT_TEXT_BUCKETS,
     MAX_PROMPT_BATCH,

@@ -1,4 +1,4 @@
-"""Tests for evf_sam_ros.geometry with known answers."""
+"""Tests for evf_sam_ros.target3d.geometry with known answers."""
 
 import dataclasses
 import math
@@ -8,13 +8,11 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo
 
-from evf_sam_ros.geometry import (  # noqa: E402
+from evf_sam_ros.model.masks import erode_mask, mask_bbox, mask_centroid
+from evf_sam_ros.target3d.geometry import (
     CameraIntrinsics,
     DepthStats,
     deproject_pixel,
-    erode_mask,
-    mask_bbox,
-    mask_centroid,
     mask_depth_stats,
     target_point,
 )
@@ -22,7 +20,7 @@ from evf_sam_ros.geometry import (  # noqa: E402
 
 def rect_mask(shape, rows, cols):
     mask = np.zeros(shape, dtype=bool)
-    mask[rows[0]:rows[1], cols[0]:cols[1]] = True
+    mask[rows[0] : rows[1], cols[0] : cols[1]] = True
     return mask
 
 
@@ -36,7 +34,7 @@ def reference_erode(mask):
     out = np.zeros_like(mask)
     for r in range(height):
         for c in range(width):
-            window = mask[max(r - 1, 0):r + 2, max(c - 1, 0):c + 2]
+            window = mask[max(r - 1, 0) : r + 2, max(c - 1, 0) : c + 2]
             out[r, c] = 0 < r < height - 1 and 0 < c < width - 1 and window.all()
     return out
 
@@ -108,8 +106,7 @@ def test_erosion_matches_reference_on_random_masks():
         mask = rng.random((13, 17)) < 0.8
         original = mask.copy()
         np.testing.assert_array_equal(erode_mask(mask, 1), reference_erode(mask))
-        np.testing.assert_array_equal(erode_mask(mask, 2),
-                                      reference_erode(reference_erode(mask)))
+        np.testing.assert_array_equal(erode_mask(mask, 2), reference_erode(reference_erode(mask)))
         np.testing.assert_array_equal(mask, original)
 
 
@@ -130,7 +127,8 @@ def test_intrinsics_from_camera_info():
 def test_intrinsics_from_ros1_style_capital_k():
     msg = SimpleNamespace(K=(300.0, 0, 160.0, 0, 310.0, 120.0, 0, 0, 1), width=320, height=240)
     assert CameraIntrinsics.from_camera_info(msg) == CameraIntrinsics(
-        300.0, 310.0, 160.0, 120.0, 320, 240)
+        300.0, 310.0, 160.0, 120.0, 320, 240
+    )
 
 
 def test_camera_info_with_zero_k_rejected():
@@ -157,8 +155,12 @@ def test_scaled_intrinsics():
     intr = CameraIntrinsics(600.0, 610.0, 640.0, 360.0, 1280, 720)
     assert intr.scaled(640, 360) == CameraIntrinsics(300.0, 305.0, 320.0, 180.0, 640, 360)
     stretched = intr.scaled(2560, 360)
-    assert (stretched.fx, stretched.cx, stretched.fy, stretched.cy) == (1200.0, 1280.0,
-                                                                        305.0, 180.0)
+    assert (stretched.fx, stretched.cx, stretched.fy, stretched.cy) == (
+        1200.0,
+        1280.0,
+        305.0,
+        180.0,
+    )
 
 
 def test_deproject_principal_point_is_on_axis():
@@ -182,8 +184,7 @@ def test_depth_stats_known_fraction_and_robust_median():
     depth[6, 5:10] = 0.0  # 5 invalid pixels (below min_depth)
     depth[6, 10:15] = 100.0  # 5 invalid pixels (above max_depth)
     stats = mask_depth_stats(mask, depth, erode_iterations=0)
-    assert stats == DepthStats(median_m=2.0, valid_fraction=0.8, valid_count=80,
-                               pixel_count=100)
+    assert stats == DepthStats(median_m=2.0, valid_fraction=0.8, valid_count=80, pixel_count=100)
 
 
 def test_median_is_robust_to_valid_outliers():

@@ -11,7 +11,7 @@ import pytest
 import torch
 from tracking_reference import reference_components, reference_fill_holes
 
-from evf_sam_ros.model.holes import FILL_HOLE_AREA, connected_components, fill_holes
+from evf_sam_ros.model.tracking.holes import FILL_HOLE_AREA, connected_components, fill_holes
 
 
 def logits_from(foreground: np.ndarray) -> torch.Tensor:
@@ -25,20 +25,20 @@ def crafted() -> np.ndarray:
     """A 40x40 foreground block with holes of known sizes and shapes (True = foreground)."""
     fg = np.zeros((40, 40), dtype=bool)
     fg[2:38, 2:38] = True
-    fg[5, 5] = False                      # 1 px
-    fg[5, 10:18] = False                  # 8 px line: filled
-    fg[10, 10:19] = False                 # 9 px line: kept
-    fg[15:17, 5:9] = False                # 2x4 = 8 px block: filled
-    fg[20:23, 5:8] = False                # 3x3 = 9 px: kept
-    fg[26:28, 26:28] = False              # two 2x2 (4 px) holes touching at a corner:
-    fg[28:30, 28:30] = False              # one 8-connected component of 8 px: filled
-    fg[30:32, 10:12] = False              # 4 px and 5 px touching diagonally: 9 px, kept
+    fg[5, 5] = False  # 1 px
+    fg[5, 10:18] = False  # 8 px line: filled
+    fg[10, 10:19] = False  # 9 px line: kept
+    fg[15:17, 5:9] = False  # 2x4 = 8 px block: filled
+    fg[20:23, 5:8] = False  # 3x3 = 9 px: kept
+    fg[26:28, 26:28] = False  # two 2x2 (4 px) holes touching at a corner:
+    fg[28:30, 28:30] = False  # one 8-connected component of 8 px: filled
+    fg[30:32, 10:12] = False  # 4 px and 5 px touching diagonally: 9 px, kept
     fg[32, 12:15] = False
     fg[32, 15] = False
-    fg[33, 15] = False                    # ... (4 + 5 = 9)
-    fg[0:2, 20:23] = True                 # a 3 px notch from the border into the background:
-    fg[0, 21] = False                     # touches the frame's edge, still a 1 px component
-    fg[35, 30:33] = False                 # 3 px line: filled
+    fg[33, 15] = False  # ... (4 + 5 = 9)
+    fg[0:2, 20:23] = True  # a 3 px notch from the border into the background:
+    fg[0, 21] = False  # touches the frame's edge, still a 1 px component
+    fg[35, 30:33] = False  # 3 px line: filled
     return fg
 
 
@@ -77,10 +77,10 @@ def test_random_masks_match_the_reference(density):
 
 def test_components_do_not_join_across_the_batch_or_rows():
     mask = torch.zeros(2, 1, 4, 4, dtype=torch.bool)
-    mask[0, 0, 3, :] = True   # bottom row of item 0
-    mask[1, 0, 0, :] = True   # top row of item 1 (adjacent in flat memory)
-    mask[0, 0, 0, 3] = True   # end of row 0 of item 0 ...
-    mask[0, 0, 1, 0] = True   # ... and start of row 1 (adjacent in memory, not in the image)
+    mask[0, 0, 3, :] = True  # bottom row of item 0
+    mask[1, 0, 0, :] = True  # top row of item 1 (adjacent in flat memory)
+    mask[0, 0, 0, 3] = True  # end of row 0 of item 0 ...
+    mask[0, 0, 1, 0] = True  # ... and start of row 1 (adjacent in memory, not in the image)
     labels, areas = connected_components(mask)
     assert areas[0, 0, 3].tolist() == [4] * 4 and areas[1, 0, 0].tolist() == [4] * 4
     assert areas[0, 0, 0, 3] == 1 and areas[0, 0, 1, 0] == 1

@@ -39,8 +39,12 @@ def test_installed_script_runs_with_the_model_stack(tmp_path):
     the installed package must import there.
     """
     script = executable('evf-sam-tiny-checkpoint')
-    proc = subprocess.run([str(script), str(tmp_path / 'tiny'), '--variant', 'evf-sam2',
-                           '--image-size', '256'], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(script), str(tmp_path / 'tiny'), '--variant', 'evf-sam2', '--image-size', '256'],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / 'tiny' / 'config.json').is_file()
 
@@ -59,10 +63,24 @@ def _expected_hint(relative_to: Path) -> list[str]:
 
 def test_cli_offline_hint_names_this_installs_commands(tmp_path):
     image = package_prefix() / 'share' / PACKAGE / 'data' / 'sample_tabletop.png'
-    proc = subprocess.run([str(executable('evf-sam-segment')), '--checkpoint', 'YxZhang/evf-sam2',
-                           '--image', str(image), '--prompt', 'the mug', '--device', 'cpu'],
-                          capture_output=True, text=True, timeout=300, env=_offline_env(tmp_path),
-                          cwd=tmp_path)
+    proc = subprocess.run(
+        [
+            str(executable('evf-sam-segment')),
+            '--checkpoint',
+            'YxZhang/evf-sam2',
+            '--image',
+            str(image),
+            '--prompt',
+            'the mug',
+            '--device',
+            'cpu',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_offline_env(tmp_path),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     for text in _expected_hint(tmp_path):
         assert text in proc.stderr
@@ -77,8 +95,9 @@ def test_node_offline_hint_names_this_installs_commands(tmp_path, ros_client, mo
         monkeypatch.setenv(name, value)
     diags = ros_client.collect(DiagnosticArray, '/diagnostics')
     node = f'{HINT_NS}/evf_sam'
-    with node_process(HINT_NS, {'checkpoint': 'YxZhang/evf-sam2', 'diagnostics_period': 0.3},
-                      tmp_path):
+    with node_process(
+        HINT_NS, {'checkpoint': 'YxZhang/evf-sam2', 'diagnostics_period': 0.3}, tmp_path
+    ):
         values = wait_for(lambda: diagnostics_values(diags, node), 60, 'diagnostics of the node')
         assert values['level'] == '2' and 'Hugging Face hub' in values['message']
         assert ros_client.lifecycle_state(node) == 'unconfigured'

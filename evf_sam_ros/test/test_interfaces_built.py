@@ -1,4 +1,5 @@
 """Checks that evf_sam_msgs was generated, installed and is usable from Python."""
+
 import math
 
 from builtin_interfaces.msg import Duration
@@ -83,9 +84,11 @@ def test_ament_index_finds_packages():
     import os
 
     import pytest
+
     if not os.environ.get('AMENT_PREFIX_PATH'):
         pytest.skip('AMENT_PREFIX_PATH not set (`make test` sets it to .venv)')
     from ament_index_python.packages import get_package_share_directory
+
     for pkg in ('evf_sam_msgs', 'evf_sam_ros'):
         share = get_package_share_directory(pkg)
         assert os.path.isfile(os.path.join(share, 'package.xml')), share

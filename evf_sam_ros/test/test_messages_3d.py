@@ -13,10 +13,9 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from evf_sam_msgs.msg import Segmentation
-from evf_sam_ros.box3d import OrientedBox, quaternion_to_rotation
-from evf_sam_ros.cloud import TargetCloud
-from evf_sam_ros.geometry import DepthStats, mask_bbox, mask_centroid
-from evf_sam_ros.markers import (
+from evf_sam_ros.model.masks import mask_bbox, mask_centroid
+from evf_sam_ros.model.results import SegmentationResult
+from evf_sam_ros.pipeline.markers import (
     BOX_ID,
     LABEL_ID,
     MIN_BOX_EDGE_M,
@@ -25,9 +24,12 @@ from evf_sam_ros.markers import (
     marker_namespace,
     target_markers,
 )
-from evf_sam_ros.messages import point_cloud2_msg, pose_stamped_msg, segmentation_msg
-from evf_sam_ros.model.predictor import SegmentationResult
-from evf_sam_ros.targets import TargetEstimate
+from evf_sam_ros.pipeline.messages import point_cloud2_msg, pose_stamped_msg, segmentation_msg
+from evf_sam_ros.target3d.box3d import OrientedBox
+from evf_sam_ros.target3d.cloud import TargetCloud
+from evf_sam_ros.target3d.estimate import TargetEstimate
+from evf_sam_ros.target3d.geometry import DepthStats
+from evf_sam_ros.target3d.rotations import quaternion_to_rotation
 
 HEADER = Header(frame_id='camera_color_optical_frame')
 HEADER.stamp.sec, HEADER.stamp.nanosec = 7, 250
@@ -42,8 +44,14 @@ def _box():
 def _read_cloud(msg):
     """Decode a PointCloud2 from its own field table (as any consumer would)."""
     assert all(f.datatype == PointField.FLOAT32 and f.count == 1 for f in msg.fields)
-    layout = np.dtype({'names': [f.name for f in msg.fields], 'formats': ['<f4'] * len(msg.fields),
-                       'offsets': [f.offset for f in msg.fields], 'itemsize': msg.point_step})
+    layout = np.dtype(
+        {
+            'names': [f.name for f in msg.fields],
+            'formats': ['<f4'] * len(msg.fields),
+            'offsets': [f.offset for f in msg.fields],
+            'itemsize': msg.point_step,
+        }
+    )
     assert not msg.is_bigendian
     return np.frombuffer(bytes(msg.data), dtype=layout, count=msg.width * msg.height)
 
@@ -84,8 +92,16 @@ def test_pose_stamped_of_a_box():
 def _result(found=True):
     mask = np.zeros((8, 10), dtype=bool)
     mask[2:6, 3:7] = found
-    return SegmentationResult('the mug', mask, np.zeros((8, 10), np.float32), 0.8, None,
-                              mask_bbox(mask), mask_centroid(mask), int(mask.sum()))
+    return SegmentationResult(
+        'the mug',
+        mask,
+        np.zeros((8, 10), np.float32),
+        0.8,
+        None,
+        mask_bbox(mask),
+        mask_centroid(mask),
+        int(mask.sum()),
+    )
 
 
 def test_segmentation_carries_the_box():
@@ -111,12 +127,16 @@ def test_segmentation_without_box():
 
 def test_markers_of_a_target():
     box = _box()
-    array = target_markers(HEADER, 3, 'the red mug', 0.876, box, (0.1, -0.05, 0.78),
-                           color=(255, 0, 0))
+    array = target_markers(
+        HEADER, 3, 'the red mug', 0.876, box, (0.1, -0.05, 0.78), color=(255, 0, 0)
+    )
     array = deserialize_message(serialize_message(array), MarkerArray)
     cube, sphere, label = array.markers
-    for marker, marker_id, kind in ((cube, BOX_ID, Marker.CUBE), (sphere, POINT_ID, Marker.SPHERE),
-                                    (label, LABEL_ID, Marker.TEXT_VIEW_FACING)):
+    for marker, marker_id, kind in (
+        (cube, BOX_ID, Marker.CUBE),
+        (sphere, POINT_ID, Marker.SPHERE),
+        (label, LABEL_ID, Marker.TEXT_VIEW_FACING),
+    ):
         assert marker.header == HEADER and marker.ns == marker_namespace(3) == 'target/3'
         assert (marker.id, marker.type, marker.action) == (marker_id, kind, Marker.ADD)
         assert marker.lifetime.sec == 0 and marker.lifetime.nanosec == 0
@@ -141,8 +161,10 @@ def test_markers_delete_what_a_target_lacks():
 def test_delete_target_markers():
     array = delete_target_markers(HEADER, 5)
     assert [(m.ns, m.id, m.action) for m in array.markers] == [
-        ('target/5', BOX_ID, Marker.DELETE), ('target/5', POINT_ID, Marker.DELETE),
-        ('target/5', LABEL_ID, Marker.DELETE)]
+        ('target/5', BOX_ID, Marker.DELETE),
+        ('target/5', POINT_ID, Marker.DELETE),
+        ('target/5', LABEL_ID, Marker.DELETE),
+    ]
 
 
 def test_marker_color_is_checked():

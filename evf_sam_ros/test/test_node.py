@@ -18,8 +18,8 @@ from std_msgs.msg import String
 from evf_sam_msgs.action import FindTarget
 from evf_sam_msgs.msg import Segmentation
 from evf_sam_msgs.srv import Segment
-from evf_sam_ros.conversions import array_to_imgmsg, imgmsg_to_array
-from evf_sam_ros.geometry import CameraIntrinsics, target_point
+from evf_sam_ros.codecs.image import array_to_imgmsg, imgmsg_to_array
+from evf_sam_ros.target3d.geometry import CameraIntrinsics, target_point
 
 NS = '/node_a'
 NODE = f'{NS}/evf_sam'
@@ -28,12 +28,18 @@ NODE = f'{NS}/evf_sam'
 @pytest.fixture(scope='module')
 def node(tiny_checkpoint, tmp_path_factory, ros_client):
     tmp = tmp_path_factory.mktemp('node_a')
-    params = {'checkpoint': str(tiny_checkpoint('evf-sam2')), 'score_threshold': 0.0,
-              'diagnostics_period': 0.3, 'depth_max_stamp_diff': 0.01, 'depth_erode_iterations': 1,
-              'depth_wait': 0.5}
+    params = {
+        'checkpoint': str(tiny_checkpoint('evf-sam2')),
+        'score_threshold': 0.0,
+        'diagnostics_period': 0.3,
+        'depth_max_stamp_diff': 0.01,
+        'depth_erode_iterations': 1,
+        'depth_wait': 0.5,
+    }
     with node_process(NS, params, tmp) as proc:
-        wait_for(lambda: ros_client.lifecycle_state(NODE) == 'active', 60,
-                 'the node to become active')
+        wait_for(
+            lambda: ros_client.lifecycle_state(NODE) == 'active', 60, 'the node to become active'
+        )
         yield proc
     assert proc.returncode == 0, 'the node did not exit cleanly on SIGINT'
 
@@ -41,23 +47,29 @@ def node(tiny_checkpoint, tmp_path_factory, ros_client):
 @pytest.fixture(scope='module')
 def topics(node, ros_client: Client):
     c = ros_client
-    return {'seg': c.collect(Segmentation, f'{NS}/segmentation'),
-            'mask': c.collect(Image, f'{NS}/mask'),
-            'point': c.collect(PointStamped, f'{NS}/target_point'),
-            'prompt': c.collect(String, f'{NS}/prompt', latched=True),
-            'diag': c.collect(DiagnosticArray, '/diagnostics')}
+    return {
+        'seg': c.collect(Segmentation, f'{NS}/segmentation'),
+        'mask': c.collect(Image, f'{NS}/mask'),
+        'point': c.collect(PointStamped, f'{NS}/target_point'),
+        'prompt': c.collect(String, f'{NS}/prompt', latched=True),
+        'diag': c.collect(DiagnosticArray, '/diagnostics'),
+    }
 
 
 def _set_prompt(client: Client, topics: dict, text: str) -> None:
     client.publish_when_matched(String, f'{NS}/command', String(data=text))
-    wait_for(lambda: topics['prompt'] and topics['prompt'][-1].data == text, 10,
-             f"prompt '{text}'")
+    wait_for(
+        lambda: topics['prompt'] and topics['prompt'][-1].data == text, 10, f"prompt '{text}'"
+    )
 
 
 def _send_image(client: Client, topics: dict, stamp: int, **kw) -> Segmentation:
     client.publish_when_matched(Image, f'{NS}/image', image_msg(stamp, **kw))
-    return wait_for(lambda: next((s for s in topics['seg'] if s.header.stamp.sec == stamp), None),
-                    15, f'a segmentation stamped {stamp}')
+    return wait_for(
+        lambda: next((s for s in topics['seg'] if s.header.stamp.sec == stamp), None),
+        15,
+        f'a segmentation stamped {stamp}',
+    )
 
 
 def _skipped(topics: dict) -> int:
@@ -82,8 +94,13 @@ def test_no_result_without_a_target_then_mask_with_source_header(ros_client, top
     values = imgmsg_to_array(mask)
     assert set(np.unique(values)) <= {0, 255} and int((values == 255).sum()) == seg.area
     assert seg.inference_time > 0 and math.isnan(seg.depth_median)
-    diag = wait_for(lambda: (lambda d: d if d and d['node_overhead_ms_p50'] != 'nan' else None)(
-        diagnostics_values(topics['diag'], NODE)), 10, 'node overhead in /diagnostics')
+    diag = wait_for(
+        lambda: (lambda d: d if d and d['node_overhead_ms_p50'] != 'nan' else None)(
+            diagnostics_values(topics['diag'], NODE)
+        ),
+        10,
+        'node overhead in /diagnostics',
+    )
     assert 0.0 <= float(diag['node_overhead_ms_p50']) < 1000.0 and diag['variant'] == 'evf-sam2'
 
 
@@ -105,15 +122,18 @@ def test_depth_and_camera_info_give_the_point_geometry_predicts(ros_client, topi
     mask = imgmsg_to_array(seg.mask) > 0
     intr = CameraIntrinsics(80.0, 90.0, 30.0, 20.0, w, h)
     depth_m = np.where(depth_mm > 0, depth_mm / 1000.0, np.nan).astype(np.float32)
-    expected, stats = target_point(mask, depth_m, intr, erode_iterations=1, min_depth=0.1,
-                                   max_depth=10.0)
+    expected, stats = target_point(
+        mask, depth_m, intr, erode_iterations=1, min_depth=0.1, max_depth=10.0
+    )
     assert seg.target_point_valid
-    np.testing.assert_allclose([seg.target_point.x, seg.target_point.y, seg.target_point.z],
-                               expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        [seg.target_point.x, seg.target_point.y, seg.target_point.z], expected, rtol=1e-5
+    )
     assert seg.depth_median == pytest.approx(stats.median_m)
     assert seg.depth_valid_fraction == pytest.approx(stats.valid_fraction, rel=1e-5)
-    point = wait_for(lambda: next((p for p in topics['point'] if p.header.stamp.sec == stamp),
-                                  None))
+    point = wait_for(
+        lambda: next((p for p in topics['point'] if p.header.stamp.sec == stamp), None)
+    )
     assert point.header.frame_id == 'cam_optical'
     np.testing.assert_allclose([point.point.x, point.point.y, point.point.z], expected, rtol=1e-5)
 
@@ -142,12 +162,16 @@ def test_parameters_are_checked(ros_client, node):
     assert not crossed[0].successful and 'must not exceed max_depth' in crossed[0].reason
     from rcl_interfaces.srv import DescribeParameters
 
-    described = ros_client.call(DescribeParameters, f'{NODE}/describe_parameters',
-                                DescribeParameters.Request(
-                                    names=['score_threshold', 'depth_erode_iterations']))
+    described = ros_client.call(
+        DescribeParameters,
+        f'{NODE}/describe_parameters',
+        DescribeParameters.Request(names=['score_threshold', 'depth_erode_iterations']),
+    )
     score, erode = described.descriptors
-    assert (score.floating_point_range[0].from_value,
-            score.floating_point_range[0].to_value) == (0.0, 1.0)
+    assert (score.floating_point_range[0].from_value, score.floating_point_range[0].to_value) == (
+        0.0,
+        1.0,
+    )
     assert (erode.integer_range[0].from_value, erode.integer_range[0].to_value) == (0, 50)
     frozen = ros_client.set_params(NODE, checkpoint='/elsewhere')
     assert not frozen[0].successful and 'configure' in frozen[0].reason
@@ -160,8 +184,10 @@ def test_service_segments_a_given_image_or_the_newest_frame(ros_client, topics):
     req = Segment.Request(prompt='the plate', image=image_msg(30, h=40, w=50, seed=5))
     res = c.call(Segment, f'{NODE}/segment', req)
     assert res.success, res.message
-    assert (res.result.header.stamp.sec == 30
-            and (res.result.mask.height, res.result.mask.width) == (40, 50))
+    assert res.result.header.stamp.sec == 30 and (
+        res.result.mask.height,
+        res.result.mask.width,
+    ) == (40, 50)
     assert res.result.prompt == 'the plate'
     _set_prompt(c, topics, 'the red mug')
     _send_image(c, topics, 32)  # the newest frame the node received
@@ -190,16 +216,23 @@ def wait_for_future(future, timeout: float = 20.0):
 
 def test_find_target_action_succeeds_after_min_hits_with_feedback(ros_client, topics):
     c = ros_client
-    action, handle, feedback = _send_goal(c, FindTarget.Goal(prompt='the red mug', min_hits=2),
-                                          True)
+    action, handle, feedback = _send_goal(
+        c, FindTarget.Goal(prompt='the red mug', min_hits=2), True
+    )
     assert handle.accepted
     result_future = handle.get_result_async()
     stamp = 40
     while not result_future.done():  # the goal's frame is processed, with or without targets
         c.publish_when_matched(Image, f'{NS}/image', image_msg(stamp, seed=4))
         stamp += 1
-        wait_for(lambda: any(f.feedback.current.header.stamp.sec == stamp - 1 for f in feedback)
-                 or result_future.done(), 15, f'feedback on frame {stamp - 1}')
+        wait_for(
+            lambda: (
+                any(f.feedback.current.header.stamp.sec == stamp - 1 for f in feedback)
+                or result_future.done()
+            ),
+            15,
+            f'feedback on frame {stamp - 1}',
+        )
     result = result_future.result().result
     assert result.found and result.frames_processed >= 2 and result.best.found
     assert len(feedback) >= 2 and feedback[-1].feedback.hits >= 1
@@ -244,14 +277,21 @@ def test_several_targets_by_service_and_topic(ros_client, topics):
     refused = c.call(AddTarget, f'{NODE}/add_target', AddTarget.Request(prompt='\x07'))
     assert not refused.success and refused.target_id == -1 and 'non-printable' in refused.message
     c.publish_when_matched(String, f'{NS}/targets/add', String(data='the fork'))
-    wait_for(lambda: listed and [t.prompt for t in listed[-1].targets] == [
-        'the red mug', 'the plate', 'the fork'], 10, 'three targets listed')
+    wait_for(
+        lambda: (
+            listed
+            and [t.prompt for t in listed[-1].targets] == ['the red mug', 'the plate', 'the fork']
+        ),
+        10,
+        'three targets listed',
+    )
     ids = [t.id for t in listed[-1].targets]
     seg = _send_image(c, topics, 70, seed=4)
     assert seg.prompt == 'the red mug' and seg.target_id == ids[0]  # single topics: the first
     array = wait_for(lambda: next((a for a in arrays if a.header.stamp.sec == 70), None))
-    assert [(s.target_id, s.prompt) for s in array.segmentations] == list(zip(ids, [
-        'the red mug', 'the plate', 'the fork']))
+    assert [(s.target_id, s.prompt) for s in array.segmentations] == list(
+        zip(ids, ['the red mug', 'the plate', 'the fork'])
+    )
     assert all(s.header == array.header for s in array.segmentations)
     gone = c.call(RemoveTarget, f'{NODE}/remove_target', RemoveTarget.Request(target_id=ids[1]))
     assert gone.success
@@ -299,16 +339,22 @@ def test_3d_outputs_cloud_pose_and_markers(ros_client, topics):
     points = np.frombuffer(bytes(cloud.data), np.float32).reshape(-1, 5)
     assert np.allclose(points[:, 2], 1.5, atol=1e-3)
     assert set(points[:, 4].view(np.int32)) == {seg.target_id}
-    array = wait_for(lambda: next((a for a in markers if a.markers and
-                                   a.markers[0].header.stamp.sec == stamp), None))
+    array = wait_for(
+        lambda: next(
+            (a for a in markers if a.markers and a.markers[0].header.stamp.sec == stamp), None
+        )
+    )
     ours = [m for m in array.markers if m.ns == f'target/{seg.target_id}']
     assert [m.type for m in ours] == [Marker.CUBE, Marker.SPHERE, Marker.TEXT_VIEW_FACING]
     assert all(m.action == Marker.ADD for m in ours) and 'the blue box' in ours[2].text
     before = len(markers)
-    assert c.call(RemoveTarget, f'{NODE}/remove_target',
-                  RemoveTarget.Request(target_id=seg.target_id)).success
-    deleted = wait_for(lambda: next((a for a in markers[before:] if a.markers), None), 10,
-                       'markers deleted')
-    assert {(m.ns, m.action) for m in deleted.markers} == {(f'target/{seg.target_id}',
-                                                            Marker.DELETE)}
+    assert c.call(
+        RemoveTarget, f'{NODE}/remove_target', RemoveTarget.Request(target_id=seg.target_id)
+    ).success
+    deleted = wait_for(
+        lambda: next((a for a in markers[before:] if a.markers), None), 10, 'markers deleted'
+    )
+    assert {(m.ns, m.action) for m in deleted.markers} == {
+        (f'target/{seg.target_id}', Marker.DELETE)
+    }
     _set_prompt(c, topics, 'the red mug')

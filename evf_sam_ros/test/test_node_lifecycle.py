@@ -23,33 +23,53 @@ from sensor_msgs.msg import Image
 
 from evf_sam_msgs.action import FindTarget
 from evf_sam_msgs.srv import Segment
-from evf_sam_ros.conversions import array_to_imgmsg
+from evf_sam_ros.codecs.image import array_to_imgmsg
 
 NS = '/lifecycle_all'
 NODE = f'{NS}/evf_sam'
 ORDER = ['unconfigured', 'inactive', 'active']
-STEP = {('unconfigured', 'inactive'): Transition.TRANSITION_CONFIGURE,
-        ('inactive', 'active'): Transition.TRANSITION_ACTIVATE,
-        ('active', 'inactive'): Transition.TRANSITION_DEACTIVATE,
-        ('inactive', 'unconfigured'): Transition.TRANSITION_CLEANUP}
-MOVES = {Transition.TRANSITION_CONFIGURE: 'configure', Transition.TRANSITION_CLEANUP: 'cleanup',
-         Transition.TRANSITION_ACTIVATE: 'activate',
-         Transition.TRANSITION_DEACTIVATE: 'deactivate'}
-SHUTDOWNS = {'unconfigured': Transition.TRANSITION_UNCONFIGURED_SHUTDOWN,
-             'inactive': Transition.TRANSITION_INACTIVE_SHUTDOWN,
-             'active': Transition.TRANSITION_ACTIVE_SHUTDOWN}
-VALID = {('unconfigured', Transition.TRANSITION_CONFIGURE): 'inactive',
-         ('inactive', Transition.TRANSITION_CLEANUP): 'unconfigured',
-         ('inactive', Transition.TRANSITION_ACTIVATE): 'active',
-         ('active', Transition.TRANSITION_DEACTIVATE): 'inactive'}
-BAD_LOG = ('Traceback', 'inference failed', 'Failed to publish', 'terminate called', 'RCLError',
-           'InvalidHandle')
+STEP = {
+    ('unconfigured', 'inactive'): Transition.TRANSITION_CONFIGURE,
+    ('inactive', 'active'): Transition.TRANSITION_ACTIVATE,
+    ('active', 'inactive'): Transition.TRANSITION_DEACTIVATE,
+    ('inactive', 'unconfigured'): Transition.TRANSITION_CLEANUP,
+}
+MOVES = {
+    Transition.TRANSITION_CONFIGURE: 'configure',
+    Transition.TRANSITION_CLEANUP: 'cleanup',
+    Transition.TRANSITION_ACTIVATE: 'activate',
+    Transition.TRANSITION_DEACTIVATE: 'deactivate',
+}
+SHUTDOWNS = {
+    'unconfigured': Transition.TRANSITION_UNCONFIGURED_SHUTDOWN,
+    'inactive': Transition.TRANSITION_INACTIVE_SHUTDOWN,
+    'active': Transition.TRANSITION_ACTIVE_SHUTDOWN,
+}
+VALID = {
+    ('unconfigured', Transition.TRANSITION_CONFIGURE): 'inactive',
+    ('inactive', Transition.TRANSITION_CLEANUP): 'unconfigured',
+    ('inactive', Transition.TRANSITION_ACTIVATE): 'active',
+    ('active', Transition.TRANSITION_DEACTIVATE): 'inactive',
+}
+BAD_LOG = (
+    'Traceback',
+    'inference failed',
+    'Failed to publish',
+    'terminate called',
+    'RCLError',
+    'InvalidHandle',
+)
 ANSWER_S = 10.0  # every waiting request must be answered well before service_timeout (60 s)
 
 
 def _params(checkpoint) -> dict:
-    return {'checkpoint': str(checkpoint), 'score_threshold': 0.0, 'prompt': 'the mug',
-            'diagnostics_period': 0.3, 'device': 'cpu'}
+    return {
+        'checkpoint': str(checkpoint),
+        'score_threshold': 0.0,
+        'prompt': 'the mug',
+        'diagnostics_period': 0.3,
+        'device': 'cpu',
+    }
 
 
 @pytest.fixture(scope='module')
@@ -61,8 +81,9 @@ def slow_checkpoint(tiny_checkpoint):
 def _running(client: Client, ns: str, checkpoint, tmp) -> Iterator:
     """The node in ``ns``, active; on exit: exit code 0 and no error in its log."""
     with node_process(ns, _params(checkpoint), tmp) as proc:
-        wait_for(lambda: client.lifecycle_state(f'{ns}/evf_sam') == 'active', 60,
-                 'the node to start')
+        wait_for(
+            lambda: client.lifecycle_state(f'{ns}/evf_sam') == 'active', 60, 'the node to start'
+        )
         yield proc
     assert proc.returncode == 0
     log = node_log(tmp, ns)
@@ -88,10 +109,12 @@ class InFlight:
 def _send_requests(c: Client, node: str, calls: int = 3) -> InFlight:
     client = c.node.create_client(Segment, f'{node}/segment')
     wait_for(client.service_is_ready, 10, 'the segment service')
-    big = array_to_imgmsg(np.random.default_rng(1).integers(0, 256, (1080, 1920, 3), np.uint8),
-                          'rgb8')  # a slow request: the later ones wait in the worker's queue
-    futures = [client.call_async(Segment.Request(prompt='the mug', image=big))
-               for _ in range(calls)]
+    big = array_to_imgmsg(
+        np.random.default_rng(1).integers(0, 256, (1080, 1920, 3), np.uint8), 'rgb8'
+    )  # a slow request: the later ones wait in the worker's queue
+    futures = [
+        client.call_async(Segment.Request(prompt='the mug', image=big)) for _ in range(calls)
+    ]
     action = ActionClient(c.node, FindTarget, f'{node}/find_target')
     wait_for(action.server_is_ready, 10, 'the find_target server')
     goal = FindTarget.Goal(prompt='the mug', min_hits=100000)
@@ -103,8 +126,11 @@ def _all_answered(flight: InFlight, node_active: bool) -> None:
     """Every call answered within ANSWER_S; the goal rejected, ended, or (still active)
     canceled.
     """
-    wait_for(lambda: all(f.done() for f in flight.calls) and flight.goal.done(), ANSWER_S,
-             'answers to the requests in flight')
+    wait_for(
+        lambda: all(f.done() for f in flight.calls) and flight.goal.done(),
+        ANSWER_S,
+        'answers to the requests in flight',
+    )
     for future in flight.calls:
         response = future.result()
         assert response.success or response.message, 'a refusal always says why'
@@ -140,8 +166,9 @@ def test_transition_with_requests_in_flight(node, ros_client, state, transition)
 
 
 @pytest.mark.parametrize('state', ORDER)
-def test_shutdown_from_each_state_and_invalid_shutdowns(state, slow_checkpoint, ros_client,
-                                                        tmp_path):
+def test_shutdown_from_each_state_and_invalid_shutdowns(
+    state, slow_checkpoint, ros_client, tmp_path
+):
     c, ns = ros_client, f'/shutdown_{state}'
     with _running(c, ns, slow_checkpoint, tmp_path) as proc:
         name = f'{ns}/evf_sam'
@@ -158,8 +185,9 @@ def test_shutdown_from_each_state_and_invalid_shutdowns(state, slow_checkpoint, 
 
 
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
-def test_signal_during_inference_exits_cleanly_within_2s(sig, slow_checkpoint, ros_client,
-                                                         tmp_path):
+def test_signal_during_inference_exits_cleanly_within_2s(
+    sig, slow_checkpoint, ros_client, tmp_path
+):
     c, ns = ros_client, f'/signal_{sig.name.lower()}'
     with _running(c, ns, slow_checkpoint, tmp_path) as proc:
         name = f'{ns}/evf_sam'
@@ -180,8 +208,11 @@ def test_signal_during_inference_exits_cleanly_within_2s(sig, slow_checkpoint, r
         streamer = threading.Thread(target=stream, daemon=True)
         streamer.start()
         assert busy.wait(5)
-        wait_for(lambda: int((diagnostics_values(diags, name) or {}).get('frames_processed', 0))
-                 >= 2, 30, 'the node to be busy with the stream')
+        wait_for(
+            lambda: int((diagnostics_values(diags, name) or {}).get('frames_processed', 0)) >= 2,
+            30,
+            'the node to be busy with the stream',
+        )
         start = time.monotonic()
         proc.send_signal(sig)
         proc.wait(10)

@@ -63,8 +63,9 @@ def test_service_times_out_with_a_reason_when_no_answer_comes():
 def test_service_answers_at_once_when_the_request_is_abandoned():
     backend = Backend()
     service = SegmentService(backend, lambda: 60.0)
-    threading.Timer(0.05, lambda: backend.futures[0].set_exception(
-        RequestRefused('node deactivated'))).start()
+    threading.Timer(
+        0.05, lambda: backend.futures[0].set_exception(RequestRefused('node deactivated'))
+    ).start()
     start = time.monotonic()
     response = _call(service)
     assert not response.success and response.message == 'node deactivated'
@@ -74,8 +75,9 @@ def test_service_answers_at_once_when_the_request_is_abandoned():
 def test_service_success_refusals_and_the_newest_frame():
     backend = Backend()
     service = SegmentService(backend, lambda: 5.0)
-    threading.Timer(0.05, lambda: backend.futures[0].set_result(
-        Segmentation(prompt='the mug'))).start()
+    threading.Timer(
+        0.05, lambda: backend.futures[0].set_result(Segmentation(prompt='the mug'))
+    ).start()
     response = _call(service, image=image_msg(3))
     assert response.success and response.result.prompt == 'the mug'
     assert backend.images[0].header.stamp.sec == 3

@@ -17,7 +17,7 @@ from std_msgs.msg import String
 
 from evf_sam_msgs.msg import Segmentation
 from evf_sam_msgs.srv import Segment
-from evf_sam_ros.conversions import array_to_imgmsg
+from evf_sam_ros.codecs.image import array_to_imgmsg
 
 SLOW_NS, LC_NS = '/slow', '/lifecycle'
 SLOW, LC = f'{SLOW_NS}/evf_sam', f'{LC_NS}/evf_sam'
@@ -32,14 +32,25 @@ def _diag(client_topics: dict, node: str, key: str) -> int:
 def slow(tiny_checkpoint, tmp_path_factory, ros_client):
     """A node whose model takes ~0.1 s a frame on this CPU (tiny SAM2 at 1024 input)."""
     tmp = tmp_path_factory.mktemp('slow')
-    params = {'checkpoint': str(tiny_checkpoint('evf-sam2', image_size=1024)),
-              'score_threshold': 0.0, 'diagnostics_period': 0.3, 'prompt': 'the mug',
-              'depth_erode_iterations': 0}
+    params = {
+        'checkpoint': str(tiny_checkpoint('evf-sam2', image_size=1024)),
+        'score_threshold': 0.0,
+        'diagnostics_period': 0.3,
+        'prompt': 'the mug',
+        'depth_erode_iterations': 0,
+    }
     c = ros_client
-    topics = {'seg': [], 'diag': c.collect(DiagnosticArray, '/diagnostics'),
-              'prompt': c.collect(String, f'{SLOW_NS}/prompt', latched=True)}
-    c.node.create_subscription(Segmentation, f'{SLOW_NS}/segmentation',
-                               lambda m: topics['seg'].append((time.monotonic(), m)), 100)
+    topics = {
+        'seg': [],
+        'diag': c.collect(DiagnosticArray, '/diagnostics'),
+        'prompt': c.collect(String, f'{SLOW_NS}/prompt', latched=True),
+    }
+    c.node.create_subscription(
+        Segmentation,
+        f'{SLOW_NS}/segmentation',
+        lambda m: topics['seg'].append((time.monotonic(), m)),
+        100,
+    )
     with node_process(SLOW_NS, params, tmp) as proc:
         wait_for(lambda: c.lifecycle_state(SLOW) == 'active', 60, 'the slow node to become active')
         yield topics
@@ -62,11 +73,15 @@ def _stream(client: Client, topic: str, make, rate_hz: float, seconds: float) ->
 
 
 def test_newest_frame_only_keeps_latency_within_one_inference(ros_client, slow):
-    sent = _stream(ros_client, f'{SLOW_NS}/image',
-                   lambda i: image_msg(1000 + i, 240, 320, seed=i), 30, 3.0)
+    sent = _stream(
+        ros_client, f'{SLOW_NS}/image', lambda i: image_msg(1000 + i, 240, 320, seed=i), 30, 3.0
+    )
     last = max(sent)
-    wait_for(lambda: any(m.header.stamp.sec == last for _, m in slow['seg']), 15,
-             "the newest frame's result")
+    wait_for(
+        lambda: any(m.header.stamp.sec == last for _, m in slow['seg']),
+        15,
+        "the newest frame's result",
+    )
     outs = [(t, m) for t, m in slow['seg'] if m.header.stamp.sec in sent]
     assert len(outs) < len(sent) / 2, 'a slow model cannot process every frame of a 30 Hz stream'
     periods = [m.inference_time for _, m in outs]
@@ -88,12 +103,18 @@ def test_bad_images_are_counted_and_the_node_carries_on(ros_client, slow):
     bad[3].width, bad[3].height, bad[3].step, bad[3].data = 0, 0, 0, b''
     for msg in bad:
         c.publish_when_matched(Image, f'{SLOW_NS}/image', msg)
-        wait_for(lambda: _diag(slow, SLOW, 'frames_bad') > before, 10,
-                 f'bad frame {msg.header.stamp.sec} counted')
+        wait_for(
+            lambda: _diag(slow, SLOW, 'frames_bad') > before,
+            10,
+            f'bad frame {msg.header.stamp.sec} counted',
+        )
         before = _diag(slow, SLOW, 'frames_bad')
     c.publish_when_matched(Image, f'{SLOW_NS}/image', image_msg(2010, 20, 30))
-    wait_for(lambda: any(m.header.stamp.sec == 2010 for _, m in slow['seg']), 10,
-             'a good frame after bad ones')
+    wait_for(
+        lambda: any(m.header.stamp.sec == 2010 for _, m in slow['seg']),
+        10,
+        'a good frame after bad ones',
+    )
 
 
 def test_huge_and_unprintable_prompts_are_refused(ros_client, slow):
@@ -102,17 +123,19 @@ def test_huge_and_unprintable_prompts_are_refused(ros_client, slow):
     current = slow['prompt'][-1].data
     for text in ('mug ' * 3000, 'the \x1b[31mred\x1b[0m mug'):
         c.publish_when_matched(String, f'{SLOW_NS}/command', String(data=text))
-    wait_for(lambda: _diag(slow, SLOW, 'prompts_rejected') >= rejected + 2, 10,
-             'two refusals counted')
+    wait_for(
+        lambda: _diag(slow, SLOW, 'prompts_rejected') >= rejected + 2, 10, 'two refusals counted'
+    )
     assert slow['prompt'][-1].data == current
 
 
 def test_command_flood_keeps_the_node_responsive_and_counts_every_command(ros_client, slow):
     c = ros_client
     commands = _diag(slow, SLOW, 'commands')
-    frames = threading.Thread(target=_stream,
-                              args=(c, f'{SLOW_NS}/image',
-                                    lambda i: image_msg(3000 + i, 120, 160), 30, 2.0))
+    frames = threading.Thread(
+        target=_stream,
+        args=(c, f'{SLOW_NS}/image', lambda i: image_msg(3000 + i, 120, 160), 30, 2.0),
+    )
     frames.start()
     pub = c.publisher(String, f'{SLOW_NS}/command', depth=200)
     wait_for(lambda: pub.get_subscription_count() > 0)
@@ -126,8 +149,9 @@ def test_command_flood_keeps_the_node_responsive_and_counts_every_command(ros_cl
         time.sleep(0.01)
     frames.join()
     wait_for(lambda: slow['prompt'][-1].data == 'object 199', 10, 'the last command to win')
-    wait_for(lambda: _diag(slow, SLOW, 'commands') == commands + 200, 10,
-             'all 200 commands counted')
+    wait_for(
+        lambda: _diag(slow, SLOW, 'commands') == commands + 200, 10, 'all 200 commands counted'
+    )
     assert max(round_trips) < 2.0, round_trips
     _ = c.call(Segment, f'{SLOW}/segment', Segment.Request(prompt='the mug'))
 
@@ -142,8 +166,11 @@ def test_image_flood_1080p_at_60hz(ros_client, slow):
         return template
 
     sent = _stream(c, f'{SLOW_NS}/image', make, 60, 2.0)
-    wait_for(lambda: any(m.header.stamp.sec in sent for _, m in slow['seg']), 20,
-             'a result from the flood')
+    wait_for(
+        lambda: any(m.header.stamp.sec in sent for _, m in slow['seg']),
+        20,
+        'a result from the flood',
+    )
     assert c.lifecycle_state(SLOW) == 'active'
 
 
@@ -159,25 +186,31 @@ def test_depth_problems_are_reported_not_fatal(ros_client, slow):
     def frame(stamp, kind):
         before = _diag(slow, SLOW, f'problem.{kind}')
         c.publish_when_matched(Image, f'{SLOW_NS}/image', image_msg(stamp, h, w, seed=4))
-        wait_for(lambda: _diag(slow, SLOW, f'problem.{kind}') > before, 10,
-                 f'problem {kind} counted')
-        seg = wait_for(lambda: next((m for _, m in slow['seg'] if m.header.stamp.sec == stamp),
-                                    None))
+        wait_for(
+            lambda: _diag(slow, SLOW, f'problem.{kind}') > before, 10, f'problem {kind} counted'
+        )
+        seg = wait_for(
+            lambda: next((m for _, m in slow['seg'] if m.header.stamp.sec == stamp), None)
+        )
         assert not seg.target_point_valid
 
-    c.publish_when_matched(Image, f'{SLOW_NS}/depth',
-                           depth(5000, np.full((h, w), 1000, np.uint16), '16UC1'))
+    c.publish_when_matched(
+        Image, f'{SLOW_NS}/depth', depth(5000, np.full((h, w), 1000, np.uint16), '16UC1')
+    )
     frame(5000, 'camera_info_missing')
     info = CameraInfo(width=w, height=h, k=[50.0, 0, 32.0, 0, 50.0, 24.0, 0, 0, 1.0])
     c.publish_when_matched(CameraInfo, f'{SLOW_NS}/camera_info', info)
-    c.publish_when_matched(Image, f'{SLOW_NS}/depth',
-                           depth(5001, np.full((h // 2, w // 2), 900, np.uint16), '16UC1'))
+    c.publish_when_matched(
+        Image, f'{SLOW_NS}/depth', depth(5001, np.full((h // 2, w // 2), 900, np.uint16), '16UC1')
+    )
     frame(5001, 'depth_size_mismatch')
-    c.publish_when_matched(Image, f'{SLOW_NS}/depth',
-                           depth(5002, np.full((h, w), np.nan, np.float32), '32FC1'))
+    c.publish_when_matched(
+        Image, f'{SLOW_NS}/depth', depth(5002, np.full((h, w), np.nan, np.float32), '32FC1')
+    )
     frame(5002, 'depth_invalid')
-    c.publish_when_matched(Image, f'{SLOW_NS}/depth',
-                           depth(5003, np.zeros((h, w), np.uint16), '16UC1'))
+    c.publish_when_matched(
+        Image, f'{SLOW_NS}/depth', depth(5003, np.zeros((h, w), np.uint16), '16UC1')
+    )
     frame(5003, 'depth_invalid')
 
 
@@ -191,20 +224,27 @@ def test_extreme_but_valid_image_is_a_bad_image_not_a_crash(ros_client, slow):
     wait_for(lambda: _diag(slow, SLOW, 'problem.bad_image') > before, 10, 'bad_image counted')
     assert _diag(slow, SLOW, 'problem.worker_error') == 0
     c.publish_when_matched(Image, f'{SLOW_NS}/image', image_msg(6001))
-    wait_for(lambda: any(m.header.stamp.sec == 6001 for _, m in slow['seg']), 10,
-             'next frame served')
+    wait_for(
+        lambda: any(m.header.stamp.sec == 6001 for _, m in slow['seg']), 10, 'next frame served'
+    )
 
 
-def test_failed_load_keeps_the_node_up_then_full_lifecycle(tiny_checkpoint, tmp_path_factory,
-                                                           ros_client):
+def test_failed_load_keeps_the_node_up_then_full_lifecycle(
+    tiny_checkpoint, tmp_path_factory, ros_client
+):
     c, tmp = ros_client, tmp_path_factory.mktemp('lifecycle')
     diags = c.collect(DiagnosticArray, '/diagnostics')
     segs = c.collect(Segmentation, f'{LC_NS}/segmentation')
-    params = {'checkpoint': str(tmp / 'no_such_checkpoint'), 'diagnostics_period': 0.3,
-              'prompt': 'the mug', 'score_threshold': 0.0}
+    params = {
+        'checkpoint': str(tmp / 'no_such_checkpoint'),
+        'diagnostics_period': 0.3,
+        'prompt': 'the mug',
+        'score_threshold': 0.0,
+    }
     with node_process(LC_NS, params, tmp) as proc:
-        values = wait_for(lambda: diagnostics_values(diags, LC), 60,
-                          'diagnostics from the lifecycle node')
+        values = wait_for(
+            lambda: diagnostics_values(diags, LC), 60, 'diagnostics from the lifecycle node'
+        )
         assert values['level'] == '2' and 'does not exist' in values['message']
         assert c.lifecycle_state(LC) == 'unconfigured' and proc.poll() is None
         assert c.set_params(LC, checkpoint=str(tiny_checkpoint('evf-sam2')))[0].successful
@@ -219,12 +259,14 @@ def test_failed_load_keeps_the_node_up_then_full_lifecycle(tiny_checkpoint, tmp_
         assert not res.success and 'inactive' in res.message
         assert c.transition(LC, Transition.TRANSITION_CLEANUP)
         assert c.lifecycle_state(LC) == 'unconfigured'
-        wait_for(lambda: (diagnostics_values(diags, LC) or {}).get('device') == '', 5,
-                 'model released')
+        wait_for(
+            lambda: (diagnostics_values(diags, LC) or {}).get('device') == '', 5, 'model released'
+        )
         assert c.transition(LC, Transition.TRANSITION_CONFIGURE)
         assert c.transition(LC, Transition.TRANSITION_ACTIVATE)
         c.publish_when_matched(Image, f'{LC_NS}/image', image_msg(2))
-        wait_for(lambda: any(s.header.stamp.sec == 2 for s in segs), 10,
-                 'output after reconfigure')
+        wait_for(
+            lambda: any(s.header.stamp.sec == 2 for s in segs), 10, 'output after reconfigure'
+        )
     assert proc.returncode == 0
     assert 'Traceback' not in node_log(tmp, LC_NS)

@@ -15,7 +15,7 @@ from std_msgs.msg import String
 
 from evf_sam_msgs.msg import Segmentation, SegmentationArray
 from evf_sam_msgs.srv import AddTarget
-from evf_sam_ros.conversions import array_to_imgmsg
+from evf_sam_ros.codecs.image import array_to_imgmsg
 
 NS = '/track_mode'
 NODE = f'{NS}/evf_sam'
@@ -24,16 +24,24 @@ NODE = f'{NS}/evf_sam'
 @pytest.fixture(scope='module')
 def track(tiny_checkpoint, tmp_path_factory, ros_client):
     tmp = tmp_path_factory.mktemp('track')
-    params = {'checkpoint': str(tiny_checkpoint('evf-sam2')), 'mode': 'track', 'device': 'cpu',
-              'score_threshold': 0.0, 'diagnostics_period': 0.3, 'depth_max_stamp_diff': 0.01,
-              'publish_overlay': False,
-              # random weights: object scores are noise; lost only when a test asks
-              'lost_after': 0}
+    params = {
+        'checkpoint': str(tiny_checkpoint('evf-sam2')),
+        'mode': 'track',
+        'device': 'cpu',
+        'score_threshold': 0.0,
+        'diagnostics_period': 0.3,
+        'depth_max_stamp_diff': 0.01,
+        'publish_overlay': False,
+        # random weights: object scores are noise; lost only when a test asks
+        'lost_after': 0,
+    }
     c = ros_client
-    topics = {'seg': c.collect(Segmentation, f'{NS}/segmentation'),
-              'arrays': c.collect(SegmentationArray, f'{NS}/segmentations'),
-              'diag': c.collect(DiagnosticArray, '/diagnostics'),
-              'prompt': c.collect(String, f'{NS}/prompt', latched=True)}
+    topics = {
+        'seg': c.collect(Segmentation, f'{NS}/segmentation'),
+        'arrays': c.collect(SegmentationArray, f'{NS}/segmentations'),
+        'diag': c.collect(DiagnosticArray, '/diagnostics'),
+        'prompt': c.collect(String, f'{NS}/prompt', latched=True),
+    }
     with node_process(NS, params, tmp) as proc:
         wait_for(lambda: c.lifecycle_state(NODE) == 'active', 60, 'the track node to start')
         c.publish_when_matched(String, f'{NS}/command', String(data='the red mug'))
@@ -45,8 +53,11 @@ def track(tiny_checkpoint, tmp_path_factory, ros_client):
 
 def _frame(c: Client, topics: dict, stamp: int, **kw) -> Segmentation:
     c.publish_when_matched(Image, f'{NS}/image', image_msg(stamp, **kw))
-    return wait_for(lambda: next((s for s in topics['seg'] if s.header.stamp.sec == stamp), None),
-                    15, f'a segmentation stamped {stamp}')
+    return wait_for(
+        lambda: next((s for s in topics['seg'] if s.header.stamp.sec == stamp), None),
+        15,
+        f'a segmentation stamped {stamp}',
+    )
 
 
 def _diag(topics: dict, key: str) -> int:
@@ -75,7 +86,9 @@ def test_grounded_once_then_tracked_and_several_targets(ros_client, track):
     _frame(c, track, 5, seed=6)
     array = wait_for(lambda: next((a for a in track['arrays'] if a.header.stamp.sec == 5), None))
     assert [(s.target_id, s.grounded) for s in array.segmentations] == [
-        (first.target_id, False), (added.target_id, True)]  # the new one grounded on this frame
+        (first.target_id, False),
+        (added.target_id, True),
+    ]  # the new one grounded on this frame
     _frame(c, track, 6, seed=7)
     array = wait_for(lambda: next((a for a in track['arrays'] if a.header.stamp.sec == 6), None))
     assert [s.grounded for s in array.segmentations] == [False, False]
@@ -95,8 +108,13 @@ def test_lost_targets_are_regrounded(ros_client, track):
         assert segs[1].lost_count == segs[0].lost_count + 1
         assert segs[3].reground_count == segs[2].reground_count + 1
         assert not any(s.found for s in segs)
-        wait_for(lambda: _diag(track, 'track_lost') > lost_before
-                 and _diag(track, 'track_regrounded') >= 1, 10, 'lost and re-grounded counted')
+        wait_for(
+            lambda: (
+                _diag(track, 'track_lost') > lost_before and _diag(track, 'track_regrounded') >= 1
+            ),
+            10,
+            'lost and re-grounded counted',
+        )
     finally:
         assert all(r.successful for r in c.set_params(NODE, score_threshold=0.0, lost_after=0))
 
@@ -111,8 +129,11 @@ def test_bad_input_in_track_mode_is_counted_and_the_node_carries_on(ros_client, 
     before = {k: _diag(track, f'problem.{k}') for k in ('unsupported_encoding', 'bad_image')}
     for msg in (bad, short):
         c.publish_when_matched(Image, f'{NS}/image', msg)
-        wait_for(lambda: sum(_diag(track, f'problem.{k}') for k in before) > sum(before.values()),
-                 10, 'the bad frame counted')
+        wait_for(
+            lambda: sum(_diag(track, f'problem.{k}') for k in before) > sum(before.values()),
+            10,
+            'the bad frame counted',
+        )
         before = {k: _diag(track, f'problem.{k}') for k in before}
     # 1 x 100000: video mode squashes every frame to 1024x1024, so it is segmented (and the
     # targets re-grounded for the new frame size), where image mode refuses it as bad_image
@@ -124,9 +145,9 @@ def test_bad_input_in_track_mode_is_counted_and_the_node_carries_on(ros_client, 
     info = CameraInfo(width=w, height=h, k=[50.0, 0, 32.0, 0, 50.0, 24.0, 0, 0, 1.0])
     c.publish_when_matched(CameraInfo, f'{NS}/camera_info', info)
     for stamp, depth, frame, kind in (
-            (32, np.full((h // 2, w // 2), 900, np.uint16), 'camera_optical',
-             'depth_size_mismatch'),
-            (33, np.full((h, w), 900, np.uint16), 'other_optical', 'depth_frame_mismatch')):
+        (32, np.full((h // 2, w // 2), 900, np.uint16), 'camera_optical', 'depth_size_mismatch'),
+        (33, np.full((h, w), 900, np.uint16), 'other_optical', 'depth_frame_mismatch'),
+    ):
         msg = array_to_imgmsg(depth, '16UC1')
         msg.header.stamp.sec, msg.header.frame_id = stamp, frame
         count = _diag(track, f'problem.{kind}')
@@ -140,11 +161,20 @@ def test_bad_input_in_track_mode_is_counted_and_the_node_carries_on(ros_client, 
 def test_track_mode_refuses_a_sam_vit_checkpoint(tiny_checkpoint, tmp_path, ros_client):
     c, ns = ros_client, '/track_vit'
     diags = c.collect(DiagnosticArray, '/diagnostics')
-    params = {'checkpoint': str(tiny_checkpoint('evf-sam', image_size=256)), 'mode': 'track',
-              'device': 'cpu', 'diagnostics_period': 0.3}
+    params = {
+        'checkpoint': str(tiny_checkpoint('evf-sam', image_size=256)),
+        'mode': 'track',
+        'device': 'cpu',
+        'diagnostics_period': 0.3,
+    }
     with node_process(ns, params, tmp_path) as proc:
-        values = wait_for(lambda: (lambda v: v if v and v['level'] == '2' else None)(
-            diagnostics_values(diags, f'{ns}/evf_sam')), 60, 'the load error on /diagnostics')
+        values = wait_for(
+            lambda: (lambda v: v if v and v['level'] == '2' else None)(
+                diagnostics_values(diags, f'{ns}/evf_sam')
+            ),
+            60,
+            'the load error on /diagnostics',
+        )
         assert 'SAM2 checkpoint' in values['message'] and 'segment mode' in values['message']
         assert c.lifecycle_state(f'{ns}/evf_sam') == 'unconfigured' and proc.poll() is None
     assert proc.returncode == 0

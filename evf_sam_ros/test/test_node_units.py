@@ -74,8 +74,9 @@ def test_worker_survives_a_failing_frame():
 def test_max_rate_spaces_frames():
     slot: LatestSlot[int] = LatestSlot()
     times = []
-    worker = InferenceWorker(slot, lambda f: times.append(time.monotonic()), lambda *a: None,
-                             max_rate=lambda: 5.0)
+    worker = InferenceWorker(
+        slot, lambda f: times.append(time.monotonic()), lambda *a: None, max_rate=lambda: 5.0
+    )
     worker.start()
     end = time.monotonic() + 1.2
     i = 0
@@ -112,8 +113,15 @@ def test_statistics_and_throttled_warnings():
 
 def test_depth_that_arrives_after_the_image_is_waited_for():
     buffer = StampedBuffer()
-    old = SimpleNamespace(header=_header(1), height=4, width=6, encoding='32FC1', is_bigendian=0,
-                          step=24, data=np.full((4, 6), 1.5, np.float32).tobytes())
+    old = SimpleNamespace(
+        header=_header(1),
+        height=4,
+        width=6,
+        encoding='32FC1',
+        is_bigendian=0,
+        step=24,
+        data=np.full((4, 6), 1.5, np.float32).tobytes(),
+    )
     buffer.add(old)  # the depth topic exists, but its image for stamp 2 comes later
     late = SimpleNamespace(**{**vars(old), 'header': _header(2)})
     threading.Timer(0.1, buffer.add, args=(late,)).start()
@@ -124,7 +132,8 @@ def test_depth_that_arrives_after_the_image_is_waited_for():
     assert got.problems == [] and np.allclose(got.depth_m, 1.5)
     start = time.monotonic()
     never = BufferedDepth(StampedBuffer(), lambda: info, 0.01, 2.0, False).match(
-        _header(9), (4, 6))
+        _header(9), (4, 6)
+    )
     assert [k for k, _ in never.problems] == ['depth_missing']  # no depth topic: no waiting
     assert time.monotonic() - start < 0.5
     first = StampedBuffer()  # a publisher exists but its first image is late: wait for it
@@ -139,9 +148,17 @@ def test_no_wait_once_the_depth_stream_has_passed_the_image():
     """
     buffer = StampedBuffer()
     for sec in (1, 3):
-        buffer.add(SimpleNamespace(header=_header(sec), height=4, width=6, encoding='32FC1',
-                                   is_bigendian=0, step=24,
-                                   data=np.full((4, 6), 1.5, np.float32).tobytes()))
+        buffer.add(
+            SimpleNamespace(
+                header=_header(sec),
+                height=4,
+                width=6,
+                encoding='32FC1',
+                is_bigendian=0,
+                step=24,
+                data=np.full((4, 6), 1.5, np.float32).tobytes(),
+            )
+        )
     info = SimpleNamespace(k=[5.0, 0, 3.0, 0, 5.0, 2.0, 0, 0, 1.0], width=6, height=4)
     start = time.monotonic()
     got = BufferedDepth(buffer, lambda: info, 0.01, 5.0, True).match(_header(2), (4, 6))

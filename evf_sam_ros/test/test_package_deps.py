@@ -17,14 +17,29 @@ from ament_index_python.packages import get_package_share_directory
 import evf_sam_ros
 
 # Python modules with a rosdep key (package.xml) rather than a ROS package of the same name.
-ROSDEP_PYTHON = {'numpy': 'python3-numpy', 'PIL': 'python3-pil', 'yaml': 'python3-yaml',
-                 'pytest': 'python3-pytest'}
+ROSDEP_PYTHON = {
+    'numpy': 'python3-numpy',
+    'PIL': 'python3-pil',
+    'yaml': 'python3-yaml',
+    'pytest': 'python3-pytest',
+}
 # Python modules from pip (setup.py install_requires), by distribution name.
-PIP = {'torch': 'torch', 'torchvision': 'torchvision', 'segment_anything': 'segment-anything',
-       'sam2': 'sam2', 'safetensors': 'safetensors', 'sentencepiece': 'sentencepiece',
-       'huggingface_hub': 'huggingface_hub', 'rosbags': 'rosbags', 'imageio': 'imageio',
-       'imageio_ffmpeg': 'imageio-ffmpeg', 'tqdm': 'tqdm', 'numpy': 'numpy', 'PIL': 'pillow',
-       'yaml': 'pyyaml'}
+PIP = {
+    'torch': 'torch',
+    'torchvision': 'torchvision',
+    'segment_anything': 'segment-anything',
+    'sam2': 'sam2',
+    'safetensors': 'safetensors',
+    'sentencepiece': 'sentencepiece',
+    'huggingface_hub': 'huggingface_hub',
+    'rosbags': 'rosbags',
+    'imageio': 'imageio',
+    'imageio_ffmpeg': 'imageio-ffmpeg',
+    'tqdm': 'tqdm',
+    'numpy': 'numpy',
+    'PIL': 'pillow',
+    'yaml': 'pyyaml',
+}
 OPTIONAL = {'apsw'}  # imported under contextlib.suppress(ImportError): rosbags' sqlite back end
 OWN = {'evf_sam_ros', 'ros_harness', 'tracking_reference'}
 
@@ -63,8 +78,11 @@ def code_imports() -> set[str]:
 
 
 def test_every_import_is_declared_for_rosdep_or_pip(declared, code_imports):
-    pip = {r.split(';')[0].split('>')[0].split('=')[0].split('<')[0].strip().lower()
-           for r in requires('evf_sam_ros') or [] if 'extra ==' not in r}
+    pip = {
+        r.split(';')[0].split('>')[0].split('=')[0].split('<')[0].strip().lower()
+        for r in requires('evf_sam_ros') or []
+        if 'extra ==' not in r
+    }
     for module in sorted(code_imports):
         key = _rosdep_key(module)
         if module in PIP and module not in ROSDEP_PYTHON:

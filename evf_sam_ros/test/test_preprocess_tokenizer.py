@@ -38,8 +38,9 @@ def test_beit3_antialias_matters_on_fine_detail():
     assert smooth.std() < 0.5 * sharp.std()  # antialiasing averages the 2-pixel checkerboard away
 
 
-@pytest.mark.parametrize('h, w, rh, rw', [(480, 640, 768, 1024), (333, 500, 682, 1024),
-                                           (900, 300, 1024, 341)])
+@pytest.mark.parametrize(
+    'h, w, rh, rw', [(480, 640, 768, 1024), (333, 500, 682, 1024), (900, 300, 1024, 341)]
+)
 def test_sam_vit_resize_longest_side_normalise_then_pad(h, w, rh, rw):
     assert (rh, rw) == (int(h * 1024 / max(h, w) + 0.5), int(w * 1024 / max(h, w) + 0.5))
     image = np.full((h, w, 3), (10, 200, 90), np.uint8)
@@ -56,8 +57,12 @@ def test_sam2_multitask_stretches_uint8_then_normalises():
     assert size == (1024, 1024) and x.shape == (1, 3, 1024, 1024)
     raw = x[0] * STD + MEAN  # undo the normalisation: whole numbers, since the resize stayed uint8
     torch.testing.assert_close(raw, raw.round(), atol=1e-3, rtol=0)
-    ref = F.interpolate(torch.from_numpy(image).permute(2, 0, 1)[None].float(), (1024, 1024),
-                        mode='bilinear', align_corners=False)[0]
+    ref = F.interpolate(
+        torch.from_numpy(image).permute(2, 0, 1)[None].float(),
+        (1024, 1024),
+        mode='bilinear',
+        align_corners=False,
+    )[0]
     assert (raw - ref).abs().max() <= 1.0 + 1e-3  # uint8 rounding of the same bilinear stretch
 
 
@@ -75,15 +80,19 @@ def test_sam2_evf_sam2_regime_resizes_longest_side_then_stretches_float():
 
 @pytest.fixture(scope='module')
 def tokenizers(tiny_checkpoint):
-    return (EvfTokenizer.from_dir(tiny_checkpoint('evf-sam2')),
-            EvfTokenizer.from_dir(tiny_checkpoint('evf-sam2-multitask')))
+    return (
+        EvfTokenizer.from_dir(tiny_checkpoint('evf-sam2')),
+        EvfTokenizer.from_dir(tiny_checkpoint('evf-sam2-multitask')),
+    )
 
 
-@pytest.mark.parametrize('text', ['the red cup on the left', 'zebra top left', 'Mug!',
-                                  'the ünïcode mug', 'a b  c\td'])
+@pytest.mark.parametrize(
+    'text', ['the red cup on the left', 'zebra top left', 'Mug!', 'the ünïcode mug', 'a b  c\td']
+)
 def test_token_ids_are_sentencepiece_ids_plus_one(tokenizers, tiny_checkpoint, text):
     sp = spm.SentencePieceProcessor(
-        model_file=str(tiny_checkpoint('evf-sam2') / 'sentencepiece.bpe.model'))
+        model_file=str(tiny_checkpoint('evf-sam2') / 'sentencepiece.bpe.model')
+    )
     expected = [0] + [i + 1 if i != 0 else 3 for i in sp.encode(text)] + [2]
     assert tokenizers[0].encode(text) == expected
 

@@ -18,7 +18,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from evf_sam_msgs.msg import Segmentation
-from evf_sam_ros import launch_params
+from evf_sam_ros.node import launch_params
 from evf_sam_ros.node.settings import PARAMS
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -35,14 +35,14 @@ def readme() -> str:
 
 def _robot_commands(readme: str) -> list[list[str]]:
     """The shell commands of the README's robot section (continuation lines joined), split."""
-    section = readme[readme.index('## On a robot'):readme.index('### Topics')]
+    section = readme[readme.index('## On a robot') : readme.index('### Topics')]
     blocks = re.findall(r'```bash\n(.*?)```', section, re.S)
     lines = '\n'.join(blocks).replace('\\\n', ' ').splitlines()
     return [shlex.split(line, comments=True) for line in lines if line.strip()]
 
 
 def _command(commands: list[list[str]], *head: str) -> list[str]:
-    found = [c for c in commands if c[:len(head)] == list(head)]
+    found = [c for c in commands if c[: len(head)] == list(head)]
     assert len(found) == 1, f'expected one `{" ".join(head)}` in the robot section: {found}'
     return found[0]
 
@@ -55,20 +55,37 @@ def test_readme_shows_the_two_commands_and_ci_calls_make_test(readme):
 
 def test_readme_documents_every_parameter_with_its_default(readme):
     for spec in PARAMS:
-        default = f'"{spec.default}"' if isinstance(spec.default, str) else (
-            str(spec.default).lower() if isinstance(spec.default, bool) else str(spec.default))
+        default = (
+            f'"{spec.default}"'
+            if isinstance(spec.default, str)
+            else (
+                str(spec.default).lower() if isinstance(spec.default, bool) else str(spec.default)
+            )
+        )
         assert f'| `{spec.name}` | `{default}` |' in readme, spec.name
 
 
 def test_readme_lists_every_topic_service_and_action(readme):
-    names = ('image', 'command', 'depth', 'camera_info', 'segmentation', 'mask', 'target_point',
-             'overlay', 'prompt', '/diagnostics', '~/segment', '~/find_target')
+    names = (
+        'image',
+        'command',
+        'depth',
+        'camera_info',
+        'segmentation',
+        'mask',
+        'target_point',
+        'overlay',
+        'prompt',
+        '/diagnostics',
+        '~/segment',
+        '~/find_target',
+    )
     for name in names:
         assert f'| `{name}` |' in readme, name
 
 
 def test_readme_names_every_launch_argument(readme):
-    section = readme[readme.index('## On a robot'):readme.index('### Topics')]
+    section = readme[readme.index('## On a robot') : readme.index('### Topics')]
     for argument in launch_params.ARGUMENTS:
         assert f'`{argument.name}`' in section, argument.name
 
@@ -95,15 +112,27 @@ def test_readme_robot_commands_reach_the_node(readme, tiny_checkpoint, tmp_path,
     c = ros_client
     segs = c.collect(Segmentation, f'{namespace}/segmentation')
     prompts = c.collect(String, f'{namespace}/prompt', latched=True)
-    params = {'checkpoint': values['checkpoint'], 'device': values['device'],
-              'score_threshold': 0.0}
+    params = {
+        'checkpoint': values['checkpoint'],
+        'device': values['device'],
+        'score_threshold': 0.0,
+    }
     with node_process(namespace or '/', params, tmp_path, remappings=list(remaps.items())):
-        wait_for(lambda: c.lifecycle_state(launch_params.node_fqn(namespace)) == 'active', 60,
-                 'the node to become active')
+        wait_for(
+            lambda: c.lifecycle_state(launch_params.node_fqn(namespace)) == 'active',
+            60,
+            'the node to become active',
+        )
         command = String(**yaml.safe_load(data))
         c.publish_when_matched(String, topic, command)
-        wait_for(lambda: prompts and prompts[-1].data == command.data, 10,
-                 f'the README prompt {command.data!r} to reach the node')
+        wait_for(
+            lambda: prompts and prompts[-1].data == command.data,
+            10,
+            f'the README prompt {command.data!r} to reach the node',
+        )
         c.publish_when_matched(Image, remaps['image'], image_msg(11))
-        wait_for(lambda: any(s.header.stamp.sec == 11 for s in segs), 15,
-                 f'a segmentation of an image on {remaps["image"]}')
+        wait_for(
+            lambda: any(s.header.stamp.sec == 11 for s in segs),
+            15,
+            f'a segmentation of an image on {remaps["image"]}',
+        )

@@ -27,7 +27,7 @@ def checkpoint(tiny_checkpoint):
 def segmenter(checkpoint):
     from evf_sam_ros.model import EvfSamPredictor
     from evf_sam_ros.replay.offline import OfflineSegmenter
-    from evf_sam_ros.targets import TargetSettings
+    from evf_sam_ros.target3d.estimate import TargetSettings
 
     return OfflineSegmenter(EvfSamPredictor.from_pretrained(checkpoint, 'cpu'), TargetSettings())
 
@@ -82,7 +82,7 @@ def _damage_a_page_read_part_way(bag):
     original = db3.read_bytes()
     for page in range(1, len(original) // 4096):
         data = bytearray(original)
-        data[page * 4096:(page + 1) * 4096] = b'\xff' * 4096
+        data[page * 4096 : (page + 1) * 4096] = b'\xff' * 4096
         db3.write_bytes(data)
         read = 0
         try:
@@ -108,8 +108,16 @@ def test_corruption_part_way_keeps_what_was_read(sample, tmp_path, segmenter):
 
 
 def test_missing_topic_and_missing_paths(sample, tmp_path, capsys, checkpoint):
-    code, err = _cli(capsys, sample['mcap'], '--checkpoint', checkpoint, '-o', tmp_path / 'o1',
-                     '--depth-topic', '/camera/depth/nope')
+    code, err = _cli(
+        capsys,
+        sample['mcap'],
+        '--checkpoint',
+        checkpoint,
+        '-o',
+        tmp_path / 'o1',
+        '--depth-topic',
+        '/camera/depth/nope',
+    )
     line = _one_line_error(err)
     assert code == 2 and "'/camera/depth/nope' is not in the bag" in line
     assert '/camera/color/image_raw' in line  # the topics there are listed
@@ -123,12 +131,14 @@ def test_missing_topic_and_missing_paths(sample, tmp_path, capsys, checkpoint):
 def test_bad_options_exit_2(sample, tmp_path, capsys, checkpoint):
     code, err = _cli(capsys, sample['mcap'], '-o', tmp_path / 'o')
     assert code == 2 and '--checkpoint is required' in _one_line_error(err)
-    code, err = _cli(capsys, sample['mcap'], '--checkpoint', tmp_path / 'nope',
-                     '-o', tmp_path / 'o')
+    code, err = _cli(
+        capsys, sample['mcap'], '--checkpoint', tmp_path / 'nope', '-o', tmp_path / 'o'
+    )
     assert code == 2
     _one_line_error(err)
-    code, err = _cli(capsys, sample['mcap'], '--checkpoint', checkpoint, '-o', tmp_path / 'o',
-                     '--prompt', '   ')
+    code, err = _cli(
+        capsys, sample['mcap'], '--checkpoint', checkpoint, '-o', tmp_path / 'o', '--prompt', '   '
+    )
     assert code == 2 and 'bad --prompt' in _one_line_error(err)
     with pytest.raises(SystemExit) as info:
         cli.main([str(sample['mcap']), '-o', str(tmp_path), '--speed', '0'])
@@ -154,11 +164,13 @@ def mixed_bag(tmp_path_factory):
     stamps = [(i + 1) * 100_000_000 for i in range(5)]
     with BagWriter(path, 'mcap') as bag:
         bag.write('/command', STRING, 1, string_cdr('the grey wall'))
-        images = [image_cdr(_rgb(), 'rgb8', stamps[0]),
-                  image_cdr(np.zeros((H, W, 2), np.uint8), 'yuv422', stamps[1]),
-                  b'\x00\x01\x00\x00' + b'\x07' * 40,
-                  image_cdr(_rgb(60), 'bgr8', stamps[3]),
-                  image_cdr(np.zeros((H, W, 2), np.uint8), 'rgb8', stamps[4])]
+        images = [
+            image_cdr(_rgb(), 'rgb8', stamps[0]),
+            image_cdr(np.zeros((H, W, 2), np.uint8), 'yuv422', stamps[1]),
+            b'\x00\x01\x00\x00' + b'\x07' * 40,
+            image_cdr(_rgb(60), 'bgr8', stamps[3]),
+            image_cdr(np.zeros((H, W, 2), np.uint8), 'rgb8', stamps[4]),
+        ]
         for stamp, data in zip(stamps, images):
             bag.write('/cam/image', IMAGE, stamp, data)
         bag.write('/gt/mask', IMAGE, stamps[0] + 1, image_cdr(_mask(24, 32), 'mono8', stamps[0]))
@@ -181,7 +193,12 @@ def test_per_frame_problems_are_counted_and_the_rest_processed(mixed_bag, tmp_pa
     assert warnings['depth_stamp_gap'] == 1  # frame 0's nearest depth is frame 3's
     assert report['iou']['frames_scored'] == 1 and report['iou']['per_frame'][0]['frame'] == 3
     assert [f['status'] for f in report['per_frame']] == [
-        'processed', 'skipped', 'skipped', 'processed', 'skipped']
+        'processed',
+        'skipped',
+        'skipped',
+        'processed',
+        'skipped',
+    ]
     assert 'yuv422' in ' '.join(report['warning_examples']['unsupported_encoding'])
     saved = json.loads((tmp_path / 'report.json').read_text())
     assert saved['frames'] == report['frames']
@@ -207,8 +224,19 @@ def test_several_image_topics_need_a_choice(tmp_path, capsys, checkpoint):
     code, err = _cli(capsys, path, '--checkpoint', checkpoint, '-o', tmp_path / 'o')
     line = _one_line_error(err)
     assert code == 2 and '/left/image' in line and '/right/image' in line
-    code, _ = _cli(capsys, path, '--checkpoint', checkpoint, '-o', tmp_path / 'o',
-                   '--image-topic', '/right/image', '--prompt', 'the grey wall', '--no-video')
+    code, _ = _cli(
+        capsys,
+        path,
+        '--checkpoint',
+        checkpoint,
+        '-o',
+        tmp_path / 'o',
+        '--image-topic',
+        '/right/image',
+        '--prompt',
+        'the grey wall',
+        '--no-video',
+    )
     assert code == 0
     report = json.loads((tmp_path / 'o' / 'report.json').read_text())
     assert report['frames']['processed'] == 1 and report['topics']['image'] == '/right/image'

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from evf_sam_ros.conversions import depth_imgmsg_to_metres, imgmsg_to_array, stamp_ns
+from evf_sam_ros.codecs.depth import depth_imgmsg_to_metres
+from evf_sam_ros.codecs.image import imgmsg_to_array, stamp_ns
 from evf_sam_ros.replay import cli
 from evf_sam_ros.replay.bagio import (
     COMPRESSED_IMAGE,
@@ -23,8 +24,8 @@ from evf_sam_ros.replay.bagio import (
 from evf_sam_ros.replay.errors import ReplayError
 from evf_sam_ros.replay.sample_bag import main as make_sample_bag
 from evf_sam_ros.replay.sample_bag import write_sample_bag
-from evf_sam_ros.replay.scene import MUG_PROMPT
 from evf_sam_ros.replay.topics import select_topics
+from evf_sam_ros.synthetic.tabletop import MUG_PROMPT
 
 FRAMES = 4
 SIZE = (64, 48)
@@ -39,9 +40,15 @@ VARIANTS = {  # name -> (file name, write_sample_bag keyword arguments)
     'zstd_message_sqlite3': ('msg_db3', {'storage': 'sqlite3', 'compression': 'message'}),
     'zstd_mcap_chunks': ('chunk_mcap', {'compression': 'chunk'}),
     'compressed_depth_16uc1': ('cd16', {'depth_format': 'compressedDepth'}),
-    'ros1_compressed_depth_32fc1': ('cd32.bag', {
-        'bag_format': 'ros1', 'compression': 'chunk', 'depth_format': 'compressedDepth',
-        'depth_encoding': '32FC1'}),
+    'ros1_compressed_depth_32fc1': (
+        'cd32.bag',
+        {
+            'bag_format': 'ros1',
+            'compression': 'chunk',
+            'depth_format': 'compressedDepth',
+            'depth_encoding': '32FC1',
+        },
+    ),
 }
 
 
@@ -51,8 +58,9 @@ def bags(tmp_path_factory):
     paths = {'plain': write_sample_bag(root / 'plain', 'mcap', FRAMES, SIZE)}
     for name, (file_name, kwargs) in VARIANTS.items():
         kwargs = {'storage': 'mcap', **kwargs}
-        paths[name] = write_sample_bag(root / file_name, kwargs.pop('storage'), FRAMES, SIZE,
-                                       **kwargs)
+        paths[name] = write_sample_bag(
+            root / file_name, kwargs.pop('storage'), FRAMES, SIZE, **kwargs
+        )
     return paths
 
 
@@ -70,8 +78,12 @@ def _contents(path):
                 continue
             key = (stamp_ns(msg.header), str(msg.header.frame_id), log_ns)
             if role == 'camera_info':
-                value = (msg.width, msg.height, msg.distortion_model,
-                         *(tuple(np.asarray(v, float)) for v in (msg.d, msg.k, msg.r, msg.p)))
+                value = (
+                    msg.width,
+                    msg.height,
+                    msg.distortion_model,
+                    *(tuple(np.asarray(v, float)) for v in (msg.d, msg.k, msg.r, msg.p)),
+                )
             elif role == 'depth':
                 value = depth_imgmsg_to_metres(msg)
             else:
@@ -103,22 +115,29 @@ def test_each_format_reads_as_the_same_frames(bags, plain, name):
     for (_, depth), (_, expected) in zip(got['depth'], plain['depth'], strict=True):
         if name.endswith('32fc1'):  # quantised inverse depth: never nearer, < d^2 / (A - d)
             error = depth.astype(np.float64) - expected
-            assert (error > -1e-6).all() and (error < expected ** 2 / (QUANT_A - expected)).all()
+            assert (error > -1e-6).all() and (error < expected**2 / (QUANT_A - expected)).all()
         else:
             np.testing.assert_array_equal(depth, expected)
 
 
 def test_the_writers_wrote_the_format_they_name(bags):
     assert bags['ros1'].read_bytes().startswith(b'#ROSBAG V2.0\n')
-    assert [p.name for p in bags['zstd_file_mcap'].iterdir()] == ['file_mcap.mcap.zstd',
-                                                                  'metadata.yaml']
-    for name, expected in (('zstd_file_sqlite3', ('zstd', 'file')), ('plain', ('', '')),
-                           ('zstd_message_mcap', ('zstd', 'message'))):
+    assert [p.name for p in bags['zstd_file_mcap'].iterdir()] == [
+        'file_mcap.mcap.zstd',
+        'metadata.yaml',
+    ]
+    for name, expected in (
+        ('zstd_file_sqlite3', ('zstd', 'file')),
+        ('plain', ('', '')),
+        ('zstd_message_mcap', ('zstd', 'message')),
+    ):
         info = yaml.safe_load((bags[name] / 'metadata.yaml').read_text())
         info = info['rosbag2_bagfile_information']
         assert (info['compression_format'], info['compression_mode']) == expected
-    sizes = {name: sum(p.stat().st_size for p in [path, *path.glob('*')] if p.is_file())
-             for name, path in bags.items()}
+    sizes = {
+        name: sum(p.stat().st_size for p in [path, *path.glob('*')] if p.is_file())
+        for name, path in bags.items()
+    }
     assert sizes['zstd_mcap_chunks'] < sizes['plain'] / 2
     assert sizes['ros1_lz4_chunks'] < sizes['ros1'] / 2
 
@@ -136,11 +155,22 @@ def test_ros1_messages_with_seq_and_ros1_field_names(tmp_path, chunks):
     store = get_typestore(Stores.ROS1_NOETIC)
     types = store.types
     header = types['std_msgs/msg/Header'](
-        seq=4242, stamp=types['builtin_interfaces/msg/Time'](sec=17, nanosec=5), frame_id='cam')
+        seq=4242, stamp=types['builtin_interfaces/msg/Time'](sec=17, nanosec=5), frame_id='cam'
+    )
     roi = types['sensor_msgs/msg/RegionOfInterest'](0, 0, 0, 0, False)
     info = types['sensor_msgs/msg/CameraInfo'](
-        header, 3, 2, 'plumb_bob', np.arange(5.0), np.arange(9.0) + 1, np.eye(3).ravel(),
-        np.arange(12.0) + 2, 0, 0, roi)
+        header,
+        3,
+        2,
+        'plumb_bob',
+        np.arange(5.0),
+        np.arange(9.0) + 1,
+        np.eye(3).ravel(),
+        np.arange(12.0) + 2,
+        0,
+        0,
+        roi,
+    )
     pixels = np.arange(18, dtype=np.uint8)
     image = types['sensor_msgs/msg/Image'](header, 2, 3, 'rgb8', 0, 9, pixels)
     path = tmp_path / 'noetic.bag'
@@ -148,21 +178,29 @@ def test_ros1_messages_with_seq_and_ros1_field_names(tmp_path, chunks):
     if chunks:
         writer.set_compression(Writer.CompressionFormat[chunks])
     with writer:
-        for topic, msgtype, msg in (('/cam/camera_info', 'sensor_msgs/msg/CameraInfo', info),
-                                    ('/cam/image', 'sensor_msgs/msg/Image', image)):
+        for topic, msgtype, msg in (
+            ('/cam/camera_info', 'sensor_msgs/msg/CameraInfo', info),
+            ('/cam/image', 'sensor_msgs/msg/Image', image),
+        ):
             connection = writer.add_connection(topic, msgtype, typestore=store)
             writer.write(connection, 99, store.serialize_ros1(msg, msgtype))
     with open_bag(path) as reader:
         assert {n: t.msgtype for n, t in list_topics(reader).items()} == {
             '/cam/camera_info': 'sensor_msgs/msg/CameraInfo',
-            '/cam/image': 'sensor_msgs/msg/Image'}
-        got = {topic: raw for topic, _, _, raw in read_messages(reader, ['/cam/camera_info',
-                                                                          '/cam/image'])}
+            '/cam/image': 'sensor_msgs/msg/Image',
+        }
+        got = {
+            topic: raw
+            for topic, _, _, raw in read_messages(reader, ['/cam/camera_info', '/cam/image'])
+        }
     ros_info = deserialize_message(got['/cam/camera_info'], CameraInfo)
     ros_image = deserialize_message(got['/cam/image'], Image)
     for msg in (ros_info, ros_image):
         assert (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id) == (
-            17, 5, 'cam')
+            17,
+            5,
+            'cam',
+        )
     assert list(ros_info.k) == list(np.arange(9.0) + 1) and list(ros_info.d) == list(range(5))
     assert list(ros_info.p) == list(np.arange(12.0) + 2)
     assert (ros_info.width, ros_info.height) == (2, 3)
@@ -173,11 +211,21 @@ def test_ros1_type_of_another_wire_format_is_refused_by_name(tmp_path):
     from rosbags.rosbag1 import Writer
 
     path = tmp_path / 'odd.bag'
-    definition = '\n'.join(['std_msgs/Header header', 'uint32 height', '=' * 80,
-                            'MSG: std_msgs/Header', 'uint32 seq', 'time stamp', 'string frame_id'])
+    definition = '\n'.join(
+        [
+            'std_msgs/Header header',
+            'uint32 height',
+            '=' * 80,
+            'MSG: std_msgs/Header',
+            'uint32 seq',
+            'time stamp',
+            'string frame_id',
+        ]
+    )
     with Writer(path) as writer:
-        connection = writer.add_connection('/odd/camera_info', 'sensor_msgs/msg/CameraInfo',
-                                           msgdef=definition, md5sum='0' * 32)
+        connection = writer.add_connection(
+            '/odd/camera_info', 'sensor_msgs/msg/CameraInfo', msgdef=definition, md5sum='0' * 32
+        )
         writer.write(connection, 1, b'\0' * 20)
     with open_bag(path) as reader, pytest.raises(ReplayError, match="'/odd/camera_info'.*same"):
         next(read_messages(reader, ['/odd/camera_info']))
@@ -221,12 +269,31 @@ def replays(bags, tiny_checkpoint, tmp_path_factory):
     """Offline replays (tiny checkpoint) of the plain bag and of two recorded formats."""
     checkpoint = tiny_checkpoint('evf-sam2', image_size=256)
     out = {}
-    for name in ('plain', 'ros1_lz4_chunks', 'compressed_depth_16uc1',
-                 'ros1_compressed_depth_32fc1'):
+    for name in (
+        'plain',
+        'ros1_lz4_chunks',
+        'compressed_depth_16uc1',
+        'ros1_compressed_depth_32fc1',
+    ):
         directory = tmp_path_factory.mktemp(name)
-        assert cli.main([str(bags[name]), '--checkpoint', str(checkpoint), '-o', str(directory),
-                         '--device', 'cpu', '--score-threshold', '0', '--no-video',
-                         '--quiet']) == 0
+        assert (
+            cli.main(
+                [
+                    str(bags[name]),
+                    '--checkpoint',
+                    str(checkpoint),
+                    '-o',
+                    str(directory),
+                    '--device',
+                    'cpu',
+                    '--score-threshold',
+                    '0',
+                    '--no-video',
+                    '--quiet',
+                ]
+            )
+            == 0
+        )
         out[name] = directory
     return out
 
@@ -242,9 +309,15 @@ def _results(directory):
 
     from evf_sam_msgs.msg import Segmentation, SegmentationArray
 
-    types = {'segmentation': Segmentation, 'mask': Image, 'target_point': PointStamped,
-             'target_pose': PoseStamped, 'segmentations': SegmentationArray,
-             'target_cloud': PointCloud2, 'markers': MarkerArray}
+    types = {
+        'segmentation': Segmentation,
+        'mask': Image,
+        'target_point': PointStamped,
+        'target_pose': PoseStamped,
+        'segmentations': SegmentationArray,
+        'target_cloud': PointCloud2,
+        'markers': MarkerArray,
+    }
     results = {}
     with open_bag(directory / 'results') as reader:
         for topic, _, _, raw in read_messages(reader, list_topics(reader)):
@@ -277,15 +350,59 @@ def test_offline_replay_with_32fc1_compressed_depth(replays):
 
 
 def test_make_sample_bag_format_options(tmp_path, capsys):
-    assert make_sample_bag([str(tmp_path / 'a.bag'), '--format', 'ros1', '--frames', '1',
-                            '--size', '16x12', '--depth-format', 'compressedDepth']) == 0
+    assert (
+        make_sample_bag(
+            [
+                str(tmp_path / 'a.bag'),
+                '--format',
+                'ros1',
+                '--frames',
+                '1',
+                '--size',
+                '16x12',
+                '--depth-format',
+                'compressedDepth',
+            ]
+        )
+        == 0
+    )
     with open_bag(tmp_path / 'a.bag') as reader:
-        assert list_topics(reader)[
-            '/camera/aligned_depth_to_color/image_raw/compressedDepth'].count == 1
-    assert make_sample_bag([str(tmp_path / 'b'), '--format', 'ros1', '--compression',
-                            'file', '--frames', '1', '--size', '16x12']) == 2
+        assert (
+            list_topics(reader)['/camera/aligned_depth_to_color/image_raw/compressedDepth'].count
+            == 1
+        )
+    assert (
+        make_sample_bag(
+            [
+                str(tmp_path / 'b'),
+                '--format',
+                'ros1',
+                '--compression',
+                'file',
+                '--frames',
+                '1',
+                '--size',
+                '16x12',
+            ]
+        )
+        == 2
+    )
     assert "ROS 1 bags have no 'file' compression" in capsys.readouterr().err
-    assert make_sample_bag([str(tmp_path / 'c'), '--storage', 'sqlite3', '--compression',
-                            'chunk', '--frames', '1', '--size', '16x12']) == 2
+    assert (
+        make_sample_bag(
+            [
+                str(tmp_path / 'c'),
+                '--storage',
+                'sqlite3',
+                '--compression',
+                'chunk',
+                '--frames',
+                '1',
+                '--size',
+                '16x12',
+            ]
+        )
+        == 2
+    )
     assert 'chunk compression needs mcap storage' in capsys.readouterr().err
     assert not (tmp_path / 'b').exists() and not (tmp_path / 'c').exists()

@@ -14,21 +14,35 @@ import pytest
 import yaml
 from ros_harness import node_process
 
-from evf_sam_ros.geometry import CameraIntrinsics
 from evf_sam_ros.pipeline import KINDS
 from evf_sam_ros.replay import cli
 from evf_sam_ros.replay.bagio import CAMERA_INFO, IMAGE, STRING, BagWriter, open_bag, read_messages
 from evf_sam_ros.replay.sample_bag import camera_info_cdr, image_cdr, string_cdr
+from evf_sam_ros.target3d.geometry import CameraIntrinsics
 
 NS = '/differential'
 H, W = 48, 64
 FRAME = 'cam_optical'
 T0 = 1_000_000_000
-PARAMS = {'score_threshold': 0.0, 'depth_max_stamp_diff': 0.01, 'depth_erode_iterations': 1,
-          'diagnostics_period': 0.2, 'publish_overlay': False, 'device': 'cpu'}
+PARAMS = {
+    'score_threshold': 0.0,
+    'depth_max_stamp_diff': 0.01,
+    'depth_erode_iterations': 1,
+    'diagnostics_period': 0.2,
+    'publish_overlay': False,
+    'device': 'cpu',
+}
 #: Every problem kind the bag below must produce (others, e.g. depth_invalid, may too).
-EXPECTED = {'camera_info_missing', 'unsupported_encoding', 'bad_image', 'depth_size_mismatch',
-            'depth_frame_mismatch', 'prompt_rejected', 'camera_info_scaled', 'depth_stamp_gap'}
+EXPECTED = {
+    'camera_info_missing',
+    'unsupported_encoding',
+    'bad_image',
+    'depth_size_mismatch',
+    'depth_frame_mismatch',
+    'prompt_rejected',
+    'camera_info_scaled',
+    'depth_stamp_gap',
+}
 
 
 def _stamp(i: int) -> int:
@@ -63,17 +77,17 @@ def _image(i: int, kind: str = 'ok') -> bytes:
 # frame: (image kind, depth kind or None); events before a frame: ('command', text) /
 # ('info', size)
 PLAN = [
-    ([('command', 'the mug')], 'ok', 'ok'),        # 0: no camera_info yet
-    ([], 'yuv', 'ok'),                             # 1: unsupported encoding
-    ([], 'step', 'ok'),                            # 2: malformed image
-    ([('info', (W, H))], 'ok', 'small'),           # 3: depth of another size
-    ([], 'ok', 'frame'),                           # 4: depth of another frame
-    ([], 'ok', 'nan'),                             # 5: no valid depth
-    ([('command', '\x07bell')], 'ok', 'ok'),       # 6: refused command, prompt kept
-    ([('info', (2 * W, 2 * H))], 'ok', 'ok'),      # 7: camera_info scaled
-    ([('command', '')], 'ok', 'ok'),               # 8: idle: no prompt
-    ([('command', 'the plate')], 'ok', 'ok'),      # 9: fine
-    ([], 'ok', None),                              # 10: no depth: nearest is frame 9's
+    ([('command', 'the mug')], 'ok', 'ok'),  # 0: no camera_info yet
+    ([], 'yuv', 'ok'),  # 1: unsupported encoding
+    ([], 'step', 'ok'),  # 2: malformed image
+    ([('info', (W, H))], 'ok', 'small'),  # 3: depth of another size
+    ([], 'ok', 'frame'),  # 4: depth of another frame
+    ([], 'ok', 'nan'),  # 5: no valid depth
+    ([('command', '\x07bell')], 'ok', 'ok'),  # 6: refused command, prompt kept
+    ([('info', (2 * W, 2 * H))], 'ok', 'ok'),  # 7: camera_info scaled
+    ([('command', '')], 'ok', 'ok'),  # 8: idle: no prompt
+    ([('command', 'the plate')], 'ok', 'ok'),  # 9: fine
+    ([], 'ok', None),  # 10: no depth: nearest is frame 9's
 ]
 
 
@@ -87,10 +101,19 @@ def bag(tmp_path_factory):
                 if what == 'command':
                     writer.write('/command', STRING, log + n, string_cdr(value))
                 else:
-                    intr = CameraIntrinsics(50.0 * value[0] / W, 50.0 * value[1] / H,
-                                            value[0] / 2, value[1] / 2, *value)
-                    writer.write('/cam/camera_info', CAMERA_INFO, log + n,
-                                 camera_info_cdr(intr, _stamp(i), FRAME))
+                    intr = CameraIntrinsics(
+                        50.0 * value[0] / W,
+                        50.0 * value[1] / H,
+                        value[0] / 2,
+                        value[1] / 2,
+                        *value,
+                    )
+                    writer.write(
+                        '/cam/camera_info',
+                        CAMERA_INFO,
+                        log + n,
+                        camera_info_cdr(intr, _stamp(i), FRAME),
+                    )
             writer.write('/cam/image', IMAGE, _stamp(i), _image(i, image_kind))
             if depth_kind is not None:
                 data, offset = _depth(i, depth_kind)
@@ -110,8 +133,9 @@ def _messages(out, topic, msg_type):
     from rclpy.serialization import deserialize_message
 
     with open_bag(out / 'results') as reader:
-        return [deserialize_message(raw, msg_type)
-                for _, _, _, raw in read_messages(reader, [topic])]
+        return [
+            deserialize_message(raw, msg_type) for _, _, _, raw in read_messages(reader, [topic])
+        ]
 
 
 def _comparable(seg):
@@ -123,28 +147,51 @@ def _comparable(seg):
     return seg
 
 
-def test_offline_replay_publishes_and_counts_what_the_node_does(bag, params_file, tiny_checkpoint,
-                                                                tmp_path):
+def test_offline_replay_publishes_and_counts_what_the_node_does(
+    bag, params_file, tiny_checkpoint, tmp_path
+):
     from geometry_msgs.msg import PointStamped
 
     from evf_sam_msgs.msg import Segmentation
 
     checkpoint = tiny_checkpoint('evf-sam2', image_size=256)
     common = [str(bag), '--params-file', str(params_file), '--no-video', '--quiet']
-    assert cli.main(common + ['-o', str(tmp_path / 'offline'), '--checkpoint', str(checkpoint),
-                              '--device', 'cpu']) == 0
+    assert (
+        cli.main(
+            common
+            + ['-o', str(tmp_path / 'offline'), '--checkpoint', str(checkpoint), '--device', 'cpu']
+        )
+        == 0
+    )
     with node_process(NS, {}, tmp_path, extra_params=[params_file]):
-        assert cli.main(common + ['-o', str(tmp_path / 'live'), '--live', '--lockstep',
-                                  '--namespace', NS, '--wait-for-node', '90',
-                                  '--grace', '20']) == 0
+        assert (
+            cli.main(
+                common
+                + [
+                    '-o',
+                    str(tmp_path / 'live'),
+                    '--live',
+                    '--lockstep',
+                    '--namespace',
+                    NS,
+                    '--wait-for-node',
+                    '90',
+                    '--grace',
+                    '20',
+                ]
+            )
+            == 0
+        )
     offline = json.loads((tmp_path / 'offline' / 'report.json').read_text())
     live = json.loads((tmp_path / 'live' / 'report.json').read_text())
     counted = {k: v for k, v in offline['warnings'].items() if k in KINDS}
     assert EXPECTED <= set(counted), counted
     assert {k: v for k, v in live['warnings'].items() if k in KINDS} == counted
     assert offline['frames']['processed'] == live['frames']['processed'] == 8
-    for topic, msg_type in (('/evf_sam/segmentation', Segmentation),
-                            ('/evf_sam/target_point', PointStamped)):
+    for topic, msg_type in (
+        ('/evf_sam/segmentation', Segmentation),
+        ('/evf_sam/target_point', PointStamped),
+    ):
         ours = _messages(tmp_path / 'offline', topic, msg_type)
         nodes = _messages(tmp_path / 'live', topic, msg_type)
         if msg_type is Segmentation:
@@ -156,8 +203,7 @@ def test_offline_replay_publishes_and_counts_what_the_node_does(bag, params_file
     assert {p.header.stamp.nanosec // 100_000_000 for p in points} >= {7, 9}
 
 
-def test_track_mode_offline_equals_the_node_in_track_mode(params_file, tiny_checkpoint,
-                                                          tmp_path):
+def test_track_mode_offline_equals_the_node_in_track_mode(params_file, tiny_checkpoint, tmp_path):
     """Track mode, several targets: offline replay and the node (lockstep) give the same
     masks, scores and track states frame by frame (SAM2 memory carried across frames).
     """
@@ -166,24 +212,59 @@ def test_track_mode_offline_equals_the_node_in_track_mode(params_file, tiny_chec
 
     bag = write_sample_bag(tmp_path / 'bag', 'mcap', frames=5, size=(W, H))
     checkpoint = tiny_checkpoint('evf-sam2', image_size=256)
-    common = [str(bag), '--params-file', str(params_file), '--no-video', '--quiet', '--mode',
-              'track', '--prompt', 'the plate', '--prompt', 'the blue box']
-    assert cli.main(common + ['-o', str(tmp_path / 'offline'), '--checkpoint', str(checkpoint),
-                              '--device', 'cpu']) == 0
+    common = [
+        str(bag),
+        '--params-file',
+        str(params_file),
+        '--no-video',
+        '--quiet',
+        '--mode',
+        'track',
+        '--prompt',
+        'the plate',
+        '--prompt',
+        'the blue box',
+    ]
+    assert (
+        cli.main(
+            common
+            + ['-o', str(tmp_path / 'offline'), '--checkpoint', str(checkpoint), '--device', 'cpu']
+        )
+        == 0
+    )
     ns = '/differential_track'
     with node_process(ns, {'mode': 'track'}, tmp_path, extra_params=[params_file]):
-        assert cli.main(common + ['-o', str(tmp_path / 'live'), '--live', '--lockstep',
-                                  '--namespace', ns, '--wait-for-node', '90',
-                                  '--grace', '20']) == 0
+        assert (
+            cli.main(
+                common
+                + [
+                    '-o',
+                    str(tmp_path / 'live'),
+                    '--live',
+                    '--lockstep',
+                    '--namespace',
+                    ns,
+                    '--wait-for-node',
+                    '90',
+                    '--grace',
+                    '20',
+                ]
+            )
+            == 0
+        )
     ours = _messages(tmp_path / 'offline', '/evf_sam/segmentations', SegmentationArray)
     nodes = _messages(tmp_path / 'live', '/evf_sam/segmentations', SegmentationArray)
     assert len(ours) == len(nodes) == 5
     for a, b in zip(ours, nodes):
-        assert ([_comparable(s) for s in a.segmentations]
-                == [_comparable(s) for s in b.segmentations])
+        assert [_comparable(s) for s in a.segmentations] == [
+            _comparable(s) for s in b.segmentations
+        ]
     states = [[(s.prompt, s.grounded) for s in a.segmentations] for a in ours]
-    assert states[0] == [('the red mug left of the plate', True), ('the plate', True),
-                         ('the blue box', True)]
+    assert states[0] == [
+        ('the red mug left of the plate', True),
+        ('the plate', True),
+        ('the blue box', True),
+    ]
     assert all(not grounded for frame in states[1:] for _, grounded in frame)  # memory
     report = json.loads((tmp_path / 'offline' / 'report.json').read_text())
     assert report['target_mode'] == 'track'

@@ -10,12 +10,12 @@ import json
 import pytest
 from ros_harness import node_process
 
-from evf_sam_ros.conversions import stamp_ns
+from evf_sam_ros.codecs.image import stamp_ns
 from evf_sam_ros.replay import cli
 from evf_sam_ros.replay.bagio import deserialize, open_bag, read_messages
 from evf_sam_ros.replay.live import topic_name
 from evf_sam_ros.replay.sample_bag import COLOR_TOPIC, START_NS, write_sample_bag
-from evf_sam_ros.replay.scene import MUG_PROMPT
+from evf_sam_ros.synthetic.tabletop import MUG_PROMPT
 
 NAMESPACE = '/replay_live_test'
 FRAMES = 4
@@ -44,8 +44,23 @@ def bag(tmp_path_factory):
 
 
 def _run_live(bag, out, *extra):
-    return cli.main([str(bag), '--live', '--namespace', NAMESPACE, '-o', str(out), '--quiet',
-                     '--grace', '15', '--wait-for-node', '90', '--no-video', *extra])
+    return cli.main(
+        [
+            str(bag),
+            '--live',
+            '--namespace',
+            NAMESPACE,
+            '-o',
+            str(out),
+            '--quiet',
+            '--grace',
+            '15',
+            '--wait-for-node',
+            '90',
+            '--no-video',
+            *extra,
+        ]
+    )
 
 
 def _check_outputs(bag, out, prompt):
@@ -56,15 +71,19 @@ def _check_outputs(bag, out, prompt):
     assert report['latency_ms']['kind'] == 'stamp_to_output' and report['latency_ms']['p50'] > 0
     assert {t['prompt'] for t in report['targets'].values()} == {prompt}
     with open_bag(bag) as reader:
-        source = {stamp_ns(deserialize(raw, ty).header)
-                  for _, ty, _, raw in read_messages(reader, [COLOR_TOPIC])}
+        source = {
+            stamp_ns(deserialize(raw, ty).header)
+            for _, ty, _, raw in read_messages(reader, [COLOR_TOPIC])
+        }
     from rclpy.serialization import deserialize_message
 
     from evf_sam_msgs.msg import Segmentation
 
     with open_bag(out / 'results') as reader:
-        segs = [deserialize_message(raw, Segmentation)
-                for _, _, _, raw in read_messages(reader, ['/evf_sam/segmentation'])]
+        segs = [
+            deserialize_message(raw, Segmentation)
+            for _, _, _, raw in read_messages(reader, ['/evf_sam/segmentation'])
+        ]
     assert len(segs) == frames['processed']
     assert {s.header.stamp.sec * 10**9 + s.header.stamp.nanosec for s in segs} <= source
     return report
@@ -74,21 +93,50 @@ def test_live_with_the_bags_command(node, bag, tmp_path, ros_client):
     """The node, without targets, gets the bag's command."""
     from std_srvs.srv import Trigger
 
-    assert ros_client.call(Trigger, f'{NAMESPACE}/evf_sam/clear_targets',
-                           Trigger.Request()).success
+    assert ros_client.call(
+        Trigger, f'{NAMESPACE}/evf_sam/clear_targets', Trigger.Request()
+    ).success
     assert _run_live(bag, tmp_path) == 0
     _check_outputs(bag, tmp_path, MUG_PROMPT)
 
 
 def test_live_with_prompt_option_matches_offline(node, bag, tmp_path):
-    assert _run_live(bag, tmp_path / 'live', '--prompt', 'the red mug', '--speed', '2',
-                     '--command-topic', 'none') == 0
+    assert (
+        _run_live(
+            bag,
+            tmp_path / 'live',
+            '--prompt',
+            'the red mug',
+            '--speed',
+            '2',
+            '--command-topic',
+            'none',
+        )
+        == 0
+    )
     live = _check_outputs(bag, tmp_path / 'live', 'the red mug')
     assert 'prompt_not_confirmed' not in live['warnings']
     # the node and offline mode run the same model on the same frames: same answers
-    assert cli.main([str(bag), '--checkpoint', str(node), '--device', 'cpu', '-o',
-                     str(tmp_path / 'offline'), '--prompt', 'the red mug', '--command-topic',
-                     'none', '--no-video', '--quiet']) == 0
+    assert (
+        cli.main(
+            [
+                str(bag),
+                '--checkpoint',
+                str(node),
+                '--device',
+                'cpu',
+                '-o',
+                str(tmp_path / 'offline'),
+                '--prompt',
+                'the red mug',
+                '--command-topic',
+                'none',
+                '--no-video',
+                '--quiet',
+            ]
+        )
+        == 0
+    )
     offline = json.loads((tmp_path / 'offline' / 'report.json').read_text())
     answers = {f['frame']: f['results'] for f in offline['per_frame']}
     compared = 0
@@ -96,7 +144,10 @@ def test_live_with_prompt_option_matches_offline(node, bag, tmp_path):
         for got, expected in zip(frame.get('results', []), answers[frame['frame']]):
             compared += 1
             assert (got['prompt'], got['area'], got['found']) == (
-                expected['prompt'], expected['area'], expected['found'])
+                expected['prompt'],
+                expected['area'],
+                expected['found'],
+            )
             assert got['score'] == pytest.approx(expected['score'], abs=1e-5)
     assert compared == live['frames']['processed']
 
@@ -106,12 +157,33 @@ def test_live_plays_a_ros1_bag_with_compressed_depth(node, tmp_path):
     the node's 3D targets equal offline mode's on the same bag. The stamps are new to the
     node, so depth it kept from earlier tests cannot stand in.
     """
-    bag = write_sample_bag(tmp_path / 'sample.bag', 'mcap', FRAMES, (96, 72), bag_format='ros1',
-                           depth_format='compressedDepth', start_ns=START_NS + 10**12)
+    bag = write_sample_bag(
+        tmp_path / 'sample.bag',
+        'mcap',
+        FRAMES,
+        (96, 72),
+        bag_format='ros1',
+        depth_format='compressedDepth',
+        start_ns=START_NS + 10**12,
+    )
     assert _run_live(bag, tmp_path / 'live', '--prompt', MUG_PROMPT) == 0
     live = _check_outputs(bag, tmp_path / 'live', MUG_PROMPT)
-    assert cli.main([str(bag), '--checkpoint', str(node), '--device', 'cpu', '-o',
-                     str(tmp_path / 'offline'), '--no-video', '--quiet']) == 0
+    assert (
+        cli.main(
+            [
+                str(bag),
+                '--checkpoint',
+                str(node),
+                '--device',
+                'cpu',
+                '-o',
+                str(tmp_path / 'offline'),
+                '--no-video',
+                '--quiet',
+            ]
+        )
+        == 0
+    )
     offline = json.loads((tmp_path / 'offline' / 'report.json').read_text())
     answers = {f['frame']: f['results'][0] for f in offline['per_frame']}
     with_point = 0
@@ -126,7 +198,18 @@ def test_live_plays_a_ros1_bag_with_compressed_depth(node, tmp_path):
 
 
 def test_live_without_a_node_exits_2(bag, tmp_path, capsys):
-    code = cli.main([str(bag), '--live', '--namespace', '/nobody_here', '-o', str(tmp_path),
-                     '--quiet', '--wait-for-node', '0.5'])
+    code = cli.main(
+        [
+            str(bag),
+            '--live',
+            '--namespace',
+            '/nobody_here',
+            '-o',
+            str(tmp_path),
+            '--quiet',
+            '--wait-for-node',
+            '0.5',
+        ]
+    )
     assert code == 2
     assert 'no node subscribed to /nobody_here/image' in capsys.readouterr().err

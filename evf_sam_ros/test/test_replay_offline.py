@@ -11,7 +11,7 @@ import pytest
 from evf_sam_ros.replay import cli
 from evf_sam_ros.replay.bagio import SEGMENTATION, open_bag, read_messages, typestore
 from evf_sam_ros.replay.sample_bag import COLOR_TOPIC, write_sample_bag
-from evf_sam_ros.replay.scene import MUG_PROMPT
+from evf_sam_ros.synthetic.tabletop import MUG_PROMPT
 
 FRAMES = 3
 SIZE = (96, 72)
@@ -32,25 +32,45 @@ def mcap_bag(tmp_path_factory):
 def run_mcap(checkpoint, mcap_bag, tmp_path_factory):
     """One CLI run: the bag's command plus --prompt, mcap output, video on."""
     out = tmp_path_factory.mktemp('out_mcap')
-    code = cli.main([str(mcap_bag), '--checkpoint', str(checkpoint), '-o', str(out), '--device',
-                     'cpu', '--prompt', EXTRA_PROMPT, '--score-threshold', '0.0', '--quiet'])
+    code = cli.main(
+        [
+            str(mcap_bag),
+            '--checkpoint',
+            str(checkpoint),
+            '-o',
+            str(out),
+            '--device',
+            'cpu',
+            '--prompt',
+            EXTRA_PROMPT,
+            '--score-threshold',
+            '0.0',
+            '--quiet',
+        ]
+    )
     return code, out
 
 
 def _source_stamps(bag):
-    from evf_sam_ros.conversions import stamp_ns
+    from evf_sam_ros.codecs.image import stamp_ns
     from evf_sam_ros.replay.bagio import deserialize
 
     with open_bag(bag) as reader:
-        return [stamp_ns(deserialize(raw, ty).header)
-                for _, ty, _, raw in read_messages(reader, [COLOR_TOPIC])]
+        return [
+            stamp_ns(deserialize(raw, ty).header)
+            for _, ty, _, raw in read_messages(reader, [COLOR_TOPIC])
+        ]
 
 
 def test_offline_run_writes_all_outputs(run_mcap):
     code, out = run_mcap
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        'contact_sheet.png', 'overlay.mp4', 'report.json', 'results']
+        'contact_sheet.png',
+        'overlay.mp4',
+        'report.json',
+        'results',
+    ]
     import imageio.v2 as imageio
 
     with imageio.get_reader(out / 'overlay.mp4') as video:
@@ -69,8 +89,9 @@ def test_offline_report(run_mcap):
     assert mug['results'] == FRAMES and mug['found'] == FRAMES  # score threshold 0, random masks
     assert mug['target']['count_total'] == FRAMES
     assert report['latency_ms']['kind'] == 'model' and report['latency_ms']['count'] == FRAMES
-    assert (report['latency_ms']['p50'] <= report['latency_ms']['p95']
-            <= report['latency_ms']['max'])
+    assert (
+        report['latency_ms']['p50'] <= report['latency_ms']['p95'] <= report['latency_ms']['max']
+    )
     # The ground truth belongs to the bag's command: only that prompt is scored.
     assert report['iou']['frames_scored'] == FRAMES
     assert 0.0 <= report['iou']['mean'] <= 1.0
@@ -135,8 +156,23 @@ def test_segmentation_type_hash_matches_ros(run_mcap):
 def test_sqlite3_in_and_out_with_max_frames(checkpoint, tmp_path):
     bag = write_sample_bag(tmp_path / 'bag', 'sqlite3', FRAMES, SIZE, compressed=True)
     out = tmp_path / 'out'
-    code = cli.main([str(bag), '--checkpoint', str(checkpoint), '-o', str(out), '--device', 'cpu',
-                     '--max-frames', '2', '--output-storage', 'sqlite3', '--no-video', '--quiet'])
+    code = cli.main(
+        [
+            str(bag),
+            '--checkpoint',
+            str(checkpoint),
+            '-o',
+            str(out),
+            '--device',
+            'cpu',
+            '--max-frames',
+            '2',
+            '--output-storage',
+            'sqlite3',
+            '--no-video',
+            '--quiet',
+        ]
+    )
     assert code == 0
     report = json.loads((out / 'report.json').read_text())
     assert report['frames']['in'] == 2 and report['frames']['processed'] == 2
@@ -146,8 +182,17 @@ def test_sqlite3_in_and_out_with_max_frames(checkpoint, tmp_path):
     with open_bag(out / 'results') as reader:
         assert len(list(read_messages(reader, ['/evf_sam/segmentation']))) == 2
     # the outputs are there now: refuse to mix runs unless asked
-    args = [str(bag), '--checkpoint', str(checkpoint), '-o', str(out), '--max-frames', '1',
-            '--no-video', '--quiet']
+    args = [
+        str(bag),
+        '--checkpoint',
+        str(checkpoint),
+        '-o',
+        str(out),
+        '--max-frames',
+        '1',
+        '--no-video',
+        '--quiet',
+    ]
     assert cli.main(args) == 2
     assert cli.main(args + ['--overwrite']) == 0
 
@@ -157,7 +202,7 @@ def test_offline_is_deterministic(checkpoint, mcap_bag):
     from evf_sam_ros.replay.frames import FrameReader
     from evf_sam_ros.replay.offline import OfflineSegmenter
     from evf_sam_ros.replay.runner import ReplayOptions, inspect_bag
-    from evf_sam_ros.targets import TargetSettings
+    from evf_sam_ros.target3d.estimate import TargetSettings
 
     selection, _ = inspect_bag(mcap_bag, ReplayOptions())
     with open_bag(mcap_bag) as reader:
@@ -166,8 +211,9 @@ def test_offline_is_deterministic(checkpoint, mcap_bag):
     assert frame.depth is not None and frame.gt_mask is not None
     depth = frame.depth.match(frame.image.header, frame.gt_mask.shape)
     assert depth.depth_m is not None and depth.intrinsics is not None and not depth.problems
-    segmenter = OfflineSegmenter(EvfSamPredictor.from_pretrained(checkpoint, 'cpu'),
-                                 TargetSettings(score_threshold=0.0))
+    segmenter = OfflineSegmenter(
+        EvfSamPredictor.from_pretrained(checkpoint, 'cpu'), TargetSettings(score_threshold=0.0)
+    )
     first, second = segmenter.process(frame).outcome, segmenter.process(frame).outcome
     assert np.array_equal(first.prompts[0].mask, second.prompts[0].mask)
     assert [role for role, _ in first.messages] == [role for role, _ in second.messages]
@@ -178,14 +224,23 @@ def test_offline_is_deterministic(checkpoint, mcap_bag):
 
     from evf_sam_msgs.msg import Segmentation, SegmentationArray
 
-    types = {'segmentation': Segmentation, 'mask': Image, 'target_point': PointStamped,
-             'segmentations': SegmentationArray, 'target_pose': PoseStamped,
-             'target_cloud': PointCloud2, 'markers': MarkerArray}
+    types = {
+        'segmentation': Segmentation,
+        'mask': Image,
+        'target_point': PointStamped,
+        'segmentations': SegmentationArray,
+        'target_pose': PoseStamped,
+        'target_cloud': PointCloud2,
+        'markers': MarkerArray,
+    }
     for (role, a_raw), (_, b_raw) in zip(first.messages, second.messages):
         # compare messages, not bytes: CDR alignment padding is not zeroed by rclpy
         a, b = deserialize_message(a_raw, types[role]), deserialize_message(b_raw, types[role])
-        for seg in [a, b] if role == 'segmentation' else (
-                [*a.segmentations, *b.segmentations] if role == 'segmentations' else []):
+        for seg in (
+            [a, b]
+            if role == 'segmentation'
+            else ([*a.segmentations, *b.segmentations] if role == 'segmentations' else [])
+        ):
             seg.inference_time = 0.0  # the only field that may differ
         assert a == b, role
     roles = {role for role, _ in first.messages}

@@ -17,7 +17,7 @@ from evf_sam_ros.replay.scoring import latency_stats, mask_iou, score_frames, ta
 
 def _rect(shape=(40, 60), x0=10, y0=5, w=20, h=10):
     mask = np.zeros(shape, dtype=bool)
-    mask[y0:y0 + h, x0:x0 + w] = True
+    mask[y0 : y0 + h, x0 : x0 + w] = True
     return mask
 
 
@@ -75,8 +75,9 @@ class ShiftedTruth:
 
     def process(self, frame):
         mask = np.roll(frame.gt_mask, self.shift_px, axis=1)
-        result = PromptOutcome('the box', self.found, 1.0, mask, None, None, int(mask.sum()),
-                               None, math.nan, 1.0)
+        result = PromptOutcome(
+            'the box', self.found, 1.0, mask, None, None, int(mask.sum()), None, math.nan, 1.0
+        )
         return FrameResult('processed', FrameOutcome([result], latency_ms=float(frame.index + 1)))
 
 
@@ -88,17 +89,26 @@ def rect_bag(tmp_path_factory):
         bag.write('/command', STRING, 1, string_cdr('the box'))
         for i in range(3):
             stamp = (i + 1) * 100_000_000
-            bag.write('/cam/image', IMAGE, stamp, image_cdr(np.full((40, 60, 3), 90, np.uint8),
-                                                            'rgb8', stamp))
+            bag.write(
+                '/cam/image',
+                IMAGE,
+                stamp,
+                image_cdr(np.full((40, 60, 3), 90, np.uint8), 'rgb8', stamp),
+            )
             gt = np.where(_rect(), np.uint8(255), np.uint8(0))
             bag.write('/gt/mask', IMAGE, stamp + 1, image_cdr(gt, 'mono8', stamp))
     return path
 
 
-@pytest.mark.parametrize('shift, found, expected', [
-    (0, True, 1.0), (5, True, 150 / 250), (25, True, 0.0),
-    (0, False, 0.0),  # a target not found counts as an empty mask
-])
+@pytest.mark.parametrize(
+    'shift, found, expected',
+    [
+        (0, True, 1.0),
+        (5, True, 150 / 250),
+        (25, True, 0.0),
+        (0, False, 0.0),  # a target not found counts as an empty mask
+    ],
+)
 def test_report_iou_of_known_answers(rect_bag, tmp_path, shift, found, expected):
     options = ReplayOptions(video=False, progress=False, ground_truth_topic='/gt/mask')
     report = replay_bag(rect_bag, tmp_path, ShiftedTruth(shift, found), options, {})

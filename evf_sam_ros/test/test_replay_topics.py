@@ -23,9 +23,12 @@ SAMPLE = _topics(
 def test_sample_layout_is_detected():
     sel = select_topics(SAMPLE)
     assert sel.as_dict() == {
-        'image': '/camera/color/image_raw', 'depth': '/camera/aligned_depth_to_color/image_raw',
-        'camera_info': '/camera/color/camera_info', 'command': '/command',
-        'ground_truth': '/ground_truth/mask'}
+        'image': '/camera/color/image_raw',
+        'depth': '/camera/aligned_depth_to_color/image_raw',
+        'camera_info': '/camera/color/camera_info',
+        'command': '/command',
+        'ground_truth': '/ground_truth/mask',
+    }
     assert sel.image_type == IMAGE and sel.notes == ()
 
 
@@ -63,9 +66,11 @@ def test_empty_bag_and_bag_without_images():
 
 
 def test_compressed_image_and_camera_info_beside_it():
-    topics = _topics(('/cam/color/image_raw/compressed', COMPRESSED_IMAGE, 3),
-                     ('/cam/color/camera_info', CAMERA_INFO, 3),
-                     ('/cam/depth/camera_info', CAMERA_INFO, 3))
+    topics = _topics(
+        ('/cam/color/image_raw/compressed', COMPRESSED_IMAGE, 3),
+        ('/cam/color/camera_info', CAMERA_INFO, 3),
+        ('/cam/depth/camera_info', CAMERA_INFO, 3),
+    )
     sel = select_topics(topics)
     assert sel.image_type == COMPRESSED_IMAGE
     assert sel.camera_info == '/cam/color/camera_info'
@@ -79,8 +84,10 @@ def test_ambiguous_optional_role_is_left_out_with_a_note():
 
 
 def test_compressed_depth_topic_is_detected():
-    topics = _topics(('/cam/color/image_raw', IMAGE, 3),
-                     ('/cam/depth/image_raw/compressedDepth', COMPRESSED_IMAGE, 3))
+    topics = _topics(
+        ('/cam/color/image_raw', IMAGE, 3),
+        ('/cam/depth/image_raw/compressedDepth', COMPRESSED_IMAGE, 3),
+    )
     sel = select_topics(topics)
     assert sel.image == '/cam/color/image_raw'
     assert sel.depth == '/cam/depth/image_raw/compressedDepth'
@@ -89,10 +96,12 @@ def test_compressed_depth_topic_is_detected():
 
 def test_transports_of_one_topic_count_once_raw_preferred():
     depth = '/cam/depth/image_raw'
-    topics = _topics(('/cam/color/image_raw', IMAGE, 3),
-                     ('/cam/color/image_raw/compressed', COMPRESSED_IMAGE, 3),
-                     (depth + '/compressed', COMPRESSED_IMAGE, 3),
-                     (depth + '/compressedDepth', COMPRESSED_IMAGE, 3))
+    topics = _topics(
+        ('/cam/color/image_raw', IMAGE, 3),
+        ('/cam/color/image_raw/compressed', COMPRESSED_IMAGE, 3),
+        (depth + '/compressed', COMPRESSED_IMAGE, 3),
+        (depth + '/compressedDepth', COMPRESSED_IMAGE, 3),
+    )
     sel = select_topics(topics)
     assert sel.image == '/cam/color/image_raw' and sel.image_type == IMAGE
     assert sel.depth == depth + '/compressedDepth'  # compressedDepth before compressed
@@ -101,9 +110,11 @@ def test_transports_of_one_topic_count_once_raw_preferred():
 
 
 def test_transports_of_different_topics_stay_ambiguous():
-    topics = _topics(('/cam/image', IMAGE, 3),
-                     ('/a/depth/compressedDepth', COMPRESSED_IMAGE, 3),
-                     ('/b/depth/compressedDepth', COMPRESSED_IMAGE, 3))
+    topics = _topics(
+        ('/cam/image', IMAGE, 3),
+        ('/a/depth/compressedDepth', COMPRESSED_IMAGE, 3),
+        ('/b/depth/compressedDepth', COMPRESSED_IMAGE, 3),
+    )
     sel = select_topics(topics)
     assert sel.depth is None
     assert any('/a/depth/compressedDepth' in note for note in sel.notes)

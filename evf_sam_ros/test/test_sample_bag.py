@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evf_sam_ros.conversions import stamp_ns
+from evf_sam_ros.codecs.image import stamp_ns
 from evf_sam_ros.replay.bagio import deserialize, list_topics, open_bag, read_messages
 from evf_sam_ros.replay.sample_bag import (
     COLOR_TOPIC,
@@ -18,7 +18,13 @@ from evf_sam_ros.replay.sample_bag import (
     main,
     write_sample_bag,
 )
-from evf_sam_ros.replay.scene import FRAME_ID, MUG_PROMPT, SWEEP_S, mug_position, render_tabletop
+from evf_sam_ros.synthetic.tabletop import (
+    FRAME_ID,
+    MUG_PROMPT,
+    SWEEP_S,
+    mug_position,
+    render_tabletop,
+)
 
 SAMPLE_PNG = Path(__file__).resolve().parents[1] / 'data' / 'sample_tabletop.png'
 
@@ -63,8 +69,9 @@ def test_render_is_deterministic_and_objects_move(frame):
 def test_moving_mug_stays_in_view_left_of_the_plate_with_its_truth(time_s):
     scene = render_tabletop(time_s, 160, 120, supersample=1)
     mug, rgb = scene.gt_mask, scene.rgb.astype(int)
-    assert mug.sum() > 50 and not (mug[0].any() or mug[-1].any() or mug[:, 0].any()
-                                   or mug[:, -1].any())
+    assert mug.sum() > 50 and not (
+        mug[0].any() or mug[-1].any() or mug[:, 0].any() or mug[:, -1].any()
+    )
     red = (rgb[..., 0] > 1.8 * rgb[..., 1]) & (rgb[..., 0] > 80)
     assert red[mug].mean() > 0.9 and mug[red].mean() > 0.9  # the truth is the red pixels
     white = rgb.min(axis=2) > 200
@@ -82,8 +89,10 @@ def test_mug_moves_towards_the_camera_over_the_bag_and_back():
     assert mug_position(2 * SWEEP_S) == pytest.approx(mug_position(0.0))
     back = render_tabletop(2 * SWEEP_S, 160, 120, supersample=1)
     assert np.array_equal(back.gt_mask, start.gt_mask)
-    steps = [np.hypot(*np.subtract(mug_position(t), mug_position(t + 0.1)))
-             for t in np.arange(0.0, SWEEP_S, 0.1)]
+    steps = [
+        np.hypot(*np.subtract(mug_position(t), mug_position(t + 0.1)))
+        for t in np.arange(0.0, SWEEP_S, 0.1)
+    ]
     assert 0 < max(steps) < 0.01  # at most 1 cm per 10 Hz frame: trackable
 
 
@@ -96,8 +105,9 @@ def test_bundled_sample_image():
 def _read_all(path):
     with open_bag(path) as reader:
         topics = list_topics(reader)
-        messages = [(t, deserialize(raw, ty), log) for t, ty, log, raw
-                    in read_messages(reader, topics)]
+        messages = [
+            (t, deserialize(raw, ty), log) for t, ty, log, raw in read_messages(reader, topics)
+        ]
     return topics, messages
 
 
@@ -106,7 +116,12 @@ def test_sample_bag_contents(tmp_path, storage):
     path = write_sample_bag(tmp_path / 'bag', storage, frames=3, size=(64, 48))
     topics, messages = _read_all(path)
     assert {n: t.count for n, t in topics.items()} == {
-        COLOR_TOPIC: 3, DEPTH_TOPIC: 3, INFO_TOPIC: 3, GT_TOPIC: 3, COMMAND_TOPIC: 1}
+        COLOR_TOPIC: 3,
+        DEPTH_TOPIC: 3,
+        INFO_TOPIC: 3,
+        GT_TOPIC: 3,
+        COMMAND_TOPIC: 1,
+    }
     assert messages[0][0] == COMMAND_TOPIC and messages[0][1].data == MUG_PROMPT
     by_topic = {}
     for topic, msg, _ in messages:
@@ -115,8 +130,9 @@ def test_sample_bag_contents(tmp_path, storage):
     assert stamps[1] - stamps[0] == 100_000_000
     for topic in (DEPTH_TOPIC, GT_TOPIC, INFO_TOPIC):
         assert [stamp_ns(m.header) for m in by_topic[topic]] == stamps
-    color, depth, gt, info = (by_topic[t][0] for t in (COLOR_TOPIC, DEPTH_TOPIC, GT_TOPIC,
-                                                        INFO_TOPIC))
+    color, depth, gt, info = (
+        by_topic[t][0] for t in (COLOR_TOPIC, DEPTH_TOPIC, GT_TOPIC, INFO_TOPIC)
+    )
     assert (color.encoding, depth.encoding, gt.encoding) == ('rgb8', '16UC1', 'mono8')
     assert color.header.frame_id == FRAME_ID == info.header.frame_id
     assert info.k[0] == pytest.approx(615.0 / 10) and info.k[8] == 1.0
@@ -135,8 +151,9 @@ def test_sample_bag_deserializes_with_rclpy(tmp_path):
 
 
 def test_compressed_sample_bag(tmp_path):
-    topics, messages = _read_all(write_sample_bag(tmp_path / 'bag', frames=2, size=(64, 48),
-                                                  compressed=True))
+    topics, messages = _read_all(
+        write_sample_bag(tmp_path / 'bag', frames=2, size=(64, 48), compressed=True)
+    )
     assert COMPRESSED_TOPIC in topics and COLOR_TOPIC not in topics
     assert next(m for t, m, _ in messages if t == COMPRESSED_TOPIC).format == 'jpeg'
 

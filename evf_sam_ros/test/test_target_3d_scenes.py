@@ -1,6 +1,6 @@
 """The target's cloud and box on ray-cast depth scenes of known geometry (1280x720).
 
-Scenes (evf_sam_ros.depth_scenes; the depth of an edge pixel is the mean of its 2x2 rays, so
+Scenes (synthetic.depth_scenes; the depth of an edge pixel is the mean of its 2x2 rays, so
 silhouettes carry mixed depths like a real sensor's):
 
 * box_on_table: a 20 x 12 x 8 cm box turned 30 degrees on a table, seen from 0.65 m about 45
@@ -22,11 +22,11 @@ import math
 import numpy as np
 import pytest
 
-from evf_sam_ros import depth_scenes
-from evf_sam_ros.conversions import depth_array_to_metres
-from evf_sam_ros.geometry import mask_bbox, mask_centroid
-from evf_sam_ros.model.predictor import SegmentationResult
-from evf_sam_ros.targets import TargetSettings, estimate_target
+from evf_sam_ros.codecs.depth import depth_array_to_metres
+from evf_sam_ros.model.masks import mask_bbox, mask_centroid
+from evf_sam_ros.model.results import SegmentationResult
+from evf_sam_ros.synthetic import depth_scenes
+from evf_sam_ros.target3d.estimate import TargetSettings, estimate_target
 
 SURFACE_TOLERANCE_M = 0.003
 
@@ -34,15 +34,25 @@ SURFACE_TOLERANCE_M = 0.003
 @pytest.fixture(scope='module')
 def scenes():
     """Each scene rendered once (about a second each on the development machine)."""
-    made = {'box': depth_scenes.box_on_table(), 'can': depth_scenes.can_on_table(),
-            'board': depth_scenes.board_before_wall()}
+    made = {
+        'box': depth_scenes.box_on_table(),
+        'can': depth_scenes.can_on_table(),
+        'board': depth_scenes.board_before_wall(),
+    }
     return {name: (scene, depth_scenes.render(scene)) for name, scene in made.items()}
 
 
 def _result(mask):
-    return SegmentationResult(prompt='target', mask=mask, logits=np.where(mask, 5.0, -5.0),
-                              score=0.9, object_score=None, bbox=mask_bbox(mask),
-                              centroid=mask_centroid(mask), area=int(mask.sum()))
+    return SegmentationResult(
+        prompt='target',
+        mask=mask,
+        logits=np.where(mask, 5.0, -5.0),
+        score=0.9,
+        object_score=None,
+        bbox=mask_bbox(mask),
+        centroid=mask_centroid(mask),
+        area=int(mask.sum()),
+    )
 
 
 def _as_encoding(depth_m, encoding):
@@ -58,12 +68,12 @@ def _punch_holes(depth_m, encoding, seed=1, count=40):
     """Discs of no reading (0 in 16UC1; NaN or 0 in 32FC1) all over the image."""
     rng = np.random.default_rng(seed)
     out = depth_m.copy()
-    rows, cols = np.mgrid[0:out.shape[0], 0:out.shape[1]]
+    rows, cols = np.mgrid[0 : out.shape[0], 0 : out.shape[1]]
     box = mask_bbox(np.isfinite(out))
     for i in range(count):
         u, v = rng.integers(box[0], box[2]), rng.integers(box[1], box[3])
         radius = rng.uniform(2, 8)
-        hole = (cols - u) ** 2 + (rows - v) ** 2 <= radius ** 2
+        hole = (cols - u) ** 2 + (rows - v) ** 2 <= radius**2
         out[hole] = 0.0 if encoding == '16UC1' or i % 2 else np.nan
     return out
 
@@ -74,8 +84,9 @@ def _estimate(scene, rendered, encoding='32FC1', holes=False, mask=None, **setti
         depth = _punch_holes(depth, encoding)
     depth = _as_encoding(depth, encoding)
     mask = rendered.mask if mask is None else mask
-    return estimate_target(_result(mask), TargetSettings(**settings), depth, scene.intrinsics,
-                           rendered.rgb)
+    return estimate_target(
+        _result(mask), TargetSettings(**settings), depth, scene.intrinsics, rendered.rgb
+    )
 
 
 def _angle_deg(a, b):
@@ -93,8 +104,9 @@ def _check_frame(box):
 
 def _check_no_background(estimate, target):
     distance = target.distance(estimate.cloud.points.astype(np.float64))
-    assert distance.max() <= SURFACE_TOLERANCE_M, f'{np.sum(distance > SURFACE_TOLERANCE_M)} ' \
-                                                  f'points off the object, worst {distance.max()}'
+    assert distance.max() <= SURFACE_TOLERANCE_M, (
+        f'{np.sum(distance > SURFACE_TOLERANCE_M)} points off the object, worst {distance.max()}'
+    )
 
 
 @pytest.mark.parametrize('encoding', ['32FC1', '16UC1'])
@@ -124,8 +136,9 @@ def test_box_on_table_with_sensor_noise(scenes):
     sigma = 0.001
     scene, rendered = scenes['box']
     noise = np.random.default_rng(3).normal(0.0, sigma, rendered.depth_m.shape)
-    noisy = depth_scenes.Rendered((rendered.depth_m + noise).astype(np.float32),
-                                  rendered.mask, rendered.rgb)
+    noisy = depth_scenes.Rendered(
+        (rendered.depth_m + noise).astype(np.float32), rendered.mask, rendered.rgb
+    )
     box = _estimate(scene, noisy).box
     assert np.linalg.norm(box.centre - scene.target.centre) <= 0.01
     assert _angle_deg(box.rotation[:, 2], scene.target.rotation[:, 2]) <= 5.0
@@ -181,7 +194,8 @@ def test_thin_board_before_far_wall(scenes, encoding, holes):
 def test_mixed_pixels_exist_and_are_dropped(scenes):
     """The scene's edge pixels do carry mixed depths; the surface filter removes them."""
     scene, rendered = scenes['board']
-    from evf_sam_ros.geometry import deproject_pixels
+    from evf_sam_ros.target3d.geometry import deproject_pixels
+
     v, u = np.nonzero(rendered.mask)
     raw = deproject_pixels(u, v, rendered.depth_m[v, u], scene.intrinsics)
     off = scene.target.distance(raw.astype(np.float64)) > SURFACE_TOLERANCE_M
@@ -194,10 +208,17 @@ def test_mixed_pixels_exist_and_are_dropped(scenes):
 def test_without_cloud_the_box_is_the_same(scenes):
     scene, rendered = scenes['box']
     result = _result(rendered.mask)
-    with_cloud = estimate_target(result, TargetSettings(), rendered.depth_m, scene.intrinsics,
-                                 rendered.rgb)
-    without = estimate_target(result, TargetSettings(), rendered.depth_m, scene.intrinsics,
-                              rendered.rgb, with_cloud=False)
+    with_cloud = estimate_target(
+        result, TargetSettings(), rendered.depth_m, scene.intrinsics, rendered.rgb
+    )
+    without = estimate_target(
+        result,
+        TargetSettings(),
+        rendered.depth_m,
+        scene.intrinsics,
+        rendered.rgb,
+        with_cloud=False,
+    )
     assert without.cloud is None and with_cloud.cloud is not None
     assert np.array_equal(without.box.centre, with_cloud.box.centre)
     assert np.array_equal(without.box.rotation, with_cloud.box.rotation)

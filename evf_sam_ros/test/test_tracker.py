@@ -34,7 +34,7 @@ def scene(index: int, shape: tuple[int, int] = FRAME_SHAPE) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w]
     image = np.stack([(xx * 3) % 256, (yy * 5) % 256, ((xx + yy) * 2) % 256], -1).astype(np.uint8)
     x0 = 8 + 3 * index
-    image[20:40, x0:x0 + 20] = (220, 30, 30)
+    image[20:40, x0 : x0 + 20] = (220, 30, 30)
     disc = (yy - (10 + 2 * index)) ** 2 + (xx - 70) ** 2 < 100
     image[disc] = (30, 40, 210)
     return image
@@ -61,10 +61,14 @@ def make_present(tracker: EvfSamTracker, bias: float = 4.0) -> None:
 @pytest.fixture(scope='module')
 def trackers(tiny_checkpoint):
     """Factory: a fresh tracker on a tiny checkpoint of ``variant`` with the object present."""
+
     def make(variant: str = 'evf-sam2', image_size: int = 256, **settings) -> EvfSamTracker:
         settings.setdefault('iou_threshold', 0.0)  # random weights predict IoUs near 0.5
-        tracker = EvfSamTracker.from_pretrained(tiny_checkpoint(variant, image_size=image_size),
-                                                device='cpu', settings=TrackerSettings(**settings))
+        tracker = EvfSamTracker.from_pretrained(
+            tiny_checkpoint(variant, image_size=image_size),
+            device='cpu',
+            settings=TrackerSettings(**settings),
+        )
         make_present(tracker)
         return tracker
 
@@ -97,8 +101,9 @@ def official_text(tracker: EvfSamTracker, rgb: np.ndarray, prompt: str) -> torch
     from torchvision.transforms import functional as TF
 
     antialias = None if tracker.predictor.regime.multitask else True
-    x = TF.resize(ToTensor()(rgb), [224, 224], interpolation=InterpolationMode.BICUBIC,
-                  antialias=antialias)
+    x = TF.resize(
+        ToTensor()(rgb), [224, 224], interpolation=InterpolationMode.BICUBIC, antialias=antialias
+    )
     x = TF.normalize(x, [0.5] * 3, [0.5] * 3).unsqueeze(0)
     ids = torch.tensor([tracker.predictor.tokenize(prompt)])
     with torch.inference_mode():
@@ -106,14 +111,18 @@ def official_text(tracker: EvfSamTracker, rgb: np.ndarray, prompt: str) -> torch
 
 
 @pytest.mark.parametrize('variant', ['evf-sam2', 'evf-sam2-multitask'])
-def test_online_tracking_equals_the_official_offline_run(trackers, tmp_path, variant,
-                                                         cuda_free_fill_holes):
+def test_online_tracking_equals_the_official_offline_run(
+    trackers, tmp_path, variant, cuda_free_fill_holes
+):
     tracker = trackers(variant, lost_after=0)
     frames = write_jpeg_frames(tmp_path / 'frames', 20)  # > 16: pointer memory fills up
     prompt = 'the red square on the left'
     online = [tracker.add_target(frames[0], prompt)] + [tracker.track(f)[0] for f in frames[1:]]
-    offline = official_offline(tracker.predictor.model.visual_model, tmp_path / 'frames',
-                               official_text(tracker, frames[0], prompt))
+    offline = official_offline(
+        tracker.predictor.model.visual_model,
+        tmp_path / 'frames',
+        official_text(tracker, frames[0], prompt),
+    )
     assert len(offline) == len(online) == 20
     for i, (ours, ref) in enumerate(zip(online, offline)):
         assert ours.logits.shape == ref.shape == FRAME_SHAPE
@@ -149,8 +158,9 @@ def test_several_targets_equal_separate_single_target_runs(trackers):
     for k, prompt in enumerate(prompts):
         start = 3 if k == 2 else 0
         alone = trackers(lost_after=0)
-        mine = [alone.add_target(frames[start], prompt)] + [alone.track(f)[0]
-                                                             for f in frames[start + 1:]]
+        mine = [alone.add_target(frames[start], prompt)] + [
+            alone.track(f)[0] for f in frames[start + 1 :]
+        ]
         theirs = [row[k] for row in rows[start:]]
         for i, (a, b) in enumerate(zip(theirs, mine)):
             assert a.prompt == prompt
@@ -235,8 +245,9 @@ def test_a_frame_of_another_size_regrounds_every_target(trackers):
     fresh = trackers(lost_after=0)
     for r, alone in zip(results, fresh.add_targets(bigger, ['the red square', 'the blue disc'])):
         assert_same_results(r.result, alone.result, 'regrounded on the new size')
-    assert [s.grounded for s in (r.status for r in tracker.track_targets(scene(3, (96, 160))))
-            ] == [None, None]
+    assert [
+        s.grounded for s in (r.status for r in tracker.track_targets(scene(3, (96, 160))))
+    ] == [None, None]
 
 
 def test_remove_and_reset_keep_ids_unique(trackers):
@@ -287,7 +298,6 @@ def test_a_tracker_shares_its_predictors_model(trackers):
     tracker.track(scene(1))
     after = predictor.predict(scene(0), 'the red square')  # segment mode is unchanged
     np.testing.assert_array_equal(before.logits, after.logits)
-
 
 
 def test_grounding_on_one_thread_leaves_another_threads_tracking_alone(trackers):

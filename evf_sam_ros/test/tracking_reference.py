@@ -75,8 +75,9 @@ def as_video_predictor(sam2_base: torch.nn.Module) -> torch.nn.Module:
     return predictor
 
 
-def official_text_frame(vp: torch.nn.Module, state: dict, frame_idx: int, obj_id: int,
-                        text: torch.Tensor) -> None:
+def official_text_frame(
+    vp: torch.nn.Module, state: dict, frame_idx: int, obj_id: int, text: torch.Tensor
+) -> None:
     """Official ``add_new_text``: the text feature is the only sparse prompt of an initial
     conditioning frame; its output goes to the temporary outputs that
     ``propagate_in_video``'s preflight encodes into memory.
@@ -87,19 +88,26 @@ def official_text_frame(vp: torch.nn.Module, state: dict, frame_idx: int, obj_id
     obj_idx = vp._obj_id_to_idx(state, obj_id)
     _, _, feats, _, sizes = vp._get_image_feature(state, frame_idx, 1)
     batch, channels = feats[-1].size(1), vp.hidden_dim
-    high_res = [x.permute(1, 2, 0).view(x.size(1), x.size(2), *s)
-                for x, s in zip(feats[:-1], sizes[:-1])]
+    high_res = [
+        x.permute(1, 2, 0).view(x.size(1), x.size(2), *s) for x, s in zip(feats[:-1], sizes[:-1])
+    ]
     # init conditioning frame with directly_add_no_mem_embed
     pix = (feats[-1] + vp.no_mem_embed).permute(1, 2, 0).view(batch, channels, *sizes[-1])
     # EVF's patched prompt encoder with text only: sparse = [empty float32, text]
     pe = vp.sam_prompt_encoder
     sparse = torch.cat([torch.empty((batch, 0, pe.embed_dim)), text], dim=1)
-    dense = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(batch, -1,
-                                                                *pe.image_embedding_size)
+    dense = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
+        batch, -1, *pe.image_embedding_size
+    )
     low_multi, ious, tokens, object_score = vp.sam_mask_decoder(
-        image_embeddings=pix, image_pe=pe.get_dense_pe(), sparse_prompt_embeddings=sparse,
-        dense_prompt_embeddings=dense, multimask_output=True, repeat_image=False,
-        high_res_features=high_res)
+        image_embeddings=pix,
+        image_pe=pe.get_dense_pe(),
+        sparse_prompt_embeddings=sparse,
+        dense_prompt_embeddings=dense,
+        multimask_output=True,
+        repeat_image=False,
+        high_res_features=high_res,
+    )
     appearing = object_score > 0
     low_multi = torch.where(appearing[:, None, None], low_multi, NO_OBJ_SCORE).float()
     best, rows = torch.argmax(ious, dim=-1), torch.arange(batch)
@@ -107,17 +115,20 @@ def official_text_frame(vp: torch.nn.Module, state: dict, frame_idx: int, obj_id
     ptr = vp.obj_ptr_proj(tokens[rows, best])
     ptr = appearing.float() * ptr + (1 - appearing.float()) * vp.no_obj_ptr
     state['temp_output_dict_per_obj'][obj_idx]['cond_frame_outputs'][frame_idx] = {
-        'maskmem_features': None, 'maskmem_pos_enc': None,
+        'maskmem_features': None,
+        'maskmem_pos_enc': None,
         'pred_masks': fill_holes_in_mask_scores(low_res, vp.fill_hole_area),
-        'obj_ptr': ptr, 'object_score_logits': object_score}
+        'obj_ptr': ptr,
+        'object_score_logits': object_score,
+    }
 
 
-def official_offline(sam2_base: torch.nn.Module, frames_dir: Path, text: torch.Tensor
-                     ) -> list[np.ndarray]:
+def official_offline(
+    sam2_base: torch.nn.Module, frames_dir: Path, text: torch.Tensor
+) -> list[np.ndarray]:
     """Mask logits (HxW float32) of every frame of a JPEG folder, grounded on frame 0."""
     vp = as_video_predictor(sam2_base)
     with torch.inference_mode():
         state = vp.init_state(str(frames_dir))
         official_text_frame(vp, state, 0, 1, text)
         return [logits[0, 0].float().numpy() for _, _, logits in vp.propagate_in_video(state)]
-

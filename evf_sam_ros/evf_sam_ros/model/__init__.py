@@ -9,8 +9,8 @@ tracker = EvfSamTracker.from_pretrained("YxZhang/evf-sam2")      # track mode (S
 first = tracker.add_target(rgb, "the red mug"); results = tracker.track(next_rgb)
 """
 
-from .config import VARIANTS
-from .errors import (
+from evf_sam_ros.model.config import VARIANTS
+from evf_sam_ros.model.errors import (
     CheckpointError,
     EvfSamError,
     HubUnavailableError,
@@ -19,15 +19,29 @@ from .errors import (
     TargetError,
     VariantError,
 )
-from .predictor import EvfSamPredictor, ImageEmbedding, SegmentationResult
-from .track_state import TargetStatus, TrackerCounters, TrackerSettings
-from .tracker import EvfSamTracker, TargetResult
+from evf_sam_ros.model.predictor import EvfSamPredictor
+from evf_sam_ros.model.results import ImageEmbedding, SegmentationResult
+from evf_sam_ros.model.tracking.track_state import TargetStatus, TrackerCounters, TrackerSettings
+from evf_sam_ros.model.tracking.tracker import EvfSamTracker, TargetResult
 
 DEFAULT_CHECKPOINT = 'YxZhang/evf-sam2'
 
 __all__ = [
-    'CheckpointError', 'DEFAULT_CHECKPOINT', 'EvfSamError', 'EvfSamPredictor', 'EvfSamTracker',
-    'HubUnavailableError', 'ImageEmbedding', 'InputImageError', 'PromptError',
-    'SegmentationResult', 'TargetError', 'TargetResult', 'TargetStatus', 'TrackerCounters',
-    'TrackerSettings', 'VARIANTS', 'VariantError',
+    'CheckpointError',
+    'DEFAULT_CHECKPOINT',
+    'EvfSamError',
+    'EvfSamPredictor',
+    'EvfSamTracker',
+    'HubUnavailableError',
+    'ImageEmbedding',
+    'InputImageError',
+    'PromptError',
+    'SegmentationResult',
+    'TargetError',
+    'TargetResult',
+    'TargetStatus',
+    'TrackerCounters',
+    'TrackerSettings',
+    'VARIANTS',
+    'VariantError',
 ]

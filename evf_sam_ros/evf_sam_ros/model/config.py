@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Union
 
-from .errors import VariantError
+from evf_sam_ros.model.errors import VariantError
 
 SamType = Literal['sam', 'sam2']
 
@@ -92,12 +92,27 @@ SAM_VIT_SCALES: dict[str, SamVitConfig] = {
 
 SAM2_SCALES: dict[str, Sam2Config] = {
     'large': Sam2Config(),
-    'base_plus': Sam2Config(embed_dim=112, stages=(2, 3, 16, 3), global_att_blocks=(12, 16, 20),
-                            window_pos_embed_bkg_spatial_size=(14, 14), window_spec=(8, 4, 14, 7)),
-    'small': Sam2Config(embed_dim=96, num_heads=1, stages=(1, 2, 11, 2),
-                        global_att_blocks=(7, 10, 13), window_spec=(8, 4, 14, 7)),
-    'tiny': Sam2Config(embed_dim=96, num_heads=1, stages=(1, 2, 7, 2), global_att_blocks=(5, 7, 9),
-                       window_spec=(8, 4, 14, 7)),
+    'base_plus': Sam2Config(
+        embed_dim=112,
+        stages=(2, 3, 16, 3),
+        global_att_blocks=(12, 16, 20),
+        window_pos_embed_bkg_spatial_size=(14, 14),
+        window_spec=(8, 4, 14, 7),
+    ),
+    'small': Sam2Config(
+        embed_dim=96,
+        num_heads=1,
+        stages=(1, 2, 11, 2),
+        global_att_blocks=(7, 10, 13),
+        window_spec=(8, 4, 14, 7),
+    ),
+    'tiny': Sam2Config(
+        embed_dim=96,
+        num_heads=1,
+        stages=(1, 2, 7, 2),
+        global_att_blocks=(5, 7, 9),
+        window_spec=(8, 4, 14, 7),
+    ),
 }
 
 BEIT3_SCALES: dict[str, Beit3Config] = {
@@ -106,8 +121,13 @@ BEIT3_SCALES: dict[str, Beit3Config] = {
 }
 
 # EVF-SAM names SAM2 scales with SAM2's own words; "huge" only exists for SAM ViT.
-_SAM2_SCALE_ALIASES = {'large': 'large', 'base_plus': 'base_plus', 'b+': 'base_plus',
-                       'small': 'small', 'tiny': 'tiny'}
+_SAM2_SCALE_ALIASES = {
+    'large': 'large',
+    'base_plus': 'base_plus',
+    'b+': 'base_plus',
+    'small': 'small',
+    'tiny': 'tiny',
+}
 
 
 @dataclass(frozen=True)
@@ -166,9 +186,14 @@ class EvfConfig:
         """config.json content that describes this model, size fields included."""
         scale = _scale_name(self)
         out: dict[str, Any] = {
-            'model_type': 'evf', 'hidden_size': self.hidden_size, 'out_dim': self.out_dim,
-            'sam_scale': scale, 'mm_extractor_scale': 'large',
-            'pad_token_id': 1, 'bos_token_id': 0, 'eos_token_id': 2,
+            'model_type': 'evf',
+            'hidden_size': self.hidden_size,
+            'out_dim': self.out_dim,
+            'sam_scale': scale,
+            'mm_extractor_scale': 'large',
+            'pad_token_id': 1,
+            'bos_token_id': 0,
+            'eos_token_id': 2,
             'sam_type': self.sam_type,
         }
         if self.sam != _default_sam(self.sam_type, scale) or self.beit3 != Beit3Config():
@@ -190,8 +215,9 @@ def _from_fields(cls: type, fields: Mapping[str, Any], where: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(fields) - known
     if unknown:
-        raise VariantError(f'config.json {where} has unknown fields {sorted(unknown)}; '
-                           f'known: {sorted(known)}')
+        raise VariantError(
+            f'config.json {where} has unknown fields {sorted(unknown)}; known: {sorted(known)}'
+        )
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
     return cls(**values)
 
@@ -210,7 +236,8 @@ def sam_type_from_config(raw: Mapping[str, Any], override: str | None = None) ->
         return 'sam2'
     raise VariantError(
         f"config.json sam_scale={scale!r} names no known SAM part: 'huge' is SAM ViT-H (evf-sam), "
-        f"{sorted(_SAM2_SCALE_ALIASES)} are SAM2 Hiera scales (evf-sam2)")
+        f'{sorted(_SAM2_SCALE_ALIASES)} are SAM2 Hiera scales (evf-sam2)'
+    )
 
 
 def parse_config(raw: Mapping[str, Any], sam_type_override: str | None = None) -> EvfConfig:
@@ -236,10 +263,12 @@ def parse_config(raw: Mapping[str, Any], sam_type_override: str | None = None) -
     hidden = int(raw.get('hidden_size', beit3.embed_dim))
     out_dim = int(raw.get('out_dim', 256))
     if hidden != beit3.embed_dim:
-        raise VariantError(f'config.json hidden_size={hidden} but the BEiT-3 width is '
-                           f'{beit3.embed_dim}')
+        raise VariantError(
+            f'config.json hidden_size={hidden} but the BEiT-3 width is {beit3.embed_dim}'
+        )
     prompt_dim = sam.d_model if isinstance(sam, Sam2Config) else sam.prompt_embed_dim
     if out_dim != prompt_dim:
-        raise VariantError(f'config.json out_dim={out_dim} but the SAM prompt width is '
-                           f'{prompt_dim}')
+        raise VariantError(
+            f'config.json out_dim={out_dim} but the SAM prompt width is {prompt_dim}'
+        )
     return EvfConfig(sam_type, sam, beit3, hidden, out_dim, dict(raw))

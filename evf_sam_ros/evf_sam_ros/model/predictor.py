@@ -5,76 +5,45 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
-from ..geometry import mask_bbox, mask_centroid
-from . import preprocess as prep
-from .checkpoint import check_state_dict, load_state, read_config, resolve_checkpoint
-from .compilation import compile_part, resolve_backend, use_cache_dir
-from .config import EvfConfig, Regime, get_variant, variant_for
-from .cuda_graphs import GraphedCallable
-from .device_preprocess import DevicePreprocessor, FrameUploader
-from .errors import CheckpointError, PromptError, VariantError
-from .evf_model import EvfSamModel
-from .sam_parts import SamFeatures
-from .text_batch import MAX_PROMPT_BATCH, batch_rows, pad_token_ids, resolve_buckets
-from .tokenizer import SPECIAL_IDS, EvfTokenizer, clean_prompt
+from evf_sam_ros.model import preprocess as prep
+from evf_sam_ros.model.accel.compilation import compile_part, resolve_backend, use_cache_dir
+from evf_sam_ros.model.accel.cuda_graphs import GraphedCallable
+from evf_sam_ros.model.accel.device_preprocess import DevicePreprocessor, FrameUploader
+from evf_sam_ros.model.checkpoint import (
+    check_state_dict,
+    load_state,
+    read_config,
+    resolve_checkpoint,
+)
+from evf_sam_ros.model.config import EvfConfig, Regime, get_variant, variant_for
+from evf_sam_ros.model.errors import CheckpointError, PromptError, VariantError
+from evf_sam_ros.model.masks import mask_bbox, mask_centroid
+from evf_sam_ros.model.network.evf_model import EvfSamModel
+from evf_sam_ros.model.network.sam_parts import SamFeatures
+from evf_sam_ros.model.results import ImageEmbedding, SegmentationResult, Stopwatch
+from evf_sam_ros.model.text_batch import (
+    MAX_PROMPT_BATCH,
+    batch_rows,
+    pad_token_ids,
+    resolve_buckets,
+)
+from evf_sam_ros.model.tokenizer import SPECIAL_IDS, EvfTokenizer, clean_prompt
 
-_DTYPES = {'float32': torch.float32, 'fp32': torch.float32, 'float16': torch.float16,
-           'fp16': torch.float16, 'half': torch.float16, 'bfloat16': torch.bfloat16,
-           'bf16': torch.bfloat16}
-
-
-@dataclass(frozen=True)
-class SegmentationResult:
-    """One prompt's answer on one image.
-
-    mask: HxW bool (True = target) at the image's size. logits: HxW float32 mask logits
-    (mask = logits > 0). score: predicted IoU of the chosen mask. object_score: SAM2's
-    object-score logit (> 0: object present), None for SAM ViT. bbox: (x0, y0, x1, y1)
-    pixels with x1, y1 exclusive, None when empty. centroid: (u, v) float pixels (column,
-    row), None when empty. area: mask pixels. timings_ms: per stage (preprocess and
-    image_encoder are the frame's, shared by every prompt of a predict_many call).
-    """
-
-    prompt: str
-    mask: np.ndarray
-    logits: np.ndarray
-    score: float
-    object_score: Optional[float]
-    bbox: Optional[tuple[int, int, int, int]]
-    centroid: Optional[tuple[float, float]]
-    area: int
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class ImageEmbedding:
-    """A frame encoded once: SAM features and the BEiT-3 pixels, on the model's device."""
-
-    features: SamFeatures
-    beit3_pixels: torch.Tensor
-    timings_ms: dict[str, float]
-
-
-class _Stopwatch:
-    """Stage timer; synchronises CUDA at each mark so a stage's time is its own."""
-
-    def __init__(self, device: torch.device):
-        self.device, self.ms = device, {}
-
-    @contextlib.contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        yield
-        if self.device.type == 'cuda':
-            torch.cuda.synchronize(self.device)
-        self.ms[name] = (time.perf_counter() - start) * 1000.0
+_DTYPES = {
+    'float32': torch.float32,
+    'fp32': torch.float32,
+    'float16': torch.float16,
+    'fp16': torch.float16,
+    'half': torch.float16,
+    'bfloat16': torch.bfloat16,
+    'bf16': torch.bfloat16,
+}
 
 
 def resolve_device(device: str | torch.device = 'auto') -> torch.device:
@@ -86,8 +55,9 @@ def resolve_device(device: str | torch.device = 'auto') -> torch.device:
     except (RuntimeError, TypeError) as exc:
         raise VariantError(f'unknown device {device!r}; use auto, cpu, cuda or cuda:N') from exc
     if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise VariantError(f'device {device!r} asked for but CUDA is not available here; '
-                           'use cpu or auto')
+        raise VariantError(
+            f'device {device!r} asked for but CUDA is not available here; use cpu or auto'
+        )
     return dev
 
 
@@ -142,10 +112,19 @@ class EvfSamPredictor:
     text buckets change results within float / one-grey-level rounding.
     """
 
-    def __init__(self, model: EvfSamModel, tokenizer: EvfTokenizer, regime: Regime,
-                 device: torch.device, dtype: torch.dtype, name: str = '',
-                 cuda_graphs: bool = False, preprocess: str = 'exact',
-                 torch_compile: bool | str = False, text_buckets: object = None):
+    def __init__(
+        self,
+        model: EvfSamModel,
+        tokenizer: EvfTokenizer,
+        regime: Regime,
+        device: torch.device,
+        dtype: torch.dtype,
+        name: str = '',
+        cuda_graphs: bool = False,
+        preprocess: str = 'exact',
+        torch_compile: bool | str = False,
+        text_buckets: object = None,
+    ):
         self.model, self.tokenizer, self.regime = model, tokenizer, regime
         self.device, self.dtype, self.name = device, dtype, name
         self._runner = model.runner(regime)
@@ -155,14 +134,17 @@ class EvfSamPredictor:
         self.preprocess = resolve_preprocess(preprocess, device)
         self.text_buckets = resolve_buckets(text_buckets, device, model.cfg.beit3.max_text_tokens)
         self._static_shapes = self.cuda_graphs or self.torch_compile
-        self._encode = self._accelerate(self._runner.encode_tensors,
-                                        self._runner.encoder_graph_safe)
+        self._encode = self._accelerate(
+            self._runner.encode_tensors, self._runner.encoder_graph_safe
+        )
         self._text = self._accelerate(model.text_embedding, max_graphs=32)
         self._decode = self._accelerate(self._runner.decode_tensors, max_graphs=16)
-        self._device_pixels = DevicePreprocessor(regime, model.sam_image_size,
-                                                 model.cfg.beit3.img_size, dtype)
-        self._device_step = (GraphedCallable(self._device_pixels) if self.cuda_graphs
-                             else self._device_pixels)
+        self._device_pixels = DevicePreprocessor(
+            regime, model.sam_image_size, model.cfg.beit3.img_size, dtype
+        )
+        self._device_step = (
+            GraphedCallable(self._device_pixels) if self.cuda_graphs else self._device_pixels
+        )
         self._upload = FrameUploader(device)
         self._lock = threading.Lock()
 
@@ -172,15 +154,24 @@ class EvfSamPredictor:
         """
         if self.compile_backend:
             fn = compile_part(fn, self.compile_backend)
-        return (GraphedCallable(fn, max_graphs=max_graphs) if self.cuda_graphs and graph_safe
-                else fn)
+        return (
+            GraphedCallable(fn, max_graphs=max_graphs) if self.cuda_graphs and graph_safe else fn
+        )
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, device: str = 'auto', dtype: str = 'auto',
-                        variant: str | None = None, cuda_graphs: bool | None = None,
-                        preprocess: str = 'auto', torch_compile: bool | str = False,
-                        compile_cache_dir: str | Path | None = None, text_buckets: object = 'auto',
-                        warmup: bool | None = None) -> "EvfSamPredictor":
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path,
+        device: str = 'auto',
+        dtype: str = 'auto',
+        variant: str | None = None,
+        cuda_graphs: bool | None = None,
+        preprocess: str = 'auto',
+        torch_compile: bool | str = False,
+        compile_cache_dir: str | Path | None = None,
+        text_buckets: object = 'auto',
+        warmup: bool | None = None,
+    ) -> 'EvfSamPredictor':
         """Load a checkpoint directory (hub layout) or a hub id (downloaded and cached).
 
         variant: None detects it (SAM part from config.json, multitask from the tokenizer's
@@ -212,15 +203,26 @@ class EvfSamPredictor:
         tokenizer = EvfTokenizer.from_dir(directory)
         model = load_model(directory, cfg)
         if tokenizer.vocab_size > model.cfg.beit3.vocab_size:
-            raise CheckpointError(f'the tokenizer produces ids up to {tokenizer.vocab_size - 1} '
-                                  f'but the text embedding has {model.cfg.beit3.vocab_size} rows')
+            raise CheckpointError(
+                f'the tokenizer produces ids up to {tokenizer.vocab_size - 1} '
+                f'but the text embedding has {model.cfg.beit3.vocab_size} rows'
+            )
         regime = forced or variant_for(model.cfg.sam_type, tokenizer.is_multitask)
         model.to(device=dev, dtype=dt)
         model.keep_fp32_islands()
         graphs = dev.type == 'cuda' if cuda_graphs is None else cuda_graphs
-        predictor = cls(model, tokenizer, regime, dev, dt, name=str(name_or_path),
-                        cuda_graphs=graphs, preprocess=preprocess, torch_compile=torch_compile,
-                        text_buckets=text_buckets)
+        predictor = cls(
+            model,
+            tokenizer,
+            regime,
+            dev,
+            dt,
+            name=str(name_or_path),
+            cuda_graphs=graphs,
+            preprocess=preprocess,
+            torch_compile=torch_compile,
+            text_buckets=text_buckets,
+        )
         if predictor._static_shapes if warmup is None else warmup:
             predictor.warmup()
         return predictor
@@ -228,8 +230,9 @@ class EvfSamPredictor:
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.dtype == torch.float32:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype,
-                              cache_enabled=False)  # graph-safe
+        return torch.autocast(
+            self.device.type, dtype=self.dtype, cache_enabled=False
+        )  # graph-safe
 
     def tokenize(self, prompt: str) -> list[int]:
         """Validated token ids. Raises PromptError (empty, unprintable, too long)."""
@@ -237,8 +240,10 @@ class EvfSamPredictor:
         ids = self.tokenizer.encode(text)
         limit = self.model.cfg.beit3.max_text_tokens
         if len(ids) > limit:
-            raise PromptError(f'the prompt is {len(ids)} tokens long; the model accepts at most '
-                              f'{limit} (with <s> and </s>); shorten it')
+            raise PromptError(
+                f'the prompt is {len(ids)} tokens long; the model accepts at most '
+                f'{limit} (with <s> and </s>); shorten it'
+            )
         return ids
 
     def _pixels(self, rgb: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
@@ -251,8 +256,9 @@ class EvfSamPredictor:
             sam, input_size = prep.sam_vit_pixels(rgb, size, self.device)
         else:
             sam, input_size = prep.sam2_pixels(rgb, size, self.regime.sam2_resize, self.device)
-        beit = prep.beit3_pixels(rgb, self.model.cfg.beit3.img_size, self.regime.beit3_antialias,
-                                 self.device)
+        beit = prep.beit3_pixels(
+            rgb, self.model.cfg.beit3.img_size, self.regime.beit3_antialias, self.device
+        )
         return sam.to(self.dtype), beit.to(self.dtype), input_size
 
     def encode_image(self, image: np.ndarray) -> ImageEmbedding:
@@ -261,7 +267,7 @@ class EvfSamPredictor:
         image: HxWx3 uint8 RGB (HxW gray and HxWx4 RGBA are converted).
         """
         rgb = prep.as_rgb_uint8(image)
-        watch = _Stopwatch(self.device)
+        watch = Stopwatch(self.device)
         with self._lock, torch.inference_mode():
             with watch.stage('preprocess'):  # float32 arithmetic, as in the official code
                 sam_pixels, beit, input_size = self._pixels(rgb)
@@ -273,8 +279,9 @@ class EvfSamPredictor:
         """Segment ``prompt`` on an encoded frame (BEiT-3 fusion, mask decoder, upscale)."""
         return self.decode_many(embedding, [prompt])[0]
 
-    def decode_many(self, embedding: ImageEmbedding, prompts: Sequence[str]
-                    ) -> list[SegmentationResult]:
+    def decode_many(
+        self, embedding: ImageEmbedding, prompts: Sequence[str]
+    ) -> list[SegmentationResult]:
         """Segment several prompts on an encoded frame: BEiT-3 and the decoder run once per
         batch of up to MAX_PROMPT_BATCH prompts. Results equal decode() per prompt (within
         float rounding: rows of one batch are padded to one length).
@@ -286,12 +293,14 @@ class EvfSamPredictor:
             results += self._decode_ids(embedding, list(prompts[start:stop]), ids[start:stop])
         return results
 
-    def _decode_ids(self, embedding: ImageEmbedding, prompts: list[str], ids: list[list[int]]
-                    ) -> list[SegmentationResult]:
+    def _decode_ids(
+        self, embedding: ImageEmbedding, prompts: list[str], ids: list[list[int]]
+    ) -> list[SegmentationResult]:
         count = len(ids)
-        tokens, mask = pad_token_ids(ids, self.text_buckets,
-                                     batch_rows(count, self._static_shapes), self.device)
-        watch = _Stopwatch(self.device)
+        tokens, mask = pad_token_ids(
+            ids, self.text_buckets, batch_rows(count, self._static_shapes), self.device
+        )
+        watch = Stopwatch(self.device)
         with self._lock, torch.inference_mode(), self._autocast():
             with watch.stage('beit3'):
                 text = self._text(embedding.beit3_pixels, tokens, mask)
@@ -301,12 +310,20 @@ class EvfSamPredictor:
                 logits = self._runner.upscale(low_res[:count], embedding.features)[:, 0]
                 logits = logits.float().cpu().numpy()
                 scores = iou[:count, 0].float().cpu().numpy()
-                objects = (None if object_score is None
-                           else object_score[:count, 0].float().cpu().numpy())
+                objects = (
+                    None if object_score is None else object_score[:count, 0].float().cpu().numpy()
+                )
         timings = {**embedding.timings_ms, **watch.ms}
-        return [_result(p, logits[i], float(scores[i]),
-                        None if objects is None else float(objects[i]), timings)
-                for i, p in enumerate(prompts)]
+        return [
+            _result(
+                p,
+                logits[i],
+                float(scores[i]),
+                None if objects is None else float(objects[i]),
+                timings,
+            )
+            for i, p in enumerate(prompts)
+        ]
 
     def predict(self, image: np.ndarray, prompt: str) -> SegmentationResult:
         """Segment what ``prompt`` names in ``image`` (HxWx3 uint8 RGB)."""
@@ -321,8 +338,9 @@ class EvfSamPredictor:
             self.tokenize(prompt)  # fail on a bad prompt before the expensive encoder
         return self.decode_many(self.encode_image(image), prompts)
 
-    def warmup(self, prompt_counts: Sequence[int] = (1,),
-               image_size: tuple[int, int] = (480, 640)) -> float:
+    def warmup(
+        self, prompt_counts: Sequence[int] = (1,), image_size: tuple[int, int] = (480, 640)
+    ) -> float:
         """Run every text bucket (or one short prompt without buckets) for each prompt count
         on a blank frame, so the graphs and compiled kernels exist before the first real
         frame. image_size: (H, W) of the blank frame (device preprocessing graphs are per
@@ -336,8 +354,9 @@ class EvfSamPredictor:
             embedding = self.encode_image(frame)
             for count in prompt_counts:
                 for length in lengths:
-                    ids = [[SPECIAL_IDS['<s>']] + [filler] * (length - 2)
-                           + [SPECIAL_IDS['</s>']]] * count
+                    ids = [
+                        [SPECIAL_IDS['<s>']] + [filler] * (length - 2) + [SPECIAL_IDS['</s>']]
+                    ] * count
                     self._decode_ids(embedding, ['<warm-up>'] * count, ids)
         return time.perf_counter() - start
 
@@ -351,11 +370,23 @@ class EvfSamPredictor:
                 torch.cuda.empty_cache()
 
 
-def _result(prompt: str, logits: np.ndarray, score: float, object_score: Optional[float],
-            timings: dict[str, float]) -> SegmentationResult:
+def _result(
+    prompt: str,
+    logits: np.ndarray,
+    score: float,
+    object_score: Optional[float],
+    timings: dict[str, float],
+) -> SegmentationResult:
     """SegmentationResult of one prompt from its HxW float32 logits."""
     mask = logits > 0.0
-    return SegmentationResult(prompt=prompt, mask=mask, logits=logits, score=score,
-                              object_score=object_score, bbox=mask_bbox(mask),
-                              centroid=mask_centroid(mask), area=int(np.count_nonzero(mask)),
-                              timings_ms=dict(timings))
+    return SegmentationResult(
+        prompt=prompt,
+        mask=mask,
+        logits=logits,
+        score=score,
+        object_score=object_score,
+        bbox=mask_bbox(mask),
+        centroid=mask_centroid(mask),
+        area=int(np.count_nonzero(mask)),
+        timings_ms=dict(timings),
+    )

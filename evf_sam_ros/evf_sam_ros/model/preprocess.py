@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import InputImageError
+from evf_sam_ros.model.errors import InputImageError
 
 SAM_PIXEL_MEAN = (123.675, 116.28, 103.53)  # RGB, 0-255 scale
 SAM_PIXEL_STD = (58.395, 57.12, 57.375)
@@ -26,17 +26,20 @@ def as_rgb_uint8(image: object) -> np.ndarray:
     Raises InputImageError for anything else.
     """
     if not isinstance(image, np.ndarray):
-        raise InputImageError('the image must be a numpy array (HxWx3 uint8 RGB), '
-                              f'got {type(image).__name__}')
+        raise InputImageError(
+            f'the image must be a numpy array (HxWx3 uint8 RGB), got {type(image).__name__}'
+        )
     if image.dtype != np.uint8:
         raise InputImageError(
             f'the image must be uint8 (0-255), got {image.dtype}; convert it first, e.g. '
-            '(np.clip(img, 0, 1) * 255).astype(np.uint8) for float images in [0, 1]')
+            '(np.clip(img, 0, 1) * 255).astype(np.uint8) for float images in [0, 1]'
+        )
     if image.ndim == 2:
         image = image[:, :, None]
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
         raise InputImageError(
-            f'the image must be HxWx3 RGB (or HxW gray, HxWx4 RGBA), got shape {image.shape}')
+            f'the image must be HxWx3 RGB (or HxW gray, HxWx4 RGBA), got shape {image.shape}'
+        )
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise InputImageError(f'the image is empty (shape {image.shape})')
     if image.shape[2] == 1:
@@ -49,12 +52,16 @@ def as_rgb_uint8(image: object) -> np.ndarray:
 def _chw(image: np.ndarray, device: torch.device | str) -> torch.Tensor:
     """HxWx3 uint8 numpy -> 3xHxW uint8 tensor on ``device`` (read-only arrays are copied)."""
     array = np.ascontiguousarray(image)
-    return torch.from_numpy(array if array.flags.writeable
-                            else array.copy()).to(device).permute(2, 0, 1)
+    return (
+        torch.from_numpy(array if array.flags.writeable else array.copy())
+        .to(device)
+        .permute(2, 0, 1)
+    )
 
 
-def beit3_pixels(image: np.ndarray, size: int, antialias: bool,
-                 device: torch.device | str = 'cpu') -> torch.Tensor:
+def beit3_pixels(
+    image: np.ndarray, size: int, antialias: bool, device: torch.device | str = 'cpu'
+) -> torch.Tensor:
     """BEiT-3 input: [0,1] float -> bicubic resize to size x size -> (x - 0.5) / 0.5.
 
     antialias=True for evf-sam and evf-sam2 (torchvision's default), False for the
@@ -95,12 +102,14 @@ def resize_longest_side(image: np.ndarray, target: int) -> np.ndarray:
         raise InputImageError(
             f'the image is {w}x{h}: resizing its long side to {target} leaves the short side '
             f'0 pixels; send images whose long side is at most {2 * target - 1} times the '
-            'short side')
+            'short side'
+        )
     return ResizeLongestSide(target).apply_image(image)
 
 
-def sam_vit_pixels(image: np.ndarray, size: int, device: torch.device | str = 'cpu'
-                   ) -> tuple[torch.Tensor, tuple[int, int]]:
+def sam_vit_pixels(
+    image: np.ndarray, size: int, device: torch.device | str = 'cpu'
+) -> tuple[torch.Tensor, tuple[int, int]]:
     """SAM ViT input: longest side to ``size``, normalise (0-255 space), zero-pad
     bottom/right to size x size. Returns (1x3xSxS float32, (h, w) resized before padding).
     """
@@ -110,8 +119,9 @@ def sam_vit_pixels(image: np.ndarray, size: int, device: torch.device | str = 'c
     return F.pad(x, (0, size - w, 0, size - h)).unsqueeze(0), (h, w)
 
 
-def sam2_pixels(image: np.ndarray, size: int, mode: str, device: torch.device | str = 'cpu'
-                ) -> tuple[torch.Tensor, tuple[int, int]]:
+def sam2_pixels(
+    image: np.ndarray, size: int, mode: str, device: torch.device | str = 'cpu'
+) -> tuple[torch.Tensor, tuple[int, int]]:
     """SAM2 input, stretched to size x size (the aspect ratio is not kept).
 
     mode "stretch_uint8" (multitask): uint8 bilinear resize (align_corners=False, no
@@ -121,8 +131,9 @@ def sam2_pixels(image: np.ndarray, size: int, mode: str, device: torch.device | 
     """
     if mode == 'stretch_uint8':
         x = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).contiguous()
-        x = F.interpolate(x, (size, size), mode='bilinear',
-                          align_corners=False)  # uint8, on the CPU
+        x = F.interpolate(
+            x, (size, size), mode='bilinear', align_corners=False
+        )  # uint8, on the CPU
         return sam_normalize(x[0].to(device)).unsqueeze(0), (size, size)
     if mode == 'longest_side_stretch':
         resized = resize_longest_side(image, size)

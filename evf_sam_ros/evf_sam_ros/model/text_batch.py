@@ -12,8 +12,8 @@ from typing import Optional, Sequence
 
 import torch
 
-from .errors import VariantError
-from .tokenizer import SPECIAL_IDS
+from evf_sam_ros.model.errors import VariantError
+from evf_sam_ros.model.tokenizer import SPECIAL_IDS
 
 PAD_ID = SPECIAL_IDS['<pad>']
 DEFAULT_TEXT_BUCKETS = (16, 32, 64, 128, 256, 512)  # tokens, with <s> and </s>

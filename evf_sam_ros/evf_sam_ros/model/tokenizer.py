@@ -16,7 +16,7 @@ import unicodedata
 from pathlib import Path
 from typing import Mapping
 
-from .errors import CheckpointError, PromptError
+from evf_sam_ros.model.errors import CheckpointError, PromptError
 
 SP_MODEL_FILE = 'sentencepiece.bpe.model'
 SPECIAL_IDS = {'<s>': 0, '<pad>': 1, '</s>': 2, '<unk>': 3}
@@ -32,14 +32,16 @@ class EvfTokenizer:
 
         path = Path(sp_model_path)
         if not path.is_file():
-            raise CheckpointError(f'tokenizer model {path} is missing; a checkpoint needs '
-                                  f'{SP_MODEL_FILE}')
+            raise CheckpointError(
+                f'tokenizer model {path} is missing; a checkpoint needs {SP_MODEL_FILE}'
+            )
         self._sp = spm.SentencePieceProcessor()
         try:
             self._sp.Load(str(path))
         except (OSError, RuntimeError) as exc:
-            raise CheckpointError(f'tokenizer model {path} is not a sentencepiece model: '
-                                  f'{exc}') from exc
+            raise CheckpointError(
+                f'tokenizer model {path} is not a sentencepiece model: {exc}'
+            ) from exc
         self.mask_id = len(self._sp) + FAIRSEQ_OFFSET
         self.added_tokens = dict(added_tokens or {})
         whole = {**SPECIAL_IDS, '<mask>': self.mask_id, **self.added_tokens}
@@ -48,7 +50,7 @@ class EvfTokenizer:
         self._split_re = re.compile('(' + '|'.join(re.escape(t) for t in alternatives) + ')')
 
     @classmethod
-    def from_dir(cls, directory: str | Path) -> "EvfTokenizer":
+    def from_dir(cls, directory: str | Path) -> 'EvfTokenizer':
         """Load from a checkpoint directory (sentencepiece.bpe.model + added tokens files)."""
         directory = Path(directory)
         return cls(directory / SP_MODEL_FILE, read_added_tokens(directory))
@@ -115,8 +117,13 @@ def clean_prompt(prompt: object) -> str:
     """
     if not isinstance(prompt, str):
         raise PromptError(f'a prompt must be a str, got {type(prompt).__name__}')
-    bad = sorted({f'U+{ord(c):04X}' for c in prompt
-                  if unicodedata.category(c) in ('Cc', 'Cs', 'Co', 'Cn') and c not in '\t\n\r'})
+    bad = sorted(
+        {
+            f'U+{ord(c):04X}'
+            for c in prompt
+            if unicodedata.category(c) in ('Cc', 'Cs', 'Co', 'Cn') and c not in '\t\n\r'
+        }
+    )
     if bad:
         raise PromptError(f'the prompt holds non-printable characters {bad[:5]}; send plain text')
     text = normalize_prompt(prompt)

@@ -23,8 +23,13 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def summarize(state: str, load_error: str, counters: Mapping[str, Any],
-              problems: Mapping[str, int], input_rate: float) -> DiagnosticsSnapshot:
+def summarize(
+    state: str,
+    load_error: str,
+    counters: Mapping[str, Any],
+    problems: Mapping[str, int],
+    input_rate: float,
+) -> DiagnosticsSnapshot:
     """Level and message from the lifecycle state, the load error and recent input."""
     if load_error:
         level, message = 2, f'model failed to load: {load_error}'
@@ -36,14 +41,18 @@ def summarize(state: str, load_error: str, counters: Mapping[str, Any],
         level, message = 0, 'active, idle: no prompt'
     else:
         level, message = 0, 'active'
-    values = {'state': state, 'input_rate_hz': _fmt(input_rate),
-              **{k: _fmt(v) for k, v in counters.items()},
-              **{f'problem.{k}': str(v) for k, v in sorted(problems.items())}}
+    values = {
+        'state': state,
+        'input_rate_hz': _fmt(input_rate),
+        **{k: _fmt(v) for k, v in counters.items()},
+        **{f'problem.{k}': str(v) for k, v in sorted(problems.items())},
+    }
     return DiagnosticsSnapshot(state, level, message, values)
 
 
-def diagnostic_array(snapshot: DiagnosticsSnapshot, node_name: str, hardware_id: str,
-                     stamp: Any) -> Any:
+def diagnostic_array(
+    snapshot: DiagnosticsSnapshot, node_name: str, hardware_id: str, stamp: Any
+) -> Any:
     """A DiagnosticArray holding one DiagnosticStatus named '<node>: text segmentation'."""
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 

@@ -18,11 +18,23 @@ from typing import Any, Optional
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
-from ..conversions import array_to_imgmsg, stamp_ns
-from ..drawing import draw_result
-from ..messages import without_mask
-from ..model import EvfSamError, EvfSamPredictor
-from ..pipeline import (
+from evf_sam_ros.codecs.image import array_to_imgmsg, stamp_ns
+from evf_sam_ros.model import EvfSamError, EvfSamPredictor
+from evf_sam_ros.node.diagnostics import diagnostic_array, summarize
+from evf_sam_ros.node.io import NodeIO
+from evf_sam_ros.node.lifecycle_guard import guarded_change_state
+from evf_sam_ros.node.requests import (
+    FindTargetAction,
+    GoalRegistry,
+    PendingRequests,
+    RequestRefused,
+    SegmentService,
+)
+from evf_sam_ros.node.runtime import LatencyStats, LatestSlot, RateMeter, ThrottledWarnings
+from evf_sam_ros.node.settings import NodeParameters
+from evf_sam_ros.node.target_control import TargetControl
+from evf_sam_ros.node.worker import InferenceWorker
+from evf_sam_ros.pipeline import (
     BAD_IMAGE,
     NO_PROMPT,
     ONE_SHOT,
@@ -39,21 +51,9 @@ from ..pipeline import (
     predictor_segmenter,
     process_frame,
 )
-from ..pipeline.track import TrackSegmenter
-from .diagnostics import diagnostic_array, summarize
-from .io import NodeIO
-from .lifecycle_guard import guarded_change_state
-from .requests import (
-    FindTargetAction,
-    GoalRegistry,
-    PendingRequests,
-    RequestRefused,
-    SegmentService,
-)
-from .runtime import LatencyStats, LatestSlot, RateMeter, ThrottledWarnings
-from .settings import NodeParameters
-from .target_control import TargetControl
-from .worker import InferenceWorker
+from evf_sam_ros.pipeline.drawing import draw_result
+from evf_sam_ros.pipeline.messages import without_mask
+from evf_sam_ros.pipeline.track import TrackSegmenter
 
 
 class EvfSamNode(LifecycleNode):
@@ -61,9 +61,12 @@ class EvfSamNode(LifecycleNode):
 
     def __init__(self, node_name: str = 'evf_sam', **kwargs: Any):
         super().__init__(node_name, **kwargs)
-        self.params = NodeParameters(self, on_change=self._on_parameters_changed,
-                                     loaded=lambda: self.predictor is not None,
-                                     validate_prompt=self.validate_prompt)
+        self.params = NodeParameters(
+            self,
+            on_change=self._on_parameters_changed,
+            loaded=lambda: self.predictor is not None,
+            validate_prompt=self.validate_prompt,
+        )
         self.warnings = ThrottledWarnings(self._log_warning)
         self.predictor: Optional[EvfSamPredictor] = None
         self.frames: LatestSlot[SourceImage] = LatestSlot()
@@ -79,24 +82,39 @@ class EvfSamNode(LifecycleNode):
         self.active = False
         self.closing = False
         self.load_error = ''
-        self.counters = {'frames_processed': 0, 'frames_skipped_no_prompt': 0, 'frames_bad': 0,
-                         'commands': 0, 'prompts_rejected': 0}
+        self.counters = {
+            'frames_processed': 0,
+            'frames_skipped_no_prompt': 0,
+            'frames_bad': 0,
+            'commands': 0,
+            'prompts_rejected': 0,
+        }
         self.inference_ms, self.latency_ms = LatencyStats(), LatencyStats()
         self.overhead_ms, self.input_rate = LatencyStats(), RateMeter()
         self.control_group = ReentrantCallbackGroup()
         commands = MutuallyExclusiveCallbackGroup()  # commands and target changes in order
-        self.io = NodeIO(self, inputs=MutuallyExclusiveCallbackGroup(),
-                         depth=MutuallyExclusiveCallbackGroup(), commands=commands)
-        self.target_control = TargetControl(self, self.targets, self._targets_changed,
-                                            self._target_refused, commands)
+        self.io = NodeIO(
+            self,
+            inputs=MutuallyExclusiveCallbackGroup(),
+            depth=MutuallyExclusiveCallbackGroup(),
+            commands=commands,
+        )
+        self.target_control = TargetControl(
+            self, self.targets, self._targets_changed, self._target_refused, commands
+        )
         self.pending = PendingRequests()
         self._worker: Optional[InferenceWorker] = None
         self._create_requests()
         self._diag_pub = self.create_publisher(_diag_type(), '/diagnostics', 10)
-        self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics,
-                          callback_group=self.control_group)
-        if (self.settings.autostart
-                and self.trigger_configure() == TransitionCallbackReturn.SUCCESS):
+        self.create_timer(
+            self.settings.diagnostics_period,
+            self._publish_diagnostics,
+            callback_group=self.control_group,
+        )
+        if (
+            self.settings.autostart
+            and self.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        ):
             self.trigger_activate()
 
     @property
@@ -112,16 +130,24 @@ class EvfSamNode(LifecycleNode):
 
         service = SegmentService(self, lambda: self.settings.service_timeout)
         self.create_service(Segment, '~/segment', service, callback_group=self.control_group)
-        action = FindTargetAction(self, self.goals, lambda: self.settings.action_timeout,
-                                  self.get_logger().warning)
+        action = FindTargetAction(
+            self, self.goals, lambda: self.settings.action_timeout, self.get_logger().warning
+        )
         self._action_server = ActionServer(
-            self, FindTarget, '~/find_target', action.execute, goal_callback=action.on_goal,
-            cancel_callback=lambda _: CancelResponse.ACCEPT, callback_group=self.control_group)
+            self,
+            FindTarget,
+            '~/find_target',
+            action.execute,
+            goal_callback=action.on_goal,
+            cancel_callback=lambda _: CancelResponse.ACCEPT,
+            callback_group=self.control_group,
+        )
 
     # rclpy (Humble, Jazzy) raises out of executor.spin() when change_state asks for a
     # transition the current state does not have (e.g. activate twice): refuse it instead.
     _LifecycleNodeMixin__on_change_state = guarded_change_state(
-        LifecycleNode._LifecycleNodeMixin__on_change_state)
+        LifecycleNode._LifecycleNodeMixin__on_change_state
+    )
 
     # ---- lifecycle -------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -134,9 +160,15 @@ class EvfSamNode(LifecycleNode):
         self.get_logger().info(f'loading {s.checkpoint} (device {s.device}, dtype {s.dtype})')
         try:
             self.predictor = EvfSamPredictor.from_pretrained(
-                s.checkpoint, s.device, s.dtype, s.variant or None, cuda_graphs=s.cuda_graphs,
-                preprocess=s.preprocess, torch_compile=s.torch_compile,
-                compile_cache_dir=s.compile_cache_dir or None)
+                s.checkpoint,
+                s.device,
+                s.dtype,
+                s.variant or None,
+                cuda_graphs=s.cuda_graphs,
+                preprocess=s.preprocess,
+                torch_compile=s.torch_compile,
+                compile_cache_dir=s.compile_cache_dir or None,
+            )
         except (EvfSamError, RuntimeError, OSError) as exc:  # RuntimeError/OSError: I/O, CUDA OOM
             return self._load_failed(str(exc))
         self.load_error = ''
@@ -160,7 +192,7 @@ class EvfSamNode(LifecycleNode):
         """
         if self.settings.mode != 'track':
             return predictor_segmenter(predictor)
-        from ..model import EvfSamTracker
+        from evf_sam_ros.model import EvfSamTracker
 
         return TrackSegmenter(EvfSamTracker(predictor, self.settings.tracker_settings()))
 
@@ -172,8 +204,12 @@ class EvfSamNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe to the inputs and start the inference thread."""
         self.io.subscribe()
-        self._worker = InferenceWorker(self.frames, self._process_frame, self._on_worker_error,
-                                       max_rate=lambda: self.settings.max_rate)
+        self._worker = InferenceWorker(
+            self.frames,
+            self._process_frame,
+            self._on_worker_error,
+            max_rate=lambda: self.settings.max_rate,
+        )
         self._worker.start()
         result = super().on_activate(state)
         self.active = True
@@ -264,8 +300,11 @@ class EvfSamNode(LifecycleNode):
     def validate_prompt(self, text: str) -> str:
         """Cleaned prompt, or PromptError (too long, unprintable, over the token limit)."""
         predictor = self.predictor
-        return check_prompt(text, self.settings.max_prompt_chars,
-                            predictor.tokenize if predictor is not None else None)
+        return check_prompt(
+            text,
+            self.settings.max_prompt_chars,
+            predictor.tokenize if predictor is not None else None,
+        )
 
     def _apply_command(self, text: str, source: str) -> bool:
         problem = self.targets.command(text, source)
@@ -285,8 +324,9 @@ class EvfSamNode(LifecycleNode):
         self.io.publish_targets(self.targets)
         image = self.last_image
         if image is not None and self.io.has_subscribers('markers'):  # removed: no markers
-            gone = self.outputs.deleted_markers(image.header,
-                                                {t.id for t in self.targets.snapshot()})
+            gone = self.outputs.deleted_markers(
+                image.header, {t.id for t in self.targets.snapshot()}
+            )
             if gone is not None:
                 self.io.publish('markers', gone)
 
@@ -306,8 +346,9 @@ class EvfSamNode(LifecycleNode):
         if not self.active:
             raise RequestRefused(f'node is {self.state_label()}, not active')
         cleaned = self.validate_prompt(prompt)
-        source = SourceImage(image, False, time.monotonic()) if image is not None \
-            else self.last_image
+        source = (
+            SourceImage(image, False, time.monotonic()) if image is not None else self.last_image
+        )
         if source is None:
             raise RequestRefused('no image received yet on `image`; put one in the request')
         future = self.pending.new()
@@ -318,8 +359,7 @@ class EvfSamNode(LifecycleNode):
             worker.submit(lambda: self._serve(source, cleaned, future))
         return future
 
-    def _serve(self, source: SourceImage, prompt: str,
-               future: concurrent.futures.Future) -> None:
+    def _serve(self, source: SourceImage, prompt: str, future: concurrent.futures.Future) -> None:
         if future.done():  # abandoned while queued
             return
         try:
@@ -341,13 +381,24 @@ class EvfSamNode(LifecycleNode):
         s = self.settings
         depth = None
         if s.use_depth:
-            depth = BufferedDepth(self.depth, self._camera_info_now, s.depth_max_stamp_diff,
-                                  s.depth_wait, self.io.publisher_present('depth'))
+            depth = BufferedDepth(
+                self.depth,
+                self._camera_info_now,
+                s.depth_max_stamp_diff,
+                s.depth_wait,
+                self.io.publisher_present('depth'),
+            )
         segmenter = self.segmenter
         if segmenter is None:
             raise RequestRefused('node is unconfigured: no model loaded')
-        out = process_frame(source, targets, segmenter, depth, s.target_settings(),
-                            with_cloud=self.io.has_subscribers('target_cloud'))
+        out = process_frame(
+            source,
+            targets,
+            segmenter,
+            depth,
+            s.target_settings(),
+            with_cloud=self.io.has_subscribers('target_cloud'),
+        )
         for problem in out.problems:
             self.warnings.warn(*problem)
         return out
@@ -355,8 +406,9 @@ class EvfSamNode(LifecycleNode):
     def _process_frame(self, source: SourceImage) -> None:
         targets = list(self.targets.snapshot())
         named = {t.prompt for t in targets}
-        goals = [NamedTarget(ONE_SHOT, p) for p in dict.fromkeys(self.goals.prompts())
-                 if p not in named]  # a goal on a target's prompt reads that target's result
+        goals = [
+            NamedTarget(ONE_SHOT, p) for p in dict.fromkeys(self.goals.prompts()) if p not in named
+        ]  # a goal on a target's prompt reads that target's result
         out = self._run(source, targets + goals)
         if out.status == NO_PROMPT:
             self.count('frames_skipped_no_prompt')
@@ -367,9 +419,10 @@ class EvfSamNode(LifecycleNode):
         self.inference_ms.add(out.model_s * 1000.0)  # the frame's model time, all prompts
         self.count('frames_processed')
         if targets:
-            self._publish(out.targets[:len(targets)], out.rgb)
-        self.goals.feed({t.prompt: without_mask(t.messages.segmentation)
-                         for t in reversed(out.targets)})
+            self._publish(out.targets[: len(targets)], out.rgb)
+        self.goals.feed(
+            {t.prompt: without_mask(t.messages.segmentation) for t in reversed(out.targets)}
+        )
         self.overhead_ms.add((time.monotonic() - source.received_monotonic - out.model_s) * 1e3)
 
     def _publish(self, outputs: list[TargetOutput], rgb: Any) -> None:
@@ -378,8 +431,9 @@ class EvfSamNode(LifecycleNode):
         """
         if not self.active or self.closing:
             return
-        for role, msg in self.outputs.build(outputs, self.io.has_subscribers('target_cloud'),
-                                            self.io.has_subscribers('markers')):
+        for role, msg in self.outputs.build(
+            outputs, self.io.has_subscribers('target_cloud'), self.io.has_subscribers('markers')
+        ):
             self.io.publish(role, msg)
         target = outputs[0]
         seg = target.messages.segmentation
@@ -392,8 +446,11 @@ class EvfSamNode(LifecycleNode):
     def _on_worker_error(self, where: str, exc: BaseException) -> None:
         if self.closing:  # the ROS context is going away: nothing can be published or logged
             return
-        self.warnings.warn('worker_error', f'inference failed ({type(exc).__name__}: {exc}); '
-                                           'the node carries on with the next frame')
+        self.warnings.warn(
+            'worker_error',
+            f'inference failed ({type(exc).__name__}: {exc}); '
+            'the node carries on with the next frame',
+        )
 
     def _log_warning(self, message: str) -> None:
         if not self.closing:
@@ -405,29 +462,50 @@ class EvfSamNode(LifecycleNode):
         if not isinstance(segmenter, TrackSegmenter):
             return {}
         c = segmenter.counters
-        return {'track_groundings': c.groundings, 'track_lost': c.lost,
-                'track_regrounded': c.regrounded}
+        return {
+            'track_groundings': c.groundings,
+            'track_lost': c.lost,
+            'track_regrounded': c.regrounded,
+        }
 
     def _publish_diagnostics(self) -> None:
         if self.closing:
             return
         p = self.predictor
-        stats = {'inference_ms': self.inference_ms, 'stamp_to_publish_ms': self.latency_ms,
-                 'node_overhead_ms': self.overhead_ms}
-        counters = {**self.counters, 'prompt': self.targets.primary_prompt,
-                    'targets': len(self.targets.snapshot()),
-                    'frames_received': self.frames.received,
-                    'frames_dropped': self.frames.dropped,
-                    **{f'{k}_p{q}': v.percentile(q) for k, v in stats.items() for q in (50, 95)},
-                    'model': p.name if p else self.settings.checkpoint,
-                    'variant': p.regime.name if p else '', 'device': str(p.device) if p else '',
-                    'dtype': _dtype_name(p.dtype) if p else '', 'mode': self.settings.mode,
-                    **self._track_counters()}
-        snap = summarize(self.state_label(), self.load_error, counters,
-                         dict(self.warnings.counts), self.input_rate.rate())
-        self._diag_pub.publish(diagnostic_array(snap, self.get_fully_qualified_name(),
-                                                counters['device'],
-                                                self.get_clock().now().to_msg()))
+        stats = {
+            'inference_ms': self.inference_ms,
+            'stamp_to_publish_ms': self.latency_ms,
+            'node_overhead_ms': self.overhead_ms,
+        }
+        counters = {
+            **self.counters,
+            'prompt': self.targets.primary_prompt,
+            'targets': len(self.targets.snapshot()),
+            'frames_received': self.frames.received,
+            'frames_dropped': self.frames.dropped,
+            **{f'{k}_p{q}': v.percentile(q) for k, v in stats.items() for q in (50, 95)},
+            'model': p.name if p else self.settings.checkpoint,
+            'variant': p.regime.name if p else '',
+            'device': str(p.device) if p else '',
+            'dtype': _dtype_name(p.dtype) if p else '',
+            'mode': self.settings.mode,
+            **self._track_counters(),
+        }
+        snap = summarize(
+            self.state_label(),
+            self.load_error,
+            counters,
+            dict(self.warnings.counts),
+            self.input_rate.rate(),
+        )
+        self._diag_pub.publish(
+            diagnostic_array(
+                snap,
+                self.get_fully_qualified_name(),
+                counters['device'],
+                self.get_clock().now().to_msg(),
+            )
+        )
 
 
 def _dtype_name(dtype: Any) -> str:

@@ -16,8 +16,13 @@ class GoalTracker:
     the best candidate seen. Segmentations are kept as given (the node strips their masks).
     """
 
-    def __init__(self, prompt: str, timeout_s: float, min_hits: int,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        prompt: str,
+        timeout_s: float,
+        min_hits: int,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.prompt, self.min_hits, self.timeout_s = prompt, max(1, int(min_hits)), timeout_s
         self._clock = clock
         self.deadline = clock() + timeout_s

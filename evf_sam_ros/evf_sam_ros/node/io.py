@@ -43,13 +43,19 @@ class NodeIO:
         from evf_sam_msgs.msg import Segmentation, SegmentationArray, TargetArray
 
         node = self.node
-        for name, msg_type in (('mask', Image), ('overlay', Image),
-                               ('segmentation', Segmentation), ('target_point', PointStamped),
-                               ('segmentations', SegmentationArray),
-                               ('target_pose', PoseStamped), ('target_cloud', PointCloud2),
-                               ('markers', MarkerArray)):
-            self._pubs[name] = node.create_lifecycle_publisher(msg_type, name,
-                                                               OUTPUT_HISTORY_DEPTH)
+        for name, msg_type in (
+            ('mask', Image),
+            ('overlay', Image),
+            ('segmentation', Segmentation),
+            ('target_point', PointStamped),
+            ('segmentations', SegmentationArray),
+            ('target_pose', PoseStamped),
+            ('target_cloud', PointCloud2),
+            ('markers', MarkerArray),
+        ):
+            self._pubs[name] = node.create_lifecycle_publisher(
+                msg_type, name, OUTPUT_HISTORY_DEPTH
+            )
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self._pubs['prompt'] = node.create_lifecycle_publisher(String, 'prompt', latched)
         self._pubs['targets'] = node.create_lifecycle_publisher(TargetArray, 'targets', latched)
@@ -80,8 +86,10 @@ class NodeIO:
         from evf_sam_msgs.msg import Target, TargetArray
 
         self.publish('prompt', String(data=targets.primary_prompt))
-        self.publish('targets', TargetArray(targets=[Target(id=t.id, prompt=t.prompt)
-                                                     for t in targets.snapshot()]))
+        self.publish(
+            'targets',
+            TargetArray(targets=[Target(id=t.id, prompt=t.prompt) for t in targets.snapshot()]),
+        )
 
     # ---- subscriptions ---------------------------------------------------------------
     def subscribe(self) -> None:
@@ -90,28 +98,45 @@ class NodeIO:
         from std_msgs.msg import String
 
         node, s, groups = self.node, self.node.settings, self._groups
-        reliability = ReliabilityPolicy.RELIABLE if s.image_qos_reliability == 'reliable' \
+        reliability = (
+            ReliabilityPolicy.RELIABLE
+            if s.image_qos_reliability == 'reliable'
             else ReliabilityPolicy.BEST_EFFORT
+        )
         qos = QoSProfile(depth=int(s.image_qos_depth), reliability=reliability)
         events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
         kw = dict(callback_group=groups['inputs'], event_callbacks=events)
         if s.compressed_input:
-            self._add(CompressedImage, 'image/compressed', lambda m: node.on_image(m, True),
-                      qos, **kw)
+            self._add(
+                CompressedImage, 'image/compressed', lambda m: node.on_image(m, True), qos, **kw
+            )
         else:
             self._add(Image, 'image', lambda m: node.on_image(m, False), qos, **kw)
         if s.use_depth:
-            depth_qos = QoSProfile(depth=max(DEPTH_HISTORY_DEPTH, int(s.image_qos_depth)),
-                                   reliability=reliability)
-            self._inputs['depth'] = self._add(Image, 'depth', node.depth.add, depth_qos,
-                                              callback_group=groups['depth'],
-                                              event_callbacks=events)
-            self._inputs['camera_info'] = self._add(CameraInfo, 'camera_info',
-                                                    node.on_camera_info, qos, **kw)
-        commands_qos = QoSProfile(history=HistoryPolicy.KEEP_ALL,
-                                  reliability=ReliabilityPolicy.RELIABLE)
-        self._add(String, 'command', lambda m: node.on_command(m.data), commands_qos,
-                  callback_group=groups['commands'])
+            depth_qos = QoSProfile(
+                depth=max(DEPTH_HISTORY_DEPTH, int(s.image_qos_depth)), reliability=reliability
+            )
+            self._inputs['depth'] = self._add(
+                Image,
+                'depth',
+                node.depth.add,
+                depth_qos,
+                callback_group=groups['depth'],
+                event_callbacks=events,
+            )
+            self._inputs['camera_info'] = self._add(
+                CameraInfo, 'camera_info', node.on_camera_info, qos, **kw
+            )
+        commands_qos = QoSProfile(
+            history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE
+        )
+        self._add(
+            String,
+            'command',
+            lambda m: node.on_command(m.data),
+            commands_qos,
+            callback_group=groups['commands'],
+        )
         for msg_type, topic, callback in node.target_control.subscriptions(commands_qos):
             self._add(msg_type, topic, callback, commands_qos, callback_group=groups['commands'])
 
@@ -135,6 +160,8 @@ class NodeIO:
 
     def _on_incompatible_qos(self, event: Any) -> None:
         self.node.warnings.warn(
-            'qos', "an input publisher's QoS is incompatible with this subscription "
+            'qos',
+            "an input publisher's QoS is incompatible with this subscription "
             f'(image_qos.reliability={self.node.settings.image_qos_reliability}); for '
-            'best-effort cameras set image_qos.reliability: best_effort')
+            'best-effort cameras set image_qos.reliability: best_effort',
+        )

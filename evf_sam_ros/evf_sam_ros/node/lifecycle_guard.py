@@ -13,8 +13,9 @@ import functools
 from typing import Any, Callable
 
 
-def guarded_change_state(handler: Callable[[Any, Any, Any], Any]
-                         ) -> Callable[[Any, Any, Any], Any]:
+def guarded_change_state(
+    handler: Callable[[Any, Any, Any], Any],
+) -> Callable[[Any, Any, Any], Any]:
     """Wrap rclpy's change_state service handler (an unbound method of the lifecycle mixin)
     so that a transition the state machine refuses is answered as refused.
     """
@@ -27,8 +28,10 @@ def guarded_change_state(handler: Callable[[Any, Any, Any], Any]
         except _rclpy.RCLError as exc:
             state = node._state_machine.current_state[1]
             wanted = request.transition.label or f'id {request.transition.id}'
-            node.get_logger().warning(f'lifecycle transition {wanted} refused in state '
-                                      f"'{state}': {str(exc).splitlines()[0]}")
+            node.get_logger().warning(
+                f'lifecycle transition {wanted} refused in state '
+                f"'{state}': {str(exc).splitlines()[0]}"
+            )
             response.success = False
             return response
 

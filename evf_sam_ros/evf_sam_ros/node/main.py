@@ -21,7 +21,7 @@ def main(args: Optional[list[str]] = None) -> int:
     2-core development VM (measured), with nothing left to release.
     """
     rclpy.init(args=args)
-    from .evf_sam_node import EvfSamNode
+    from evf_sam_ros.node.evf_sam_node import EvfSamNode
 
     node = EvfSamNode()
     executor = MultiThreadedExecutor(num_threads=4)

@@ -13,8 +13,8 @@ import concurrent.futures
 import threading
 from typing import Any, Callable, Optional, Protocol
 
-from ..model.errors import EvfSamError
-from .goals import GoalTracker
+from evf_sam_ros.model.errors import EvfSamError
+from evf_sam_ros.node.goals import GoalTracker
 
 
 class RequestRefused(Exception):
@@ -63,8 +63,12 @@ class PendingRequests:
             self._pending.add(future)
         return future
 
-    def settle(self, future: concurrent.futures.Future, result: Any = None,
-               error: Optional[BaseException] = None) -> None:
+    def settle(
+        self,
+        future: concurrent.futures.Future,
+        result: Any = None,
+        error: Optional[BaseException] = None,
+    ) -> None:
         """Answer ``future`` unless it is answered already (the first answer wins)."""
         with self._lock:
             self._pending.discard(future)
@@ -94,7 +98,8 @@ class SegmentService:
         response.success = False
         try:
             future = self.backend.segment_async(
-                request.prompt, request.image if has_image(request.image) else None)
+                request.prompt, request.image if has_image(request.image) else None
+            )
         except (RequestRefused, EvfSamError) as exc:
             response.message = str(exc)
             return response
@@ -152,8 +157,13 @@ class GoalRegistry:
 class FindTargetAction:
     """~/find_target callbacks: goal acceptance and the execute loop (feedback, result)."""
 
-    def __init__(self, backend: RequestBackend, goals: GoalRegistry,
-                 default_timeout_s: Callable[[], float], log_warning: Callable[[str], None]):
+    def __init__(
+        self,
+        backend: RequestBackend,
+        goals: GoalRegistry,
+        default_timeout_s: Callable[[], float],
+        log_warning: Callable[[str], None],
+    ):
         self.backend, self.goals = backend, goals
         self.default_timeout_s, self._warn = default_timeout_s, log_warning
 
@@ -180,8 +190,9 @@ class FindTargetAction:
         goal = goal_handle.request
         timeout = goal.timeout.sec + goal.timeout.nanosec / 1e9 or self.default_timeout_s()
         try:
-            tracker = GoalTracker(self.backend.validate_prompt(goal.prompt), timeout,
-                                  goal.min_hits)
+            tracker = GoalTracker(
+                self.backend.validate_prompt(goal.prompt), timeout, goal.min_hits
+            )
         except EvfSamError as exc:
             goal_handle.abort()
             return FindTarget.Result(found=False, message=str(exc))
@@ -189,9 +200,14 @@ class FindTargetAction:
         try:
             while True:
                 for seg in tracker.wait_feedback(0.1):
-                    goal_handle.publish_feedback(FindTarget.Feedback(
-                        current=seg, frames_processed=tracker.frames, hits=tracker.hits,
-                        best_score=tracker.best_score))
+                    goal_handle.publish_feedback(
+                        FindTarget.Feedback(
+                            current=seg,
+                            frames_processed=tracker.frames,
+                            hits=tracker.hits,
+                            best_score=tracker.best_score,
+                        )
+                    )
                 verdict = tracker.verdict(goal_handle.is_cancel_requested, self.backend.active)
                 if verdict is not None:
                     return self._finish(goal_handle, tracker, *verdict)
@@ -202,10 +218,13 @@ class FindTargetAction:
     def _finish(goal_handle: Any, tracker: GoalTracker, status: str, message: str) -> Any:
         from evf_sam_msgs.action import FindTarget
 
-        getattr(goal_handle, {'succeeded': 'succeed', 'canceled': 'canceled',
-                              'aborted': 'abort'}[status])()
-        result = FindTarget.Result(found=status == 'succeeded',
-                                   frames_processed=tracker.frames, message=message)
+        getattr(
+            goal_handle,
+            {'succeeded': 'succeed', 'canceled': 'canceled', 'aborted': 'abort'}[status],
+        )()
+        result = FindTarget.Result(
+            found=status == 'succeeded', frames_processed=tracker.frames, message=message
+        )
         if tracker.best is not None:
             result.best = tracker.best
         return result

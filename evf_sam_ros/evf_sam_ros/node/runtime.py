@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Callable, Deque, Generic, Optional, TypeVar
 
-from ..stats import percentile
+from evf_sam_ros.pipeline.stats import percentile
 
 T = TypeVar('T')
 
@@ -105,8 +105,12 @@ class ThrottledWarnings:
     so nothing goes unreported; ``counts`` feeds the diagnostics.
     """
 
-    def __init__(self, log: Callable[[str], None], period_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        log: Callable[[str], None],
+        period_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._log, self._period, self._clock = log, period_s, clock
         self._last: dict[str, float] = {}
         self._suppressed: collections.Counter = collections.Counter()

@@ -9,8 +9,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
-from ..model import DEFAULT_CHECKPOINT
-from ..targets import TargetSettings
+from evf_sam_ros.model import DEFAULT_CHECKPOINT
+from evf_sam_ros.target3d.estimate import TargetSettings
 
 
 @dataclass(frozen=True)
@@ -31,72 +31,223 @@ class ParamSpec:
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec('checkpoint', DEFAULT_CHECKPOINT, 'hub id or local checkpoint directory'),
     ParamSpec('device', 'auto', 'auto (cuda when available), cpu, cuda, cuda:N'),
-    ParamSpec('dtype', 'auto', 'auto (float16 on CUDA, float32 on CPU), float32, float16, '
-              'bfloat16', choices=('auto', 'float32', 'float16', 'bfloat16')),
-    ParamSpec('variant', '', 'force a preprocessing regime (empty: detect from the checkpoint)',
-              choices=('', 'evf-sam', 'evf-sam-multitask', 'evf-sam2', 'evf-sam2-multitask')),
-    ParamSpec('cuda_graphs', True, 'on CUDA, replay model parts as CUDA graphs (same results, '
-              '~2x faster)'),
-    ParamSpec('preprocess', 'auto', 'auto (device on CUDA, exact on CPU), exact (official PIL '
-              'steps), device (resizes on the GPU)', choices=('auto', 'exact', 'device')),
-    ParamSpec('torch_compile', False, 'compile the model parts with torch.compile (inductor); '
-              'slow first start'),
-    ParamSpec('compile_cache_dir', '', 'persistent compile cache (empty: '
-              '~/.cache/evf_sam_ros/torch_compile)'),
-    ParamSpec('mode', 'segment', 'segment (ground the text on every frame) or track (ground once, '
-              "then follow with SAM2's memory; SAM2 checkpoints)", choices=('segment', 'track')),
-    ParamSpec('lost_after', 5, 'track mode: weak frames in a row before a target is lost and '
-              're-grounded (0: never lost)', runtime=True, low=0, high=100000),
-    ParamSpec('reground_interval', 0, 'track mode: also re-ground every this many frames (0: '
-              'only when lost)', runtime=True, low=0, high=100000),
-    ParamSpec('autostart', True, 'configure and activate at start-up, so a plain `ros2 run` '
-              'works'),
-    ParamSpec('prompt', '', 'current prompt (the `command` topic sets it too); empty: idle',
-              runtime=True),
-    ParamSpec('score_threshold', 0.5, 'least predicted IoU of a found target', runtime=True,
-              low=0.0, high=1.0),
-    ParamSpec('use_object_score', False, "also require SAM2's object score >= "
-              'object_score_threshold', runtime=True),
-    ParamSpec('object_score_threshold', 0.0, 'least SAM2 object-score logit when '
-              'use_object_score', runtime=True, low=-100.0, high=100.0),
-    ParamSpec('max_rate', 0.0, 'most frames processed per second (0: as fast as the model runs)',
-              runtime=True, low=0.0, high=1000.0),
-    ParamSpec('image_qos.reliability', 'reliable', 'QoS of the image/depth subscriptions',
-              choices=('reliable', 'best_effort')),
-    ParamSpec('image_qos.depth', 1, 'QoS history depth of the image subscription', low=1,
-              high=100),
-    ParamSpec('compressed_input', False, 'subscribe image/compressed '
-              '(sensor_msgs/CompressedImage)'),
+    ParamSpec(
+        'dtype',
+        'auto',
+        'auto (float16 on CUDA, float32 on CPU), float32, float16, bfloat16',
+        choices=('auto', 'float32', 'float16', 'bfloat16'),
+    ),
+    ParamSpec(
+        'variant',
+        '',
+        'force a preprocessing regime (empty: detect from the checkpoint)',
+        choices=('', 'evf-sam', 'evf-sam-multitask', 'evf-sam2', 'evf-sam2-multitask'),
+    ),
+    ParamSpec(
+        'cuda_graphs',
+        True,
+        'on CUDA, replay model parts as CUDA graphs (same results, ~2x faster)',
+    ),
+    ParamSpec(
+        'preprocess',
+        'auto',
+        'auto (device on CUDA, exact on CPU), exact (official PIL '
+        'steps), device (resizes on the GPU)',
+        choices=('auto', 'exact', 'device'),
+    ),
+    ParamSpec(
+        'torch_compile',
+        False,
+        'compile the model parts with torch.compile (inductor); slow first start',
+    ),
+    ParamSpec(
+        'compile_cache_dir',
+        '',
+        'persistent compile cache (empty: ~/.cache/evf_sam_ros/torch_compile)',
+    ),
+    ParamSpec(
+        'mode',
+        'segment',
+        'segment (ground the text on every frame) or track (ground once, '
+        "then follow with SAM2's memory; SAM2 checkpoints)",
+        choices=('segment', 'track'),
+    ),
+    ParamSpec(
+        'lost_after',
+        5,
+        'track mode: weak frames in a row before a target is lost and re-grounded (0: never lost)',
+        runtime=True,
+        low=0,
+        high=100000,
+    ),
+    ParamSpec(
+        'reground_interval',
+        0,
+        'track mode: also re-ground every this many frames (0: only when lost)',
+        runtime=True,
+        low=0,
+        high=100000,
+    ),
+    ParamSpec(
+        'autostart', True, 'configure and activate at start-up, so a plain `ros2 run` works'
+    ),
+    ParamSpec(
+        'prompt', '', 'current prompt (the `command` topic sets it too); empty: idle', runtime=True
+    ),
+    ParamSpec(
+        'score_threshold',
+        0.5,
+        'least predicted IoU of a found target',
+        runtime=True,
+        low=0.0,
+        high=1.0,
+    ),
+    ParamSpec(
+        'use_object_score',
+        False,
+        "also require SAM2's object score >= object_score_threshold",
+        runtime=True,
+    ),
+    ParamSpec(
+        'object_score_threshold',
+        0.0,
+        'least SAM2 object-score logit when use_object_score',
+        runtime=True,
+        low=-100.0,
+        high=100.0,
+    ),
+    ParamSpec(
+        'max_rate',
+        0.0,
+        'most frames processed per second (0: as fast as the model runs)',
+        runtime=True,
+        low=0.0,
+        high=1000.0,
+    ),
+    ParamSpec(
+        'image_qos.reliability',
+        'reliable',
+        'QoS of the image/depth subscriptions',
+        choices=('reliable', 'best_effort'),
+    ),
+    ParamSpec(
+        'image_qos.depth', 1, 'QoS history depth of the image subscription', low=1, high=100
+    ),
+    ParamSpec(
+        'compressed_input', False, 'subscribe image/compressed (sensor_msgs/CompressedImage)'
+    ),
     ParamSpec('use_depth', True, 'subscribe depth and camera_info and publish target_point'),
-    ParamSpec('depth_max_stamp_diff', 0.05, 's; largest stamp gap between an image and its depth',
-              runtime=True, low=0.0, high=10.0),
-    ParamSpec('depth_wait', 0.5, 's; longest wait for a depth image that has not arrived yet',
-              runtime=True, low=0.0, high=5.0),
-    ParamSpec('depth_erode_iterations', 2, '3x3 erosions of the mask before reading depth',
-              runtime=True, low=0, high=50),
-    ParamSpec('min_depth', 0.1, 'm; nearer depth readings are invalid', runtime=True, low=0.0,
-              high=1000.0),
-    ParamSpec('max_depth', 10.0, 'm; farther depth readings are invalid', runtime=True, low=0.0,
-              high=1000.0),
-    ParamSpec('min_valid_depth_fraction', 0.05, 'least fraction of mask pixels with valid depth',
-              runtime=True, low=0.0, high=1.0),
-    ParamSpec('cloud_voxel_size', 0.0, 'm; voxel edge of the published target_cloud (0: every '
-              'surface point)', runtime=True, low=0.0, high=1.0),
-    ParamSpec('cloud_max_points', 20000, 'most points of a target in target_cloud (evenly '
-              'thinned)', runtime=True, low=1, high=1_000_000),
-    ParamSpec('cloud_depth_gate', 0.05, "m; least half-width of the depth gate around the "
-              "target's median depth (wider for deep targets: 3 robust std)", runtime=True,
-              low=0.001, high=10.0),
-    ParamSpec('box_min_points', 30, 'fewest surface points for a 3D box and target_pose',
-              runtime=True, low=3, high=1_000_000),
-    ParamSpec('publish_overlay', True, 'publish `overlay` (only drawn while someone subscribes)',
-              runtime=True),
-    ParamSpec('max_prompt_chars', 4096, 'longer commands are refused before tokenizing',
-              runtime=True, low=1, high=1_000_000),
-    ParamSpec('service_timeout', 60.0, 's; `~/segment` answers with success=false after this',
-              runtime=True, low=0.1, high=3600.0),
-    ParamSpec('action_timeout', 30.0, 's; default timeout of find_target goals that give none',
-              runtime=True, low=0.1, high=3600.0),
+    ParamSpec(
+        'depth_max_stamp_diff',
+        0.05,
+        's; largest stamp gap between an image and its depth',
+        runtime=True,
+        low=0.0,
+        high=10.0,
+    ),
+    ParamSpec(
+        'depth_wait',
+        0.5,
+        's; longest wait for a depth image that has not arrived yet',
+        runtime=True,
+        low=0.0,
+        high=5.0,
+    ),
+    ParamSpec(
+        'depth_erode_iterations',
+        2,
+        '3x3 erosions of the mask before reading depth',
+        runtime=True,
+        low=0,
+        high=50,
+    ),
+    ParamSpec(
+        'min_depth',
+        0.1,
+        'm; nearer depth readings are invalid',
+        runtime=True,
+        low=0.0,
+        high=1000.0,
+    ),
+    ParamSpec(
+        'max_depth',
+        10.0,
+        'm; farther depth readings are invalid',
+        runtime=True,
+        low=0.0,
+        high=1000.0,
+    ),
+    ParamSpec(
+        'min_valid_depth_fraction',
+        0.05,
+        'least fraction of mask pixels with valid depth',
+        runtime=True,
+        low=0.0,
+        high=1.0,
+    ),
+    ParamSpec(
+        'cloud_voxel_size',
+        0.0,
+        'm; voxel edge of the published target_cloud (0: every surface point)',
+        runtime=True,
+        low=0.0,
+        high=1.0,
+    ),
+    ParamSpec(
+        'cloud_max_points',
+        20000,
+        'most points of a target in target_cloud (evenly thinned)',
+        runtime=True,
+        low=1,
+        high=1_000_000,
+    ),
+    ParamSpec(
+        'cloud_depth_gate',
+        0.05,
+        'm; least half-width of the depth gate around the '
+        "target's median depth (wider for deep targets: 3 robust std)",
+        runtime=True,
+        low=0.001,
+        high=10.0,
+    ),
+    ParamSpec(
+        'box_min_points',
+        30,
+        'fewest surface points for a 3D box and target_pose',
+        runtime=True,
+        low=3,
+        high=1_000_000,
+    ),
+    ParamSpec(
+        'publish_overlay',
+        True,
+        'publish `overlay` (only drawn while someone subscribes)',
+        runtime=True,
+    ),
+    ParamSpec(
+        'max_prompt_chars',
+        4096,
+        'longer commands are refused before tokenizing',
+        runtime=True,
+        low=1,
+        high=1_000_000,
+    ),
+    ParamSpec(
+        'service_timeout',
+        60.0,
+        's; `~/segment` answers with success=false after this',
+        runtime=True,
+        low=0.1,
+        high=3600.0,
+    ),
+    ParamSpec(
+        'action_timeout',
+        30.0,
+        's; default timeout of find_target goals that give none',
+        runtime=True,
+        low=0.1,
+        high=3600.0,
+    ),
     ParamSpec('diagnostics_period', 1.0, 's between /diagnostics messages', low=0.1, high=60.0),
 )
 SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
@@ -119,8 +270,9 @@ def check_value(spec: ParamSpec, value: Any) -> Optional[str]:
 def check_combination(values: Mapping[str, Any]) -> Optional[str]:
     """Why these parameter values do not fit together, or None when they do."""
     if values['min_depth'] > values['max_depth']:
-        return (f"min_depth ({values['min_depth']}) must not exceed max_depth "
-                f"({values['max_depth']})")
+        return (
+            f'min_depth ({values["min_depth"]}) must not exceed max_depth ({values["max_depth"]})'
+        )
     return None
 
 
@@ -131,15 +283,18 @@ def descriptor(spec: ParamSpec) -> Any:
     """
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
-    desc = ParameterDescriptor(description=spec.description + (
-        '' if spec.runtime else ' (applied at configure)'))
+    desc = ParameterDescriptor(
+        description=spec.description + ('' if spec.runtime else ' (applied at configure)')
+    )
     if spec.low is not None and spec.high is not None:
         if isinstance(spec.default, float):
-            desc.floating_point_range = [FloatingPointRange(
-                from_value=float(spec.low), to_value=float(spec.high), step=0.0)]
+            desc.floating_point_range = [
+                FloatingPointRange(from_value=float(spec.low), to_value=float(spec.high), step=0.0)
+            ]
         else:
-            desc.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high),
-                                               step=1)]
+            desc.integer_range = [
+                IntegerRange(from_value=int(spec.low), to_value=int(spec.high), step=1)
+            ]
     if spec.choices is not None:
         desc.additional_constraints = 'one of: ' + ', '.join(repr(c) for c in spec.choices)
     return desc
@@ -187,11 +342,11 @@ class NodeSettings:
     diagnostics_period: float
 
     @classmethod
-    def from_values(cls, values: Mapping[str, Any]) -> "NodeSettings":
+    def from_values(cls, values: Mapping[str, Any]) -> 'NodeSettings':
         """Settings from a value for every parameter in SPECS, keyed by parameter name."""
         return cls(**{name.replace('.', '_'): values[name] for name in SPECS})
 
-    def updated(self, values: Mapping[str, Any]) -> "NodeSettings":
+    def updated(self, values: Mapping[str, Any]) -> 'NodeSettings':
         """A copy with ``values`` (some parameters, keyed by parameter name) changed."""
         return dataclasses.replace(self, **{k.replace('.', '_'): v for k, v in values.items()})
 
@@ -199,13 +354,16 @@ class NodeSettings:
         """model.TrackerSettings of track mode: weak = predicted IoU under score_threshold or
         (with use_object_score) an object score not above object_score_threshold.
         """
-        from ..model.track_state import TrackerSettings
+        from evf_sam_ros.model.tracking.track_state import TrackerSettings
 
         return TrackerSettings(
-            lost_after=int(self.lost_after), reground_interval=int(self.reground_interval),
+            lost_after=int(self.lost_after),
+            reground_interval=int(self.reground_interval),
             iou_threshold=float(self.score_threshold),
             object_score_threshold=float(self.object_score_threshold)
-            if self.use_object_score else 0.0)
+            if self.use_object_score
+            else 0.0,
+        )
 
     def target_settings(self) -> TargetSettings:
         """targets.TargetSettings (found test, depth statistics, cloud and box) of these
@@ -214,10 +372,15 @@ class NodeSettings:
         return TargetSettings(
             score_threshold=self.score_threshold,
             object_score_threshold=self.object_score_threshold if self.use_object_score else None,
-            erode_iterations=int(self.depth_erode_iterations), min_depth_m=self.min_depth,
-            max_depth_m=self.max_depth, min_valid_fraction=self.min_valid_depth_fraction,
-            cloud_gate_min_m=self.cloud_depth_gate, cloud_voxel_size=self.cloud_voxel_size,
-            cloud_max_points=int(self.cloud_max_points), box_min_points=int(self.box_min_points))
+            erode_iterations=int(self.depth_erode_iterations),
+            min_depth_m=self.min_depth,
+            max_depth_m=self.max_depth,
+            min_valid_fraction=self.min_valid_depth_fraction,
+            cloud_gate_min_m=self.cloud_depth_gate,
+            cloud_voxel_size=self.cloud_voxel_size,
+            cloud_max_points=int(self.cloud_max_points),
+            box_min_points=int(self.box_min_points),
+        )
 
 
 def params_file_values(path: str) -> dict[str, Any]:
@@ -228,7 +391,7 @@ def params_file_values(path: str) -> dict[str, Any]:
     """
     from pathlib import Path
 
-    from ..launch_params import parameter_values
+    from evf_sam_ros.node.launch_params import parameter_values
 
     values = parameter_values(Path(path))
     for name, value in values.items():
@@ -267,8 +430,9 @@ class NodeParameters:
                 node.declare_parameter(spec.name, spec.default, descriptor(spec))
             except ParameterException as exc:
                 self._refused[spec.name] = f'{spec.name}: {exc}; fix the parameters file'
-                node.declare_parameter(spec.name, spec.default, descriptor(spec),
-                                       ignore_override=True)
+                node.declare_parameter(
+                    spec.name, spec.default, descriptor(spec), ignore_override=True
+                )
         values = {p.name: node.get_parameter(p.name).value for p in PARAMS}
         for spec in PARAMS:
             reason = check_value(spec, values[spec.name])
@@ -287,7 +451,7 @@ class NodeParameters:
         return {s.name: getattr(self.settings, s.name.replace('.', '_')) for s in PARAMS}
 
     def _reason(self, param: Any) -> Optional[str]:
-        from ..model.errors import PromptError
+        from evf_sam_ros.model.errors import PromptError
 
         spec = SPECS[param.name]
         reason = check_value(spec, param.value)

@@ -11,15 +11,21 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..model.errors import PromptError
-from ..pipeline import TargetList
+from evf_sam_ros.model.errors import PromptError
+from evf_sam_ros.pipeline import TargetList
 
 
 class TargetControl:
     """Serves the target topics and services of a node on a TargetList."""
 
-    def __init__(self, node: Any, targets: TargetList, changed: Callable[[], None],
-                 refused: Callable[[str], None], group: Any):
+    def __init__(
+        self,
+        node: Any,
+        targets: TargetList,
+        changed: Callable[[], None],
+        refused: Callable[[str], None],
+        group: Any,
+    ):
         from std_srvs.srv import Trigger
 
         from evf_sam_msgs.srv import AddTarget, RemoveTarget
@@ -27,18 +33,20 @@ class TargetControl:
         self.node, self.targets, self._changed, self._refused = node, targets, changed, refused
         self._group = group
         node.create_service(AddTarget, '~/add_target', self._add_service, callback_group=group)
-        node.create_service(RemoveTarget, '~/remove_target', self._remove_service,
-                            callback_group=group)
-        node.create_service(Trigger, '~/clear_targets', self._clear_service,
-                            callback_group=group)
+        node.create_service(
+            RemoveTarget, '~/remove_target', self._remove_service, callback_group=group
+        )
+        node.create_service(Trigger, '~/clear_targets', self._clear_service, callback_group=group)
 
     def subscriptions(self, qos: Any) -> list[tuple[type, str, Callable[[Any], None]]]:
         """(message type, topic, callback) of the target topics, for NodeIO to subscribe."""
         from std_msgs.msg import Empty, Int32, String
 
-        return [(String, 'targets/add', lambda m: self.add(m.data)),
-                (Int32, 'targets/remove', lambda m: self.remove(m.data)),
-                (Empty, 'targets/clear', lambda m: self.clear())]
+        return [
+            (String, 'targets/add', lambda m: self.add(m.data)),
+            (Int32, 'targets/remove', lambda m: self.remove(m.data)),
+            (Empty, 'targets/clear', lambda m: self.clear()),
+        ]
 
     def add(self, prompt: str) -> tuple[bool, str, int]:
         """Add a target: (success, message, id)."""

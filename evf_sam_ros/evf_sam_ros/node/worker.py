@@ -7,8 +7,8 @@ import threading
 import time
 from typing import Callable, Optional
 
-from ..pipeline import SourceImage
-from .runtime import LatestSlot
+from evf_sam_ros.node.runtime import LatestSlot
+from evf_sam_ros.pipeline import SourceImage
 
 
 class InferenceWorker:
@@ -21,13 +21,17 @@ class InferenceWorker:
     carries on with the next frame.
     """
 
-    def __init__(self, frames: LatestSlot[SourceImage],
-                 handle_frame: Callable[[SourceImage], None],
-                 on_error: Callable[[str, BaseException], None],
-                 max_rate: Callable[[], float] = lambda: 0.0, poll_s: float = 0.02):
+    def __init__(
+        self,
+        frames: LatestSlot[SourceImage],
+        handle_frame: Callable[[SourceImage], None],
+        on_error: Callable[[str, BaseException], None],
+        max_rate: Callable[[], float] = lambda: 0.0,
+        poll_s: float = 0.02,
+    ):
         self._frames, self._handle_frame, self._on_error = frames, handle_frame, on_error
         self._max_rate, self._poll = max_rate, poll_s
-        self._requests: "queue.Queue[Callable[[], None]]" = queue.Queue()
+        self._requests: 'queue.Queue[Callable[[], None]]' = queue.Queue()
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._last_start = 0.0

@@ -6,8 +6,8 @@ depth and intrinsics (``depth_input`` via a ``DepthSource``) -> target decision 
 Messages are duck-typed (rclpy or rosbags objects); rclpy itself is never imported here.
 """
 
-from ..model.tokenizer import normalize_prompt
-from .depth import (
+from evf_sam_ros.model.tokenizer import normalize_prompt
+from evf_sam_ros.pipeline.depth import (
     BufferedDepth,
     ChosenDepth,
     DepthInput,
@@ -16,7 +16,7 @@ from .depth import (
     depth_input,
     nearest_by_stamp,
 )
-from .frame import (
+from evf_sam_ros.pipeline.frame import (
     BAD_IMAGE,
     NO_PROMPT,
     PROCESSED,
@@ -26,16 +26,36 @@ from .frame import (
     predictor_segmenter,
     process_frame,
 )
-from .outputs import FrameMessages
-from .problems import KINDS, FrameProblem, Problem, conversion_problem
-from .prompts import ONE_SHOT, NamedTarget, TargetList, check_prompt
-from .source import SourceImage
+from evf_sam_ros.pipeline.outputs import FrameMessages
+from evf_sam_ros.pipeline.problems import KINDS, FrameProblem, Problem, conversion_problem
+from evf_sam_ros.pipeline.prompts import ONE_SHOT, NamedTarget, TargetList, check_prompt
+from evf_sam_ros.pipeline.source import SourceImage
 
 __all__ = [
-    'BAD_IMAGE', 'BufferedDepth', 'ChosenDepth', 'DepthInput', 'DepthSource', 'FrameMessages',
+    'BAD_IMAGE',
+    'BufferedDepth',
+    'ChosenDepth',
+    'DepthInput',
+    'DepthSource',
+    'FrameMessages',
     'FrameOutput',
-    'FrameProblem', 'KINDS', 'NO_PROMPT', 'NamedTarget', 'ONE_SHOT', 'PROCESSED', 'Problem',
-    'Segmenter', 'SourceImage', 'StampedBuffer', 'TargetList', 'TargetOutput', 'check_prompt',
-    'conversion_problem', 'depth_input', 'nearest_by_stamp', 'normalize_prompt',
-    'predictor_segmenter', 'process_frame',
+    'FrameProblem',
+    'KINDS',
+    'NO_PROMPT',
+    'NamedTarget',
+    'ONE_SHOT',
+    'PROCESSED',
+    'Problem',
+    'Segmenter',
+    'SourceImage',
+    'StampedBuffer',
+    'TargetList',
+    'TargetOutput',
+    'check_prompt',
+    'conversion_problem',
+    'depth_input',
+    'nearest_by_stamp',
+    'normalize_prompt',
+    'predictor_segmenter',
+    'process_frame',
 ]

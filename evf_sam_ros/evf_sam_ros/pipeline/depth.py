@@ -15,9 +15,10 @@ from typing import Any, Callable, Deque, Iterable, Optional, Protocol
 
 import numpy as np
 
-from ..conversions import ConversionError, depth_imgmsg_to_metres, stamp_ns
-from ..geometry import CameraIntrinsics
-from .problems import Problem, conversion_problem
+from evf_sam_ros.codecs.depth import depth_imgmsg_to_metres
+from evf_sam_ros.codecs.image import ConversionError, stamp_ns
+from evf_sam_ros.pipeline.problems import Problem, conversion_problem
+from evf_sam_ros.target3d.geometry import CameraIntrinsics
 
 
 @dataclass
@@ -51,8 +52,14 @@ def nearest_by_stamp(messages: Iterable[Any], stamp: int) -> tuple[Optional[Any]
     return best, abs(stamp_ns(best.header) - stamp) / 1e9
 
 
-def depth_input(header: Any, shape: tuple[int, int], depth_msg: Optional[Any], gap_s: float,
-                camera_info: Optional[Any], max_stamp_diff: float) -> DepthInput:
+def depth_input(
+    header: Any,
+    shape: tuple[int, int],
+    depth_msg: Optional[Any],
+    gap_s: float,
+    camera_info: Optional[Any],
+    max_stamp_diff: float,
+) -> DepthInput:
     """Check the chosen depth image (``gap_s`` seconds from the image's stamp) against the
     image (``header``, HxW ``shape``), convert it to metres and add intrinsics from
     ``camera_info`` (scaled, with a problem, when calibrated at another size).
@@ -61,14 +68,24 @@ def depth_input(header: Any, shape: tuple[int, int], depth_msg: Optional[Any], g
     if depth_msg is None:
         out.problems.append(Problem('depth_missing', 'no depth image received: no target_point'))
     elif gap_s > max_stamp_diff:
-        out.problems.append(Problem('depth_stamp_gap', f'nearest depth is {gap_s:.3f} s from the '
-                                    f'image (depth_max_stamp_diff {max_stamp_diff} s): no '
-                                    'target_point'))
+        out.problems.append(
+            Problem(
+                'depth_stamp_gap',
+                f'nearest depth is {gap_s:.3f} s from the '
+                f'image (depth_max_stamp_diff {max_stamp_diff} s): no '
+                'target_point',
+            )
+        )
     elif depth_msg.header.frame_id != header.frame_id:
-        out.problems.append(Problem('depth_frame_mismatch', f"depth frame "
-                                    f"'{depth_msg.header.frame_id}' differs from the image frame "
-                                    f"'{header.frame_id}': depth must be aligned to the colour "
-                                    'image (e.g. aligned_depth_to_color)'))
+        out.problems.append(
+            Problem(
+                'depth_frame_mismatch',
+                f'depth frame '
+                f"'{depth_msg.header.frame_id}' differs from the image frame "
+                f"'{header.frame_id}': depth must be aligned to the colour "
+                'image (e.g. aligned_depth_to_color)',
+            )
+        )
     else:
         out.depth_m = _decoded(depth_msg, shape, out.problems)
     if out.depth_m is not None:
@@ -78,8 +95,9 @@ def depth_input(header: Any, shape: tuple[int, int], depth_msg: Optional[Any], g
     return out
 
 
-def _decoded(depth_msg: Any, shape: tuple[int, int],
-             problems: list[Problem]) -> Optional[np.ndarray]:
+def _decoded(
+    depth_msg: Any, shape: tuple[int, int], problems: list[Problem]
+) -> Optional[np.ndarray]:
     """HxW float32 metres of a depth Image or compressedDepth CompressedImage (which has no
     size fields: its size is known once decoded), or None with the problem.
     """
@@ -89,15 +107,21 @@ def _decoded(depth_msg: Any, shape: tuple[int, int],
         problems.append(conversion_problem(exc, 'depth image', prefix='depth_'))
         return None
     if depth.shape != tuple(shape):
-        problems.append(Problem('depth_size_mismatch', f'depth is {depth.shape[1]}x'
-                                f'{depth.shape[0]} but the image is {shape[1]}x{shape[0]}: '
-                                'depth must be aligned to the colour image'))
+        problems.append(
+            Problem(
+                'depth_size_mismatch',
+                f'depth is {depth.shape[1]}x'
+                f'{depth.shape[0]} but the image is {shape[1]}x{shape[0]}: '
+                'depth must be aligned to the colour image',
+            )
+        )
         return None
     return depth
 
 
-def intrinsics_for(camera_info: Optional[Any], shape: tuple[int, int],
-                   problems: list[Problem]) -> Optional[CameraIntrinsics]:
+def intrinsics_for(
+    camera_info: Optional[Any], shape: tuple[int, int], problems: list[Problem]
+) -> Optional[CameraIntrinsics]:
     """Intrinsics of a sensor_msgs/CameraInfo for an HxW image; None (with a problem) when
     missing or unusable; scaled (with a problem) when calibrated at another size.
     """
@@ -110,9 +134,14 @@ def intrinsics_for(camera_info: Optional[Any], shape: tuple[int, int],
         problems.append(Problem('camera_info_invalid', f'camera_info rejected: {exc}'))
         return None
     if (intr.height, intr.width) != tuple(shape):
-        problems.append(Problem('camera_info_scaled', f'camera_info is for {intr.width}x'
-                                f'{intr.height}, the image is {shape[1]}x{shape[0]}: '
-                                'intrinsics scaled'))
+        problems.append(
+            Problem(
+                'camera_info_scaled',
+                f'camera_info is for {intr.width}x'
+                f'{intr.height}, the image is {shape[1]}x{shape[0]}: '
+                'intrinsics scaled',
+            )
+        )
         intr = intr.scaled(shape[1], shape[0])
     return intr
 
@@ -136,8 +165,9 @@ class StampedBuffer:
             items = list(self._items)
         return nearest_by_stamp(items, stamp)
 
-    def wait_nearest(self, stamp: int, max_gap_s: float, timeout_s: float,
-                     expected: bool = False) -> tuple[Optional[Any], float]:
+    def wait_nearest(
+        self, stamp: int, max_gap_s: float, timeout_s: float, expected: bool = False
+    ) -> tuple[Optional[Any], float]:
         """Like ``nearest``, but blocks up to ``timeout_s`` for a message within ``max_gap_s``
         (topics published together arrive in either order, and late under load).
 
@@ -177,8 +207,9 @@ class BufferedDepth:
 
     def match(self, header: Any, shape: tuple[int, int]) -> DepthInput:
         """Wait up to ``wait_s`` for a depth image within ``max_stamp_diff``, then check it."""
-        msg, gap = self.buffer.wait_nearest(stamp_ns(header), self.max_stamp_diff, self.wait_s,
-                                            self.expected)
+        msg, gap = self.buffer.wait_nearest(
+            stamp_ns(header), self.max_stamp_diff, self.wait_s, self.expected
+        )
         return depth_input(header, shape, msg, gap, self.camera_info(), self.max_stamp_diff)
 
 
@@ -193,5 +224,6 @@ class ChosenDepth:
 
     def match(self, header: Any, shape: tuple[int, int]) -> DepthInput:
         """Check the chosen depth image against the image."""
-        return depth_input(header, shape, self.msg, self.gap_s, self.camera_info,
-                           self.max_stamp_diff)
+        return depth_input(
+            header, shape, self.msg, self.gap_s, self.camera_info, self.max_stamp_diff
+        )

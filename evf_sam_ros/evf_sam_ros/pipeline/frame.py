@@ -12,30 +12,36 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from ..messages import TargetMessages, inference_seconds, target_messages
-from ..model.errors import InputImageError
-from ..model.predictor import SegmentationResult
-from ..targets import TargetEstimate, TargetSettings, estimate_target
-from .depth import DepthInput, DepthSource
-from .problems import FrameProblem, Problem
-from .prompts import NamedTarget
-from .source import SourceImage
+from evf_sam_ros.model.errors import InputImageError
+from evf_sam_ros.model.results import SegmentationResult
+from evf_sam_ros.pipeline.depth import DepthInput, DepthSource
+from evf_sam_ros.pipeline.messages import TargetMessages, inference_seconds, target_messages
+from evf_sam_ros.pipeline.problems import FrameProblem, Problem
+from evf_sam_ros.pipeline.prompts import NamedTarget
+from evf_sam_ros.pipeline.source import SourceImage
+from evf_sam_ros.target3d.estimate import TargetEstimate, TargetSettings, estimate_target
 
 #: Segments targets on an HxWx3 uint8 RGB image: (one result per target, in order; the
 #: number of results the frame's shared stages are split over, for inference_time; one
 #: Tracking or None per target, or None in segment mode).
-Segmenter = Callable[[np.ndarray, Sequence[NamedTarget]],
-                     tuple[Sequence[SegmentationResult], int, Optional[Sequence[Any]]]]
+Segmenter = Callable[
+    [np.ndarray, Sequence[NamedTarget]],
+    tuple[Sequence[SegmentationResult], int, Optional[Sequence[Any]]],
+]
 
 
 def predictor_segmenter(predictor: Any) -> Segmenter:
     """Segment mode: each distinct prompt grounded on the frame (image encoder once)."""
-    def segment(rgb: np.ndarray, targets: Sequence[NamedTarget]
-                ) -> tuple[list[SegmentationResult], int, None]:
+
+    def segment(
+        rgb: np.ndarray, targets: Sequence[NamedTarget]
+    ) -> tuple[list[SegmentationResult], int, None]:
         prompts = list(dict.fromkeys(t.prompt for t in targets))
         by_prompt = dict(zip(prompts, predictor.predict_many(rgb, prompts)))
         return [by_prompt[t.prompt] for t in targets], len(prompts), None
+
     return segment
+
 
 PROCESSED, NO_PROMPT, BAD_IMAGE = 'processed', 'no_prompt', 'bad_image'
 
@@ -76,9 +82,14 @@ class FrameOutput:
     depth: Optional[DepthInput] = None
 
 
-def process_frame(image: SourceImage, targets: Sequence[NamedTarget], segment: Segmenter,
-                  depth: Optional[DepthSource], settings: TargetSettings,
-                  with_cloud: bool = False) -> FrameOutput:
+def process_frame(
+    image: SourceImage,
+    targets: Sequence[NamedTarget],
+    segment: Segmenter,
+    depth: Optional[DepthSource],
+    settings: TargetSettings,
+    with_cloud: bool = False,
+) -> FrameOutput:
     """Run one frame: nothing without targets; decode; segment every target; then match
     depth (after the model, so late depth can still arrive); decide found and estimate the
     3D target (point, box; the cloud only ``with_cloud``) of each result; build the messages
@@ -104,25 +115,39 @@ def process_frame(image: SourceImage, targets: Sequence[NamedTarget], segment: S
     if out.depth is not None:
         out.problems.extend(out.depth.problems)
     tracking = tracking or [None] * len(results)
-    out.targets = [_target(out, t, r, settings, passes, with_cloud, tr)
-                   for t, r, tr in zip(targets, results, tracking)]
+    out.targets = [
+        _target(out, t, r, settings, passes, with_cloud, tr)
+        for t, r, tr in zip(targets, results, tracking)
+    ]
     return out
 
 
-def _target(out: FrameOutput, target: NamedTarget, result: SegmentationResult,
-            settings: TargetSettings, prompts_on_frame: int, with_cloud: bool,
-            tracking: Optional[Any]) -> TargetOutput:
+def _target(
+    out: FrameOutput,
+    target: NamedTarget,
+    result: SegmentationResult,
+    settings: TargetSettings,
+    prompts_on_frame: int,
+    with_cloud: bool,
+    tracking: Optional[Any],
+) -> TargetOutput:
     header, depth, problems = out.header, out.depth, out.problems
     depth_m = depth.depth_m if depth else None
     if tracking is not None and tracking.lost:  # lost: not found, whatever this frame shows
         estimate = TargetEstimate(False, None, None)
     else:
-        estimate = estimate_target(result, settings, depth_m,
-                                   depth.intrinsics if depth else None, out.rgb, with_cloud)
+        estimate = estimate_target(
+            result, settings, depth_m, depth.intrinsics if depth else None, out.rgb, with_cloud
+        )
     if estimate.found and depth_m is not None and estimate.point is None:
-        problems.append(Problem('depth_invalid', f"too little valid depth inside the mask of "
-                                f"'{result.prompt}' (valid fraction "
-                                f'{estimate.depth_valid_fraction:.2f}): no target_point'))
+        problems.append(
+            Problem(
+                'depth_invalid',
+                f'too little valid depth inside the mask of '
+                f"'{result.prompt}' (valid fraction "
+                f'{estimate.depth_valid_fraction:.2f}): no target_point',
+            )
+        )
     seconds = inference_seconds(result, prompts_on_frame)
     messages = target_messages(result, header, estimate, seconds, target.id, tracking)
     return TargetOutput(target, result, estimate, messages)

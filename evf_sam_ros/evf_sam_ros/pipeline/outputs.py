@@ -12,9 +12,9 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..cloud import TargetCloud
-from ..drawing import target_color
-from .frame import TargetOutput
+from evf_sam_ros.pipeline.drawing import target_color
+from evf_sam_ros.pipeline.frame import TargetOutput
+from evf_sam_ros.target3d.cloud import TargetCloud
 
 
 class FrameMessages:
@@ -25,16 +25,23 @@ class FrameMessages:
     def __init__(self) -> None:
         self._marked: set[int] = set()
 
-    def build(self, outputs: Sequence[TargetOutput], with_cloud: bool,
-              with_markers: bool) -> list[tuple[str, Any]]:
+    def build(
+        self, outputs: Sequence[TargetOutput], with_cloud: bool, with_markers: bool
+    ) -> list[tuple[str, Any]]:
         """(output topic, message) pairs for a frame's targets (in target order, not empty)."""
         from evf_sam_msgs.msg import SegmentationArray
 
         first = outputs[0].messages
         header = first.segmentation.header
         published = first.by_role()
-        published.append(('segmentations', SegmentationArray(
-            header=header, segmentations=[o.messages.segmentation for o in outputs])))
+        published.append(
+            (
+                'segmentations',
+                SegmentationArray(
+                    header=header, segmentations=[o.messages.segmentation for o in outputs]
+                ),
+            )
+        )
         if with_cloud:
             published.append(('target_cloud', targets_cloud_msg(header, outputs)))
         if with_markers:
@@ -42,15 +49,21 @@ class FrameMessages:
         return published
 
     def _markers(self, header: Any, outputs: Sequence[TargetOutput]) -> Any:
-        from ..markers import target_markers
+        from evf_sam_ros.pipeline.markers import target_markers
 
         gone = self.deleted_markers(header, {o.target.id for o in outputs})
         markers = list(gone.markers) if gone is not None else []
         for index, o in enumerate(outputs):
             estimate = o.estimate
-            markers += target_markers(header, o.target.id, o.prompt, o.result.score,
-                                      estimate.box if estimate.found else None,
-                                      estimate.point, target_color(index)).markers
+            markers += target_markers(
+                header,
+                o.target.id,
+                o.prompt,
+                o.result.score,
+                estimate.box if estimate.found else None,
+                estimate.point,
+                target_color(index),
+            ).markers
         self._marked = {o.target.id for o in outputs}
         return _marker_array(markers)
 
@@ -58,7 +71,7 @@ class FrameMessages:
         """A MarkerArray deleting the markers of targets not in ``current_ids`` (removed
         since the last frame), or None when there are none.
         """
-        from ..markers import delete_target_markers
+        from evf_sam_ros.pipeline.markers import delete_target_markers
 
         gone = sorted(self._marked - set(current_ids))
         self._marked &= set(current_ids)
@@ -75,14 +88,20 @@ def _marker_array(markers: list) -> Any:
 
 def targets_cloud_msg(header: Any, outputs: Sequence[TargetOutput]) -> Any:
     """sensor_msgs/PointCloud2 of every target's cloud, with each point's target_id."""
-    from ..messages import point_cloud2_msg
+    from evf_sam_ros.pipeline.messages import point_cloud2_msg
 
-    clouds = [(o.target.id, o.estimate.cloud) for o in outputs
-              if o.estimate.found and o.estimate.cloud is not None and len(o.estimate.cloud)]
+    clouds = [
+        (o.target.id, o.estimate.cloud)
+        for o in outputs
+        if o.estimate.found and o.estimate.cloud is not None and len(o.estimate.cloud)
+    ]
     points = [c.points for _, c in clouds] or [np.zeros((0, 3), np.float32)]
     coloured = all(c.colours is not None for _, c in clouds)
     colours = np.concatenate([c.colours for _, c in clouds]) if clouds and coloured else None
-    ids = np.concatenate([np.full(len(c), i, np.int32) for i, c in clouds]) if clouds \
+    ids = (
+        np.concatenate([np.full(len(c), i, np.int32) for i, c in clouds])
+        if clouds
         else np.zeros(0, np.int32)
+    )
     merged = TargetCloud(np.concatenate(points).astype(np.float32), colours)
     return point_cloud2_msg(header, merged, ids)

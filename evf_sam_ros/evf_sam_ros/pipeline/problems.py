@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..conversions import ConversionError, UnsupportedEncodingError
+from evf_sam_ros.codecs.image import ConversionError, UnsupportedEncodingError
 
 #: Every kind the frame pipeline reports, with its meaning (README: "How it behaves ...").
 KINDS: dict[str, str] = {
     'bad_image': 'malformed image (size, step, data length, corrupt compressed data) or a size '
-                 'the model cannot take',
+    'the model cannot take',
     'unsupported_encoding': 'an image encoding the node does not read',
     'prompt_rejected': 'a command or prompt refused (too long, unprintable, too many tokens)',
     'depth_missing': 'no depth image received (yet)',

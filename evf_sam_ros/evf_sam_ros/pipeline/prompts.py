@@ -8,19 +8,21 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..model.errors import PromptError
-from ..model.tokenizer import clean_prompt
-from .problems import Problem
+from evf_sam_ros.model.errors import PromptError
+from evf_sam_ros.model.tokenizer import clean_prompt
+from evf_sam_ros.pipeline.problems import Problem
 
 
-def check_prompt(text: str, max_chars: int,
-                 tokenize: Optional[Callable[[str], object]] = None) -> str:
+def check_prompt(
+    text: str, max_chars: int, tokenize: Optional[Callable[[str], object]] = None
+) -> str:
     """The cleaned prompt, or PromptError: longer than ``max_chars`` characters, empty,
     unprintable, or (with ``tokenize``, e.g. EvfSamPredictor.tokenize) too many tokens.
     """
     if len(text) > max_chars:
-        raise PromptError(f'prompt of {len(text)} characters refused (max_prompt_chars '
-                          f'{max_chars})')
+        raise PromptError(
+            f'prompt of {len(text)} characters refused (max_prompt_chars {max_chars})'
+        )
     cleaned = clean_prompt(text)
     if tokenize is not None:
         tokenize(cleaned)
@@ -77,8 +79,9 @@ class TargetList:
         try:
             cleaned = '' if not text.strip() else self._validate(text)
         except PromptError as exc:
-            return Problem('prompt_rejected',
-                           f"{source} refused, keeping '{self.primary_prompt}': {exc}")
+            return Problem(
+                'prompt_rejected', f"{source} refused, keeping '{self.primary_prompt}': {exc}"
+            )
         with self._lock:
             if not cleaned:
                 self._primary = None

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from ..conversions import ConversionError, compressed_imgmsg_to_rgb, imgmsg_to_rgb
-from .problems import FrameProblem, conversion_problem
+from evf_sam_ros.codecs.compressed_image import compressed_imgmsg_to_rgb
+from evf_sam_ros.codecs.image import ConversionError, imgmsg_to_rgb
+from evf_sam_ros.pipeline.problems import FrameProblem, conversion_problem
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .prompts import NamedTarget
+from evf_sam_ros.pipeline.prompts import NamedTarget
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,17 @@ class TrackSegmenter:
         with self._lock:
             self._forget({t.id for t in tracked})
             new = [t for t in tracked if t.id not in self._ids]
-            results = self.tracker.track_targets(rgb, add=[t.prompt for t in new]) \
-                if tracked else []
-            for target, result in zip(new, results[len(results) - len(new):]):
+            results = (
+                self.tracker.track_targets(rgb, add=[t.prompt for t in new]) if tracked else []
+            )
+            for target, result in zip(new, results[len(results) - len(new) :]):
                 self._ids[target.id] = result.status.target_id
             by_id = {r.status.target_id: r for r in results}
-            grounded = dict(zip(one_shot, self.tracker.predictor.predict_many(rgb, one_shot))) \
-                if one_shot else {}
+            grounded = (
+                dict(zip(one_shot, self.tracker.predictor.predict_many(rgb, one_shot)))
+                if one_shot
+                else {}
+            )
             out, tracking = [], []
             for t in targets:
                 if t.id < 0:
@@ -67,8 +71,9 @@ class TrackSegmenter:
                 done = by_id[self._ids[t.id]]
                 s = done.status
                 out.append(done.result)
-                tracking.append(Tracking(s.grounded is not None, s.lost, s.lost_count,
-                                         s.reground_count))
+                tracking.append(
+                    Tracking(s.grounded is not None, s.lost, s.lost_count, s.reground_count)
+                )
         return out, max(len(results), 1), tracking
 
     def _forget(self, wanted: set[int]) -> None:

@@ -6,7 +6,7 @@ or lz4 chunks; see ``ros1bag``: their
 messages are converted to ROS 2 CDR as they are read).  Messages are ROS 2 CDR bytes
 whatever the bag; ``deserialize`` turns them into rosbags
 message objects, whose field names equal those of the ROS 2 Python classes (``header``,
-``height``, ``encoding``, ``data`` ...), so ``evf_sam_ros.conversions`` reads them directly.
+``height``, ``encoding``, ``data`` ...), so ``evf_sam_ros.codecs`` reads them directly.
 Errors become ``ReplayError`` (unusable bag), ``BagReadError`` (failed part-way) or
 ``MessageError`` (one bad message).
 """
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .errors import BagReadError, MessageError, ReplayError
+from evf_sam_ros.replay.errors import BagReadError, MessageError, ReplayError
 
 IMAGE = 'sensor_msgs/msg/Image'
 COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
@@ -45,8 +45,16 @@ COMPRESSIONS = ('none', 'file', 'message', 'chunk')
 BAG_VERSION = 8
 
 # What rosbags and its storage back ends raise on damaged files and bytes.
-_READ_ERRORS = (OSError, sqlite3.Error, struct.error, ValueError, KeyError, IndexError,
-                EOFError, AssertionError)
+_READ_ERRORS = (
+    OSError,
+    sqlite3.Error,
+    struct.error,
+    ValueError,
+    KeyError,
+    IndexError,
+    EOFError,
+    AssertionError,
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -58,8 +66,7 @@ def _storage_errors() -> tuple[type[BaseException], ...]:
     from rosbags.rosbag2 import ReaderError
     from rosbags.serde import SerdeError
 
-    errors: list[type[BaseException]] = [ReaderError, Ros1ReaderError, SerdeError,
-                                         *_READ_ERRORS]
+    errors: list[type[BaseException]] = [ReaderError, Ros1ReaderError, SerdeError, *_READ_ERRORS]
     with contextlib.suppress(ImportError):
         import apsw
 
@@ -97,8 +104,10 @@ def evf_msg_texts(required: bool = True) -> dict[str, str]:
         if (share / 'msg' / 'Segmentation.msg').is_file():
             return {f'evf_sam_msgs/msg/{f.stem}': f.read_text() for f in files}
     if required:
-        raise ReplayError('cannot find evf_sam_msgs/msg/Segmentation.msg: build and install '
-                          'evf_sam_msgs (make setup) or source its install space')
+        raise ReplayError(
+            'cannot find evf_sam_msgs/msg/Segmentation.msg: build and install '
+            'evf_sam_msgs (make setup) or source its install space'
+        )
     return {}
 
 
@@ -121,7 +130,7 @@ def open_bag(path: str | Path) -> Iterator[Any]:
     """
     from rosbags.rosbag2 import Reader
 
-    from .ros1bag import Ros1Reader, is_ros1_bag
+    from evf_sam_ros.replay.ros1bag import Ros1Reader, is_ros1_bag
 
     path = Path(path)
     if not path.exists():
@@ -130,8 +139,9 @@ def open_bag(path: str | Path) -> Iterator[Any]:
         reader = Ros1Reader(path, typestore()) if is_ros1_bag(path) else Reader(path)
         reader.open()
     except FileNotFoundError as exc:
-        raise ReplayError(f'{str(path)!r} is not a rosbag2 bag (nor a ROS 1 .bag file): '
-                          f'{exc}') from exc
+        raise ReplayError(
+            f'{str(path)!r} is not a rosbag2 bag (nor a ROS 1 .bag file): {exc}'
+        ) from exc
     except _storage_errors() as exc:
         raise ReplayError(f'cannot open bag {str(path)!r} (truncated or corrupt?): {exc}') from exc
     try:
@@ -143,8 +153,10 @@ def open_bag(path: str | Path) -> Iterator[Any]:
 
 def list_topics(reader: Any) -> dict[str, TopicInfo]:
     """Topics of an open bag by name."""
-    return {name: TopicInfo(name, info.msgtype or '?', int(info.msgcount))
-            for name, info in reader.topics.items()}
+    return {
+        name: TopicInfo(name, info.msgtype or '?', int(info.msgcount))
+        for name, info in reader.topics.items()
+    }
 
 
 def read_messages(reader: Any, topics: Iterable[str]) -> Iterator[tuple[str, str, int, bytes]]:
@@ -161,8 +173,9 @@ def read_messages(reader: Any, topics: Iterable[str]) -> Iterator[tuple[str, str
         for connection, timestamp, raw in reader.messages(connections=connections):
             yield connection.topic, connection.msgtype, int(timestamp), raw
     except _storage_errors() as exc:
-        raise BagReadError(f'reading the bag failed part-way (truncated or corrupt?): '
-                           f'{type(exc).__name__}: {exc}') from exc
+        raise BagReadError(
+            f'reading the bag failed part-way (truncated or corrupt?): {type(exc).__name__}: {exc}'
+        ) from exc
 
 
 def deserialize(raw: bytes, msgtype: str) -> Any:
@@ -172,8 +185,9 @@ def deserialize(raw: bytes, msgtype: str) -> Any:
     try:
         return typestore().deserialize_cdr(raw, msgtype)
     except (SerdeError, *_READ_ERRORS, TypeError) as exc:
-        raise MessageError('corrupt_message',
-                           f'cannot deserialize a {msgtype} ({len(raw)} bytes): {exc}') from exc
+        raise MessageError(
+            'corrupt_message', f'cannot deserialize a {msgtype} ({len(raw)} bytes): {exc}'
+        ) from exc
 
 
 class BagWriter:
@@ -191,11 +205,15 @@ class BagWriter:
         if storage not in STORAGES:
             raise ReplayError(f'unknown storage {storage!r}; use one of {", ".join(STORAGES)}')
         if compression not in COMPRESSIONS:
-            raise ReplayError(f'unknown rosbag2 compression {compression!r}; use one of '
-                              f'{", ".join(COMPRESSIONS)}')
+            raise ReplayError(
+                f'unknown rosbag2 compression {compression!r}; use one of '
+                f'{", ".join(COMPRESSIONS)}'
+            )
         if compression == 'chunk' and storage != 'mcap':
-            raise ReplayError(f'chunk compression needs mcap storage ({storage} has no chunks); '
-                              f'use file or message compression')
+            raise ReplayError(
+                f'chunk compression needs mcap storage ({storage} has no chunks); '
+                f'use file or message compression'
+            )
         plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
         self.path = Path(path)
         self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=plugin)
@@ -229,8 +247,9 @@ class BagWriter:
         self.close()
 
 
-def open_writer(path: str | Path, bag_format: str = 'rosbag2', storage: str = 'mcap',
-                compression: str = 'none') -> Any:
+def open_writer(
+    path: str | Path, bag_format: str = 'rosbag2', storage: str = 'mcap', compression: str = 'none'
+) -> Any:
     """A new bag taking ROS 2 CDR bytes: a ``BagWriter`` (rosbag2 directory ``path``;
     ``storage`` and ``compression`` as there) or, for ``bag_format`` "ros1", a
     ``ros1bag.Ros1BagWriter`` (file ``path``; ``compression`` none or chunk (lz4)).
@@ -243,7 +262,7 @@ def open_writer(path: str | Path, bag_format: str = 'rosbag2', storage: str = 'm
     if bag_format == 'rosbag2':
         return BagWriter(path, storage, compression)
     if bag_format == 'ros1':
-        from .ros1bag import Ros1BagWriter
+        from evf_sam_ros.replay.ros1bag import Ros1BagWriter
 
         return Ros1BagWriter(path, typestore(), compression)
     raise ReplayError(f'unknown bag format {bag_format!r}; use one of {", ".join(BAG_FORMATS)}')

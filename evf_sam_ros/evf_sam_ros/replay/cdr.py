@@ -13,22 +13,30 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 
-from ..compressed_depth import (
+from evf_sam_ros.codecs.compressed_depth import (
     CompressedDepthError,
     decode_compressed_depth,
     encode_compressed_depth,
 )
-from ..conversions import stamp_ns
-from ..geometry import CameraIntrinsics
-from .bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, STRING, deserialize, typestore
-from .errors import MessageError
-from .scene import FRAME_ID
+from evf_sam_ros.codecs.image import stamp_ns
+from evf_sam_ros.replay.bagio import (
+    CAMERA_INFO,
+    COMPRESSED_IMAGE,
+    IMAGE,
+    STRING,
+    deserialize,
+    typestore,
+)
+from evf_sam_ros.replay.errors import MessageError
+from evf_sam_ros.synthetic.tabletop import FRAME_ID
+from evf_sam_ros.target3d.geometry import CameraIntrinsics
 
 
 def _header(stamp: int, frame_id: str) -> Any:
     types = typestore().types
-    time = types['builtin_interfaces/msg/Time'](sec=stamp // 1_000_000_000,
-                                                 nanosec=stamp % 1_000_000_000)
+    time = types['builtin_interfaces/msg/Time'](
+        sec=stamp // 1_000_000_000, nanosec=stamp % 1_000_000_000
+    )
     return types['std_msgs/msg/Header'](stamp=time, frame_id=frame_id)
 
 
@@ -43,20 +51,28 @@ def image_cdr(array: np.ndarray, encoding: str, stamp: int, frame_id: str = FRAM
     array = np.ascontiguousarray(array)
     height, width = array.shape[:2]
     msg = typestore().types[IMAGE](
-        header=_header(stamp, frame_id), height=height, width=width, encoding=encoding,
-        is_bigendian=0, step=array.nbytes // max(height, 1),
-        data=np.frombuffer(array.tobytes(), dtype=np.uint8))
+        header=_header(stamp, frame_id),
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=0,
+        step=array.nbytes // max(height, 1),
+        data=np.frombuffer(array.tobytes(), dtype=np.uint8),
+    )
     return bytes(typestore().serialize_cdr(msg, IMAGE))
 
 
-def compressed_cdr(rgb: np.ndarray, stamp: int, fmt: str = 'jpeg',
-                   frame_id: str = FRAME_ID) -> bytes:
+def compressed_cdr(
+    rgb: np.ndarray, stamp: int, fmt: str = 'jpeg', frame_id: str = FRAME_ID
+) -> bytes:
     """CDR bytes of a sensor_msgs/CompressedImage of HxWx3 uint8 RGB (format "jpeg" or "png")."""
     buffer = io.BytesIO()
     PILImage.fromarray(rgb).save(buffer, format='JPEG' if fmt == 'jpeg' else 'PNG', quality=90)
     msg = typestore().types[COMPRESSED_IMAGE](
-        header=_header(stamp, frame_id), format=fmt,
-        data=np.frombuffer(buffer.getvalue(), dtype=np.uint8))
+        header=_header(stamp, frame_id),
+        format=fmt,
+        data=np.frombuffer(buffer.getvalue(), dtype=np.uint8),
+    )
     return bytes(typestore().serialize_cdr(msg, COMPRESSED_IMAGE))
 
 
@@ -65,12 +81,22 @@ def camera_info_cdr(intr: CameraIntrinsics, stamp: int, frame_id: str = FRAME_ID
     types = typestore().types
     k = np.array([intr.fx, 0, intr.cx, 0, intr.fy, intr.cy, 0, 0, 1], dtype=np.float64)
     p = np.array([intr.fx, 0, intr.cx, 0, 0, intr.fy, intr.cy, 0, 0, 0, 1, 0], dtype=np.float64)
-    roi = types['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0, width=0,
-                                                    do_rectify=False)
+    roi = types['sensor_msgs/msg/RegionOfInterest'](
+        x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
+    )
     msg = types[CAMERA_INFO](
-        header=_header(stamp, frame_id), height=intr.height, width=intr.width,
-        distortion_model='plumb_bob', d=np.zeros(5), k=k, r=np.eye(3).reshape(-1), p=p,
-        binning_x=0, binning_y=0, roi=roi)
+        header=_header(stamp, frame_id),
+        height=intr.height,
+        width=intr.width,
+        distortion_model='plumb_bob',
+        d=np.zeros(5),
+        k=k,
+        r=np.eye(3).reshape(-1),
+        p=p,
+        binning_x=0,
+        binning_y=0,
+        roi=roi,
+    )
     return bytes(typestore().serialize_cdr(msg, CAMERA_INFO))
 
 
@@ -79,14 +105,16 @@ def string_cdr(text: str) -> bytes:
     return bytes(typestore().serialize_cdr(typestore().types[STRING](data=text), STRING))
 
 
-def compressed_depth_cdr(depth: np.ndarray, encoding: str, stamp: int,
-                         frame_id: str = FRAME_ID) -> bytes:
+def compressed_depth_cdr(
+    depth: np.ndarray, encoding: str, stamp: int, frame_id: str = FRAME_ID
+) -> bytes:
     """CDR bytes of a sensor_msgs/CompressedImage holding ``depth`` as image_transport's
     compressedDepth png (HxW uint16 mm for 16UC1, float32 metres for 32FC1).
     """
     fmt, data = encode_compressed_depth(depth, encoding)
     msg = typestore().types[COMPRESSED_IMAGE](
-        header=_header(stamp, frame_id), format=fmt, data=np.frombuffer(data, dtype=np.uint8))
+        header=_header(stamp, frame_id), format=fmt, data=np.frombuffer(data, dtype=np.uint8)
+    )
     return bytes(typestore().serialize_cdr(msg, COMPRESSED_IMAGE))
 
 

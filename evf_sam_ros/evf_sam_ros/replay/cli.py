@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from ..model.errors import EvfSamError
-from .errors import ReplayError
-from .report import format_table
-from .runner import ReplayOptions, inspect_bag, progress_bar, replay_bag
+from evf_sam_ros.model.errors import EvfSamError
+from evf_sam_ros.replay.errors import ReplayError
+from evf_sam_ros.replay.report import format_table
+from evf_sam_ros.replay.runner import ReplayOptions, inspect_bag, progress_bar, replay_bag
 
 
 def _positive(kind: type) -> Any:
@@ -29,42 +29,66 @@ def _positive(kind: type) -> Any:
         if not value > 0:
             raise argparse.ArgumentTypeError(f'must be > 0, got {text!r}')
         return value
+
     return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of evf-sam-replay."""
     p = argparse.ArgumentParser(
-        prog='evf-sam-replay', description='Run EVF-SAM over a rosbag2 bag (sqlite3 or mcap, '
+        prog='evf-sam-replay',
+        description='Run EVF-SAM over a rosbag2 bag (sqlite3 or mcap, '
         'zstd or not) or a ROS 1 .bag file '
-        'and write results (a bag), report.json, overlay.mp4 and contact_sheet.png.')
+        'and write results (a bag), report.json, overlay.mp4 and contact_sheet.png.',
+    )
     p.add_argument('bag', type=Path, help='rosbag2 bag directory or ROS 1 .bag file')
     p.add_argument('-o', '--output', type=Path, required=True, help='output directory')
-    p.add_argument('--checkpoint',
-                   help="hub id or checkpoint directory (offline mode; live uses the node's)")
+    p.add_argument(
+        '--checkpoint', help="hub id or checkpoint directory (offline mode; live uses the node's)"
+    )
     p.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N (default auto)')
     p.add_argument('--dtype', default='auto', help='auto, float32, float16 or bfloat16')
     topics = p.add_argument_group('topics (default: auto-detected; "none" switches one off)')
     for name in ('image', 'depth', 'camera-info', 'command', 'ground-truth'):
         topics.add_argument(f'--{name}-topic', metavar='TOPIC')
-    p.add_argument('--prompt', action='append', default=[], metavar='TEXT',
-                   help='prompt to segment (repeatable; offline runs all of them on each frame)')
-    p.add_argument('--ground-truth-prompt', metavar='TEXT',
-                   help='prompt the ground truth shows (default: the bag command, else the '
-                        'first prompt)')
-    p.add_argument('--params-file', metavar='YAML',
-                   help="the node's parameters file: offline mode then decides found, reads "
-                        'depth and checks prompts with its values (default: the node defaults)')
-    p.add_argument('--mode', choices=['segment', 'track'],
-                   help="segment: ground the text on every frame; track: ground once, then follow "
-                        "with SAM2's memory (default: the node's mode parameter; live mode checks "
-                        'that the node runs in it)')
-    p.add_argument('--score-threshold', type=float,
-                   help="least score of a found target (default: the node's score_threshold)")
+    p.add_argument(
+        '--prompt',
+        action='append',
+        default=[],
+        metavar='TEXT',
+        help='prompt to segment (repeatable; offline runs all of them on each frame)',
+    )
+    p.add_argument(
+        '--ground-truth-prompt',
+        metavar='TEXT',
+        help='prompt the ground truth shows (default: the bag command, else the first prompt)',
+    )
+    p.add_argument(
+        '--params-file',
+        metavar='YAML',
+        help="the node's parameters file: offline mode then decides found, reads "
+        'depth and checks prompts with its values (default: the node defaults)',
+    )
+    p.add_argument(
+        '--mode',
+        choices=['segment', 'track'],
+        help='segment: ground the text on every frame; track: ground once, then follow '
+        "with SAM2's memory (default: the node's mode parameter; live mode checks "
+        'that the node runs in it)',
+    )
+    p.add_argument(
+        '--score-threshold',
+        type=float,
+        help="least score of a found target (default: the node's score_threshold)",
+    )
     p.add_argument('--max-frames', type=_positive(int), help='stop after N frames')
-    p.add_argument('--sync-tolerance', type=_positive(float), metavar='S',
-                   help='largest depth/image stamp difference in seconds (default: the '
-                        "node's depth_max_stamp_diff)")
+    p.add_argument(
+        '--sync-tolerance',
+        type=_positive(float),
+        metavar='S',
+        help='largest depth/image stamp difference in seconds (default: the '
+        "node's depth_max_stamp_diff)",
+    )
     p.add_argument('--no-video', action='store_true', help='do not write overlay.mp4')
     p.add_argument('--output-storage', choices=['mcap', 'sqlite3'], default='mcap')
     p.add_argument('--overwrite', action='store_true', help='replace outputs in --output')
@@ -73,19 +97,32 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument('--live', action='store_true', help='play the bag onto ROS topics')
     live.add_argument('--speed', type=_positive(float), default=1.0, help='playback rate factor')
     live.add_argument('--namespace', default='', help='namespace of the node (e.g. /robot)')
-    live.add_argument('--grace', type=_positive(float), default=5.0, metavar='S',
-                      help='seconds to wait for the last output (default 5)')
-    live.add_argument('--lockstep', action='store_true',
-                      help='send each image only after the node handled the previous one (no '
-                           'drops; frame-by-frame comparable with offline mode)')
-    live.add_argument('--wait-for-node', type=_positive(float), default=30.0, metavar='S',
-                      help='seconds to wait for the node to appear (default 30)')
+    live.add_argument(
+        '--grace',
+        type=_positive(float),
+        default=5.0,
+        metavar='S',
+        help='seconds to wait for the last output (default 5)',
+    )
+    live.add_argument(
+        '--lockstep',
+        action='store_true',
+        help='send each image only after the node handled the previous one (no '
+        'drops; frame-by-frame comparable with offline mode)',
+    )
+    live.add_argument(
+        '--wait-for-node',
+        type=_positive(float),
+        default=30.0,
+        metavar='S',
+        help='seconds to wait for the node to appear (default 30)',
+    )
     return p
 
 
 def node_settings(args: argparse.Namespace) -> Any:
     """The node's settings this replay uses: defaults, the --params-file, then options."""
-    from ..node.settings import default_settings, params_file_values
+    from evf_sam_ros.node.settings import default_settings, params_file_values
 
     try:
         values = params_file_values(args.params_file) if args.params_file else {}
@@ -102,44 +139,67 @@ def node_settings(args: argparse.Namespace) -> Any:
 
 def _options(args: argparse.Namespace, settings: Any) -> ReplayOptions:
     return ReplayOptions(
-        image_topic=args.image_topic, depth_topic=args.depth_topic,
-        camera_info_topic=args.camera_info_topic, command_topic=args.command_topic,
-        ground_truth_topic=args.ground_truth_topic, ground_truth_prompt=args.ground_truth_prompt,
-        max_frames=args.max_frames, sync_tolerance_s=settings.depth_max_stamp_diff,
+        image_topic=args.image_topic,
+        depth_topic=args.depth_topic,
+        camera_info_topic=args.camera_info_topic,
+        command_topic=args.command_topic,
+        ground_truth_topic=args.ground_truth_topic,
+        ground_truth_prompt=args.ground_truth_prompt,
+        max_frames=args.max_frames,
+        sync_tolerance_s=settings.depth_max_stamp_diff,
         video=not args.no_video,
-        output_storage=args.output_storage, overwrite=args.overwrite, progress=not args.quiet)
+        output_storage=args.output_storage,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
 
 
-def _offline(args: argparse.Namespace, options: ReplayOptions,
-             settings: Any) -> dict[str, Any]:
-    from ..model import EvfSamPredictor
-    from .offline import OfflineSegmenter
+def _offline(args: argparse.Namespace, options: ReplayOptions, settings: Any) -> dict[str, Any]:
+    from evf_sam_ros.model import EvfSamPredictor
+    from evf_sam_ros.replay.offline import OfflineSegmenter
 
     if not args.checkpoint:
         raise ReplayError('--checkpoint is required in offline mode (a hub id or a directory)')
     inspect_bag(args.bag, options)  # fail on a bad bag before loading the model
     predictor = EvfSamPredictor.from_pretrained(args.checkpoint, args.device, args.dtype)
     tracking = settings.tracker_settings() if settings.mode == 'track' else None
-    processor = OfflineSegmenter(predictor, settings.target_settings(), args.prompt,
-                                 settings.max_prompt_chars, tracking)
-    meta = {'checkpoint': str(args.checkpoint), 'device': str(predictor.device),
-            'dtype': str(predictor.dtype).replace('torch.', ''), 'prompts': list(args.prompt),
-            'score_threshold': settings.score_threshold, 'target_mode': settings.mode,
-            'params_file': args.params_file}
+    processor = OfflineSegmenter(
+        predictor, settings.target_settings(), args.prompt, settings.max_prompt_chars, tracking
+    )
+    meta = {
+        'checkpoint': str(args.checkpoint),
+        'device': str(predictor.device),
+        'dtype': str(predictor.dtype).replace('torch.', ''),
+        'prompts': list(args.prompt),
+        'score_threshold': settings.score_threshold,
+        'target_mode': settings.mode,
+        'params_file': args.params_file,
+    }
     return replay_bag(args.bag, args.output, processor, options, meta)
 
 
 def _live(args: argparse.Namespace, options: ReplayOptions) -> dict[str, Any]:
-    from .live import LiveOptions, RecordedOutputs, play_and_record
+    from evf_sam_ros.replay.live import LiveOptions, RecordedOutputs, play_and_record
 
     selection, total = inspect_bag(args.bag, options)
-    live = LiveOptions(namespace=args.namespace, speed=args.speed, grace_s=args.grace,
-                       wait_for_node_s=args.wait_for_node, prompts=tuple(args.prompt),
-                       max_frames=args.max_frames, lockstep=args.lockstep, mode=args.mode)
+    live = LiveOptions(
+        namespace=args.namespace,
+        speed=args.speed,
+        grace_s=args.grace,
+        wait_for_node_s=args.wait_for_node,
+        prompts=tuple(args.prompt),
+        max_frames=args.max_frames,
+        lockstep=args.lockstep,
+        mode=args.mode,
+    )
     with progress_bar(total, options.progress, 'play') as bar:
         recording = play_and_record(str(args.bag), selection, live, bar)
-    meta = {'namespace': args.namespace or '/', 'speed': args.speed, 'prompts': list(args.prompt),
-            'frames_published': recording.frames_published}
+    meta = {
+        'namespace': args.namespace or '/',
+        'speed': args.speed,
+        'prompts': list(args.prompt),
+        'frames_published': recording.frames_published,
+    }
     return replay_bag(args.bag, args.output, RecordedOutputs(recording), options, meta)
 
 

@@ -23,11 +23,17 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from ..conversions import ConversionError, imgmsg_to_array, stamp_ns
-from ..pipeline import ChosenDepth, Problem, SourceImage, conversion_problem, nearest_by_stamp
-from .bagio import COMPRESSED_IMAGE, deserialize, read_messages
-from .errors import BagReadError, MessageError
-from .topics import TopicSelection
+from evf_sam_ros.codecs.image import ConversionError, imgmsg_to_array, stamp_ns
+from evf_sam_ros.pipeline import (
+    ChosenDepth,
+    Problem,
+    SourceImage,
+    conversion_problem,
+    nearest_by_stamp,
+)
+from evf_sam_ros.replay.bagio import COMPRESSED_IMAGE, deserialize, read_messages
+from evf_sam_ros.replay.errors import BagReadError, MessageError
+from evf_sam_ros.replay.topics import TopicSelection
 
 
 @dataclass
@@ -72,8 +78,14 @@ class FrameReader:
     deserialised, a read failure).
     """
 
-    def __init__(self, reader: Any, topics: TopicSelection, max_frames: Optional[int] = None,
-                 sync_tolerance_s: float = 0.05, window_s: float = 1.0):
+    def __init__(
+        self,
+        reader: Any,
+        topics: TopicSelection,
+        max_frames: Optional[int] = None,
+        sync_tolerance_s: float = 0.05,
+        window_s: float = 1.0,
+    ):
         self.reader, self.topics, self.max_frames = reader, topics, max_frames
         self.tolerance_s = sync_tolerance_s
         self.window_ns = max(int(window_s * 1e9), int(2 * sync_tolerance_s * 1e9))
@@ -111,8 +123,9 @@ class FrameReader:
         if topic == self.topics.image:
             if self.max_frames is None or self.images_seen < self.max_frames:
                 commands, self._commands = tuple(self._commands), []
-                self._pending.append(_Pending(self.images_seen, log_ns, raw, commands,
-                                              self._command, self._info))
+                self._pending.append(
+                    _Pending(self.images_seen, log_ns, raw, commands, self._command, self._info)
+                )
                 self.images_seen += 1
             return False
         try:
@@ -134,8 +147,9 @@ class FrameReader:
 
     def _ready(self, log_ns: Optional[int]) -> Iterator[BagFrame]:
         """Frames whose window closed before ``log_ns`` (all of them when None)."""
-        while self._pending and (log_ns is None
-                                 or log_ns > self._pending[0].log_time_ns + self.window_ns):
+        while self._pending and (
+            log_ns is None or log_ns > self._pending[0].log_time_ns + self.window_ns
+        ):
             yield self._assemble(self._pending.popleft())
         horizon = self._pending[0].log_time_ns if self._pending else log_ns
         if horizon is not None:
@@ -151,14 +165,28 @@ class FrameReader:
         try:
             msg = deserialize(pending.raw, self.topics.image_type)
         except MessageError as exc:
-            frame = BagFrame(pending.index, pending.log_time_ns, 0, '', None,
-                             commands=pending.commands, command=pending.command)
+            frame = BagFrame(
+                pending.index,
+                pending.log_time_ns,
+                0,
+                '',
+                None,
+                commands=pending.commands,
+                command=pending.command,
+            )
             frame.problems.append(Problem(exc.kind, f'image: {exc}'))
             return frame
         stamp = stamp_ns(msg.header)
         image = SourceImage(msg, self.topics.image_type == COMPRESSED_IMAGE)
-        frame = BagFrame(pending.index, pending.log_time_ns, stamp, str(msg.header.frame_id),
-                         image, commands=pending.commands, command=pending.command)
+        frame = BagFrame(
+            pending.index,
+            pending.log_time_ns,
+            stamp,
+            str(msg.header.frame_id),
+            image,
+            commands=pending.commands,
+            command=pending.command,
+        )
         if self.topics.depth is not None:
             depth_msg, gap = nearest_by_stamp((m for _, m in self._depth), stamp)
             info = self._info_by_stamp.get(stamp, (0, pending.camera_info))[1]
@@ -174,8 +202,9 @@ class FrameReader:
             return
         entry = self._gt.pop(frame.stamp_ns, None)
         if entry is None:
-            frame.problems.append(Problem('ground_truth_missing',
-                                          'no ground-truth mask with this stamp'))
+            frame.problems.append(
+                Problem('ground_truth_missing', 'no ground-truth mask with this stamp')
+            )
             return
         try:
             mask = imgmsg_to_array(entry[1], 'mono8') != 0

@@ -18,16 +18,23 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ..conversions import ConversionError, array_to_imgmsg, compressed_imgmsg_to_rgb, stamp_ns
-from ..messages import ros_header
-from ..pipeline import FrameProblem, Problem, normalize_prompt
-from .bagio import COMPRESSED_IMAGE, deserialize, open_bag, read_messages
-from .cdr import depth_image_cdr
-from .errors import MessageError, ReplayError
-from .frames import BagFrame
-from .live_ros import LiveRecording, ReplayNode, cdr_stamp_ns, topic_name, wait_until
-from .results import OUTPUT_TOPICS, FrameOutcome, FrameResult, outcome_from_msg
-from .topics import TopicSelection
+from evf_sam_ros.codecs.compressed_image import compressed_imgmsg_to_rgb
+from evf_sam_ros.codecs.image import ConversionError, array_to_imgmsg, stamp_ns
+from evf_sam_ros.pipeline import FrameProblem, Problem, normalize_prompt
+from evf_sam_ros.pipeline.messages import ros_header
+from evf_sam_ros.replay.bagio import COMPRESSED_IMAGE, deserialize, open_bag, read_messages
+from evf_sam_ros.replay.cdr import depth_image_cdr
+from evf_sam_ros.replay.errors import MessageError, ReplayError
+from evf_sam_ros.replay.frames import BagFrame
+from evf_sam_ros.replay.live_ros import (
+    LiveRecording,
+    ReplayNode,
+    cdr_stamp_ns,
+    topic_name,
+    wait_until,
+)
+from evf_sam_ros.replay.results import OUTPUT_TOPICS, FrameOutcome, FrameResult, outcome_from_msg
+from evf_sam_ros.replay.topics import TopicSelection
 
 
 @dataclass(frozen=True)
@@ -56,9 +63,11 @@ def _connect(ros: ReplayNode, options: LiveOptions) -> None:
     """Wait for the node's image subscription and outputs, then subscribe to them."""
     image = ros.publishers['image']
     if not wait_until(lambda: image.get_subscription_count() > 0, options.wait_for_node_s):
-        raise ReplayError(f'no node subscribed to {image.topic_name} within '
-                          f'{options.wait_for_node_s:g} s; start evf_sam_node (namespace '
-                          f'{options.namespace or "/"}) first')
+        raise ReplayError(
+            f'no node subscribed to {image.topic_name} within '
+            f'{options.wait_for_node_s:g} s; start evf_sam_node (namespace '
+            f'{options.namespace or "/"}) first'
+        )
     seg_topic = topic_name(options.namespace, 'segmentation')
     if not wait_until(lambda: ros.node.count_publishers(seg_topic) > 0, options.wait_for_node_s):
         raise ReplayError(f'nothing publishes {seg_topic}; is the node configured and active?')
@@ -67,8 +76,9 @@ def _connect(ros: ReplayNode, options: LiveOptions) -> None:
         raise ReplayError(f'could not connect to {seg_topic} (incompatible QoS?)')
 
 
-def _send_prompt(ros: ReplayNode, text: str, recording: LiveRecording,
-                 timeout_s: float = 10.0) -> None:
+def _send_prompt(
+    ros: ReplayNode, text: str, recording: LiveRecording, timeout_s: float = 10.0
+) -> None:
     """Send a command and wait until the node has taken it: it echoes an accepted one on
     ``prompt``, and counts every command on /diagnostics (a refused one too). Until the first
     command is confirmed it is resent every 0.5 s (one sent while discovery is still
@@ -92,14 +102,16 @@ def _send_prompt(ros: ReplayNode, text: str, recording: LiveRecording,
         def taken() -> bool:
             counted = ros.diagnostics(after_ns=sent)
             return echo in ros.prompts_seen()[before:] or (
-                counted is not None and int(counted.get('commands', 0)) >= target)
+                counted is not None and int(counted.get('commands', 0)) >= target
+            )
 
         if wait_until(taken, timeout_s if recording.command_confirmed else 0.5):
             recording.command_confirmed = True
             return
         if recording.command_confirmed or time.monotonic() >= deadline:
-            recording.warnings.append(('prompt_not_confirmed',
-                                       f'the node did not take the command {text!r}'))
+            recording.warnings.append(
+                ('prompt_not_confirmed', f'the node did not take the command {text!r}')
+            )
             return
         recording.commands_sent -= 1  # lost in discovery: resent
 
@@ -108,12 +120,15 @@ def _check_mode(ros: ReplayNode, mode: str) -> None:
     """ReplayError unless the node's ``mode`` parameter is ``mode``."""
     from rcl_interfaces.srv import GetParameters
 
-    answer = ros.call('evf_sam/get_parameters', GetParameters,
-                      GetParameters.Request(names=['mode']), 10.0)
+    answer = ros.call(
+        'evf_sam/get_parameters', GetParameters, GetParameters.Request(names=['mode']), 10.0
+    )
     running = answer.values[0].string_value if answer.values else ''
     if running != mode:
-        raise ReplayError(f'the node runs in {running or "an unknown"} mode, not {mode}; '
-                          f'start it with mode:={mode} (a configure-time parameter)')
+        raise ReplayError(
+            f'the node runs in {running or "an unknown"} mode, not {mode}; '
+            f'start it with mode:={mode} (a configure-time parameter)'
+        )
 
 
 def _set_targets(ros: ReplayNode, prompts: tuple[str, ...], timeout_s: float = 10.0) -> None:
@@ -126,8 +141,9 @@ def _set_targets(ros: ReplayNode, prompts: tuple[str, ...], timeout_s: float = 1
 
     ros.call('evf_sam/clear_targets', Trigger, Trigger.Request(), timeout_s)
     for prompt in prompts:
-        answer = ros.call('evf_sam/add_target', AddTarget, AddTarget.Request(prompt=prompt),
-                          timeout_s)
+        answer = ros.call(
+            'evf_sam/add_target', AddTarget, AddTarget.Request(prompt=prompt), timeout_s
+        )
         if not answer.success:
             raise ReplayError(f'the node refused --prompt {prompt!r}: {answer.message}')
 
@@ -147,13 +163,22 @@ def _image_bytes(raw: bytes, msgtype: str) -> tuple[int, bytes]:
     return stamp_ns(msg.header), serialize_message(array_to_imgmsg(rgb, 'rgb8', header))
 
 
-def _play(ros: ReplayNode, bag: str, selection: TopicSelection, options: LiveOptions,
-          recording: LiveRecording, progress: Any) -> Optional[int]:
+def _play(
+    ros: ReplayNode,
+    bag: str,
+    selection: TopicSelection,
+    options: LiveOptions,
+    recording: LiveRecording,
+    progress: Any,
+) -> Optional[int]:
     """Publish the bag's messages at recorded timing / speed; returns the last image stamp."""
-    from .errors import BagReadError
+    from evf_sam_ros.replay.errors import BagReadError
 
-    roles = {selection.image: 'image', selection.depth: 'depth',
-             selection.camera_info: 'camera_info'}
+    roles = {
+        selection.image: 'image',
+        selection.depth: 'depth',
+        selection.camera_info: 'camera_info',
+    }
     if selection.command:
         roles[selection.command] = 'command'
     roles.pop(None, None)
@@ -162,11 +187,15 @@ def _play(ros: ReplayNode, bag: str, selection: TopicSelection, options: LiveOpt
         try:
             for topic, msgtype, log_ns, raw in read_messages(reader, roles):
                 role = roles[topic]
-                if role == 'image' and options.max_frames is not None \
-                        and recording.frames_published >= options.max_frames:
+                if (
+                    role == 'image'
+                    and options.max_frames is not None
+                    and recording.frames_published >= options.max_frames
+                ):
                     break
-                if awaiting is not None and not (role in ('depth', 'camera_info')
-                                                  and cdr_stamp_ns(raw) == awaiting):
+                if awaiting is not None and not (
+                    role in ('depth', 'camera_info') and cdr_stamp_ns(raw) == awaiting
+                ):
                     _wait_handled(ros, recording, awaiting, options.grace_s)  # lockstep
                     awaiting = None
                 if first_log is None:
@@ -210,15 +239,25 @@ def _wait_handled(ros: ReplayNode, recording: LiveRecording, stamp: int, timeout
     """Lockstep: wait until the node answered the image stamped ``stamp`` or counted it."""
     sent = recording.published.get(stamp, 0)
     target = recording.handled_before + recording.frames_published
-    done = wait_until(lambda: stamp in recording.outputs['segmentation']
-                      or handled_count(ros.diagnostics(after_ns=sent)) >= target, timeout_s)
+    done = wait_until(
+        lambda: (
+            stamp in recording.outputs['segmentation']
+            or handled_count(ros.diagnostics(after_ns=sent)) >= target
+        ),
+        timeout_s,
+    )
     if not done:
-        recording.warnings.append(('lockstep_timeout', f'no answer for the image stamped {stamp} '
-                                   f'within {timeout_s:g} s; went on'))
+        recording.warnings.append(
+            (
+                'lockstep_timeout',
+                f'no answer for the image stamped {stamp} within {timeout_s:g} s; went on',
+            )
+        )
 
 
-def _publish_image(ros: ReplayNode, raw: bytes, msgtype: str,
-                   recording: LiveRecording) -> Optional[int]:
+def _publish_image(
+    ros: ReplayNode, raw: bytes, msgtype: str, recording: LiveRecording
+) -> Optional[int]:
     recording.frames_published += 1
     try:
         stamp, data = _image_bytes(raw, msgtype)
@@ -230,8 +269,9 @@ def _publish_image(ros: ReplayNode, raw: bytes, msgtype: str,
     return stamp
 
 
-def play_and_record(bag: str, selection: TopicSelection, options: LiveOptions,
-                    progress: Any) -> LiveRecording:
+def play_and_record(
+    bag: str, selection: TopicSelection, options: LiveOptions, progress: Any
+) -> LiveRecording:
     """Connect to the node, send the prompt, play the bag, wait for the last output.
 
     progress: a tqdm-like object (``update(1)`` per frame played).
@@ -253,8 +293,12 @@ def play_and_record(bag: str, selection: TopicSelection, options: LiveOptions,
         if selection.command is not None:
             wait_until(lambda: ros.publishers['command'].get_subscription_count() > 0, 10.0)
         elif not options.prompts:
-            recording.warnings.append(('no_prompt', 'no --prompt and no command topic: the '
-                                       'node keeps the targets it had'))
+            recording.warnings.append(
+                (
+                    'no_prompt',
+                    'no --prompt and no command topic: the node keeps the targets it had',
+                )
+            )
         last = _play(ros, bag, selection, options, recording, progress)
         segmentation = recording.outputs['segmentation']
         if last is not None and not options.lockstep:
@@ -266,22 +310,27 @@ def play_and_record(bag: str, selection: TopicSelection, options: LiveOptions,
 
 
 def _problem_counts(values: dict[str, str]) -> dict[str, int]:
-    return {k[len('problem.'):]: int(v) for k, v in values.items() if k.startswith('problem.')}
+    return {k[len('problem.') :]: int(v) for k, v in values.items() if k.startswith('problem.')}
 
 
 def _diagnostics_baseline(ros: ReplayNode, recording: LiveRecording) -> Optional[dict[str, str]]:
     """The node's /diagnostics before playing (its counters so far), None if it sends none."""
     values = ros.diagnostics() if wait_until(lambda: ros.diagnostics() is not None, 5.0) else None
     if values is None:
-        recording.warnings.append(('no_diagnostics', 'the node sent no /diagnostics: its '
-                                   'problem counts are not in this report'))
+        recording.warnings.append(
+            (
+                'no_diagnostics',
+                'the node sent no /diagnostics: its problem counts are not in this report',
+            )
+        )
     recording.handled_before = max(handled_count(values), 0)
     recording.commands_before = int(values.get('commands', 0)) if values else 0
     return values
 
 
-def _node_problems(ros: ReplayNode, recording: LiveRecording,
-                   baseline: Optional[dict[str, str]], timeout_s: float) -> None:
+def _node_problems(
+    ros: ReplayNode, recording: LiveRecording, baseline: Optional[dict[str, str]], timeout_s: float
+) -> None:
     """Problems the node counted while the bag played: its /diagnostics after the last
     output (the next message it sends) minus the baseline.
     """
@@ -307,8 +356,11 @@ class RecordedOutputs:
     def __init__(self, recording: LiveRecording):
         self.recording = recording
         self.problems: list[tuple] = list(recording.warnings)
-        self.problems += [(kind, f'counted by the node on /diagnostics ({count})', count)
-                          for kind, count in sorted(recording.node_problems.items()) if count]
+        self.problems += [
+            (kind, f'counted by the node on /diagnostics ({count})', count)
+            for kind, count in sorted(recording.node_problems.items())
+            if count
+        ]
 
     def process(self, frame: BagFrame) -> FrameResult:
         """The node's outputs with the frame's stamp; "dropped" when there are none."""
@@ -326,16 +378,22 @@ class RecordedOutputs:
                 rgb = frame.image.decode()
             except FrameProblem:  # counted by the node, which skipped it too
                 return FrameResult('skipped', reason='bad image')
-            return FrameResult('dropped', rgb=rgb, reason='dropped', problems=[Problem(
-                'no_output', 'the node published no segmentation for it')])
+            return FrameResult(
+                'dropped',
+                rgb=rgb,
+                reason='dropped',
+                problems=[Problem('no_output', 'the node published no segmentation for it')],
+            )
         if arrays:  # every target; else (a node without multi-target output) the first
             array = deserialize_message(arrays[0][1], SegmentationArray)
             prompts = [outcome_from_msg(seg) for seg in array.segmentations]
         else:
-            prompts = [outcome_from_msg(deserialize_message(raw, Segmentation))
-                       for _, raw in segs]
+            prompts = [outcome_from_msg(deserialize_message(raw, Segmentation)) for _, raw in segs]
         published = self.recording.published.get(frame.stamp_ns)
         latency = (segs[0][0] - published) / 1e6 if published is not None else float('nan')
-        messages = [(role, raw) for role in OUTPUT_TOPICS
-                    for _, raw in outputs[role].get(frame.stamp_ns, [])]
+        messages = [
+            (role, raw)
+            for role in OUTPUT_TOPICS
+            for _, raw in outputs[role].get(frame.stamp_ns, [])
+        ]
         return FrameResult('processed', FrameOutcome(prompts, latency, messages))

@@ -27,7 +27,8 @@ class LiveRecording:
 
     published: dict[int, int] = field(default_factory=dict)
     outputs: dict[str, dict[int, list[tuple[int, bytes]]]] = field(
-        default_factory=lambda: collections.defaultdict(lambda: collections.defaultdict(list)))
+        default_factory=lambda: collections.defaultdict(lambda: collections.defaultdict(list))
+    )
     warnings: list[tuple[str, str]] = field(default_factory=list)
     frames_published: int = 0
     handled_before: int = 0
@@ -64,8 +65,13 @@ class ReplayNode:
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.publishers = {
             role: self.node.create_publisher(t, topic_name(namespace, role), reliable)
-            for role, t in (('image', Image), ('depth', Image), ('camera_info', CameraInfo),
-                            ('command', String))}
+            for role, t in (
+                ('image', Image),
+                ('depth', Image),
+                ('camera_info', CameraInfo),
+                ('command', String),
+            )
+        }
         self._lock = threading.Lock()
         self._prompts: list[str] = []
         self._diagnostics: list[tuple[int, dict[str, str]]] = []  # (arrival ns, values)
@@ -79,7 +85,7 @@ class ReplayNode:
         """Call the node's service ``name`` (relative to the namespace); ReplayError when it
         is not there or does not answer within ``timeout_s``.
         """
-        from .errors import ReplayError
+        from evf_sam_ros.replay.errors import ReplayError
 
         client = self.node.create_client(srv_type, topic_name(self.namespace, name))
         try:
@@ -102,31 +108,46 @@ class ReplayNode:
 
         from evf_sam_msgs.msg import Segmentation, SegmentationArray
 
-        for role, msg_type in (('segmentation', Segmentation), ('mask', Image),
-                               ('target_point', PointStamped),
-                               ('segmentations', SegmentationArray),
-                               ('target_pose', PoseStamped), ('target_cloud', PointCloud2),
-                               ('markers', MarkerArray)):
+        for role, msg_type in (
+            ('segmentation', Segmentation),
+            ('mask', Image),
+            ('target_point', PointStamped),
+            ('segmentations', SegmentationArray),
+            ('target_pose', PoseStamped),
+            ('target_cloud', PointCloud2),
+            ('markers', MarkerArray),
+        ):
             topic = topic_name(self.namespace, role)
             qos = QoSProfile(depth=100, reliability=self._publisher_reliability(topic))
-            self.subscriptions.append(self.node.create_subscription(
-                msg_type, topic, self._recorder(role), qos, raw=True))
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.subscriptions.append(self.node.create_subscription(
-            String, topic_name(self.namespace, 'prompt'), self._on_prompt, latched))
+            self.subscriptions.append(
+                self.node.create_subscription(msg_type, topic, self._recorder(role), qos, raw=True)
+            )
+        latched = QoSProfile(
+            depth=1,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
+        self.subscriptions.append(
+            self.node.create_subscription(
+                String, topic_name(self.namespace, 'prompt'), self._on_prompt, latched
+            )
+        )
         from diagnostic_msgs.msg import DiagnosticArray
 
-        self.subscriptions.append(self.node.create_subscription(
-            DiagnosticArray, '/diagnostics', self._on_diagnostics, 10))
+        self.subscriptions.append(
+            self.node.create_subscription(
+                DiagnosticArray, '/diagnostics', self._on_diagnostics, 10
+            )
+        )
 
     def _publisher_reliability(self, topic: str) -> Any:
         """Match the node's publisher: best effort only when it offers nothing better."""
         from rclpy.qos import ReliabilityPolicy
 
         infos = self.node.get_publishers_info_by_topic(topic)
-        if infos and all(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
-                         for i in infos):
+        if infos and all(
+            i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos
+        ):
             return ReliabilityPolicy.BEST_EFFORT
         return ReliabilityPolicy.RELIABLE
 
@@ -140,6 +161,7 @@ class ReplayNode:
                 return  # an empty MarkerArray: nothing of a frame
             with self._lock:
                 self.recording.outputs[role][cdr_stamp_ns(raw, offset)].append((arrived, raw))
+
         return record
 
     def _on_prompt(self, msg: Any) -> None:
@@ -149,8 +171,11 @@ class ReplayNode:
     def _on_diagnostics(self, msg: Any) -> None:
         prefix = topic_name(self.namespace, '')
         for status in msg.status:
-            if status.name.startswith(prefix) and status.name.endswith(': text segmentation') \
-                    and status.name[len(prefix):].count('/') == 0:
+            if (
+                status.name.startswith(prefix)
+                and status.name.endswith(': text segmentation')
+                and status.name[len(prefix) :].count('/') == 0
+            ):
                 values = {kv.key: kv.value for kv in status.values}
                 with self._lock:
                     self._diagnostics.append((time.monotonic_ns(), values))
@@ -190,8 +215,8 @@ def cdr_stamp_ns(raw: bytes, offset: int = 0) -> int:
     """
     order = 'little' if raw[1] & 1 else 'big'
     at = 4 + offset
-    sec = int.from_bytes(raw[at:at + 4], order, signed=True)
-    return sec * 1_000_000_000 + int.from_bytes(raw[at + 4:at + 8], order)
+    sec = int.from_bytes(raw[at : at + 4], order, signed=True)
+    return sec * 1_000_000_000 + int.from_bytes(raw[at + 4 : at + 8], order)
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from ..model.errors import PromptError
-from ..pipeline import (
+from evf_sam_ros.model.errors import PromptError
+from evf_sam_ros.pipeline import (
     BAD_IMAGE,
     NO_PROMPT,
     FrameMessages,
@@ -22,11 +22,11 @@ from ..pipeline import (
     predictor_segmenter,
     process_frame,
 )
-from ..pipeline.track import TrackSegmenter
-from ..targets import TargetSettings
-from .errors import ReplayError
-from .frames import BagFrame
-from .results import FrameOutcome, FrameResult, outcome_from_msg
+from evf_sam_ros.pipeline.track import TrackSegmenter
+from evf_sam_ros.replay.errors import ReplayError
+from evf_sam_ros.replay.frames import BagFrame
+from evf_sam_ros.replay.results import FrameOutcome, FrameResult, outcome_from_msg
+from evf_sam_ros.target3d.estimate import TargetSettings
 
 
 class OfflineSegmenter:
@@ -41,15 +41,21 @@ class OfflineSegmenter:
     mode = 'offline'
     latency_kind = 'model'
 
-    def __init__(self, predictor: Any, settings: TargetSettings, prompts: Sequence[str] = (),
-                 max_prompt_chars: int = 4096, tracker_settings: Optional[Any] = None):
+    def __init__(
+        self,
+        predictor: Any,
+        settings: TargetSettings,
+        prompts: Sequence[str] = (),
+        max_prompt_chars: int = 4096,
+        tracker_settings: Optional[Any] = None,
+    ):
         """tracker_settings: a model.TrackerSettings for track mode (None: segment mode)."""
         self.predictor, self.settings = predictor, settings
         self.max_prompt_chars = max_prompt_chars
         self.targets = TargetList(self.validate_prompt)
         self.segment = predictor_segmenter(predictor)
         if tracker_settings is not None:
-            from ..model import EvfSamTracker
+            from evf_sam_ros.model import EvfSamTracker
 
             self.segment = TrackSegmenter(EvfSamTracker(predictor, tracker_settings))
         self.messages = FrameMessages()
@@ -65,21 +71,30 @@ class OfflineSegmenter:
 
     def process(self, frame: BagFrame) -> FrameResult:
         """Apply the frame's commands, then run the pipeline on it."""
-        problems: list[Problem] = [p for p in (self.targets.command(c, 'bag command')
-                                                for c in frame.commands) if p is not None]
+        problems: list[Problem] = [
+            p
+            for p in (self.targets.command(c, 'bag command') for c in frame.commands)
+            if p is not None
+        ]
         if frame.image is None:
             return FrameResult('skipped', problems=problems, reason='unreadable image')
-        out = process_frame(frame.image, self.targets.snapshot(), self.segment, frame.depth,
-                            self.settings, with_cloud=True)
+        out = process_frame(
+            frame.image,
+            self.targets.snapshot(),
+            self.segment,
+            frame.depth,
+            self.settings,
+            with_cloud=True,
+        )
         problems += out.problems
         if out.status == NO_PROMPT:
-            problems.append(Problem('no_prompt', 'no prompt yet: pass --prompt or record a '
-                                                 'command'))
+            problems.append(
+                Problem('no_prompt', 'no prompt yet: pass --prompt or record a command')
+            )
             return FrameResult('skipped', problems=problems, reason='no prompt')
         if out.status == BAD_IMAGE:
             return FrameResult('skipped', rgb=out.rgb, problems=problems, reason='bad image')
-        return FrameResult('processed', self._outcome(out.targets, out.model_s), out.rgb,
-                           problems)
+        return FrameResult('processed', self._outcome(out.targets, out.model_s), out.rgb, problems)
 
     def _outcome(self, targets: Sequence[Any], model_s: float) -> FrameOutcome:
         """The frame's outcome: the messages the node publishes to a subscriber of every
@@ -92,4 +107,3 @@ class OfflineSegmenter:
         messages = [(role, serialize_message(msg)) for role, msg in published]
         prompts = [outcome_from_msg(t.messages.segmentation) for t in targets]
         return FrameOutcome(prompts, model_s * 1000.0, messages)
-

@@ -11,9 +11,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..conversions import imgmsg_to_array
-from ..pipeline import Problem
-from .bagio import (
+from evf_sam_ros.codecs.image import imgmsg_to_array
+from evf_sam_ros.pipeline import Problem
+from evf_sam_ros.replay.bagio import (
     IMAGE,
     MARKER_ARRAY,
     POINT_CLOUD2,
@@ -108,17 +108,29 @@ def outcome_from_msg(msg: Any) -> PromptOutcome:
     if msg.target_point_valid:
         point = (float(msg.target_point.x), float(msg.target_point.y), float(msg.target_point.z))
     return PromptOutcome(
-        prompt=str(msg.prompt), found=bool(msg.found), score=float(msg.score), mask=mask,
-        bbox=bbox, centroid=centroid if all(math.isfinite(c) for c in centroid) else None,
-        area=int(msg.area), point=point, depth_median_m=float(msg.depth_median),
-        inference_ms=float(msg.inference_time) * 1000.0, target_id=int(msg.target_id),
-        box=_box(msg) if msg.box_valid else None, grounded=bool(msg.grounded),
-        lost=bool(msg.lost), lost_count=int(msg.lost_count),
-        reground_count=int(msg.reground_count))
+        prompt=str(msg.prompt),
+        found=bool(msg.found),
+        score=float(msg.score),
+        mask=mask,
+        bbox=bbox,
+        centroid=centroid if all(math.isfinite(c) for c in centroid) else None,
+        area=int(msg.area),
+        point=point,
+        depth_median_m=float(msg.depth_median),
+        inference_ms=float(msg.inference_time) * 1000.0,
+        target_id=int(msg.target_id),
+        box=_box(msg) if msg.box_valid else None,
+        grounded=bool(msg.grounded),
+        lost=bool(msg.lost),
+        lost_count=int(msg.lost_count),
+        reground_count=int(msg.reground_count),
+    )
 
 
 def _box(msg: Any) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
     p, o, size = msg.box_pose.position, msg.box_pose.orientation, msg.box_size
-    return ((float(p.x), float(p.y), float(p.z)),
-            (float(o.x), float(o.y), float(o.z), float(o.w)),
-            (float(size.x), float(size.y), float(size.z)))
+    return (
+        (float(p.x), float(p.y), float(p.z)),
+        (float(o.x), float(o.y), float(o.z), float(o.w)),
+        (float(size.x), float(size.y), float(size.z)),
+    )

@@ -22,7 +22,7 @@ import functools
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .errors import ReplayError
+from evf_sam_ros.replay.errors import ReplayError
 
 #: First bytes of a ROS 1 bag file.
 ROS1_MAGIC = b'#ROSBAG V'
@@ -74,12 +74,16 @@ def _to_cdr(connection: Any, store: Any) -> Callable[[bytes], bytes]:
     try:
         same = _same_wire_format(_ros1_definition(connection), store, msgtype)
     except (TypesysError, KeyError, ValueError) as exc:
-        raise ReplayError(f'topic {connection.topic!r}: cannot read the ROS 1 definition of '
-                          f'{msgtype} stored in the bag: {exc}') from exc
+        raise ReplayError(
+            f'topic {connection.topic!r}: cannot read the ROS 1 definition of '
+            f'{msgtype} stored in the bag: {exc}'
+        ) from exc
     if not same:
-        raise ReplayError(f'topic {connection.topic!r}: the ROS 1 type {msgtype} has no ROS 2 '
-                          f'(Jazzy) counterpart with the same fields; convert the bag with '
-                          f'rosbags-convert and a typestore that has the type')
+        raise ReplayError(
+            f'topic {connection.topic!r}: the ROS 1 type {msgtype} has no ROS 2 '
+            f'(Jazzy) counterpart with the same fields; convert the bag with '
+            f'rosbags-convert and a typestore that has the type'
+        )
     return functools.partial(store.ros1_to_cdr, typename=msgtype)
 
 
@@ -139,8 +143,10 @@ class Ros1BagWriter:
         from rosbags.rosbag1 import Writer
 
         if compression not in ROS1_COMPRESSIONS:
-            raise ReplayError(f'ROS 1 bags have no {compression!r} compression; use one of '
-                              f'{", ".join(ROS1_COMPRESSIONS)} (chunk: lz4)')
+            raise ReplayError(
+                f'ROS 1 bags have no {compression!r} compression; use one of '
+                f'{", ".join(ROS1_COMPRESSIONS)} (chunk: lz4)'
+            )
         self.path = Path(path)
         self._store = store
         self._writer = Writer(self.path)
@@ -154,10 +160,11 @@ class Ros1BagWriter:
         connection = self._connections.get(topic)
         if connection is None:
             if not _same_wire_format(self._store, noetic_typestore(), msgtype):
-                raise ReplayError(f'cannot write {msgtype} to a ROS 1 bag: ROS 1 Noetic has no '
-                                  f'such type with the same fields')
-            connection = self._writer.add_connection(topic, msgtype,
-                                                     typestore=noetic_typestore())
+                raise ReplayError(
+                    f'cannot write {msgtype} to a ROS 1 bag: ROS 1 Noetic has no '
+                    f'such type with the same fields'
+                )
+            connection = self._writer.add_connection(topic, msgtype, typestore=noetic_typestore())
             self._connections[topic] = connection
         return connection
 

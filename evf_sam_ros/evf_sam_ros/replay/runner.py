@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
-from ..pipeline import FrameProblem, Problem, normalize_prompt
-from .bagio import BagWriter, list_topics, open_bag
-from .errors import ReplayError
-from .frames import BagFrame, FrameReader
-from .report import ReplayReport
-from .results import OUTPUT_TOPICS, FrameOutcome, FrameResult
-from .topics import TopicSelection, select_topics
-from .visuals import VisualsWriter
+from evf_sam_ros.pipeline import FrameProblem, Problem, normalize_prompt
+from evf_sam_ros.replay.bagio import BagWriter, list_topics, open_bag
+from evf_sam_ros.replay.errors import ReplayError
+from evf_sam_ros.replay.frames import BagFrame, FrameReader
+from evf_sam_ros.replay.report import ReplayReport
+from evf_sam_ros.replay.results import OUTPUT_TOPICS, FrameOutcome, FrameResult
+from evf_sam_ros.replay.topics import TopicSelection, select_topics
+from evf_sam_ros.replay.visuals import VisualsWriter
 
 OUTPUT_FILES = ('results', 'report.json', 'overlay.mp4', 'contact_sheet.png')
 
@@ -68,9 +68,14 @@ def inspect_bag(bag: str | Path, options: ReplayOptions) -> tuple[TopicSelection
     """The topic selection and the number of frames that will be read.  Raises ReplayError."""
     with open_bag(bag) as reader:
         topics = list_topics(reader)
-        selection = select_topics(topics, options.image_topic, options.depth_topic,
-                                  options.camera_info_topic, options.command_topic,
-                                  options.ground_truth_topic)
+        selection = select_topics(
+            topics,
+            options.image_topic,
+            options.depth_topic,
+            options.camera_info_topic,
+            options.command_topic,
+            options.ground_truth_topic,
+        )
     total = topics[selection.image].count
     if options.max_frames is not None:
         total = min(total, options.max_frames)
@@ -84,9 +89,11 @@ def prepare_output(out_dir: str | Path, overwrite: bool) -> Path:
         raise ReplayError(f'output {str(out_dir)!r} exists and is not a directory')
     existing = [out_dir / name for name in OUTPUT_FILES if (out_dir / name).exists()]
     if existing and not overwrite:
-        raise ReplayError(f'{str(out_dir)!r} already holds replay outputs '
-                          f'({", ".join(p.name for p in existing)}); use --overwrite or another '
-                          f'directory')
+        raise ReplayError(
+            f'{str(out_dir)!r} already holds replay outputs '
+            f'({", ".join(p.name for p in existing)}); use --overwrite or another '
+            f'directory'
+        )
     for path in existing:
         if path.is_dir():
             shutil.rmtree(path)
@@ -100,12 +107,19 @@ def progress_bar(total: int, enabled: bool, desc: str) -> Any:
     """A tqdm bar with ETA on stderr; inactive when not ``enabled`` or stderr is no TTY."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit='frame', desc=desc, file=sys.stderr, dynamic_ncols=True,
-                disable=not enabled or not sys.stderr.isatty())
+    return tqdm(
+        total=total,
+        unit='frame',
+        desc=desc,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=not enabled or not sys.stderr.isatty(),
+    )
 
 
-def _scored_prompt(frame: BagFrame, outcome: FrameOutcome,
-                   options: ReplayOptions) -> Optional[str]:
+def _scored_prompt(
+    frame: BagFrame, outcome: FrameOutcome, options: ReplayOptions
+) -> Optional[str]:
     """The prompt the ground truth shows: --ground-truth-prompt, else the bag's newest command
     when it was segmented, else the first prompt segmented (white space normalised).
     """
@@ -133,17 +147,30 @@ def _check_ground_truth(frame: BagFrame, rgb: Optional[Any]) -> None:
     Image message's size fields; a CompressedImage that did not decode has none).
     """
     msg = frame.image.msg if frame.image is not None else None
-    size = rgb.shape[:2] if rgb is not None else (
-        (int(msg.height), int(msg.width)) if hasattr(msg, 'height') else None)
+    size = (
+        rgb.shape[:2]
+        if rgb is not None
+        else ((int(msg.height), int(msg.width)) if hasattr(msg, 'height') else None)
+    )
     if frame.gt_mask is not None and size is not None and frame.gt_mask.shape != size:
         h, w = frame.gt_mask.shape
-        frame.problems.append(Problem('ground_truth_size_mismatch', f'mask {w}x{h} vs image '
-                                      f'{size[1]}x{size[0]}: not scored'))
+        frame.problems.append(
+            Problem(
+                'ground_truth_size_mismatch',
+                f'mask {w}x{h} vs image {size[1]}x{size[0]}: not scored',
+            )
+        )
         frame.gt_mask = None
 
 
-def _handle(frame: BagFrame, processor: FrameProcessor, options: ReplayOptions,
-            report: ReplayReport, bag: BagWriter, visuals: VisualsWriter) -> None:
+def _handle(
+    frame: BagFrame,
+    processor: FrameProcessor,
+    options: ReplayOptions,
+    report: ReplayReport,
+    bag: BagWriter,
+    visuals: VisualsWriter,
+) -> None:
     result = processor.process(frame)
     frame.problems.extend(result.problems)
     rgb = _picture_rgb(frame, result)
@@ -159,8 +186,13 @@ def _handle(frame: BagFrame, processor: FrameProcessor, options: ReplayOptions,
         visuals.add(frame.index, frame.stamp_ns, rgb, outcome, result.reason)
 
 
-def replay_bag(bag: str | Path, out_dir: str | Path, processor: FrameProcessor,
-               options: ReplayOptions, meta: dict[str, Any]) -> dict[str, Any]:
+def replay_bag(
+    bag: str | Path,
+    out_dir: str | Path,
+    processor: FrameProcessor,
+    options: ReplayOptions,
+    meta: dict[str, Any],
+) -> dict[str, Any]:
     """Run ``processor`` over the bag's frames and write OUT/results, report.json and pictures.
 
     Returns:
@@ -168,9 +200,17 @@ def replay_bag(bag: str | Path, out_dir: str | Path, processor: FrameProcessor,
     """
     selection, total = inspect_bag(bag, options)
     out_dir = prepare_output(out_dir, options.overwrite)
-    report = ReplayReport({'bag': str(bag), 'mode': processor.mode, 'frames_in_bag': total, **meta,
-                           'topics': selection.as_dict(), 'topic_notes': list(selection.notes)},
-                          processor.latency_kind)
+    report = ReplayReport(
+        {
+            'bag': str(bag),
+            'mode': processor.mode,
+            'frames_in_bag': total,
+            **meta,
+            'topics': selection.as_dict(),
+            'topic_notes': list(selection.notes),
+        },
+        processor.latency_kind,
+    )
     visuals = VisualsWriter(out_dir, total, video=options.video)
     with open_bag(bag) as reader, BagWriter(out_dir / 'results', options.output_storage) as writer:
         frames = FrameReader(reader, selection, options.max_frames, options.sync_tolerance_s)

@@ -12,8 +12,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..box3d import quaternion_to_rotation
-from ..stats import percentile
+from evf_sam_ros.pipeline.stats import percentile
+from evf_sam_ros.target3d.rotations import quaternion_to_rotation
 
 
 def mask_iou(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -27,8 +27,9 @@ def mask_iou(predicted: np.ndarray, truth: np.ndarray) -> float:
     """
     predicted, truth = np.asarray(predicted), np.asarray(truth)
     if predicted.shape != truth.shape or predicted.ndim != 2:
-        raise ValueError(f'masks must be HxW of the same shape, got {predicted.shape} and '
-                         f'{truth.shape}')
+        raise ValueError(
+            f'masks must be HxW of the same shape, got {predicted.shape} and {truth.shape}'
+        )
     p, t = predicted != 0, truth != 0
     union = int(np.count_nonzero(p | t))
     if union == 0:
@@ -52,24 +53,32 @@ class IouSummary:
 
     def as_dict(self) -> dict:
         """JSON-ready: frames_scored, mean, hit_rate_at_<threshold>, per_frame."""
-        return {'frames_scored': len(self.per_frame), 'mean': _json_float(self.mean),
-                f'hit_rate_at_{self.threshold:g}': _json_float(self.hit_rate),
-                'per_frame': [{'frame': i, 'iou': round(v, 6)} for i, v in self.per_frame]}
+        return {
+            'frames_scored': len(self.per_frame),
+            'mean': _json_float(self.mean),
+            f'hit_rate_at_{self.threshold:g}': _json_float(self.hit_rate),
+            'per_frame': [{'frame': i, 'iou': round(v, 6)} for i, v in self.per_frame],
+        }
 
 
-def score_frames(pairs: Sequence[tuple[int, Optional[np.ndarray], Optional[np.ndarray]]],
-                 threshold: float = 0.5) -> IouSummary:
+def score_frames(
+    pairs: Sequence[tuple[int, Optional[np.ndarray], Optional[np.ndarray]]], threshold: float = 0.5
+) -> IouSummary:
     """IoU of (frame index, predicted HxW mask, ground-truth HxW mask) triples.
 
     Frames where either mask is None (not processed, no ground truth) are left out.
     """
-    per_frame = tuple((index, mask_iou(pred, truth)) for index, pred, truth in pairs
-                      if pred is not None and truth is not None)
+    per_frame = tuple(
+        (index, mask_iou(pred, truth))
+        for index, pred, truth in pairs
+        if pred is not None and truth is not None
+    )
     values = np.array([v for _, v in per_frame], dtype=np.float64)
     if values.size == 0:
         return IouSummary(per_frame, math.nan, math.nan, threshold)
-    return IouSummary(per_frame, float(values.mean()), float(np.mean(values >= threshold)),
-                      threshold)
+    return IouSummary(
+        per_frame, float(values.mean()), float(np.mean(values >= threshold)), threshold
+    )
 
 
 def latency_stats(latencies_ms: Sequence[float]) -> dict[str, Optional[float]]:
@@ -79,13 +88,18 @@ def latency_stats(latencies_ms: Sequence[float]) -> dict[str, Optional[float]]:
     values = np.asarray([v for v in latencies_ms if math.isfinite(v)], dtype=np.float64)
     if values.size == 0:
         return {'count': 0, 'p50': None, 'p95': None, 'max': None, 'mean': None}
-    return {'count': int(values.size), 'p50': percentile(values, 50),
-            'p95': percentile(values, 95), 'max': float(values.max()),
-            'mean': float(values.mean())}
+    return {
+        'count': int(values.size),
+        'p50': percentile(values, 50),
+        'p95': percentile(values, 95),
+        'max': float(values.max()),
+        'mean': float(values.mean()),
+    }
 
 
-def target_stats(points: Sequence[Optional[tuple[float, float, float]]],
-                 depth_medians: Sequence[float]) -> dict:
+def target_stats(
+    points: Sequence[Optional[tuple[float, float, float]]], depth_medians: Sequence[float]
+) -> dict:
     """Statistics of 3D targets (x, y, z metres, optical frame; None = no valid point).
 
     Returns:
@@ -94,9 +108,13 @@ def target_stats(points: Sequence[Optional[tuple[float, float, float]]],
     """
     valid = np.array([p for p in points if p is not None], dtype=np.float64).reshape(-1, 3)
     depths = np.array([d for d in depth_medians if d is not None and math.isfinite(d)])
-    out: dict = {'count_valid': int(len(valid)), 'count_total': len(points),
-                 'mean_m': None, 'std_m': None,
-                 'median_depth_m': float(np.median(depths)) if depths.size else None}
+    out: dict = {
+        'count_valid': int(len(valid)),
+        'count_total': len(points),
+        'mean_m': None,
+        'std_m': None,
+        'median_depth_m': float(np.median(depths)) if depths.size else None,
+    }
     if len(valid):
         out['mean_m'] = [float(v) for v in valid.mean(axis=0)]
         out['std_m'] = [float(v) for v in valid.std(axis=0)]
@@ -126,8 +144,9 @@ def _mean_rotation(rotations: np.ndarray) -> np.ndarray:
     return u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
 
 
-def box_stability(boxes: Sequence[Optional[tuple[Sequence[float], Sequence[float],
-                                                 Sequence[float]]]]) -> dict:
+def box_stability(
+    boxes: Sequence[Optional[tuple[Sequence[float], Sequence[float], Sequence[float]]]],
+) -> dict:
     """Size and pose stability of one target's box over frames.
 
     Arguments:
@@ -143,9 +162,16 @@ def box_stability(boxes: Sequence[Optional[tuple[Sequence[float], Sequence[float
         nearer the mean.  Values are None without valid boxes.
     """
     valid = [b for b in boxes if b is not None]
-    out: dict = {'count_valid': len(valid), 'count_total': len(boxes), 'size_mean_m': None,
-                 'size_std_m': None, 'centre_std_m': None, 'centre_rms_m': None,
-                 'orientation_std_deg': None, 'orientation_max_deg': None}
+    out: dict = {
+        'count_valid': len(valid),
+        'count_total': len(boxes),
+        'size_mean_m': None,
+        'size_std_m': None,
+        'centre_std_m': None,
+        'centre_rms_m': None,
+        'orientation_std_deg': None,
+        'orientation_max_deg': None,
+    }
     if not valid:
         return out
     centres = np.array([b[0] for b in valid], dtype=np.float64).reshape(-1, 3)
@@ -156,12 +182,14 @@ def box_stability(boxes: Sequence[Optional[tuple[Sequence[float], Sequence[float
         mean = _mean_rotation(_nearest_equivalent(mean, rotations))
     angles = _rotation_angles_deg(mean, _nearest_equivalent(mean, rotations))
     spread = np.linalg.norm(centres - centres.mean(axis=0), axis=1)
-    out.update(size_mean_m=[float(v) for v in sizes.mean(axis=0)],
-               size_std_m=[float(v) for v in sizes.std(axis=0)],
-               centre_std_m=[float(v) for v in centres.std(axis=0)],
-               centre_rms_m=float(np.sqrt(np.mean(spread ** 2))),
-               orientation_std_deg=float(np.sqrt(np.mean(angles ** 2))),
-               orientation_max_deg=float(angles.max()))
+    out.update(
+        size_mean_m=[float(v) for v in sizes.mean(axis=0)],
+        size_std_m=[float(v) for v in sizes.std(axis=0)],
+        centre_std_m=[float(v) for v in centres.std(axis=0)],
+        centre_rms_m=float(np.sqrt(np.mean(spread**2))),
+        orientation_std_deg=float(np.sqrt(np.mean(angles**2))),
+        orientation_max_deg=float(angles.max()),
+    )
     return out
 
 
@@ -185,5 +213,7 @@ def centroid_motion(centroids: Sequence[Optional[tuple[float, float]]]) -> dict:
         if i >= 2 and centroids[i - 2] is not None and a is not None and b is not None:
             c = centroids[i - 2]
             jitters.append(math.hypot(b[0] - 2 * a[0] + c[0], b[1] - 2 * a[1] + c[1]))
-    return {'centroid_step_px': float(np.mean(steps)) if steps else None,
-            'centroid_jitter_px': float(np.mean(jitters)) if jitters else None}
+    return {
+        'centroid_step_px': float(np.mean(steps)) if steps else None,
+        'centroid_jitter_px': float(np.mean(jitters)) if jitters else None,
+    }

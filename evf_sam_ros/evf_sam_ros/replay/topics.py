@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .bagio import CAMERA_INFO, IMAGE, IMAGE_TYPES, STRING, TopicInfo
-from .errors import ReplayError
+from evf_sam_ros.replay.bagio import CAMERA_INFO, IMAGE, IMAGE_TYPES, STRING, TopicInfo
+from evf_sam_ros.replay.errors import ReplayError
 
 #: Pass this as a topic to switch a role off.
 NONE = 'none'
@@ -46,13 +46,21 @@ class TopicSelection:
 
     def as_dict(self) -> dict[str, Optional[str]]:
         """Role -> topic, for the report."""
-        return {'image': self.image, 'depth': self.depth, 'camera_info': self.camera_info,
-                'command': self.command, 'ground_truth': self.ground_truth}
+        return {
+            'image': self.image,
+            'depth': self.depth,
+            'camera_info': self.camera_info,
+            'command': self.command,
+            'ground_truth': self.ground_truth,
+        }
 
 
 def _listing(topics: dict[str, TopicInfo], types: tuple[str, ...] = ()) -> str:
-    rows = [f'{t.name} ({t.msgtype}, {t.count} msgs)' for t in topics.values()
-            if not types or t.msgtype in types]
+    rows = [
+        f'{t.name} ({t.msgtype}, {t.count} msgs)'
+        for t in topics.values()
+        if not types or t.msgtype in types
+    ]
     return ', '.join(rows) if rows else '(none)'
 
 
@@ -60,7 +68,7 @@ def _base_topic(name: str) -> str:
     """The topic ``name`` is an image_transport transport of (itself when raw)."""
     for suffix in _TRANSPORTS:
         if name.endswith(suffix):
-            return name[:-len(suffix)]
+            return name[: -len(suffix)]
     return name
 
 
@@ -72,7 +80,7 @@ def _one_per_transport(candidates: list[str]) -> list[str]:
     best: dict[str, str] = {}
     for name in candidates:
         base = _base_topic(name)
-        if base not in best or rank[name[len(base):]] < rank[best[base][len(base):]]:
+        if base not in best or rank[name[len(base) :]] < rank[best[base][len(base) :]]:
             best[base] = name
     return list(best.values())
 
@@ -82,30 +90,46 @@ def _explicit(topics: dict[str, TopicInfo], name: str, types: tuple[str, ...], r
     if info is None:
         raise ReplayError(f'{role} topic {name!r} is not in the bag; topics: {_listing(topics)}')
     if info.msgtype not in types:
-        raise ReplayError(f'{role} topic {name!r} has type {info.msgtype}, expected '
-                          f'{" or ".join(types)}')
+        raise ReplayError(
+            f'{role} topic {name!r} has type {info.msgtype}, expected {" or ".join(types)}'
+        )
     return name
 
 
-def _pick(topics: dict[str, TopicInfo], requested: Optional[str], types: tuple[str, ...],
-          role: str, pattern: Optional[re.Pattern], notes: list[str],
-          exclude: tuple[Optional[str], ...] = ()) -> Optional[str]:
+def _pick(
+    topics: dict[str, TopicInfo],
+    requested: Optional[str],
+    types: tuple[str, ...],
+    role: str,
+    pattern: Optional[re.Pattern],
+    notes: list[str],
+    exclude: tuple[Optional[str], ...] = (),
+) -> Optional[str]:
     """An optional role: explicit, off, or the single candidate matching ``pattern``."""
     if requested is not None:
         return None if requested.lower() == NONE else _explicit(topics, requested, types, role)
-    candidates = _one_per_transport([
-        t.name for t in topics.values() if t.msgtype in types and t.name not in exclude
-        and (pattern is None or pattern.search(t.name))])
+    candidates = _one_per_transport(
+        [
+            t.name
+            for t in topics.values()
+            if t.msgtype in types
+            and t.name not in exclude
+            and (pattern is None or pattern.search(t.name))
+        ]
+    )
     if len(candidates) == 1:
         return candidates[0]
     if len(candidates) > 1:
-        notes.append(f'{role}: several candidates ({", ".join(candidates)}), none used; '
-                     f'choose one with --{role.replace("_", "-")}-topic')
+        notes.append(
+            f'{role}: several candidates ({", ".join(candidates)}), none used; '
+            f'choose one with --{role.replace("_", "-")}-topic'
+        )
     return None
 
 
-def _camera_info(topics: dict[str, TopicInfo], requested: Optional[str], image: str,
-                 notes: list[str]) -> Optional[str]:
+def _camera_info(
+    topics: dict[str, TopicInfo], requested: Optional[str], image: str, notes: list[str]
+) -> Optional[str]:
     if requested is not None:
         return _pick(topics, requested, (CAMERA_INFO,), 'camera_info', None, notes)
     candidates = [t.name for t in topics.values() if t.msgtype == CAMERA_INFO]
@@ -118,27 +142,43 @@ def _camera_info(topics: dict[str, TopicInfo], requested: Optional[str], image: 
     return _pick(topics, None, (CAMERA_INFO,), 'camera_info', None, notes)
 
 
-def _image(topics: dict[str, TopicInfo], requested: Optional[str],
-           taken: tuple[Optional[str], ...]) -> str:
+def _image(
+    topics: dict[str, TopicInfo], requested: Optional[str], taken: tuple[Optional[str], ...]
+) -> str:
     if requested is not None:
         return _explicit(topics, requested, IMAGE_TYPES, 'image')
     images = {n: t for n, t in topics.items() if t.msgtype in IMAGE_TYPES}
     if not images:
-        raise ReplayError(f'the bag has no image topics (sensor_msgs/Image or CompressedImage); '
-                          f'topics: {_listing(topics)}')
-    candidates = _one_per_transport([n for n in images if n not in taken
-                                     and not _DEPTH_RE.search(n) and not _GT_RE.search(n)
-                                     and not _OUTPUT_RE.search(n)])
+        raise ReplayError(
+            f'the bag has no image topics (sensor_msgs/Image or CompressedImage); '
+            f'topics: {_listing(topics)}'
+        )
+    candidates = _one_per_transport(
+        [
+            n
+            for n in images
+            if n not in taken
+            and not _DEPTH_RE.search(n)
+            and not _GT_RE.search(n)
+            and not _OUTPUT_RE.search(n)
+        ]
+    )
     if len(candidates) != 1:
-        raise ReplayError(f'cannot tell which image topic to segment; image topics: '
-                          f'{_listing(images)}; choose one with --image-topic')
+        raise ReplayError(
+            f'cannot tell which image topic to segment; image topics: '
+            f'{_listing(images)}; choose one with --image-topic'
+        )
     return candidates[0]
 
 
-def select_topics(topics: dict[str, TopicInfo], image: Optional[str] = None,
-                  depth: Optional[str] = None, camera_info: Optional[str] = None,
-                  command: Optional[str] = None,
-                  ground_truth: Optional[str] = None) -> TopicSelection:
+def select_topics(
+    topics: dict[str, TopicInfo],
+    image: Optional[str] = None,
+    depth: Optional[str] = None,
+    camera_info: Optional[str] = None,
+    command: Optional[str] = None,
+    ground_truth: Optional[str] = None,
+) -> TopicSelection:
     """Choose the topic of each role (arguments: a topic name, None = auto, "none" = off).
 
     Raises:
@@ -149,15 +189,20 @@ def select_topics(topics: dict[str, TopicInfo], image: Optional[str] = None,
         raise ReplayError('the bag is empty (no messages)')
     notes: list[str] = []
     depth = _pick(topics, depth, IMAGE_TYPES, 'depth', _DEPTH_RE, notes)
-    ground_truth = _pick(topics, ground_truth, (IMAGE,), 'ground_truth', _GT_RE, notes,
-                         exclude=(depth,))
+    ground_truth = _pick(
+        topics, ground_truth, (IMAGE,), 'ground_truth', _GT_RE, notes, exclude=(depth,)
+    )
     image = _image(topics, image, (depth, ground_truth))
     if image in (depth, ground_truth):
         raise ReplayError(f'topic {image!r} cannot be both the image and the depth/ground truth')
     if topics[image].count == 0:
         raise ReplayError(f'image topic {image!r} has no messages')
     return TopicSelection(
-        image=image, image_type=topics[image].msgtype,
-        depth=depth, camera_info=_camera_info(topics, camera_info, image, notes),
+        image=image,
+        image_type=topics[image].msgtype,
+        depth=depth,
+        camera_info=_camera_info(topics, camera_info, image, notes),
         command=_pick(topics, command, (STRING,), 'command', _COMMAND_RE, notes),
-        ground_truth=ground_truth, notes=tuple(notes))
+        ground_truth=ground_truth,
+        notes=tuple(notes),
+    )

@@ -15,8 +15,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from ..drawing import annotate, contact_sheet, overlay_mask, target_color
-from .results import FrameOutcome
+from evf_sam_ros.pipeline.drawing import annotate, contact_sheet, overlay_mask, target_color
+from evf_sam_ros.replay.results import FrameOutcome
 
 SHEET_TILES = 12
 _SHEET_COLUMNS = 4
@@ -26,14 +26,21 @@ _FPS_PROBE_FRAMES = 5
 def render_frame(rgb: np.ndarray, outcome: Optional[FrameOutcome], reason: str = '') -> np.ndarray:
     """HxWx3 uint8 RGB picture of one frame's result (``reason`` labels frames without one)."""
     if outcome is None or not outcome.prompts:
-        return annotate(rgb, f'(no result{": " + reason if reason else ""})', None, None,
-                        found=False)
+        return annotate(
+            rgb, f'(no result{": " + reason if reason else ""})', None, None, found=False
+        )
     picture = rgb
     for index, result in reversed(list(enumerate(outcome.prompts))):
         picture = overlay_mask(picture, result.mask, target_color(index))
     first = outcome.prompts[0]
-    return annotate(picture, first.prompt + _track_state(first), first.score, first.centroid,
-                    first.bbox, first.found)
+    return annotate(
+        picture,
+        first.prompt + _track_state(first),
+        first.score,
+        first.centroid,
+        first.bbox,
+        first.found,
+    )
 
 
 def _track_state(outcome: Any) -> str:
@@ -45,12 +52,17 @@ def _track_state(outcome: Any) -> str:
 
 @functools.lru_cache(maxsize=1)
 def video_codec() -> str:
-    """"libx264" when imageio-ffmpeg's ffmpeg has it, else "mpeg4"."""
+    """The codec: "libx264" when imageio-ffmpeg's ffmpeg has it, else "mpeg4"."""
     import imageio_ffmpeg
 
     try:
-        listing = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), '-hide_banner', '-encoders'],
-                                 capture_output=True, text=True, timeout=30, check=False).stdout
+        listing = subprocess.run(
+            [imageio_ffmpeg.get_ffmpeg_exe(), '-hide_banner', '-encoders'],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return 'mpeg4'
     return 'libx264' if ' libx264 ' in listing else 'mpeg4'
@@ -89,8 +101,14 @@ class VisualsWriter:
         self.video_path: Optional[Path] = None
         self.sheet_path: Optional[Path] = None
 
-    def add(self, index: int, stamp_ns: int, rgb: np.ndarray, outcome: Optional[FrameOutcome],
-            reason: str = '') -> None:
+    def add(
+        self,
+        index: int,
+        stamp_ns: int,
+        rgb: np.ndarray,
+        outcome: Optional[FrameOutcome],
+        reason: str = '',
+    ) -> None:
         """Draw frame ``index`` (header stamp ``stamp_ns``, HxWx3 uint8 RGB ``rgb``)."""
         picture = render_frame(rgb, outcome, reason)
         if index in self._sheet_indices:
@@ -117,9 +135,17 @@ class VisualsWriter:
         codec = video_codec()
         params = ['-crf', '23', '-preset', 'veryfast'] if codec == 'libx264' else ['-q:v', '5']
         self._writer = imageio.get_writer(
-            self.video_path, format='FFMPEG', mode='I', fps=self._fps(), codec=codec,
-            pixelformat='yuv420p', macro_block_size=2, quality=None, ffmpeg_params=params,
-            ffmpeg_log_level='error')
+            self.video_path,
+            format='FFMPEG',
+            mode='I',
+            fps=self._fps(),
+            codec=codec,
+            pixelformat='yuv420p',
+            macro_block_size=2,
+            quality=None,
+            ffmpeg_params=params,
+            ffmpeg_log_level='error',
+        )
         buffered, self._buffer = self._buffer, []
         for _, picture in buffered:
             self._append(picture)

@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..install_layout import executable
-from ..model import DEFAULT_CHECKPOINT, EvfSamError, HubUnavailableError
-from ..model.checkpoint import resolve_checkpoint
+from evf_sam_ros.install_layout import executable
+from evf_sam_ros.model import DEFAULT_CHECKPOINT, EvfSamError, HubUnavailableError
+from evf_sam_ros.model.checkpoint import resolve_checkpoint
 
 PROMPT = 'the red mug left of the plate'
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -34,20 +34,34 @@ def segment_sample(checkpoint: Path, device: str, out: Path) -> dict:
     """Step 1: evf-sam-segment on the bundled image; writes sample_mask.png and
     sample_overlay.png.
     """
-    from .segment import build_parser, run
+    from evf_sam_ros.tools.segment import build_parser, run
 
-    summary = run(build_parser().parse_args([
-        '--checkpoint', str(checkpoint), '--image', str(SAMPLE_IMAGE), '--prompt', PROMPT,
-        '--device', device, '--out-mask', str(out / 'sample_mask.png'),
-        '--out-overlay', str(out / 'sample_overlay.png')]))
+    summary = run(
+        build_parser().parse_args(
+            [
+                '--checkpoint',
+                str(checkpoint),
+                '--image',
+                str(SAMPLE_IMAGE),
+                '--prompt',
+                PROMPT,
+                '--device',
+                device,
+                '--out-mask',
+                str(out / 'sample_mask.png'),
+                '--out-overlay',
+                str(out / 'sample_overlay.png'),
+            ]
+        )
+    )
     print(json.dumps(summary))
-    print(f"wrote {out / 'sample_mask.png'} and {out / 'sample_overlay.png'}")
+    print(f'wrote {out / "sample_mask.png"} and {out / "sample_overlay.png"}')
     return summary
 
 
 def sample_bag(out: Path, frames: int) -> Path:
     """Step 2a: the synthetic sample bag (made once per frame count, reused)."""
-    from ..replay.sample_bag import write_sample_bag
+    from evf_sam_ros.replay.sample_bag import write_sample_bag
 
     bag = out / f'sample_bag_{frames}'
     if not (bag / 'metadata.yaml').is_file():
@@ -61,9 +75,19 @@ def start_node(checkpoint: Path, device: str, out: Path) -> subprocess.Popen:
     """Step 2b: evf_sam_node in its own process, as `ros2 run evf_sam_ros evf_sam_node` runs it."""
     node = executable('evf_sam_node')  # the install's own: lib/evf_sam_ros/ (colcon) or bin/
     log = open(out / 'node.log', 'w')
-    cmd = [str(node), '--ros-args', '-r', f'__ns:={NAMESPACE}', '-p', f'checkpoint:={checkpoint}',
-           '-p', f'device:={device}', '-p', 'score_threshold:=0.5']
-    print(f"starting evf_sam_node in {NAMESPACE} (log: {out / 'node.log'})")
+    cmd = [
+        str(node),
+        '--ros-args',
+        '-r',
+        f'__ns:={NAMESPACE}',
+        '-p',
+        f'checkpoint:={checkpoint}',
+        '-p',
+        f'device:={device}',
+        '-p',
+        'score_threshold:=0.5',
+    ]
+    print(f'starting evf_sam_node in {NAMESPACE} (log: {out / "node.log"})')
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
 
 
@@ -81,12 +105,24 @@ def _die_with_parent() -> None:
 
 def replay_live(bag: Path, out: Path, on_gpu: bool) -> int:
     """Step 2c: play the bag against the node and print the report."""
-    from ..replay.cli import main as replay_main
+    from evf_sam_ros.replay.cli import main as replay_main
 
     grace = '10' if on_gpu else '600'  # a CPU forward pass of the real model takes ~1 min
-    return replay_main([str(bag), '--output', str(out / 'replay'), '--live',
-                        '--namespace', NAMESPACE, '--wait-for-node', '900', '--grace', grace,
-                        '--overwrite'])
+    return replay_main(
+        [
+            str(bag),
+            '--output',
+            str(out / 'replay'),
+            '--live',
+            '--namespace',
+            NAMESPACE,
+            '--wait-for-node',
+            '900',
+            '--grace',
+            grace,
+            '--overwrite',
+        ]
+    )
 
 
 def offline_message(exc: HubUnavailableError, checkpoint: str) -> str:
@@ -94,21 +130,27 @@ def offline_message(exc: HubUnavailableError, checkpoint: str) -> str:
     the offline ways (CHECKPOINT=<directory>, a tiny random-weight checkpoint).
     """
     cause = type(exc.__cause__).__name__ if exc.__cause__ else 'HubUnavailableError'
-    return (f'make demo: the checkpoint {checkpoint} cannot be downloaded from the Hugging Face '
-            f'hub here ({cause}).\n'
-            'Offline: make demo CHECKPOINT=<checkpoint directory>. To try the pipeline without '
-            'real weights: .venv/bin/evf-sam-tiny-checkpoint /tmp/evf-tiny --variant evf-sam2 && '
-            'make demo CHECKPOINT=/tmp/evf-tiny (random weights: the masks mean nothing).')
+    return (
+        f'make demo: the checkpoint {checkpoint} cannot be downloaded from the Hugging Face '
+        f'hub here ({cause}).\n'
+        'Offline: make demo CHECKPOINT=<checkpoint directory>. To try the pipeline without '
+        'real weights: .venv/bin/evf-sam-tiny-checkpoint /tmp/evf-tiny --variant evf-sam2 && '
+        'make demo CHECKPOINT=/tmp/evf-tiny (random weights: the masks mean nothing).'
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the demo steps (segment, sample bag, node, live replay). Returns 2 if step 1
     fails (no download, model error), else the live replay's exit code.
     """
-    parser = argparse.ArgumentParser(prog='evf-sam-demo', description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--checkpoint', default=DEFAULT_CHECKPOINT,
-                        help='hub id or checkpoint directory')
+    parser = argparse.ArgumentParser(
+        prog='evf-sam-demo',
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        '--checkpoint', default=DEFAULT_CHECKPOINT, help='hub id or checkpoint directory'
+    )
     parser.add_argument('--device', default='auto')
     parser.add_argument('--out', type=Path, default=Path('demo_out'))
     parser.add_argument('--frames', type=int, default=30, help='frames of the sample bag (10 Hz)')

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..model import DEFAULT_CHECKPOINT, VARIANTS, EvfSamError, InputImageError
+from evf_sam_ros.model import DEFAULT_CHECKPOINT, VARIANTS, EvfSamError, InputImageError
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -41,11 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     """Arguments of evf-sam-segment: checkpoint, image, prompt, output PNGs, device, dtype,
     variant.
     """
-    parser = argparse.ArgumentParser(prog='evf-sam-segment',
-                                     description='Segment what a text prompt names in one image.')
-    parser.add_argument('--checkpoint', default=DEFAULT_CHECKPOINT,
-                        help='hub id or local checkpoint directory '
-                             f'(default {DEFAULT_CHECKPOINT})')
+    parser = argparse.ArgumentParser(
+        prog='evf-sam-segment', description='Segment what a text prompt names in one image.'
+    )
+    parser.add_argument(
+        '--checkpoint',
+        default=DEFAULT_CHECKPOINT,
+        help=f'hub id or local checkpoint directory (default {DEFAULT_CHECKPOINT})',
+    )
     parser.add_argument('--image', required=True, help='image file (PNG, JPEG, ...)')
     parser.add_argument('--prompt', required=True, help='referring expression, e.g. "the red mug"')
     parser.add_argument('--out-mask', help='write the mask here (mono PNG, 255 = target)')
@@ -59,25 +62,33 @@ def build_parser() -> argparse.ArgumentParser:
 def summary(result: Any, load_ms: float, predictor: Any) -> dict[str, Any]:
     """The JSON object printed for one result."""
     return {
-        'prompt': result.prompt, 'score': result.score, 'object_score': result.object_score,
+        'prompt': result.prompt,
+        'score': result.score,
+        'object_score': result.object_score,
         'bbox': list(result.bbox) if result.bbox else None,
-        'centroid': list(result.centroid) if result.centroid else None, 'area': result.area,
-        'latency_ms': {**{k: round(v, 2) for k, v in result.timings_ms.items()},
-                       'total': round(sum(result.timings_ms.values()), 2)},
-        'load_ms': round(load_ms, 1), 'variant': predictor.regime.name,
-        'device': str(predictor.device), 'dtype': str(predictor.dtype).replace('torch.', ''),
+        'centroid': list(result.centroid) if result.centroid else None,
+        'area': result.area,
+        'latency_ms': {
+            **{k: round(v, 2) for k, v in result.timings_ms.items()},
+            'total': round(sum(result.timings_ms.values()), 2),
+        },
+        'load_ms': round(load_ms, 1),
+        'variant': predictor.regime.name,
+        'device': str(predictor.device),
+        'dtype': str(predictor.dtype).replace('torch.', ''),
     }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Load, predict, write the pictures; return the summary."""
-    from ..drawing import draw_result
-    from ..model import EvfSamPredictor
+    from evf_sam_ros.model import EvfSamPredictor
+    from evf_sam_ros.pipeline.drawing import draw_result
 
     image = read_image(args.image)
     start = time.perf_counter()
-    predictor = EvfSamPredictor.from_pretrained(args.checkpoint, args.device, args.dtype,
-                                                args.variant)
+    predictor = EvfSamPredictor.from_pretrained(
+        args.checkpoint, args.device, args.dtype, args.variant
+    )
     load_ms = (time.perf_counter() - start) * 1000.0
     result = predictor.predict(image, args.prompt)
     if args.out_mask:

@@ -27,8 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .holes import fill_holes
-from .track_memory import MEMORY_DTYPE, FrameMemory, TargetMemory, batched_output_dict
+from evf_sam_ros.model.tracking.holes import fill_holes
+from evf_sam_ros.model.tracking.track_memory import (
+    MEMORY_DTYPE,
+    FrameMemory,
+    TargetMemory,
+    batched_output_dict,
+)
 
 
 @dataclass(frozen=True)
@@ -45,8 +50,10 @@ class VideoFrame:
 
     def expanded(self, batch: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Features and positional encodings repeated for ``batch`` targets (views)."""
-        return ([f.expand(-1, batch, -1) for f in self.vision_feats],
-                [p.expand(-1, batch, -1) for p in self.vision_pos])
+        return (
+            [f.expand(-1, batch, -1) for f in self.vision_feats],
+            [p.expand(-1, batch, -1) for p in self.vision_pos],
+        )
 
 
 @dataclass(frozen=True)
@@ -74,14 +81,16 @@ def text_as_prompt(prompt_encoder: nn.Module, text: torch.Tensor) -> Iterator[No
     """
     owner = threading.get_ident()
 
-    def hook(module: nn.Module, args: Any, output: tuple[torch.Tensor, torch.Tensor]
-             ) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+    def hook(
+        module: nn.Module, args: Any, output: tuple[torch.Tensor, torch.Tensor]
+    ) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
         if threading.get_ident() != owner:
             return None  # keep the output
         dense = output[1]
         if dense.shape[0] != text.shape[0]:
-            raise RuntimeError(f'internal: prompt batch {dense.shape[0]} != '
-                               f'text batch {text.shape[0]}')
+            raise RuntimeError(
+                f'internal: prompt batch {dense.shape[0]} != text batch {text.shape[0]}'
+            )
         return text.float(), dense
 
     handle = prompt_encoder.register_forward_hook(hook)
@@ -98,8 +107,10 @@ class Sam2VideoRunner:
         required = ('_track_step', '_encode_memory_in_output', '_encode_new_memory')
         missing = [name for name in required if not hasattr(sam2, name)]
         if missing:
-            raise RuntimeError(f'track mode needs sam2 >= 1.1 (SAM2Base lacks {missing}); '
-                               'upgrade it: pip install --no-build-isolation "sam2>=1.1"')
+            raise RuntimeError(
+                f'track mode needs sam2 >= 1.1 (SAM2Base lacks {missing}); '
+                'upgrade it: pip install --no-build-isolation "sam2>=1.1"'
+            )
         self.sam2 = sam2
         # the official video predictor is built with this; image mode never encodes memory
         sam2.binarize_mask_from_pts_for_mem_enc = True
@@ -121,17 +132,29 @@ class Sam2VideoRunner:
         feats, pos = frame.expanded(text.shape[0])
         with text_as_prompt(self.sam2.sam_prompt_encoder, text):
             _, sam_out, _, _ = self.sam2._track_step(
-                frame_idx=0, is_init_cond_frame=True, current_vision_feats=feats,
-                current_vision_pos_embeds=pos, feat_sizes=list(frame.feat_sizes),
-                point_inputs=None, mask_inputs=None, output_dict={}, num_frames=1,
-                track_in_reverse=False, prev_sam_mask_logits=None)
+                frame_idx=0,
+                is_init_cond_frame=True,
+                current_vision_feats=feats,
+                current_vision_pos_embeds=pos,
+                feat_sizes=list(frame.feat_sizes),
+                point_inputs=None,
+                mask_inputs=None,
+                output_dict={},
+                num_frames=1,
+                track_in_reverse=False,
+                prev_sam_mask_logits=None,
+            )
         _, _, ious, low_res, _, obj_ptr, object_score = sam_out
         filled = fill_holes(low_res)
         size = self.image_size
         high_res = F.interpolate(filled, size=(size, size), mode='bilinear', align_corners=False)
         features, pos_enc = self.sam2._encode_new_memory(
-            current_vision_feats=feats, feat_sizes=list(frame.feat_sizes),
-            pred_masks_high_res=high_res, object_score_logits=object_score, is_mask_from_pts=True)
+            current_vision_feats=feats,
+            feat_sizes=list(frame.feat_sizes),
+            pred_masks_high_res=high_res,
+            object_score_logits=object_score,
+            is_mask_from_pts=True,
+        )
         self._keep_pos_enc(pos_enc)
         return self._output(filled, ious, object_score, features, obj_ptr)
 
@@ -142,15 +165,25 @@ class Sam2VideoRunner:
         feats, pos = frame.expanded(len(memories))
         index, output_dict = batched_output_dict(memories, self._pos_enc)
         current_out, sam_out, _, _ = self.sam2._track_step(
-            frame_idx=index, is_init_cond_frame=False, current_vision_feats=feats,
-            current_vision_pos_embeds=pos, feat_sizes=list(frame.feat_sizes), point_inputs=None,
-            mask_inputs=None, output_dict=output_dict, num_frames=index + 1,
-            track_in_reverse=False, prev_sam_mask_logits=None)
+            frame_idx=index,
+            is_init_cond_frame=False,
+            current_vision_feats=feats,
+            current_vision_pos_embeds=pos,
+            feat_sizes=list(frame.feat_sizes),
+            point_inputs=None,
+            mask_inputs=None,
+            output_dict=output_dict,
+            num_frames=index + 1,
+            track_in_reverse=False,
+            prev_sam_mask_logits=None,
+        )
         _, _, ious, low_res, high_res, obj_ptr, object_score = sam_out
-        self.sam2._encode_memory_in_output(feats, list(frame.feat_sizes), None, True, high_res,
-                                           object_score, current_out)
-        return self._output(fill_holes(low_res), ious, object_score,
-                            current_out['maskmem_features'], obj_ptr)
+        self.sam2._encode_memory_in_output(
+            feats, list(frame.feat_sizes), None, True, high_res, object_score, current_out
+        )
+        return self._output(
+            fill_holes(low_res), ious, object_score, current_out['maskmem_features'], obj_ptr
+        )
 
     def _keep_pos_enc(self, pos_enc: list[torch.Tensor]) -> None:
         # the same for every frame and target: keep one copy, as sam2's predictor does
@@ -158,10 +191,18 @@ class Sam2VideoRunner:
             self._pos_enc = [p[0:1].clone() for p in pos_enc]
 
     @staticmethod
-    def _output(filled: torch.Tensor, ious: torch.Tensor, object_score: torch.Tensor,
-                features: torch.Tensor, obj_ptr: torch.Tensor) -> StepOutput:
+    def _output(
+        filled: torch.Tensor,
+        ious: torch.Tensor,
+        object_score: torch.Tensor,
+        features: torch.Tensor,
+        obj_ptr: torch.Tensor,
+    ) -> StepOutput:
         stored = features.to(MEMORY_DTYPE)
-        memories = tuple(FrameMemory(stored[i:i + 1].clone(), obj_ptr[i:i + 1].clone())
-                         for i in range(filled.shape[0]))
-        return StepOutput(filled, ious.float().amax(dim=-1), object_score.float().reshape(-1),
-                          memories)
+        memories = tuple(
+            FrameMemory(stored[i : i + 1].clone(), obj_ptr[i : i + 1].clone())
+            for i in range(filled.shape[0])
+        )
+        return StepOutput(
+            filled, ious.float().amax(dim=-1), object_score.float().reshape(-1), memories
+        )

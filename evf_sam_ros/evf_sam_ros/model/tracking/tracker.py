@@ -25,19 +25,28 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..geometry import mask_bbox, mask_centroid
-from . import preprocess
-from .checkpoint import read_config, resolve_checkpoint
-from .config import get_variant
-from .errors import TargetError, VariantError
-from .predictor import EvfSamPredictor, SegmentationResult, _Stopwatch
-from .sam2_video import Sam2VideoRunner, StepOutput, VideoFrame
-from .track_memory import TargetMemory, memory_window
-from .track_state import GROUND_ADDED, TargetState, TargetStatus, TrackerCounters, TrackerSettings
-from .video_frames import sam2_video_pixels
+from evf_sam_ros.model import preprocess
+from evf_sam_ros.model.checkpoint import read_config, resolve_checkpoint
+from evf_sam_ros.model.config import get_variant
+from evf_sam_ros.model.errors import TargetError, VariantError
+from evf_sam_ros.model.masks import mask_bbox, mask_centroid
+from evf_sam_ros.model.predictor import EvfSamPredictor
+from evf_sam_ros.model.results import SegmentationResult, Stopwatch
+from evf_sam_ros.model.tracking.sam2_video import Sam2VideoRunner, StepOutput, VideoFrame
+from evf_sam_ros.model.tracking.track_memory import TargetMemory, memory_window
+from evf_sam_ros.model.tracking.track_state import (
+    GROUND_ADDED,
+    TargetState,
+    TargetStatus,
+    TrackerCounters,
+    TrackerSettings,
+)
+from evf_sam_ros.model.tracking.video_frames import sam2_video_pixels
 
-_NO_SAM2 = ('track mode needs a SAM2 checkpoint (evf-sam2 or evf-sam2-multitask): SAM ViT '
-            'checkpoints (evf-sam, evf-sam-multitask) have no memory; use segment mode')
+_NO_SAM2 = (
+    'track mode needs a SAM2 checkpoint (evf-sam2 or evf-sam2-multitask): SAM ViT '
+    'checkpoints (evf-sam, evf-sam-multitask) have no memory; use segment mode'
+)
 
 
 @dataclass(frozen=True)
@@ -93,9 +102,14 @@ class EvfSamTracker:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, device: str = 'auto', dtype: str = 'auto',
-                        variant: Optional[str] = None,
-                        settings: Optional[TrackerSettings] = None) -> 'EvfSamTracker':
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path,
+        device: str = 'auto',
+        dtype: str = 'auto',
+        variant: Optional[str] = None,
+        settings: Optional[TrackerSettings] = None,
+    ) -> 'EvfSamTracker':
         """Load a SAM2 checkpoint (directory or hub id) as EvfSamPredictor.from_pretrained
         does; SAM ViT checkpoints are refused before their weights are read.
         """
@@ -103,8 +117,9 @@ class EvfSamTracker:
         forced = get_variant(variant) if variant else None
         if read_config(directory, forced.sam_type if forced else None).sam_type != 'sam2':
             raise VariantError(_NO_SAM2)
-        predictor = EvfSamPredictor.from_pretrained(name_or_path, device=device, dtype=dtype,
-                                                    variant=variant, cuda_graphs=False)
+        predictor = EvfSamPredictor.from_pretrained(
+            name_or_path, device=device, dtype=dtype, variant=variant, cuda_graphs=False
+        )
         return cls(predictor, settings)
 
     @property
@@ -167,8 +182,9 @@ class EvfSamTracker:
         """Forget a target and its memory. Raises TargetError for an unknown id."""
         with self._lock:
             if target_id not in self._targets:
-                raise TargetError(f'no target with id {target_id!r}; current ids: '
-                                  f'{list(self._targets)}')
+                raise TargetError(
+                    f'no target with id {target_id!r}; current ids: {list(self._targets)}'
+                )
             del self._targets[target_id]
             self._publish()
 
@@ -184,8 +200,9 @@ class EvfSamTracker:
             return contextlib.nullcontext()
         return torch.autocast(device.type, dtype=dtype, cache_enabled=False)
 
-    def _step(self, image: np.ndarray, prompts: list[str], track_existing: bool
-              ) -> list[TargetResult]:
+    def _step(
+        self, image: np.ndarray, prompts: list[str], track_existing: bool
+    ) -> list[TargetResult]:
         """One frame: encode once, ground and track, then commit (nothing changes on error)."""
         rgb = preprocess.as_rgb_uint8(image)
         new_ids = [self._predictor.tokenize(p) for p in prompts]
@@ -194,7 +211,7 @@ class EvfSamTracker:
             existing = list(self._targets.values()) if track_existing else []
             if not existing and not prompts:
                 return []
-            settings, watch = self._settings, _Stopwatch(self._predictor.device)
+            settings, watch = self._settings, Stopwatch(self._predictor.device)
             with watch.stage('preprocess'):
                 pixels = sam2_video_pixels(rgb, self._runner.image_size, self._predictor.device)
             with watch.stage('image_encoder'):
@@ -205,65 +222,96 @@ class EvfSamTracker:
             to_track = [t for t, r in zip(existing, reasons) if not r]
             outputs = self._run(rgb, frame, to_ground, to_track)
             results = self._results(existing + new, outputs, size, dict(watch.ms))
-            return self._commit(existing, new, reasons + [GROUND_ADDED] * len(new), outputs,
-                                results, settings)
+            return self._commit(
+                existing, new, reasons + [GROUND_ADDED] * len(new), outputs, results, settings
+            )
 
-    def _run(self, rgb: np.ndarray, frame: VideoFrame, to_ground: list[_Target],
-             to_track: list[_Target]) -> dict[int, tuple[StepOutput, int, dict[str, float]]]:
+    def _run(
+        self, rgb: np.ndarray, frame: VideoFrame, to_ground: list[_Target], to_track: list[_Target]
+    ) -> dict[int, tuple[StepOutput, int, dict[str, float]]]:
         """Model work of one frame, no state changes: {id(target): (output, row, timings)}."""
         done: dict[int, tuple[StepOutput, int, dict[str, float]]] = {}
         if to_ground:
-            watch = _Stopwatch(self._predictor.device)
+            watch = Stopwatch(self._predictor.device)
             with watch.stage('beit3'):
                 text = self._text_features(rgb, to_ground)
             with watch.stage('decoder'):
                 out = self._runner.ground(frame, text)
-            done.update({id(t): (out, i, _share(watch.ms, len(to_ground)))
-                         for i, t in enumerate(to_ground)})
+            done.update(
+                {
+                    id(t): (out, i, _share(watch.ms, len(to_ground)))
+                    for i, t in enumerate(to_ground)
+                }
+            )
         groups: dict[int, list[_Target]] = {}
         for t in to_track:
             assert t.memory is not None
             groups.setdefault(t.memory.batch_key, []).append(t)
         for group in groups.values():
-            watch = _Stopwatch(self._predictor.device)
+            watch = Stopwatch(self._predictor.device)
             with watch.stage('decoder'):
                 out = self._runner.track(frame, [t.memory for t in group])
-            done.update({id(t): (out, i, _share(watch.ms, len(group)))
-                         for i, t in enumerate(group)})
+            done.update(
+                {id(t): (out, i, _share(watch.ms, len(group))) for i, t in enumerate(group)}
+            )
         return done
 
     def _text_features(self, rgb: np.ndarray, targets: list[_Target]) -> torch.Tensor:
         """BEiT-3 on this frame for each target's text: Bx1xC (the frame's pixels made once)."""
         model, device = self._predictor.model, self._predictor.device
-        pixels = preprocess.beit3_pixels(rgb, model.cfg.beit3.img_size,
-                                         self._predictor.regime.beit3_antialias, device)
+        pixels = preprocess.beit3_pixels(
+            rgb, model.cfg.beit3.img_size, self._predictor.regime.beit3_antialias, device
+        )
         pixels = pixels.to(self._predictor.dtype)
-        return torch.cat([model.text_embedding(pixels, torch.tensor([t.token_ids], device=device))
-                          for t in targets])
+        return torch.cat(
+            [
+                model.text_embedding(pixels, torch.tensor([t.token_ids], device=device))
+                for t in targets
+            ]
+        )
 
-    def _results(self, targets: list[_Target], outputs: dict, size: tuple[int, int],
-                 frame_ms: dict[str, float]) -> list[SegmentationResult]:
+    def _results(
+        self,
+        targets: list[_Target],
+        outputs: dict,
+        size: tuple[int, int],
+        frame_ms: dict[str, float],
+    ) -> list[SegmentationResult]:
         """SegmentationResults at the frame's size, one per target (no state changes)."""
         upscaled: dict[int, np.ndarray] = {}
         results = []
         for t in targets:
             out, row, ms = outputs[id(t)]
-            watch = _Stopwatch(self._predictor.device)
+            watch = Stopwatch(self._predictor.device)
             with watch.stage('postprocess'):
                 if id(out) not in upscaled:  # one resize per batch
                     upscaled[id(out)] = self._upscale(out.low_res, size)
                 logits = upscaled[id(out)][row]
                 mask = logits > 0.0
-            results.append(SegmentationResult(
-                prompt=t.prompt, mask=mask, logits=logits, score=float(out.iou[row]),
-                object_score=float(out.object_score[row]), bbox=mask_bbox(mask),
-                centroid=mask_centroid(mask), area=int(np.count_nonzero(mask)),
-                timings_ms={**frame_ms, **ms, **watch.ms}))
+            results.append(
+                SegmentationResult(
+                    prompt=t.prompt,
+                    mask=mask,
+                    logits=logits,
+                    score=float(out.iou[row]),
+                    object_score=float(out.object_score[row]),
+                    bbox=mask_bbox(mask),
+                    centroid=mask_centroid(mask),
+                    area=int(np.count_nonzero(mask)),
+                    timings_ms={**frame_ms, **ms, **watch.ms},
+                )
+            )
         return results
 
-    def _commit(self, existing: list[_Target], new: list[_Target], reasons: list[Optional[str]],
-                outputs: dict, results: list[SegmentationResult], settings: TrackerSettings
-                ) -> list[TargetResult]:
+    def _commit(
+        self,
+        existing: list[_Target],
+        new: list[_Target],
+        reasons: list[Optional[str]],
+        outputs: dict,
+        results: list[SegmentationResult],
+        settings: TrackerSettings,
+    ) -> list[TargetResult]:
         """Apply one frame to the targets' memories and states; ids for the new ones."""
         for t in new:
             t.state = TargetState(self._next_id, t.prompt)
@@ -277,9 +325,14 @@ class EvfSamTracker:
                 t.memory.append(out.memories[row])
             else:
                 t.memory = TargetMemory(out.memories[row], self._window)
-            found, became_lost = t.state.record(settings, reason, result.score,
-                                                float(result.object_score), result.area,
-                                                result.mask.shape)
+            found, became_lost = t.state.record(
+                settings,
+                reason,
+                result.score,
+                float(result.object_score),
+                result.area,
+                result.mask.shape,
+            )
             t.status = t.state.status(found, reason)
             done.append(TargetResult(t.status, result))
             self._totals['groundings'] += reason == GROUND_ADDED

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import Regime, Sam2Config, SamVitConfig
+from evf_sam_ros.model.config import Regime, Sam2Config, SamVitConfig
 
 
 @dataclass
@@ -48,21 +48,37 @@ def build_sam_vit(cfg: SamVitConfig) -> nn.Module:
     embed_size = cfg.image_size // cfg.patch_size
     return Sam(
         image_encoder=ImageEncoderViT(
-            depth=cfg.depth, embed_dim=cfg.embed_dim, img_size=cfg.image_size, mlp_ratio=4,
-            norm_layer=partial(nn.LayerNorm, eps=1e-6), num_heads=cfg.num_heads,
-            patch_size=cfg.patch_size, qkv_bias=True, use_rel_pos=True,
-            global_attn_indexes=cfg.global_attn_indexes, window_size=cfg.window_size,
-            out_chans=cfg.prompt_embed_dim),
+            depth=cfg.depth,
+            embed_dim=cfg.embed_dim,
+            img_size=cfg.image_size,
+            mlp_ratio=4,
+            norm_layer=partial(nn.LayerNorm, eps=1e-6),
+            num_heads=cfg.num_heads,
+            patch_size=cfg.patch_size,
+            qkv_bias=True,
+            use_rel_pos=True,
+            global_attn_indexes=cfg.global_attn_indexes,
+            window_size=cfg.window_size,
+            out_chans=cfg.prompt_embed_dim,
+        ),
         prompt_encoder=PromptEncoder(
-            embed_dim=cfg.prompt_embed_dim, image_embedding_size=(embed_size, embed_size),
-            input_image_size=(cfg.image_size, cfg.image_size), mask_in_chans=16),
+            embed_dim=cfg.prompt_embed_dim,
+            image_embedding_size=(embed_size, embed_size),
+            input_image_size=(cfg.image_size, cfg.image_size),
+            mask_in_chans=16,
+        ),
         mask_decoder=MaskDecoder(
             num_multimask_outputs=3,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=cfg.prompt_embed_dim,
-                                          mlp_dim=cfg.decoder_mlp_dim,
-                                          num_heads=cfg.decoder_heads),
-            transformer_dim=cfg.prompt_embed_dim, iou_head_depth=3,
-            iou_head_hidden_dim=cfg.iou_head_hidden_dim),
+            transformer=TwoWayTransformer(
+                depth=2,
+                embedding_dim=cfg.prompt_embed_dim,
+                mlp_dim=cfg.decoder_mlp_dim,
+                num_heads=cfg.decoder_heads,
+            ),
+            transformer_dim=cfg.prompt_embed_dim,
+            iou_head_depth=3,
+            iou_head_hidden_dim=cfg.iou_head_hidden_dim,
+        ),
         pixel_mean=[123.675, 116.28, 103.53],
         pixel_std=[58.395, 57.12, 57.375],
     )
@@ -81,28 +97,51 @@ def build_sam2_eager_parts(cfg: Sam2Config) -> dict[str, nn.Module]:
     from sam2.modeling.sam.transformer import RoPEAttention
 
     with torch.device('cpu'):
-        trunk = Hiera(embed_dim=cfg.embed_dim, num_heads=cfg.num_heads, stages=cfg.stages,
-                      global_att_blocks=cfg.global_att_blocks, window_spec=cfg.window_spec,
-                      window_pos_embed_bkg_spatial_size=cfg.window_pos_embed_bkg_spatial_size)
+        trunk = Hiera(
+            embed_dim=cfg.embed_dim,
+            num_heads=cfg.num_heads,
+            stages=cfg.stages,
+            global_att_blocks=cfg.global_att_blocks,
+            window_spec=cfg.window_spec,
+            window_pos_embed_bkg_spatial_size=cfg.window_pos_embed_bkg_spatial_size,
+        )
         d, feat = cfg.d_model, cfg.image_size // 16
-        rope = dict(rope_theta=10000.0, feat_sizes=[feat, feat], embedding_dim=d, num_heads=1,
-                    downsample_rate=1, dropout=0.1)
+        rope = dict(
+            rope_theta=10000.0,
+            feat_sizes=[feat, feat],
+            embedding_dim=d,
+            num_heads=1,
+            downsample_rate=1,
+            dropout=0.1,
+        )
         layer = MemoryAttentionLayer(
-            activation='relu', d_model=d, dim_feedforward=cfg.memory_attention_ffn_dim,
-            dropout=0.1, pos_enc_at_attn=False, pos_enc_at_cross_attn_keys=True,
+            activation='relu',
+            d_model=d,
+            dim_feedforward=cfg.memory_attention_ffn_dim,
+            dropout=0.1,
+            pos_enc_at_attn=False,
+            pos_enc_at_cross_attn_keys=True,
             pos_enc_at_cross_attn_queries=False,
             self_attention=RoPEAttention(**rope),
-            cross_attention=RoPEAttention(**rope, rope_k_repeat=True, kv_in_dim=cfg.mem_dim))
-        memory_attention = MemoryAttention(d_model=d, pos_enc_at_input=True, layer=layer,
-                                           num_layers=cfg.memory_attention_layers)
+            cross_attention=RoPEAttention(**rope, rope_k_repeat=True, kv_in_dim=cfg.mem_dim),
+        )
+        memory_attention = MemoryAttention(
+            d_model=d, pos_enc_at_input=True, layer=layer, num_layers=cfg.memory_attention_layers
+        )
         memory_encoder = MemoryEncoder(
             out_dim=cfg.mem_dim,
-            position_encoding=PositionEmbeddingSine(num_pos_feats=cfg.mem_dim, normalize=True,
-                                                    scale=None, temperature=10000),
+            position_encoding=PositionEmbeddingSine(
+                num_pos_feats=cfg.mem_dim, normalize=True, scale=None, temperature=10000
+            ),
             mask_downsampler=MaskDownSampler(embed_dim=d, kernel_size=3, stride=2, padding=1),
-            fuser=Fuser(CXBlock(dim=d, kernel_size=7, padding=3, layer_scale_init_value=1e-6,
-                                use_dwconv=True), num_layers=cfg.fuser_layers),
-            in_dim=d)
+            fuser=Fuser(
+                CXBlock(
+                    dim=d, kernel_size=7, padding=3, layer_scale_init_value=1e-6, use_dwconv=True
+                ),
+                num_layers=cfg.fuser_layers,
+            ),
+            in_dim=d,
+        )
     return dict(trunk=trunk, memory_attention=memory_attention, memory_encoder=memory_encoder)
 
 
@@ -115,36 +154,56 @@ def build_sam2(cfg: Sam2Config, eager: dict[str, nn.Module]) -> nn.Module:
     from sam2.modeling.sam2_base import SAM2Base
 
     neck = FpnNeck(
-        position_encoding=PositionEmbeddingSine(num_pos_feats=cfg.d_model, normalize=True,
-                                                scale=None, temperature=10000),
-        d_model=cfg.d_model, backbone_channel_list=list(cfg.backbone_channel_list),
-        fpn_top_down_levels=[2, 3], fpn_interp_model='nearest')
+        position_encoding=PositionEmbeddingSine(
+            num_pos_feats=cfg.d_model, normalize=True, scale=None, temperature=10000
+        ),
+        d_model=cfg.d_model,
+        backbone_channel_list=list(cfg.backbone_channel_list),
+        fpn_top_down_levels=[2, 3],
+        fpn_interp_model='nearest',
+    )
     return SAM2Base(
         image_encoder=ImageEncoder(scalp=1, trunk=eager['trunk'], neck=neck),
-        memory_attention=eager['memory_attention'], memory_encoder=eager['memory_encoder'],
-        num_maskmem=cfg.num_maskmem, image_size=cfg.image_size,
-        sigmoid_scale_for_mem_enc=20.0, sigmoid_bias_for_mem_enc=-10.0,
-        use_mask_input_as_output_without_sam=True, directly_add_no_mem_embed=True,
-        use_high_res_features_in_sam=True, multimask_output_in_sam=True,
-        iou_prediction_use_sigmoid=True, use_obj_ptrs_in_encoder=True,
-        add_tpos_enc_to_obj_ptrs=False, only_obj_ptrs_in_the_past_for_eval=True,
-        pred_obj_scores=True, pred_obj_scores_mlp=True, fixed_no_obj_ptr=True,
-        multimask_output_for_tracking=True, use_multimask_token_for_obj_ptr=True,
-        multimask_min_pt_num=0, multimask_max_pt_num=1, use_mlp_for_obj_ptr_proj=True,
-        sam_mask_decoder_extra_args=dict(dynamic_multimask_via_stability=True,
-                                         dynamic_multimask_stability_delta=0.05,
-                                         dynamic_multimask_stability_thresh=0.98),
+        memory_attention=eager['memory_attention'],
+        memory_encoder=eager['memory_encoder'],
+        num_maskmem=cfg.num_maskmem,
+        image_size=cfg.image_size,
+        sigmoid_scale_for_mem_enc=20.0,
+        sigmoid_bias_for_mem_enc=-10.0,
+        use_mask_input_as_output_without_sam=True,
+        directly_add_no_mem_embed=True,
+        use_high_res_features_in_sam=True,
+        multimask_output_in_sam=True,
+        iou_prediction_use_sigmoid=True,
+        use_obj_ptrs_in_encoder=True,
+        add_tpos_enc_to_obj_ptrs=False,
+        only_obj_ptrs_in_the_past_for_eval=True,
+        pred_obj_scores=True,
+        pred_obj_scores_mlp=True,
+        fixed_no_obj_ptr=True,
+        multimask_output_for_tracking=True,
+        use_multimask_token_for_obj_ptr=True,
+        multimask_min_pt_num=0,
+        multimask_max_pt_num=1,
+        use_mlp_for_obj_ptr_proj=True,
+        sam_mask_decoder_extra_args=dict(
+            dynamic_multimask_via_stability=True,
+            dynamic_multimask_stability_delta=0.05,
+            dynamic_multimask_stability_thresh=0.98,
+        ),
     )
 
 
-def text_prompt_embeddings(prompt_encoder: nn.Module, text_embed: torch.Tensor
-                           ) -> tuple[torch.Tensor, torch.Tensor]:
+def text_prompt_embeddings(
+    prompt_encoder: nn.Module, text_embed: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """EVF's text-only prompt: sparse = the Bx1xC text embedding, dense = no_mask_embed
     broadcast to the image-embedding grid (what EVF's patched prompt encoders return).
     """
     h, w = prompt_encoder.image_embedding_size
     dense = prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
-        text_embed.shape[0], -1, h, w)
+        text_embed.shape[0], -1, h, w
+    )
     return text_embed, dense
 
 
@@ -182,8 +241,9 @@ class SamVitRunner:
             y = enc.neck(x.permute(0, 3, 1, 2).float())
         return (y.to(pixels.dtype),)
 
-    def decode_tensors(self, text_embed: torch.Tensor, image_embed: torch.Tensor
-                       ) -> tuple[torch.Tensor, torch.Tensor, None]:
+    def decode_tensors(
+        self, text_embed: torch.Tensor, image_embed: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, None]:
         """One mask (multimask_output=False), as both evf-sam checkpoints decode.
         text_embed: Kx1xC (K prompts on one frame), image_embed: 1xCxhxw.
         Returns (Kx1xhxw low-res logits, Kx1 predicted IoU, no object score).
@@ -191,8 +251,12 @@ class SamVitRunner:
         pe = self.sam.prompt_encoder
         sparse, dense = text_prompt_embeddings(pe, text_embed)
         low_res, iou = self.sam.mask_decoder(
-            image_embeddings=image_embed, image_pe=pe.get_dense_pe(),
-            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=False)
+            image_embeddings=image_embed,
+            image_pe=pe.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=False,
+        )
         return low_res[:, :1], iou[:, :1], None
 
     def upscale(self, low_res: torch.Tensor, feats: SamFeatures) -> torch.Tensor:
@@ -208,8 +272,9 @@ class Sam2Runner:
     def __init__(self, sam2: nn.Module, regime: Regime):
         self.sam2, self.regime = sam2, regime
 
-    def encode_tensors(self, pixels: torch.Tensor
-                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def encode_tensors(
+        self, pixels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """pixels: 1x3xSxS normalised, compute dtype (already stretched to a square)."""
         model = self.sam2
         fpn = [f.to(pixels.dtype) for f in model.forward_image(pixels)['backbone_fpn'][-3:]]
@@ -217,9 +282,13 @@ class Sam2Runner:
         image_embed = fpn[-1] + model.no_mem_embed.reshape(1, -1, 1, 1).to(pixels.dtype)
         return image_embed, fpn[0], fpn[1]
 
-    def decode_tensors(self, text_embed: torch.Tensor, image_embed: torch.Tensor,
-                       high_s4: torch.Tensor, high_s8: torch.Tensor
-                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def decode_tensors(
+        self,
+        text_embed: torch.Tensor,
+        image_embed: torch.Tensor,
+        high_s4: torch.Tensor,
+        high_s8: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """multitask: best of 3 masks by predicted IoU; evf-sam2: one mask with the decoder's
         dynamic multimask fallback. text_embed: Kx1xC (K prompts on one frame), image
         features of one frame (batch 1). Returns (Kx1xhxw logits, Kx1 IoU, Kx1 object-score
@@ -228,10 +297,14 @@ class Sam2Runner:
         pe = self.sam2.sam_prompt_encoder
         sparse, dense = text_prompt_embeddings(pe, text_embed)
         masks, iou, _, object_score = self.sam2.sam_mask_decoder(
-            image_embeddings=image_embed, image_pe=pe.get_dense_pe(),
-            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
-            multimask_output=self.regime.sam2_multimask, repeat_image=True,
-            high_res_features=[high_s4, high_s8])
+            image_embeddings=image_embed,
+            image_pe=pe.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=self.regime.sam2_multimask,
+            repeat_image=True,
+            high_res_features=[high_s4, high_s8],
+        )
         if self.regime.sam2_multimask:
             masks, iou = best_by_iou(masks, iou)
         else:
@@ -240,5 +313,6 @@ class Sam2Runner:
 
     def upscale(self, low_res: torch.Tensor, feats: SamFeatures) -> torch.Tensor:
         """Logits at the original size: Kx1xHxW float32 (bilinear from 256x256)."""
-        return F.interpolate(low_res.float(), feats.original_size, mode='bilinear',
-                             align_corners=False)
+        return F.interpolate(
+            low_res.float(), feats.original_size, mode='bilinear', align_corners=False
+        )

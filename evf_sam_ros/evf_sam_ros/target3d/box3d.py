@@ -36,11 +36,12 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
-from .cloud import MAD_TO_SIGMA, evenly_spaced
+from evf_sam_ros.target3d.cloud import MAD_TO_SIGMA, evenly_spaced
+from evf_sam_ros.target3d.rotations import rotation_to_quaternion
 
 #: MSAC plane hypotheses (point triples) tried; the seed is fixed, so results repeat.
 _HYPOTHESES = 64
@@ -82,55 +83,17 @@ class OrientedBox:
         return rotation_to_quaternion(self.rotation)
 
 
-def rotation_to_quaternion(rotation: np.ndarray) -> tuple[float, float, float, float]:
-    """Unit quaternion (x, y, z, w), w >= 0, of a 3x3 rotation matrix (Shepperd's method)."""
-    m = np.asarray(rotation, dtype=np.float64)
-    if m.shape != (3, 3):
-        raise ValueError(f'rotation must be 3x3, got {m.shape}')
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    candidates = (trace, m[0, 0], m[1, 1], m[2, 2])
-    largest = int(np.argmax(candidates))
-    if largest == 0:
-        s = 2.0 * math.sqrt(max(1.0 + trace, 0.0))
-        q = ((m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4)
-    else:
-        i = largest - 1
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2.0 * math.sqrt(max(1.0 + m[i, i] - m[j, j] - m[k, k], 0.0))
-        v = [0.0, 0.0, 0.0]
-        v[i] = s / 4
-        v[j] = (m[j, i] + m[i, j]) / s
-        v[k] = (m[k, i] + m[i, k]) / s
-        q = (v[0], v[1], v[2], (m[k, j] - m[j, k]) / s)
-    q = np.array(q) / np.linalg.norm(q)
-    return tuple(float(c) for c in (q if q[3] >= 0 else -q))
-
-
-def quaternion_to_rotation(quaternion: Sequence[float]) -> np.ndarray:
-    """3x3 rotation matrix of a quaternion (x, y, z, w); normalised first.
-
-    Raises:
-        ValueError: not 4 finite values, or all zero.
-    """
-    q = np.asarray(quaternion, dtype=np.float64).reshape(-1)
-    norm = float(np.linalg.norm(q)) if q.size == 4 else 0.0
-    if q.size != 4 or not (math.isfinite(norm) and norm > 0):
-        raise ValueError(f'quaternion must be 4 finite values (x, y, z, w), not all zero, '
-                         f'got {quaternion!r}')
-    x, y, z, w = q / norm
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
-
-
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cross product of 3-vectors (or ...x3 arrays); np.cross costs 10x more on small inputs."""
     a, b = np.asarray(a), np.asarray(b)
-    return np.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
-                     a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
-                     a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], axis=-1)
+    return np.stack(
+        [
+            a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
+            a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+            a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0],
+        ],
+        axis=-1,
+    )
 
 
 def _plane_fit(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -213,10 +176,10 @@ def _robust_range(values: np.ndarray, trim: float) -> tuple[np.ndarray, np.ndarr
     i_lo, i_hi = int(math.floor(trim * (n - 1))), int(math.ceil((1 - trim) * (n - 1)))
     # Only the tails need order: partition (O(n)), then sort the two tails.
     ordered = np.partition(values, (i_lo, i_hi), axis=0)
-    ordered[:i_lo + 1].sort(axis=0)
+    ordered[: i_lo + 1].sort(axis=0)
     ordered[i_hi:].sort(axis=0)
     limit = _GAP_FRACTION * (ordered[i_hi] - ordered[i_lo])
-    below = (np.diff(ordered[:i_lo + 1], axis=0) > limit)[::-1]  # gaps below the range,
+    below = (np.diff(ordered[: i_lo + 1], axis=0) > limit)[::-1]  # gaps below the range,
     above = np.diff(ordered[i_hi:], axis=0) > limit  # nearest first; and above it
     every = np.arange(columns)
     low_at, high_at = 0, n - 1
@@ -235,8 +198,9 @@ def _signed(axis: np.ndarray) -> np.ndarray:
     return axis
 
 
-def _in_plane_axes(points: np.ndarray, normal: np.ndarray,
-                   trim: float) -> tuple[np.ndarray, np.ndarray]:
+def _in_plane_axes(
+    points: np.ndarray, normal: np.ndarray, trim: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Two unit axes spanning the plane, along the least-area rectangle's sides.
 
     The rectangle is searched twice: the second time without the points that the first
@@ -270,8 +234,9 @@ def _conventional(rotation: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, n
     return np.stack([x, _cross(z, x), z], axis=1), size
 
 
-def fit_oriented_box(points: np.ndarray, plane_tolerance_m: float, trim: float,
-                     point_count: Optional[int] = None) -> Optional[OrientedBox]:
+def fit_oriented_box(
+    points: np.ndarray, plane_tolerance_m: float, trim: float, point_count: Optional[int] = None
+) -> Optional[OrientedBox]:
     """Oriented box of a target's visible surface (see the module docstring).
 
     Arguments:
@@ -288,8 +253,9 @@ def fit_oriented_box(points: np.ndarray, plane_tolerance_m: float, trim: float,
         line or at one point).
     """
     if not plane_tolerance_m > 0 or not 0 <= trim < 0.25:
-        raise ValueError(f'need plane_tolerance_m > 0 and 0 <= trim < 0.25, got '
-                         f'{plane_tolerance_m}, {trim}')
+        raise ValueError(
+            f'need plane_tolerance_m > 0 and 0 <= trim < 0.25, got {plane_tolerance_m}, {trim}'
+        )
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     if not np.isfinite(pts).all():
         pts = pts[np.all(np.isfinite(pts), axis=1)]

@@ -31,7 +31,7 @@ def _neighbour_min(labels: torch.Tensor, sentinel: int) -> torch.Tensor:
     for dy in range(3):
         for dx in range(3):
             if dy != 1 or dx != 1:
-                best = torch.minimum(best, padded[..., dy:dy + h, dx:dx + w])
+                best = torch.minimum(best, padded[..., dy : dy + h, dx : dx + w])
     return best
 
 
@@ -84,5 +84,6 @@ def fill_holes(logits: torch.Tensor, max_area: int = FILL_HOLE_AREA) -> torch.Te
         return logits.clone()  # nothing, or only whole-frame components (no-object frames)
     _, areas = connected_components(background)
     is_hole = background & (areas <= max_area)
-    return torch.where(is_hole, torch.tensor(HOLE_FILL_LOGIT, dtype=logits.dtype,
-                                             device=logits.device), logits)
+    return torch.where(
+        is_hole, torch.tensor(HOLE_FILL_LOGIT, dtype=logits.dtype, device=logits.device), logits
+    )

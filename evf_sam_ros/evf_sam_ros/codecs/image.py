@@ -14,14 +14,10 @@ Conventions:
 
 from __future__ import annotations
 
-import io
 import sys
 from typing import Any, NamedTuple
 
 import numpy as np
-from PIL import Image as PILImage
-
-from .compressed_depth import CompressedDepthError, UnsupportedDepthFormat, decode_compressed_depth
 
 
 class ConversionError(ValueError):
@@ -270,122 +266,6 @@ def mask_to_imgmsg(mask: np.ndarray, header: Any = None) -> Any:
     else:
         mono = np.where(mask != 0, np.uint8(255), np.uint8(0))
     return array_to_imgmsg(mono, 'mono8', header)
-
-
-def compressed_imgmsg_to_rgb(msg: Any) -> np.ndarray:
-    """Decode a sensor_msgs/CompressedImage (jpeg, png, or anything PIL reads) to RGB.
-
-    The ``format`` field (e.g. ``"jpeg"``, ``"png"``, ``"rgb8; jpeg compressed bgr8"``) is
-    informational only: the codec is detected from the data, and a decoded JPEG/PNG is in
-    true colour whatever the pre-compression encoding was.  Grayscale and alpha images are
-    converted to RGB.
-
-    Returns:
-        HxWx3 uint8 RGB, C-contiguous and writeable.
-
-    Raises:
-        ConversionError: empty or corrupt data, or a ``compressedDepth`` depth image
-            (read those with ``depth_imgmsg_to_metres``).
-    """
-    fmt = str(getattr(msg, 'format', ''))
-    if 'compresseddepth' in fmt.lower():
-        raise UnsupportedEncodingError(
-            f'cannot convert a compressedDepth image (format {fmt!r}) to colour: it is depth; '
-            'use its topic as the depth topic'
-        )
-    raw = bytes(msg.data)
-    if not raw:
-        raise ConversionError(f'CompressedImage has no data (format {fmt!r})')
-    try:
-        with PILImage.open(io.BytesIO(raw)) as image:
-            image.load()
-            rgb = np.array(image.convert('RGB'), dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
-        raise ConversionError(
-            f'cannot decode CompressedImage (format {fmt!r}, {len(raw)} bytes): {exc}'
-        ) from exc
-    return rgb
-
-
-def depth_array_to_metres(array: np.ndarray, encoding: str) -> np.ndarray:
-    """Convert a depth array to metres.
-
-    Arguments:
-        array: HxW depth image.  ``16UC1``/``mono16``: uint16 millimetres, 0 = no reading.
-            ``32FC1``: floating metres; 0, negative, NaN and +/-inf mean no reading.
-        encoding: one of ``SUPPORTED_DEPTH_ENCODINGS``.
-
-    Returns:
-        HxW float32 depth in metres, NaN where invalid (a new array).
-
-    Raises:
-        ConversionError: unsupported encoding, wrong dtype or not HxW.
-    """
-    array = np.asarray(array)
-    if encoding not in SUPPORTED_DEPTH_ENCODINGS:
-        raise UnsupportedEncodingError(
-            f'unsupported depth encoding {encoding!r}; supported: '
-            f'{", ".join(SUPPORTED_DEPTH_ENCODINGS)}'
-        )
-    if array.ndim != 2:
-        raise ConversionError(f'depth must be HxW, got shape {array.shape}')
-    if encoding == '32FC1':
-        if array.dtype.kind != 'f':
-            raise ConversionError(f'32FC1 depth needs a float array, got {array.dtype.name}')
-        metres = array.astype(np.float32)
-        with np.errstate(invalid='ignore'):
-            metres[~(np.isfinite(metres) & (metres > 0))] = np.nan
-        return metres
-    if array.dtype.newbyteorder('=') != np.dtype(np.uint16):
-        raise ConversionError(f'{encoding} depth needs a uint16 array, got {array.dtype.name}')
-    metres = array.astype(np.float32) / np.float32(1000.0)
-    metres[array == 0] = np.nan
-    return metres
-
-
-def compressed_depth_imgmsg_to_metres(msg: Any) -> np.ndarray:
-    """Convert a depth sensor_msgs/CompressedImage to HxW float32 metres (NaN = no reading).
-
-    Reads image_transport's compressedDepth png (``format`` "16UC1; compressedDepth png" or
-    "32FC1; compressedDepth png": a 12-byte header, then a 16-bit PNG; 32FC1 is quantised
-    inverse depth) and compressed_image_transport's "16UC1; png compressed".  See
-    ``evf_sam_ros.compressed_depth`` for the formats and the 32FC1 quantisation error.
-
-    Raises:
-        ConversionError: not a depth format (e.g. jpeg), the rvl codec, or corrupt data.
-    """
-    try:
-        depth, encoding = decode_compressed_depth(str(msg.format), msg.data)
-    except UnsupportedDepthFormat as exc:
-        raise UnsupportedEncodingError(str(exc)) from exc
-    except CompressedDepthError as exc:
-        raise ConversionError(str(exc)) from exc
-    if encoding == '32FC1':
-        return depth  # already float32 metres, NaN where invalid
-    return depth_array_to_metres(depth, encoding)
-
-
-def depth_imgmsg_to_metres(msg: Any) -> np.ndarray:
-    """Convert a depth image message to HxW float32 metres, NaN where invalid.
-
-    Arguments:
-        msg: a sensor_msgs/Image (16UC1/mono16 mm or 32FC1 m; invalid readings are 0 mm,
-            or 0, negative, non-finite metres; see ``depth_array_to_metres``), or a
-            sensor_msgs/CompressedImage in a depth format (told apart by its ``format``
-            field; see ``compressed_depth_imgmsg_to_metres``).
-
-    Raises:
-        ConversionError: encoding not in ``SUPPORTED_DEPTH_ENCODINGS``, a CompressedImage
-            that is not depth, or a malformed message.
-    """
-    if hasattr(msg, 'format'):
-        return compressed_depth_imgmsg_to_metres(msg)
-    if msg.encoding not in SUPPORTED_DEPTH_ENCODINGS:
-        raise UnsupportedEncodingError(
-            f'unsupported depth encoding {msg.encoding!r}; supported: '
-            f'{", ".join(SUPPORTED_DEPTH_ENCODINGS)}'
-        )
-    return depth_array_to_metres(imgmsg_to_array(msg), msg.encoding)
 
 
 def stamp_ns(header: Any) -> int:

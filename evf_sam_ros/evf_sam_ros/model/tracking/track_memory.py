@@ -40,8 +40,10 @@ class FrameMemory:
 def memory_window(sam2: Any) -> int:
     """Number of previous (non-conditioning) frames any later frame can read."""
     if sam2.memory_temporal_stride_for_eval != 1:
-        raise ValueError('track mode supports memory_temporal_stride_for_eval == 1 only '
-                         f'(the released configs); got {sam2.memory_temporal_stride_for_eval}')
+        raise ValueError(
+            'track mode supports memory_temporal_stride_for_eval == 1 only '
+            f'(the released configs); got {sam2.memory_temporal_stride_for_eval}'
+        )
     pointers = sam2.max_obj_ptrs_in_encoder - 1 if sam2.use_obj_ptrs_in_encoder else 0
     return max(sam2.num_maskmem - 1, pointers)
 
@@ -87,8 +89,9 @@ def _stack(frames: Sequence[FrameMemory], pos_enc: list[torch.Tensor]) -> dict[s
     return {'maskmem_features': features, 'maskmem_pos_enc': pos_enc, 'obj_ptr': ptr}
 
 
-def batched_output_dict(memories: Sequence[TargetMemory], pos_enc: Sequence[torch.Tensor]
-                        ) -> tuple[int, dict[str, dict[int, dict[str, Any]]]]:
+def batched_output_dict(
+    memories: Sequence[TargetMemory], pos_enc: Sequence[torch.Tensor]
+) -> tuple[int, dict[str, dict[int, dict[str, Any]]]]:
     """(frame_idx, sam2 ``output_dict``) for the next frame of targets with one batch_key,
     batched along dim 0; each target's previous frames are numbered back from frame_idx.
 
@@ -104,6 +107,7 @@ def batched_output_dict(memories: Sequence[TargetMemory], pos_enc: Sequence[torc
     cond = _stack([m.cond for m in memories], pos)
     first = memories[0]
     back = [first.frame_index + 1 - i for i in first.recent]  # frames before the next one
-    recent = {index - b: _stack([m.recent[m.frame_index + 1 - b] for m in memories], pos)
-              for b in back}
+    recent = {
+        index - b: _stack([m.recent[m.frame_index + 1 - b] for m in memories], pos) for b in back
+    }
     return index, {'cond_frame_outputs': {0: cond}, 'non_cond_frame_outputs': recent}

@@ -82,18 +82,25 @@ def _read_uint16_image(data: bytes, what: str) -> np.ndarray:
         raise CompressedDepthError(f'cannot decode the {what} ({len(data)} bytes): {exc}') from exc
     if mode in ('I;16', 'I;16L', 'I;16B'):
         return pixels.astype(np.uint16, copy=False)
-    if mode == 'I' and pixels.ndim == 2 and pixels.min(initial=0) >= 0 \
-            and pixels.max(initial=0) <= 0xFFFF:
+    if (
+        mode == 'I'
+        and pixels.ndim == 2
+        and pixels.min(initial=0) >= 0
+        and pixels.max(initial=0) <= 0xFFFF
+    ):
         return pixels.astype(np.uint16)
-    raise CompressedDepthError(f'the {what} is not a 16-bit single-channel image (PIL mode '
-                               f'{mode}, shape {pixels.shape}): not a depth image')
+    raise CompressedDepthError(
+        f'the {what} is not a 16-bit single-channel image (PIL mode '
+        f'{mode}, shape {pixels.shape}): not a depth image'
+    )
 
 
 def _inverse_depth_to_metres(quantised: np.ndarray, a: float, b: float) -> np.ndarray:
     """HxW float32 metres from 16-bit inverse depth (0 and non-positive q - B: NaN)."""
     if not (math.isfinite(a) and math.isfinite(b) and a > 0):
-        raise CompressedDepthError(f'the 32FC1 depth header has unusable quantisation '
-                                   f'parameters depthParam = ({a}, {b})')
+        raise CompressedDepthError(
+            f'the 32FC1 depth header has unusable quantisation parameters depthParam = ({a}, {b})'
+        )
     q = quantised.astype(np.float32)
     with np.errstate(divide='ignore', invalid='ignore'):
         metres = np.float32(a) / (q - np.float32(b))
@@ -122,22 +129,29 @@ def decode_compressed_depth(fmt: str, data: Any) -> tuple[np.ndarray, str]:
         raise UnsupportedDepthFormat(
             f'CompressedImage format {fmt!r} is not a depth format; depth is read from '
             f'"<16UC1|32FC1>; compressedDepth png" (image_transport compressedDepth) or '
-            f'"16UC1; png compressed"')
+            f'"16UC1; png compressed"'
+        )
     if encoding not in COMPRESSED_DEPTH_ENCODINGS:
-        raise UnsupportedDepthFormat(f'compressedDepth encoding {encoding!r} (format {fmt!r}) '
-                                   f'is not one of {", ".join(COMPRESSED_DEPTH_ENCODINGS)}')
+        raise UnsupportedDepthFormat(
+            f'compressedDepth encoding {encoding!r} (format {fmt!r}) '
+            f'is not one of {", ".join(COMPRESSED_DEPTH_ENCODINGS)}'
+        )
     if 'compressedDepth' not in rest and rest:  # compressed_image_transport 16-bit PNG/TIFF
         return _read_uint16_image(raw, f'{rest.split()[0]} depth image'), encoding
     codec = rest.replace('compressedDepth', '', 1).strip() or 'png'
     if codec != 'png':
-        raise UnsupportedDepthFormat(f'compressedDepth codec {codec!r} (format {fmt!r}) is not '
-                                   f'supported; record depth with the png codec '
-                                   f'(parameter format: png) or as raw sensor_msgs/Image')
+        raise UnsupportedDepthFormat(
+            f'compressedDepth codec {codec!r} (format {fmt!r}) is not '
+            f'supported; record depth with the png codec '
+            f'(parameter format: png) or as raw sensor_msgs/Image'
+        )
     if len(raw) <= _HEADER.size:
-        raise CompressedDepthError(f'the depth data has {len(raw)} bytes: too short for the '
-                                   f'{_HEADER.size}-byte header and a PNG (format {fmt!r})')
+        raise CompressedDepthError(
+            f'the depth data has {len(raw)} bytes: too short for the '
+            f'{_HEADER.size}-byte header and a PNG (format {fmt!r})'
+        )
     _, a, b = _HEADER.unpack_from(raw)
-    quantised = _read_uint16_image(raw[_HEADER.size:], 'depth PNG')
+    quantised = _read_uint16_image(raw[_HEADER.size :], 'depth PNG')
     if encoding == '32FC1':
         return _inverse_depth_to_metres(quantised, a, b), encoding
     return quantised, encoding
@@ -146,14 +160,18 @@ def decode_compressed_depth(fmt: str, data: Any) -> tuple[np.ndarray, str]:
 def _png(array: np.ndarray, level: int) -> bytes:
     buffer = io.BytesIO()
     PILImage.fromarray(np.ascontiguousarray(array, dtype=np.uint16)).save(
-        buffer, format='PNG', compress_level=level)
+        buffer, format='PNG', compress_level=level
+    )
     return buffer.getvalue()
 
 
-def encode_compressed_depth(depth: np.ndarray, encoding: str,
-                            depth_max: float = DEFAULT_DEPTH_MAX_M,
-                            depth_quantization: float = DEFAULT_DEPTH_QUANTIZATION,
-                            png_level: int = 1) -> tuple[str, bytes]:
+def encode_compressed_depth(
+    depth: np.ndarray,
+    encoding: str,
+    depth_max: float = DEFAULT_DEPTH_MAX_M,
+    depth_quantization: float = DEFAULT_DEPTH_QUANTIZATION,
+    png_level: int = 1,
+) -> tuple[str, bytes]:
     """Encode depth as image_transport's compressedDepth png (what its publisher sends).
 
     Arguments:
@@ -174,9 +192,11 @@ def encode_compressed_depth(depth: np.ndarray, encoding: str,
     """
     depth = np.asarray(depth)
     if encoding not in COMPRESSED_DEPTH_ENCODINGS or depth.ndim != 2:
-        raise CompressedDepthError(f'compressedDepth needs an HxW array in one of '
-                                   f'{", ".join(COMPRESSED_DEPTH_ENCODINGS)}; got {encoding!r}, '
-                                   f'shape {depth.shape}')
+        raise CompressedDepthError(
+            f'compressedDepth needs an HxW array in one of '
+            f'{", ".join(COMPRESSED_DEPTH_ENCODINGS)}; got {encoding!r}, '
+            f'shape {depth.shape}'
+        )
     fmt = f'{encoding}; compressedDepth png'
     if encoding != '32FC1':
         if depth.dtype != np.uint16:

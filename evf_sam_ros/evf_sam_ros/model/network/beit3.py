@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import Beit3Config
+from evf_sam_ros.model.config import Beit3Config
 
 POSITION_OFFSET = 2  # fairseq: positions start at 2
 
@@ -26,13 +26,14 @@ class Multiway(nn.Module):
     fewer kernel launches (the model is launch-bound on a GPU).
     """
 
-    def __init__(self, make: "callable[[], nn.Module]"):
+    def __init__(self, make: 'callable[[], nn.Module]'):
         super().__init__()
         self.A = make()
         self.B = make()
 
-    def forward(self, vision: torch.Tensor, text: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, vision: torch.Tensor, text: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(A(vision), B(text)): expert A on the vision tokens, expert B on the text tokens."""
         return self.A(vision), self.B(text)
 
@@ -70,8 +71,9 @@ class SelfAttention(nn.Module):
         x = torch.cat(proj(vision, text), dim=1)
         return x.view(x.shape[0], x.shape[1], self.num_heads, -1).transpose(1, 2)
 
-    def forward(self, vision: torch.Tensor, text: torch.Tensor,
-                attn_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, vision: torch.Tensor, text: torch.Tensor, attn_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """attn_mask: Bx1x1xN bool, True = a key to attend to (None: every key)."""
         q, k, v = (self._heads(p, vision, text) for p in (self.q_proj, self.k_proj, self.v_proj))
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
@@ -91,8 +93,9 @@ class EncoderLayer(nn.Module):
         self.ffn = Multiway(lambda: FeedForward(dim, cfg.ffn_dim, eps))
         self.final_layer_norm = Multiway(lambda: nn.LayerNorm(dim, eps=eps))
 
-    def forward(self, vision: torch.Tensor, text: torch.Tensor,
-                attn_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, vision: torch.Tensor, text: torch.Tensor, attn_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One layer over vision BxNvxD and text BxLxD (shapes kept); attn_mask as in
         SelfAttention.forward.
         """
@@ -141,8 +144,9 @@ class Beit3(nn.Module):
         self.vision_embed = VisionEmbedding(cfg)
         self.encoder = Encoder(cfg)
 
-    def forward(self, pixels: torch.Tensor, input_ids: torch.Tensor,
-                text_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, pixels: torch.Tensor, input_ids: torch.Tensor, text_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Vision CLS output after the final LayerNorm.
 
         pixels: Bx3x224x224 or 1x3x224x224 (shared by every prompt) float, normalised with
@@ -156,10 +160,12 @@ class Beit3(nn.Module):
         batch, split = input_ids.shape[0], vision.shape[1]
         if vision.shape[0] != batch:
             vision = vision.expand(batch, -1, -1)
-        vision = vision + positions.A.weight[POSITION_OFFSET:POSITION_OFFSET + split]
+        vision = vision + positions.A.weight[POSITION_OFFSET : POSITION_OFFSET + split]
         length = input_ids.shape[1]
-        text = (self.text_embed(input_ids)
-                + positions.B.weight[POSITION_OFFSET:POSITION_OFFSET + length])
+        text = (
+            self.text_embed(input_ids)
+            + positions.B.weight[POSITION_OFFSET : POSITION_OFFSET + length]
+        )
         text = text.to(vision.dtype)
         attn_mask = None
         if text_mask is not None:

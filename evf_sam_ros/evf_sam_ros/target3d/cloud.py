@@ -28,7 +28,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .geometry import CameraIntrinsics, deproject_pixels, mask_bbox
+from evf_sam_ros.model.masks import mask_bbox
+from evf_sam_ros.target3d.geometry import CameraIntrinsics, deproject_pixels
 
 #: The MAD of a normal distribution times this is its standard deviation.
 MAD_TO_SIGMA = 1.4826
@@ -57,14 +58,18 @@ class SurfaceFilter:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_depth_m <= self.max_depth_m:
-            raise ValueError(f'need 0 <= min_depth_m <= max_depth_m, got {self.min_depth_m}, '
-                             f'{self.max_depth_m}')
+            raise ValueError(
+                f'need 0 <= min_depth_m <= max_depth_m, got {self.min_depth_m}, {self.max_depth_m}'
+            )
         if not (self.gate_sigmas > 0 and self.gate_min_m >= 0):
-            raise ValueError(f'need gate_sigmas > 0 and gate_min_m >= 0, got '
-                             f'{self.gate_sigmas}, {self.gate_min_m}')
+            raise ValueError(
+                f'need gate_sigmas > 0 and gate_min_m >= 0, got '
+                f'{self.gate_sigmas}, {self.gate_min_m}'
+            )
         if not 0.0 < self.max_incidence_deg < 90.0:
-            raise ValueError(f'max_incidence_deg must be in (0, 90) degrees, got '
-                             f'{self.max_incidence_deg}')
+            raise ValueError(
+                f'max_incidence_deg must be in (0, 90) degrees, got {self.max_incidence_deg}'
+            )
 
 
 @dataclass(frozen=True)
@@ -125,8 +130,10 @@ def evenly_spaced(n: int, count: int) -> np.ndarray:
 def _window(shape: tuple[int, int], bbox: tuple[int, int, int, int]) -> tuple[slice, slice]:
     """Rows and columns of ``bbox`` (x1, y1 exclusive) grown by one pixel, inside the image."""
     x0, y0, x1, y1 = bbox
-    return (slice(max(y0 - 1, 0), min(y1 + 1, shape[0])),
-            slice(max(x0 - 1, 0), min(x1 + 1, shape[1])))
+    return (
+        slice(max(y0 - 1, 0), min(y1 + 1, shape[0])),
+        slice(max(x0 - 1, 0), min(x1 + 1, shape[1])),
+    )
 
 
 def _mixed_pixels(depth: np.ndarray, step_u: float, step_v: float) -> np.ndarray:
@@ -150,9 +157,14 @@ def _gate(z: np.ndarray, median_m: float, flt: SurfaceFilter) -> np.ndarray:
     return deviation <= half_width
 
 
-def target_surface(mask: np.ndarray, depth_m: np.ndarray, intr: CameraIntrinsics,
-                   median_m: float, flt: SurfaceFilter,
-                   bbox: Optional[tuple[int, int, int, int]] = None) -> Surface:
+def target_surface(
+    mask: np.ndarray,
+    depth_m: np.ndarray,
+    intr: CameraIntrinsics,
+    median_m: float,
+    flt: SurfaceFilter,
+    bbox: Optional[tuple[int, int, int, int]] = None,
+) -> Surface:
     """The mask's pixels with valid depth that pass the mixed-pixel filter and the gate.
 
     Arguments:
@@ -171,11 +183,14 @@ def target_surface(mask: np.ndarray, depth_m: np.ndarray, intr: CameraIntrinsics
     """
     mask, depth = np.asarray(mask), np.asarray(depth_m)
     if mask.ndim != 2 or depth.shape != mask.shape:
-        raise ValueError(f'mask and depth must be HxW of one size, got {mask.shape}, '
-                         f'{depth.shape}')
+        raise ValueError(
+            f'mask and depth must be HxW of one size, got {mask.shape}, {depth.shape}'
+        )
     if (intr.height, intr.width) != mask.shape:
-        raise ValueError(f'intrinsics are for {intr.width}x{intr.height} but the mask is '
-                         f'{mask.shape[1]}x{mask.shape[0]}; use CameraIntrinsics.scaled()')
+        raise ValueError(
+            f'intrinsics are for {intr.width}x{intr.height} but the mask is '
+            f'{mask.shape[1]}x{mask.shape[0]}; use CameraIntrinsics.scaled()'
+        )
     if not (math.isfinite(median_m) and median_m > 0):
         raise ValueError(f'median_m must be a finite depth > 0 metres, got {median_m}')
     bbox = bbox if bbox is not None else mask_bbox(mask)
@@ -199,8 +214,9 @@ def target_surface(mask: np.ndarray, depth_m: np.ndarray, intr: CameraIntrinsics
     return Surface(index, z, (cols.start, rows.start), crop.shape[1])
 
 
-def voxel_downsample(points: np.ndarray, colours: Optional[np.ndarray],
-                     voxel_size_m: float) -> tuple[np.ndarray, Optional[np.ndarray]]:
+def voxel_downsample(
+    points: np.ndarray, colours: Optional[np.ndarray], voxel_size_m: float
+) -> tuple[np.ndarray, Optional[np.ndarray]]:
     """One point per occupied voxel: the mean of its points (and of their colours).
 
     Arguments:
@@ -255,13 +271,20 @@ def check_rgb(rgb: np.ndarray, intr: CameraIntrinsics) -> np.ndarray:
     """
     rgb = np.asarray(rgb)
     if rgb.shape != (intr.height, intr.width, 3) or rgb.dtype != np.uint8:
-        raise ValueError(f'rgb must be {intr.height}x{intr.width}x3 uint8 (the image the '
-                         f'mask belongs to), got {rgb.shape} {rgb.dtype}')
+        raise ValueError(
+            f'rgb must be {intr.height}x{intr.width}x3 uint8 (the image the '
+            f'mask belongs to), got {rgb.shape} {rgb.dtype}'
+        )
     return rgb
 
 
-def build_cloud(surface: Surface, intr: CameraIntrinsics, rgb: Optional[np.ndarray],
-                voxel_size_m: float, max_points: int) -> TargetCloud:
+def build_cloud(
+    surface: Surface,
+    intr: CameraIntrinsics,
+    rgb: Optional[np.ndarray],
+    voxel_size_m: float,
+    max_points: int,
+) -> TargetCloud:
     """The published cloud of a surface: deprojected, coloured, voxel-downsampled, capped.
 
     Arguments:
@@ -273,8 +296,9 @@ def build_cloud(surface: Surface, intr: CameraIntrinsics, rgb: Optional[np.ndarr
         ValueError: rgb is not HxWx3 uint8 of the intrinsics' size, or bad sizes.
     """
     if max_points <= 0 or voxel_size_m < 0:
-        raise ValueError(f'need max_points > 0 and voxel_size_m >= 0, got {max_points}, '
-                         f'{voxel_size_m}')
+        raise ValueError(
+            f'need max_points > 0 and voxel_size_m >= 0, got {max_points}, {voxel_size_m}'
+        )
     pixels = None if rgb is None else check_rgb(rgb, intr).reshape(-1, 3)
     selection = slice(None) if voxel_size_m > 0 else evenly_spaced(len(surface), max_points)
     u, v = surface.pixels(selection)

@@ -15,17 +15,33 @@ from pathlib import Path
 
 import torch
 
-from .config import Beit3Config, EvfConfig, Sam2Config, SamVitConfig, get_variant
-from .evf_model import EvfSamModel
-from .tokenizer import SEMANTIC_TOKEN, SP_MODEL_FILE
+from evf_sam_ros.model.config import Beit3Config, EvfConfig, Sam2Config, SamVitConfig, get_variant
+from evf_sam_ros.model.network.evf_model import EvfSamModel
+from evf_sam_ros.model.tokenizer import SEMANTIC_TOKEN, SP_MODEL_FILE
 
 TINY_BEIT3 = Beit3Config(embed_dim=32, depth=2, num_heads=2, ffn_dim=64, vocab_size=0)
-TINY_SAM_VIT = SamVitConfig(embed_dim=32, depth=2, num_heads=2, global_attn_indexes=(1,),
-                            prompt_embed_dim=32, decoder_mlp_dim=64, decoder_heads=2,
-                            iou_head_hidden_dim=32)
-TINY_SAM2 = Sam2Config(embed_dim=8, num_heads=1, stages=(1, 1, 2, 1), global_att_blocks=(3,),
-                       window_spec=(8, 4, 4, 2), d_model=32, mem_dim=16, memory_attention_layers=1,
-                       memory_attention_ffn_dim=64, fuser_layers=1)
+TINY_SAM_VIT = SamVitConfig(
+    embed_dim=32,
+    depth=2,
+    num_heads=2,
+    global_attn_indexes=(1,),
+    prompt_embed_dim=32,
+    decoder_mlp_dim=64,
+    decoder_heads=2,
+    iou_head_hidden_dim=32,
+)
+TINY_SAM2 = Sam2Config(
+    embed_dim=8,
+    num_heads=1,
+    stages=(1, 1, 2, 1),
+    global_att_blocks=(3,),
+    window_spec=(8, 4, 4, 2),
+    d_model=32,
+    mem_dim=16,
+    memory_attention_layers=1,
+    memory_attention_ffn_dim=64,
+    fuser_layers=1,
+)
 
 _CORPUS_WORDS = (
     'the a an red green blue yellow white black orange purple brown grey pink mug cup plate '
@@ -43,13 +59,22 @@ def train_tokenizer(vocab_size: int = 200, seed: int = 0) -> bytes:
     import sentencepiece as spm
 
     rng = random.Random(seed)
-    sentences = [' '.join(rng.choice(_CORPUS_WORDS) for _ in range(rng.randint(2, 8)))
-                 for _ in range(2000)]
+    sentences = [
+        ' '.join(rng.choice(_CORPUS_WORDS) for _ in range(rng.randint(2, 8))) for _ in range(2000)
+    ]
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences), model_writer=model, vocab_size=vocab_size,
-        model_type='bpe', character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
-        minloglevel=2)
+        sentence_iterator=iter(sentences),
+        model_writer=model,
+        vocab_size=vocab_size,
+        model_type='bpe',
+        character_coverage=1.0,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        minloglevel=2,
+    )
     return model.getvalue()
 
 
@@ -60,8 +85,15 @@ def _write_tokenizer(out: Path, multitask: bool) -> int:
     blob = train_tokenizer()
     (out / SP_MODEL_FILE).write_bytes(blob)
     pieces = len(spm.SentencePieceProcessor(model_proto=blob))
-    specials = {'bos_token': '<s>', 'eos_token': '</s>', 'unk_token': '<unk>', 'sep_token': '</s>',
-                'pad_token': '<pad>', 'cls_token': '<s>', 'mask_token': '<mask>'}
+    specials = {
+        'bos_token': '<s>',
+        'eos_token': '</s>',
+        'unk_token': '<unk>',
+        'sep_token': '</s>',
+        'pad_token': '<pad>',
+        'cls_token': '<s>',
+        'mask_token': '<mask>',
+    }
     (out / 'special_tokens_map.json').write_text(json.dumps(specials, indent=2))
     config = {'tokenizer_class': 'XLMRobertaTokenizer', 'model_max_length': 512, **specials}
     (out / 'tokenizer_config.json').write_text(json.dumps(config, indent=2))
@@ -83,12 +115,18 @@ def _official_dtypes(state: dict[str, torch.Tensor], sam_type: str) -> dict[str,
     """evf-sam: all fp16; evf-sam2: visual_model fp16, BEiT-3 and projector fp32."""
     if sam_type == 'sam':
         return {k: v.half() for k, v in state.items()}
-    return {k: (v.half() if k.startswith('visual_model.') else v.float())
-            for k, v in state.items()}
+    return {
+        k: (v.half() if k.startswith('visual_model.') else v.float()) for k, v in state.items()
+    }
 
 
-def write_tiny_checkpoint(out_dir: str | Path, variant: str = 'evf-sam2', seed: int = 0,
-                          image_size: int = 1024, fuser_scale_name: str = 'weight') -> Path:
+def write_tiny_checkpoint(
+    out_dir: str | Path,
+    variant: str = 'evf-sam2',
+    seed: int = 0,
+    image_size: int = 1024,
+    fuser_scale_name: str = 'weight',
+) -> Path:
     """Write a tiny checkpoint directory of ``variant``; return its path.
 
     fuser_scale_name: how SAM2's memory_encoder fuser scale is stored ("weight" as in
@@ -100,17 +138,19 @@ def write_tiny_checkpoint(out_dir: str | Path, variant: str = 'evf-sam2', seed: 
     vocab = _write_tokenizer(out, regime.multitask)
     cfg = tiny_config(regime.sam_type, vocab, image_size)
     torch.manual_seed(seed)
-    return write_weights(out, cfg, EvfSamModel(cfg).state_dict(), regime.sam_type,
-                         fuser_scale_name)
+    return write_weights(
+        out, cfg, EvfSamModel(cfg).state_dict(), regime.sam_type, fuser_scale_name
+    )
 
 
-def write_random_checkpoint(out_dir: str | Path, variant: str, state: dict[str, torch.Tensor],
-                            cfg: EvfConfig | None = None) -> Path:
+def write_random_checkpoint(
+    out_dir: str | Path, variant: str, state: dict[str, torch.Tensor], cfg: EvfConfig | None = None
+) -> Path:
     """Write a checkpoint directory holding ``state`` (e.g. random weights of a full-size
     model, for load-time benchmarks): the official file format and dtypes, a small trained
     tokenizer, config.json of ``cfg`` (default: the released sizes, no size fields).
     """
-    from .config import parse_config
+    from evf_sam_ros.model.config import parse_config
 
     regime = get_variant(variant)
     out = Path(out_dir)
@@ -118,22 +158,35 @@ def write_random_checkpoint(out_dir: str | Path, variant: str, state: dict[str, 
     _write_tokenizer(out, regime.multitask)
     if cfg is None:
         scale = 'large' if regime.sam_type == 'sam2' else 'huge'
-        cfg = parse_config({'model_type': 'evf', 'hidden_size': 1024, 'out_dim': 256,
-                            'sam_scale': scale, 'mm_extractor_scale': 'large'})
+        cfg = parse_config(
+            {
+                'model_type': 'evf',
+                'hidden_size': 1024,
+                'out_dim': 256,
+                'sam_scale': scale,
+                'mm_extractor_scale': 'large',
+            }
+        )
     return write_weights(out, cfg, state, regime.sam_type, 'weight')
 
 
-def write_weights(out: Path, cfg: EvfConfig, state: dict[str, torch.Tensor], sam_type: str,
-                  fuser_scale_name: str) -> Path:
+def write_weights(
+    out: Path, cfg: EvfConfig, state: dict[str, torch.Tensor], sam_type: str, fuser_scale_name: str
+) -> Path:
     """config.json and the weight file (official names and dtypes) of ``state`` into ``out``."""
     state = _official_dtypes({k: v.detach().cpu() for k, v in state.items()}, sam_type)
     if fuser_scale_name == 'weight':
-        state = {k.replace('.gamma', '.weight') if '.fuser.layers.' in k else k: v
-                 for k, v in state.items()}
+        state = {
+            k.replace('.gamma', '.weight') if '.fuser.layers.' in k else k: v
+            for k, v in state.items()
+        }
     config = cfg.to_json_dict()
-    config.update(architectures=['EvfSam2Model' if sam_type == 'sam2' else 'EvfSamModel'],
-                  torch_dtype='float16', mm_extractor_scale='large',
-                  tiny_random_weights='for tests only: random weights, masks mean nothing')
+    config.update(
+        architectures=['EvfSam2Model' if sam_type == 'sam2' else 'EvfSamModel'],
+        torch_dtype='float16',
+        mm_extractor_scale='large',
+        tiny_random_weights='for tests only: random weights, masks mean nothing',
+    )
     (out / 'config.json').write_text(json.dumps(config, indent=2))
     state = {k: v.contiguous() for k, v in state.items()}
     if sam_type == 'sam2':

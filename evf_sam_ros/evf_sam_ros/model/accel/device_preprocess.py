@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import Regime
-from .preprocess import beit3_from_chw, sam_normalize
+from evf_sam_ros.model.config import Regime
+from evf_sam_ros.model.preprocess import beit3_from_chw, sam_normalize
 
 
 def sam_input_size(height: int, width: int, target: int) -> tuple[int, int]:

@@ -23,8 +23,9 @@ class GraphedCallable:
 
     def __init__(self, fn: Callable[..., Any], max_graphs: int = 8, warmup: int = 2):
         self.fn, self.max_graphs, self.warmup = fn, max_graphs, warmup
-        self._graphs: "OrderedDict[Hashable, tuple[torch.cuda.CUDAGraph, list, Any]]" = (
-            OrderedDict())
+        self._graphs: 'OrderedDict[Hashable, tuple[torch.cuda.CUDAGraph, list, Any]]' = (
+            OrderedDict()
+        )
         self._pool: Any = None
         self.captures = 0
 
@@ -50,8 +51,9 @@ class GraphedCallable:
         graph.replay()
         return tree_map(lambda t: t.clone() if isinstance(t, torch.Tensor) else t, static_outputs)
 
-    def _capture(self, inputs: tuple[Optional[torch.Tensor], ...]
-                 ) -> tuple[torch.cuda.CUDAGraph, list, Any]:
+    def _capture(
+        self, inputs: tuple[Optional[torch.Tensor], ...]
+    ) -> tuple[torch.cuda.CUDAGraph, list, Any]:
         static_inputs = [None if t is None else t.clone() for t in inputs]
         side = torch.cuda.Stream(device=inputs[0].device)
         side.wait_stream(torch.cuda.current_stream())

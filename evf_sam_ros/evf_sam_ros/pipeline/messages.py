@@ -12,11 +12,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .box3d import OrientedBox
-from .cloud import TargetCloud
-from .conversions import mask_to_imgmsg
-from .model.predictor import SegmentationResult
-from .targets import TargetEstimate
+from evf_sam_ros.codecs.image import mask_to_imgmsg
+from evf_sam_ros.model.results import SegmentationResult
+from evf_sam_ros.target3d.box3d import OrientedBox
+from evf_sam_ros.target3d.cloud import TargetCloud
+from evf_sam_ros.target3d.estimate import TargetEstimate
 
 #: Stages of SegmentationResult.timings_ms shared by every prompt of a frame.
 FRAME_STAGES = ('preprocess', 'image_encoder')
@@ -29,9 +29,14 @@ def inference_seconds(result: SegmentationResult, prompts_on_frame: int = 1) -> 
     return (shared / max(prompts_on_frame, 1) + own) / 1000.0
 
 
-def segmentation_msg(result: SegmentationResult, header: Any, estimate: TargetEstimate,
-                     inference_time_s: float, target_id: int = -1,
-                     tracking: Optional[Any] = None) -> Any:
+def segmentation_msg(
+    result: SegmentationResult,
+    header: Any,
+    estimate: TargetEstimate,
+    inference_time_s: float,
+    target_id: int = -1,
+    tracking: Optional[Any] = None,
+) -> Any:
     """evf_sam_msgs/Segmentation for one result; ``header`` is the source image's;
     ``target_id``: the target's id (-1 for a one-shot request); ``tracking``: track mode's
     pipeline.track.Tracking of the target (None: segment mode, grounded on every frame).
@@ -54,7 +59,8 @@ def segmentation_msg(result: SegmentationResult, header: Any, estimate: TargetEs
     msg.centroid_u, msg.centroid_v = result.centroid if result.centroid else (math.nan, math.nan)
     if estimate.point is not None:
         msg.target_point.x, msg.target_point.y, msg.target_point.z = (
-            float(c) for c in estimate.point)
+            float(c) for c in estimate.point
+        )
         msg.target_point_valid = True
     msg.depth_median = float(estimate.depth_median)
     msg.depth_valid_fraction = float(estimate.depth_valid_fraction)
@@ -103,9 +109,14 @@ class TargetMessages:
         return out
 
 
-def target_messages(result: SegmentationResult, header: Any, estimate: TargetEstimate,
-                    inference_time_s: float, target_id: int = -1,
-                    tracking: Optional[Any] = None) -> TargetMessages:
+def target_messages(
+    result: SegmentationResult,
+    header: Any,
+    estimate: TargetEstimate,
+    inference_time_s: float,
+    target_id: int = -1,
+    tracking: Optional[Any] = None,
+) -> TargetMessages:
     """The messages of one target's result on the image with ``header``."""
     seg = segmentation_msg(result, header, estimate, inference_time_s, target_id, tracking)
     point = None if estimate.point is None else point_stamped_msg(header, estimate.point)
@@ -134,8 +145,10 @@ def ros_header(stamp_ns: int, frame_id: str) -> Any:
     from builtin_interfaces.msg import Time
     from std_msgs.msg import Header
 
-    return Header(stamp=Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000),
-                  frame_id=frame_id)
+    return Header(
+        stamp=Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000),
+        frame_id=frame_id,
+    )
 
 
 def fill_pose(pose: Any, box: OrientedBox) -> Any:
@@ -169,8 +182,9 @@ def _packed_rgb(colours: np.ndarray) -> np.ndarray:
     return ((c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]).view(np.float32)
 
 
-def point_cloud2_msg(header: Any, cloud: TargetCloud,
-                     target_ids: Optional[np.ndarray] = None) -> Any:
+def point_cloud2_msg(
+    header: Any, cloud: TargetCloud, target_ids: Optional[np.ndarray] = None
+) -> Any:
     """sensor_msgs/PointCloud2 of a target cloud (the ``target_cloud`` topic).
 
     Fields x, y, z (FLOAT32, metres, the source image's optical frame), when the cloud has
@@ -194,9 +208,12 @@ def point_cloud2_msg(header: Any, cloud: TargetCloud,
     msg = PointCloud2()
     msg.header = header
     msg.height, msg.width = 1, len(cloud)
-    msg.fields = [PointField(name=name, offset=4 * i, count=1,
-                             datatype=_INT32 if name == 'target_id' else _FLOAT32)
-                  for i, name in enumerate(names)]
+    msg.fields = [
+        PointField(
+            name=name, offset=4 * i, count=1, datatype=_INT32 if name == 'target_id' else _FLOAT32
+        )
+        for i, name in enumerate(names)
+    ]
     msg.is_bigendian = sys.byteorder == 'big'
     msg.point_step = layout.itemsize
     msg.row_step = layout.itemsize * len(cloud)

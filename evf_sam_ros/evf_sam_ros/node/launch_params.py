@@ -40,18 +40,33 @@ class Argument:
 
 ARGUMENTS: tuple[Argument, ...] = (
     Argument('namespace', '', 'namespace of the node and its relative topics'),
-    Argument('params_file', '', 'your parameters YAML, applied over the shipped '
-             'config/evf_sam.yaml (empty: the shipped file only)'),
-    Argument('checkpoint', '', 'hub id or local checkpoint directory; given, it overrides '
-             'params_file (empty: params_file, else the shipped YAML)'),
-    Argument('device', '', 'auto, cpu, cuda, cuda:N; given, it overrides params_file '
-             '(empty: params_file, else the shipped YAML)'),
+    Argument(
+        'params_file',
+        '',
+        'your parameters YAML, applied over the shipped '
+        'config/evf_sam.yaml (empty: the shipped file only)',
+    ),
+    Argument(
+        'checkpoint',
+        '',
+        'hub id or local checkpoint directory; given, it overrides '
+        'params_file (empty: params_file, else the shipped YAML)',
+    ),
+    Argument(
+        'device',
+        '',
+        'auto, cpu, cuda, cuda:N; given, it overrides params_file '
+        '(empty: params_file, else the shipped YAML)',
+    ),
     Argument('image', 'image', 'colour image topic (sensor_msgs/Image)'),
     Argument('depth', 'depth', 'depth aligned to the colour image (16UC1 mm or 32FC1 m)'),
     Argument('camera_info', 'camera_info', 'camera_info of the colour image'),
     Argument('command', 'command', 'std_msgs/String prompts'),
-    Argument('use_shm', 'false', 'true: use config/fastdds_shm.xml (shared-memory transport '
-             'for large images)'),
+    Argument(
+        'use_shm',
+        'false',
+        'true: use config/fastdds_shm.xml (shared-memory transport for large images)',
+    ),
 )
 
 
@@ -90,8 +105,9 @@ def node_remappings(values: Mapping[str, str]) -> list[tuple[str, str]]:
     for topic in TOPICS:
         target = values.get(topic, topic).strip()
         if not target:
-            raise LaunchArgumentError(f'launch argument {topic} is empty: give a topic name '
-                                      f'(default: {topic})')
+            raise LaunchArgumentError(
+                f'launch argument {topic} is empty: give a topic name (default: {topic})'
+            )
         remaps.append((topic, target))
     remaps.append(('image/compressed', dict(remaps)['image'].rstrip('/') + '/compressed'))
     return remaps
@@ -130,8 +146,11 @@ def parameter_values(params_file: Path, fqn: Optional[str] = None) -> dict[str, 
     values: dict[str, Any] = {}
     for key, parameters in _sections(_load_yaml(params_file), params_file):
         tokens = [t for t in key.split('/') if t]
-        if (_matches(key, fqn) if fqn is not None
-                else bool(tokens) and tokens[-1] in (NODE_NAME, '*', '**')):
+        if (
+            _matches(key, fqn)
+            if fqn is not None
+            else bool(tokens) and tokens[-1] in (NODE_NAME, '*', '**')
+        ):
             values.update(flat_values(parameters))
     return values
 
@@ -142,22 +161,26 @@ def check_params_file(path: Path, fqn: str, known: set[str]) -> None:
     the node does not have (``known``: the shipped YAML's names).
     """
     if not path.is_file():
-        raise LaunchArgumentError(f'params_file {path} does not exist: give a parameters YAML '
-                                  f'file (see config/evf_sam.yaml of the package)')
+        raise LaunchArgumentError(
+            f'params_file {path} does not exist: give a parameters YAML '
+            f'file (see config/evf_sam.yaml of the package)'
+        )
     sections = list(_sections(_load_yaml(path), path))
     applying = [(key, params) for key, params in sections if _matches(key, fqn)]
     if not applying:
         keys = ', '.join(key for key, _ in sections) or 'none'
         raise LaunchArgumentError(
             f'params_file {path} has no ros__parameters section for the node {fqn} (sections: '
-            f'{keys}); name it /**/{NODE_NAME} (or /** for every node)')
+            f'{keys}); name it /**/{NODE_NAME} (or /** for every node)'
+        )
     allowed = known | _RCLPY_PARAMETERS
     for key, params in applying:
         unknown = sorted(set(flat_values(params)) - allowed)
         if unknown and not key.endswith('*'):
             raise LaunchArgumentError(
                 f'params_file {path}, section {key}: the node has no parameter '
-                f'{", ".join(unknown)} (its parameters: {", ".join(sorted(known))})')
+                f'{", ".join(unknown)} (its parameters: {", ".join(sorted(known))})'
+            )
 
 
 def _load_yaml(path: Path) -> Any:
@@ -170,9 +193,11 @@ def _load_yaml(path: Path) -> Any:
 def _sections(tree: Any, path: Path, prefix: str = '') -> Iterator[tuple[str, Any]]:
     """(node key, its ros__parameters) of every section; nested keys joined with '/'."""
     if not isinstance(tree, dict):
-        raise LaunchArgumentError(f'params_file {path}: expected a mapping of node names to '
-                                  f'ros__parameters, found {type(tree).__name__} at '
-                                  f'{prefix or "the top level"}')
+        raise LaunchArgumentError(
+            f'params_file {path}: expected a mapping of node names to '
+            f'ros__parameters, found {type(tree).__name__} at '
+            f'{prefix or "the top level"}'
+        )
     for key, value in tree.items():
         name = f'{prefix}/{str(key).strip("/")}'
         if isinstance(value, dict) and 'ros__parameters' in value:
@@ -184,8 +209,9 @@ def _sections(tree: Any, path: Path, prefix: str = '') -> Iterator[tuple[str, An
 def _matches(key: str, fqn: str) -> bool:
     """Rcl's rule for a params-file node key: '/*' is one name token, '/**' any number."""
     tokens = [t for t in key.split('/') if t]
-    pattern = ''.join(r'(/\w+)*' if t == '**' else r'(/\w+)' if t == '*' else '/' + re.escape(t)
-                      for t in tokens)
+    pattern = ''.join(
+        r'(/\w+)*' if t == '**' else r'(/\w+)' if t == '*' else '/' + re.escape(t) for t in tokens
+    )
     return re.fullmatch(pattern, fqn) is not None
 
 

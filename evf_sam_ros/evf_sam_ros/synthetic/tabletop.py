@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..geometry import CameraIntrinsics
+from evf_sam_ros.target3d.geometry import CameraIntrinsics
 
 #: Intrinsics at 640x480 (a RealSense D435-like colour camera); other sizes scale them.
 BASE_WIDTH, BASE_HEIGHT = 640, 480
@@ -44,8 +44,11 @@ _FAR = 1e9
 _WALL, _TABLE, _MUG_SIDE, _MUG_INSIDE, _HANDLE, _PLATE, _BOX = range(7)
 _MUG_IDS = (_MUG_SIDE, _MUG_INSIDE, _HANDLE)
 _ALBEDO = {  # linear-ish RGB in 0..1
-    _MUG_SIDE: (0.78, 0.07, 0.06), _MUG_INSIDE: (0.42, 0.03, 0.03), _HANDLE: (0.72, 0.06, 0.05),
-    _PLATE: (0.93, 0.93, 0.91), _BOX: (0.10, 0.22, 0.75),
+    _MUG_SIDE: (0.78, 0.07, 0.06),
+    _MUG_INSIDE: (0.42, 0.03, 0.03),
+    _HANDLE: (0.72, 0.06, 0.05),
+    _PLATE: (0.93, 0.93, 0.91),
+    _BOX: (0.10, 0.22, 0.75),
 }
 
 
@@ -66,15 +69,16 @@ class SceneFrame:
 
 @dataclass(frozen=True)
 class _Hits:
-    t: np.ndarray        # (N,) ray parameter = depth in metres (rays have optical z = 1)
-    ids: np.ndarray      # (N,) object id
-    normal: np.ndarray   # (N, 3) world-frame unit normal
+    t: np.ndarray  # (N,) ray parameter = depth in metres (rays have optical z = 1)
+    ids: np.ndarray  # (N,) object id
+    normal: np.ndarray  # (N, 3) world-frame unit normal
 
 
 def scene_intrinsics(width: int = BASE_WIDTH, height: int = BASE_HEIGHT) -> CameraIntrinsics:
     """Intrinsics of the scene camera at ``width`` x ``height`` pixels."""
-    base = CameraIntrinsics(BASE_FX, BASE_FY, (BASE_WIDTH - 1) / 2, (BASE_HEIGHT - 1) / 2,
-                            BASE_WIDTH, BASE_HEIGHT)
+    base = CameraIntrinsics(
+        BASE_FX, BASE_FY, (BASE_WIDTH - 1) / 2, (BASE_HEIGHT - 1) / 2, BASE_WIDTH, BASE_HEIGHT
+    )
     return base if (width, height) == (BASE_WIDTH, BASE_HEIGHT) else base.scaled(width, height)
 
 
@@ -112,13 +116,21 @@ def _plane_t(origin: np.ndarray, dirs: np.ndarray, axis: int, value: float) -> n
     return np.where(t > 1e-6, t, np.inf)
 
 
-def _cylinder(hits: _Hits, origin: np.ndarray, dirs: np.ndarray, centre: tuple[float, float],
-              radius: float, height: float, side_id: int, top_id: int) -> None:
+def _cylinder(
+    hits: _Hits,
+    origin: np.ndarray,
+    dirs: np.ndarray,
+    centre: tuple[float, float],
+    radius: float,
+    height: float,
+    side_id: int,
+    top_id: int,
+) -> None:
     """Vertical cylinder standing on the table: side wall and top cap."""
     ox, oy = origin[..., 0] - centre[0], origin[..., 1] - centre[1]
     a = dirs[:, 0] ** 2 + dirs[:, 1] ** 2
     b = 2 * (ox * dirs[:, 0] + oy * dirs[:, 1])
-    c = ox ** 2 + oy ** 2 - radius ** 2
+    c = ox**2 + oy**2 - radius**2
     disc = b * b - 4 * a * c
     with np.errstate(invalid='ignore'):
         t = (-b - np.sqrt(disc)) / (2 * a)
@@ -131,12 +143,18 @@ def _cylinder(hits: _Hits, origin: np.ndarray, dirs: np.ndarray, centre: tuple[f
     _closer(hits, t, side_id, np.nan_to_num(normal))
     t_top = _plane_t(origin, dirs, 2, height)
     top = origin + np.where(np.isfinite(t_top), t_top, 0)[:, None] * dirs
-    inside = (top[:, 0] - centre[0]) ** 2 + (top[:, 1] - centre[1]) ** 2 <= radius ** 2
+    inside = (top[:, 0] - centre[0]) ** 2 + (top[:, 1] - centre[1]) ** 2 <= radius**2
     _closer(hits, np.where(inside, t_top, np.inf), top_id, np.array([0.0, 0.0, 1.0]))
 
 
-def _box(hits: _Hits, origin: np.ndarray, dirs: np.ndarray, lo: tuple[float, ...],
-         hi: tuple[float, ...], obj: int) -> None:
+def _box(
+    hits: _Hits,
+    origin: np.ndarray,
+    dirs: np.ndarray,
+    lo: tuple[float, ...],
+    hi: tuple[float, ...],
+    obj: int,
+) -> None:
     """Axis-aligned box (slab method)."""
     with np.errstate(divide='ignore', invalid='ignore'):
         t0 = (np.asarray(lo) - origin) / dirs
@@ -157,8 +175,10 @@ def mug_position(time_s: float) -> tuple[float, float]:
     (so a 3 s bag, the sample bag's default, is one sweep); it stays left of the plate.
     """
     progress = 0.5 - 0.5 * math.cos(math.pi * time_s / SWEEP_S)
-    return (MUG_START[0] + progress * (MUG_END[0] - MUG_START[0]),
-            MUG_START[1] + progress * (MUG_END[1] - MUG_START[1]))
+    return (
+        MUG_START[0] + progress * (MUG_END[0] - MUG_START[0]),
+        MUG_START[1] + progress * (MUG_END[1] - MUG_START[1]),
+    )
 
 
 def _objects(time_s: float) -> dict[str, Any]:
@@ -218,7 +238,7 @@ def _albedo(hits: _Hits, points: np.ndarray, time_s: float) -> np.ndarray:
     plate = hits.ids == _PLATE
     (px, py), radius, _ = _objects(time_s)['plate']
     r = np.hypot(points[plate, 0] - px, points[plate, 1] - py) / radius
-    colour[plate] *= (1.0 - 0.10 * np.exp(-((r - 0.72) / 0.05) ** 2))[:, None]
+    colour[plate] *= (1.0 - 0.10 * np.exp(-(((r - 0.72) / 0.05) ** 2)))[:, None]
     return colour
 
 
@@ -227,8 +247,11 @@ def _shade(hits: _Hits, dirs: np.ndarray, time_s: float) -> np.ndarray:
     points = _CAMERA_POS + np.where(np.isfinite(hits.t), hits.t, _FAR)[:, None] * dirs
     lambert = np.clip(hits.normal @ _LIGHT_DIR, 0.0, 1.0)
     shadow_origin = points + 1e-4 * hits.normal
-    blocked = np.isfinite(_cast(shadow_origin, np.broadcast_to(_LIGHT_DIR, dirs.shape).copy(),
-                                time_s, with_room=False).t)
+    blocked = np.isfinite(
+        _cast(
+            shadow_origin, np.broadcast_to(_LIGHT_DIR, dirs.shape).copy(), time_s, with_room=False
+        ).t
+    )
     light = 0.35 + 0.75 * lambert * np.where(blocked, 0.15, 1.0)
     view = -dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
     half = (view + _LIGHT_DIR) / np.linalg.norm(view + _LIGHT_DIR, axis=1, keepdims=True)
@@ -241,8 +264,9 @@ def _to_srgb8(linear: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(255.0 * np.clip(linear, 0, 1) ** (1 / 1.6)), 0, 255).astype(np.uint8)
 
 
-def render_tabletop(time_s: float = 0.0, width: int = BASE_WIDTH, height: int = BASE_HEIGHT,
-                    supersample: int = 2) -> SceneFrame:
+def render_tabletop(
+    time_s: float = 0.0, width: int = BASE_WIDTH, height: int = BASE_HEIGHT, supersample: int = 2
+) -> SceneFrame:
     """Render the tabletop scene at ``time_s`` seconds (the mug slides, the box drifts).
 
     Arguments:
@@ -256,8 +280,9 @@ def render_tabletop(time_s: float = 0.0, width: int = BASE_WIDTH, height: int = 
         pixels), HxW bool ground-truth mask of the red mug, and the intrinsics.
     """
     if width < 8 or height < 8 or supersample < 1:
-        raise ValueError(f'need width, height >= 8 and supersample >= 1, got {width}x{height}, '
-                         f'{supersample}')
+        raise ValueError(
+            f'need width, height >= 8 and supersample >= 1, got {width}x{height}, {supersample}'
+        )
     intr = scene_intrinsics(width, height)
     dirs = _rays(intr, 1)
     hits = _cast(_CAMERA_POS, dirs, time_s)

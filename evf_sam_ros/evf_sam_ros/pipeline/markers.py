@@ -16,8 +16,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .box3d import OrientedBox
-from .messages import fill_pose
+from evf_sam_ros.pipeline.messages import fill_pose
+from evf_sam_ros.target3d.box3d import OrientedBox
 
 BOX_ID, POINT_ID, LABEL_ID = 0, 1, 2
 MARKER_IDS = (BOX_ID, POINT_ID, LABEL_ID)
@@ -60,8 +60,9 @@ def _set_color(marker: Any, color: Sequence[int], alpha: float) -> None:
     marker.color.a = float(alpha)
 
 
-def _label_position(box: Optional[OrientedBox],
-                    point: Optional[tuple[float, float, float]]) -> np.ndarray:
+def _label_position(
+    box: Optional[OrientedBox], point: Optional[tuple[float, float, float]]
+) -> np.ndarray:
     """Above the box (or the point) in the image: towards -y of the optical frame."""
     if box is not None:
         half_height = float(np.abs(box.rotation[1]) @ box.size) / 2
@@ -72,9 +73,15 @@ def _label_position(box: Optional[OrientedBox],
     return anchor
 
 
-def target_markers(header: Any, target_id: Any, prompt: str, score: float,
-                   box: Optional[OrientedBox], point: Optional[tuple[float, float, float]],
-                   color: Sequence[int] = DEFAULT_COLOR) -> Any:
+def target_markers(
+    header: Any,
+    target_id: Any,
+    prompt: str,
+    score: float,
+    box: Optional[OrientedBox],
+    point: Optional[tuple[float, float, float]],
+    color: Sequence[int] = DEFAULT_COLOR,
+) -> Any:
     """MarkerArray of one target: its box, point and label, DELETEs for what it lacks.
 
     Arguments:
@@ -91,13 +98,15 @@ def target_markers(header: Any, target_id: Any, prompt: str, score: float,
     if box is not None:
         fill_pose(cube.pose, box)
         cube.scale.x, cube.scale.y, cube.scale.z = (
-            max(float(c), MIN_BOX_EDGE_M) for c in box.size)
+            max(float(c), MIN_BOX_EDGE_M) for c in box.size
+        )
         _set_color(cube, color, BOX_ALPHA)
     markers.append(cube)
     sphere = _marker(header, target_id, POINT_ID, None if point is None else Marker.SPHERE)
     if point is not None:
         sphere.pose.position.x, sphere.pose.position.y, sphere.pose.position.z = (
-            float(c) for c in point)
+            float(c) for c in point
+        )
         sphere.scale.x = sphere.scale.y = sphere.scale.z = POINT_DIAMETER_M
         _set_color(sphere, color, 1.0)
     markers.append(sphere)
@@ -105,7 +114,8 @@ def target_markers(header: Any, target_id: Any, prompt: str, score: float,
     label = _marker(header, target_id, LABEL_ID, Marker.TEXT_VIEW_FACING if anchored else None)
     if anchored:
         label.pose.position.x, label.pose.position.y, label.pose.position.z = (
-            float(c) for c in _label_position(box, point))
+            float(c) for c in _label_position(box, point)
+        )
         label.scale.z = LABEL_HEIGHT_M
         label.text = f'{prompt} ({score:.2f})'
         _set_color(label, (255, 255, 255), 1.0)

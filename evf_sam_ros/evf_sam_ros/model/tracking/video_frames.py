@@ -17,8 +17,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB, [0, 1] scale
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def sam2_video_pixels(image: np.ndarray, size: int, device: torch.device | str = 'cpu'
-                      ) -> torch.Tensor:
+def sam2_video_pixels(
+    image: np.ndarray, size: int, device: torch.device | str = 'cpu'
+) -> torch.Tensor:
     """SAM2 input of one video frame, as the official video predictor loads it.
 
     image: HxWx3 uint8 RGB (checked by the caller, e.g. ``preprocess.as_rgb_uint8``).
@@ -28,8 +29,9 @@ def sam2_video_pixels(image: np.ndarray, size: int, device: torch.device | str =
     """
     from PIL import Image
 
-    resized = np.array(Image.fromarray(image).resize(
-        (size, size), resample=Image.Resampling.BICUBIC))
+    resized = np.array(
+        Image.fromarray(image).resize((size, size), resample=Image.Resampling.BICUBIC)
+    )
     x = torch.from_numpy(resized).to(device).permute(2, 0, 1)
     x = (x.to(torch.float64) / 255.0).to(torch.float32)
     mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=x.device).view(-1, 1, 1)

@@ -13,10 +13,16 @@ from typing import Optional
 
 import numpy as np
 
-from .box3d import OrientedBox, fit_oriented_box
-from .cloud import SurfaceFilter, TargetCloud, build_cloud, check_rgb, target_surface
-from .geometry import CameraIntrinsics, DepthStats, target_point
-from .model.predictor import SegmentationResult
+from evf_sam_ros.model.results import SegmentationResult
+from evf_sam_ros.target3d.box3d import OrientedBox, fit_oriented_box
+from evf_sam_ros.target3d.cloud import (
+    SurfaceFilter,
+    TargetCloud,
+    build_cloud,
+    check_rgb,
+    target_surface,
+)
+from evf_sam_ros.target3d.geometry import CameraIntrinsics, DepthStats, target_point
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,13 @@ class TargetSettings:
 
     def surface_filter(self) -> SurfaceFilter:
         """The surface-pixel filter these settings describe (validates them)."""
-        return SurfaceFilter(self.min_depth_m, self.max_depth_m, self.cloud_gate_sigmas,
-                             self.cloud_gate_min_m, self.cloud_max_incidence_deg)
+        return SurfaceFilter(
+            self.min_depth_m,
+            self.max_depth_m,
+            self.cloud_gate_sigmas,
+            self.cloud_gate_min_m,
+            self.cloud_max_incidence_deg,
+        )
 
 
 @dataclass(frozen=True)
@@ -103,10 +114,14 @@ def is_found(result: SegmentationResult, settings: TargetSettings) -> bool:
 BOX_SAMPLE_POINTS = 2048
 
 
-def estimate_target(result: SegmentationResult, settings: TargetSettings,
-                    depth_m: Optional[np.ndarray] = None,
-                    intrinsics: Optional[CameraIntrinsics] = None,
-                    rgb: Optional[np.ndarray] = None, with_cloud: bool = True) -> TargetEstimate:
+def estimate_target(
+    result: SegmentationResult,
+    settings: TargetSettings,
+    depth_m: Optional[np.ndarray] = None,
+    intrinsics: Optional[CameraIntrinsics] = None,
+    rgb: Optional[np.ndarray] = None,
+    with_cloud: bool = True,
+) -> TargetEstimate:
     """Decide found and, with depth (HxW float32 metres, aligned to the image) and the
     image's intrinsics, deproject the mask's robust depth and fit the target's box.
 
@@ -118,21 +133,33 @@ def estimate_target(result: SegmentationResult, settings: TargetSettings,
     found = is_found(result, settings)
     if not found or depth_m is None or intrinsics is None:
         return TargetEstimate(found, None, None)
-    point, stats = target_point(result.mask, depth_m, intrinsics, settings.erode_iterations,
-                                settings.min_depth_m, settings.max_depth_m,
-                                settings.min_valid_fraction)
+    point, stats = target_point(
+        result.mask,
+        depth_m,
+        intrinsics,
+        settings.erode_iterations,
+        settings.min_depth_m,
+        settings.max_depth_m,
+        settings.min_valid_fraction,
+    )
     if point is None:
         return TargetEstimate(found, point, stats)
     if rgb is not None:
         check_rgb(rgb, intrinsics)
-    surface = target_surface(result.mask, depth_m, intrinsics, stats.median_m,
-                             settings.surface_filter(), result.bbox)
+    surface = target_surface(
+        result.mask, depth_m, intrinsics, stats.median_m, settings.surface_filter(), result.bbox
+    )
     box = None
     if len(surface) >= max(settings.box_min_points, 3):
-        box = fit_oriented_box(surface.points(intrinsics, BOX_SAMPLE_POINTS),
-                               settings.box_plane_tolerance_m, settings.box_trim, len(surface))
+        box = fit_oriented_box(
+            surface.points(intrinsics, BOX_SAMPLE_POINTS),
+            settings.box_plane_tolerance_m,
+            settings.box_trim,
+            len(surface),
+        )
     cloud = None
     if with_cloud and len(surface):
-        cloud = build_cloud(surface, intrinsics, rgb, settings.cloud_voxel_size,
-                            settings.cloud_max_points)
+        cloud = build_cloud(
+            surface, intrinsics, rgb, settings.cloud_voxel_size, settings.cloud_max_points
+        )
     return TargetEstimate(found, point, stats, len(surface), box, cloud)

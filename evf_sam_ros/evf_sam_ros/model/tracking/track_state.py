@@ -52,8 +52,10 @@ class TrackerSettings:
         """A copy with some fields changed (validated); unknown names raise ValueError."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
-            raise ValueError(f'unknown tracker settings {sorted(unknown)}; known: '
-                             f'{[f.name for f in dataclasses.fields(self)]}')
+            raise ValueError(
+                f'unknown tracker settings {sorted(unknown)}; known: '
+                f'{[f.name for f in dataclasses.fields(self)]}'
+            )
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     def is_weak(self, score: float, object_score: float) -> bool:
@@ -109,8 +111,9 @@ class TargetState:
         self.frames_since_grounding = 0
         self.frame_size: Optional[tuple[int, int]] = None
 
-    def ground_reason(self, settings: TrackerSettings, frame_size: tuple[int, int]
-                      ) -> Optional[str]:
+    def ground_reason(
+        self, settings: TrackerSettings, frame_size: tuple[int, int]
+    ) -> Optional[str]:
         """Why this target must be re-grounded on a frame of ``frame_size``, or None."""
         if self.lost:
             return GROUND_LOST
@@ -121,8 +124,15 @@ class TargetState:
             return GROUND_INTERVAL
         return None
 
-    def record(self, settings: TrackerSettings, grounded: Optional[str], score: float,
-               object_score: float, area: int, frame_size: tuple[int, int]) -> tuple[bool, bool]:
+    def record(
+        self,
+        settings: TrackerSettings,
+        grounded: Optional[str],
+        score: float,
+        object_score: float,
+        area: int,
+        frame_size: tuple[int, int],
+    ) -> tuple[bool, bool]:
         """Update after a frame; return (found, became_lost)."""
         if grounded == GROUND_ADDED:
             self.frames_since_grounding = 0
@@ -144,6 +154,14 @@ class TargetState:
 
     def status(self, found: bool, grounded: Optional[str]) -> TargetStatus:
         """Snapshot after the frame just recorded."""
-        return TargetStatus(self.target_id, self.prompt, found, self.lost, grounded,
-                            self.frames_since_grounding, self.weak_frames, self.lost_count,
-                            self.reground_count)
+        return TargetStatus(
+            self.target_id,
+            self.prompt,
+            found,
+            self.lost,
+            grounded,
+            self.frames_since_grounding,
+            self.weak_frames,
+            self.lost_count,
+            self.reground_count,
+        )

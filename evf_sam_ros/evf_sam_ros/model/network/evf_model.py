@@ -11,9 +11,15 @@ import contextlib
 import torch
 from torch import nn
 
-from .beit3 import MultimodalExtractor
-from .config import EvfConfig, Regime, Sam2Config, SamVitConfig
-from .sam_parts import Sam2Runner, SamVitRunner, build_sam2, build_sam2_eager_parts, build_sam_vit
+from evf_sam_ros.model.config import EvfConfig, Regime, Sam2Config, SamVitConfig
+from evf_sam_ros.model.network.beit3 import MultimodalExtractor
+from evf_sam_ros.model.network.sam_parts import (
+    Sam2Runner,
+    SamVitRunner,
+    build_sam2,
+    build_sam2_eager_parts,
+    build_sam_vit,
+)
 
 
 class EvfSamModel(nn.Module):
@@ -34,9 +40,15 @@ class EvfSamModel(nn.Module):
             else:
                 self.visual_model = build_sam2(cfg.sam, eager)
             self.mm_extractor = MultimodalExtractor(cfg.beit3)
-            self.text_hidden_fcs = nn.ModuleList([nn.Sequential(
-                nn.Linear(cfg.hidden_size, cfg.hidden_size), nn.ReLU(),
-                nn.Linear(cfg.hidden_size, cfg.out_dim))])
+            self.text_hidden_fcs = nn.ModuleList(
+                [
+                    nn.Sequential(
+                        nn.Linear(cfg.hidden_size, cfg.hidden_size),
+                        nn.ReLU(),
+                        nn.Linear(cfg.hidden_size, cfg.out_dim),
+                    )
+                ]
+            )
 
     @property
     def sam_image_size(self) -> int:
@@ -49,8 +61,9 @@ class EvfSamModel(nn.Module):
             return SamVitRunner(self.visual_model, regime)
         return Sam2Runner(self.visual_model, regime)
 
-    def text_embedding(self, pixels: torch.Tensor, input_ids: torch.Tensor,
-                       text_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def text_embedding(
+        self, pixels: torch.Tensor, input_ids: torch.Tensor, text_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Prompt tokens for SAM: BEiT-3 CLS output through the projector.
 
         pixels: 1x3x224x224 (BEiT-3 normalisation; shared by all K prompts) or Kx3x224x224,

@@ -20,7 +20,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from .geometry import CameraIntrinsics
+from evf_sam_ros.target3d.geometry import CameraIntrinsics
 
 #: A RealSense D435-like colour camera at 1280x720.
 HD_INTRINSICS = CameraIntrinsics(910.0, 910.0, 639.5, 359.5, 1280, 720)
@@ -117,7 +117,7 @@ class Cylinder:
         d_perp, o_perp = dirs - d_par[:, None] * a, o - o_par * a
         qa = np.sum(d_perp * d_perp, axis=1)
         qb = 2 * d_perp @ o_perp
-        qc = o_perp @ o_perp - self.radius ** 2
+        qc = o_perp @ o_perp - self.radius**2
         with np.errstate(invalid='ignore', divide='ignore'):
             t_side = (-qb - np.sqrt(qb * qb - 4 * qa * qc)) / (2 * qa)
             h = o_par + t_side * d_par
@@ -129,7 +129,7 @@ class Cylinder:
         for sign, t_cap in zip((-1.0, 1.0), t_caps):
             p = o + np.nan_to_num(t_cap, posinf=0, neginf=0)[:, None] * dirs
             radial = p - (p @ a)[:, None] * a
-            ok = (t_cap > 1e-9) & (np.sum(radial * radial, axis=1) <= self.radius ** 2)
+            ok = (t_cap > 1e-9) & (np.sum(radial * radial, axis=1) <= self.radius**2)
             better = ok & (t_cap < best_t)
             best_t = np.where(better, t_cap, best_t)
             normal[better] = sign * a
@@ -248,8 +248,11 @@ def _table(camera: _Camera) -> Plane:
     return Plane(camera.point([0.0, 0.0, 0.0]), camera.vector([0.0, 0.0, 1.0]))
 
 
-def box_on_table(size: Sequence[float] = (0.20, 0.12, 0.08), yaw_deg: float = 30.0,
-                 intrinsics: CameraIntrinsics = HD_INTRINSICS) -> Scene:
+def box_on_table(
+    size: Sequence[float] = (0.20, 0.12, 0.08),
+    yaw_deg: float = 30.0,
+    intrinsics: CameraIntrinsics = HD_INTRINSICS,
+) -> Scene:
     """A cuboid (length, width, height) standing on a table, turned ``yaw_deg`` about the
     vertical, seen from 0.65 m, about 45 degrees from above: its top and two sides show.
     """
@@ -260,24 +263,31 @@ def box_on_table(size: Sequence[float] = (0.20, 0.12, 0.08), yaw_deg: float = 30
     return Scene(box, (_table(camera),), intrinsics)
 
 
-def can_on_table(radius: float = 0.035, height: float = 0.12,
-                 intrinsics: CameraIntrinsics = HD_INTRINSICS) -> Scene:
+def can_on_table(
+    radius: float = 0.035, height: float = 0.12, intrinsics: CameraIntrinsics = HD_INTRINSICS
+) -> Scene:
     """An upright cylinder (a can) on the table, seen like ``box_on_table``."""
     camera = _Camera(_TABLE_EYE, _TABLE_LOOK)
-    can = Cylinder(camera.point([0.0, 0.0, height / 2]), camera.vector([0.0, 0.0, 1.0]),
-                   radius, height)
+    can = Cylinder(
+        camera.point([0.0, 0.0, height / 2]), camera.vector([0.0, 0.0, 1.0]), radius, height
+    )
     return Scene(can, (_table(camera),), intrinsics)
 
 
-def board_before_wall(size: Sequence[float] = (0.05, 0.30, 0.012), yaw_deg: float = 25.0,
-                      distance_m: float = 0.8, wall_m: float = 2.0,
-                      intrinsics: CameraIntrinsics = HD_INTRINSICS) -> Scene:
+def board_before_wall(
+    size: Sequence[float] = (0.05, 0.30, 0.012),
+    yaw_deg: float = 25.0,
+    distance_m: float = 0.8,
+    wall_m: float = 2.0,
+    intrinsics: CameraIntrinsics = HD_INTRINSICS,
+) -> Scene:
     """A thin upright board (width, height, thickness) ``distance_m`` in front of the camera,
     turned ``yaw_deg`` about the vertical (image y), a wall at ``wall_m`` behind it.
     """
     c, s = math.cos(math.radians(yaw_deg)), math.sin(math.radians(yaw_deg))
     rotation = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
-    board = Cuboid(np.array([0.02, 0.0, distance_m]), rotation, np.asarray(size, float),
-                   colour=(230, 200, 60))
+    board = Cuboid(
+        np.array([0.02, 0.0, distance_m]), rotation, np.asarray(size, float), colour=(230, 200, 60)
+    )
     wall = Plane(np.array([0.0, 0.0, wall_m]), np.array([0.0, 0.0, -1.0]), (200, 200, 190))
     return Scene(board, (wall,), intrinsics)

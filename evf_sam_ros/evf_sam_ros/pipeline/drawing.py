@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from evf_sam_ros.geometry import erode_mask, mask_bbox
+from evf_sam_ros.model.masks import erode_mask, mask_bbox
 
 _OUTLINE_WIDTH_PX = 2
 _BOX_COLOR = (255, 215, 0)
@@ -216,7 +216,7 @@ def contact_sheet(
             f'need columns >= 1, tile_width >= 1, gap >= 0; got {columns}, {tile_width}, {gap}'
         )
     resized = [_resize_to_width(_check_image(t, 'tile'), tile_width) for t in tiles]
-    rows = [resized[i:i + columns] for i in range(0, len(resized), columns)]
+    rows = [resized[i : i + columns] for i in range(0, len(resized), columns)]
     row_heights = [max(t.shape[0] for t in row) for row in rows]
     n_cols = min(columns, len(resized))
     sheet_h = sum(row_heights) + (len(rows) + 1) * gap
@@ -227,7 +227,7 @@ def contact_sheet(
     for row, row_height in zip(rows, row_heights):
         for col, tile in enumerate(row):
             x = gap + col * (tile_width + gap)
-            sheet[y:y + tile.shape[0], x:x + tile_width] = tile
+            sheet[y : y + tile.shape[0], x : x + tile_width] = tile
         y += row_height + gap
     return sheet
 
@@ -237,5 +237,11 @@ def draw_result(image_rgb: np.ndarray, result: Any, found: bool | None = None) -
     and the "prompt  score" label. ``found`` defaults to a non-empty mask. HxWx3 uint8 RGB.
     """
     found = result.area > 0 if found is None else found
-    return annotate(overlay_mask(image_rgb, result.mask), result.prompt, result.score,
-                    result.centroid, result.bbox, found)
+    return annotate(
+        overlay_mask(image_rgb, result.mask),
+        result.prompt,
+        result.score,
+        result.centroid,
+        result.bbox,
+        found,
+    )
