@@ -116,9 +116,11 @@ def run_mode(mode: str, checkpoint: str, sizes: list[tuple[int, int]], frames: i
         from rclpy.parameter import Parameter
 
         from evf_sam_ros.node.evf_sam_node import EvfSamNode
+        from evf_sam_ros.node.main import autostart
 
         overrides = [Parameter(p.split(':=')[0], value=_value(p.split(':=')[1])) for p in params]
         node = EvfSamNode(namespace=NS, parameter_overrides=overrides)
+        autostart(node)  # as `ros2 run` does
         executor.add_node(node)
     else:
         cmd = [

@@ -84,13 +84,16 @@ def test_parameter_layers_are_shipped_then_user_file_then_command_line(share, tm
         tmp_path / 'mine.yaml',
         {'/**/evf_sam': {'ros__parameters': {'checkpoint': '/data/ckpt', 'device': 'cuda:1'}}},
     )
-    assert node_parameters(share, {}) == [shipped]
-    assert node_parameters(share, {'params_file': str(user)}) == [shipped, user]
+    launched = launch_params.LAUNCHED
+    assert launched == {'autostart': False}  # the launch file drives the lifecycle
+    assert node_parameters(share, {}) == [shipped, launched]
+    assert node_parameters(share, {'params_file': str(user)}) == [shipped, user, launched]
     values = {'params_file': str(user), 'checkpoint': '', 'device': 'cpu'}
-    assert node_parameters(share, values) == [shipped, user, {'device': 'cpu'}]
+    assert node_parameters(share, values) == [shipped, user, {'device': 'cpu'}, launched]
     assert node_parameters(share, {'params_file': str(shipped), 'checkpoint': 'a/b'}) == [
         shipped,
         {'checkpoint': 'a/b'},
+        launched,
     ]
 
 
@@ -170,7 +173,7 @@ def _launched(
     """
     layers = node_parameters(share, values)
     files = [layer for layer in layers if isinstance(layer, Path)]
-    given = next((layer for layer in layers if isinstance(layer, dict)), {})
+    given = {k: v for layer in layers if isinstance(layer, dict) for k, v in layer.items()}
     shm = launch_params.shm_environment(share, values.get('use_shm', 'false'))
     for name, value in shm.items():
         monkeypatch.setenv(name, value)
@@ -179,8 +182,22 @@ def _launched(
     with node_process(
         namespace, given, tmp, extra_params=files, remappings=launch_params.node_remappings(values)
     ):
-        wait_for(lambda: client.lifecycle_state(fqn) == 'active', 60, f'{fqn} to become active')
+        _drive_lifecycle(client, fqn)
         yield fqn
+
+
+def _drive_lifecycle(client: Client, fqn: str) -> None:
+    """What the launch file's LifecycleNode and event handlers do (launch_params.LIFECYCLE_STEPS):
+    each transition at start or once the node reaches the step's state; then it is active.
+    """
+    from lifecycle_msgs.msg import Transition
+
+    for step in launch_params.LIFECYCLE_STEPS:
+        state = step.on_state or 'unconfigured'
+        wait_for(lambda: client.lifecycle_state(fqn) == state, 60, f'{fqn} to be {state}')
+        transition = getattr(Transition, f'TRANSITION_{step.transition.upper()}')
+        assert client.transition(fqn, transition), f'{step.transition} of {fqn} failed'
+    wait_for(lambda: client.lifecycle_state(fqn) == 'active', 60, f'{fqn} to become active')
 
 
 def _parameters(client: Client, fqn: str, names: list[str]) -> list:

@@ -96,6 +96,24 @@ def test_grounded_once_then_tracked_and_several_targets(ros_client, track):
     assert (diagnostics_values(track['diag'], NODE) or {}).get('mode') == 'track'
 
 
+def test_a_one_shot_request_leaves_the_tracked_targets_alone(ros_client, track):
+    """~/segment with an image of another size is grounded on its own: the tracked target is
+    neither re-grounded nor reset on the next frame.
+    """
+    from evf_sam_msgs.srv import Segment
+
+    c = ros_client
+    _fresh_target(c, track)
+    first = _frame(c, track, 40, seed=40)
+    assert _frame(c, track, 41, seed=41).grounded is False
+    request = Segment.Request(prompt='the plate', image=image_msg(42, h=40, w=30))
+    answer = c.call(Segment, f'{NODE}/segment', request)
+    assert answer.success and (answer.result.mask.height, answer.result.mask.width) == (40, 30)
+    after = _frame(c, track, 43, seed=43)
+    assert (after.target_id, after.grounded) == (first.target_id, False)
+    assert after.reground_count == first.reground_count
+
+
 def test_lost_targets_are_regrounded(ros_client, track):
     c = ros_client
     assert all(r.successful for r in c.set_params(NODE, score_threshold=1.0, lost_after=2))

@@ -76,14 +76,16 @@ def _fmt(value: Any) -> str:
 
 def summarize(
     state: str,
-    load_error: str,
+    error: str,
     counters: Mapping[str, Any],
     problems: Mapping[str, int],
     input_rate: float,
 ) -> DiagnosticsSnapshot:
-    """Level and message from the lifecycle state, the load error and recent input."""
-    if load_error:
-        level, message = 2, f'model failed to load: {load_error}'
+    """Level and message from the lifecycle state, the last error (a failed load or
+    transition: ERROR until the next configure succeeds) and recent input.
+    """
+    if error:
+        level, message = 2, error
     elif state != 'active':
         level, message = 1, f'{state}: not processing'
     elif input_rate == 0.0:
@@ -117,6 +119,25 @@ def diagnostic_array(
     array.header.stamp = stamp
     array.status = [status]
     return array
+
+
+def node_status(
+    state: str, error: str, stats: NodeStats, targets: Any, inputs: Any, model: dict[str, Any]
+) -> DiagnosticsSnapshot:
+    """The node's status: ``targets`` a pipeline.TargetList, ``inputs`` its CameraInputs,
+    ``model`` its ``model_values``.
+    """
+    frames = inputs.frames
+    values = {
+        **stats.values(),
+        'prompt': targets.primary_prompt,
+        'targets': len(targets.snapshot()),
+        'frames_received': frames.received,
+        'frames_dropped': frames.dropped,
+        **model,
+    }
+    problems = dict(stats.warnings.counts)
+    return summarize(state, error, values, problems, inputs.rate.rate())
 
 
 def model_values(predictor: Any, settings: Any, segmenter: Any) -> dict[str, Any]:

@@ -1,21 +1,21 @@
 """evf_sam_node: camera images + text commands in; masks, segmentations and 3D targets out.
 
 A lifecycle node: configure loads the model, activate subscribes and starts the inference
-thread, deactivate stops them, cleanup frees the model (GPU memory included). With
-``autostart`` (default) it configures and activates itself. Subscription callbacks only
-store messages; the worker thread runs the shared frame pipeline (``evf_sam_ros.pipeline``)
-on the newest frame, so commands, services and parameter changes answer during a forward
-pass. Its topics, services and action are declared in ``node.interface``; its parameters in
-``node.settings``.
+thread, deactivate stops them, cleanup frees the model (GPU memory included). ``autostart``
+(``main``, for ``ros2 run``) configures and activates it; the launch file drives it with
+lifecycle events instead. Subscription callbacks only store messages; the worker thread runs
+the shared frame pipeline (``evf_sam_ros.pipeline``) on the newest frame, so commands,
+services and parameter changes answer during a forward pass. Its topics, services and action
+are declared in ``node.interface``, its parameters in ``node.settings``; every exception is
+reported (``node.faults``).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import time
 from typing import Any
 
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
 from evf_sam_ros.model import EvfSamError, EvfSamPredictor
 from evf_sam_ros.node.diagnostics import (
@@ -23,13 +23,15 @@ from evf_sam_ros.node.diagnostics import (
     diagnostic_array,
     dtype_name,
     model_values,
-    summarize,
+    node_status,
 )
+from evf_sam_ros.node.faults import describe, reported_transition
 from evf_sam_ros.node.frames import FrameRunner
 from evf_sam_ros.node.inputs import CameraInputs
-from evf_sam_ros.node.interface import Handlers
+from evf_sam_ros.node.interface import Handlers, interface_types
+from evf_sam_ros.node.interface_types import missing_types
 from evf_sam_ros.node.io import NodeIO, make_groups, qos_advice
-from evf_sam_ros.node.lifecycle_guard import guarded_change_state
+from evf_sam_ros.node.lifecycle_guard import GuardedLifecycleNode
 from evf_sam_ros.node.loading import load_model
 from evf_sam_ros.node.parameters import NodeParameters
 from evf_sam_ros.node.requests import (
@@ -42,12 +44,19 @@ from evf_sam_ros.node.requests import (
 from evf_sam_ros.node.settings import NodeSettings
 from evf_sam_ros.node.target_control import TargetControl
 from evf_sam_ros.node.worker import InferenceWorker
-from evf_sam_ros.pipeline import FrameMessages, SourceImage, TargetList, check_prompt
-from evf_sam_ros.pipeline.frame import Segmenter
+from evf_sam_ros.pipeline import (
+    FrameMessages,
+    Segmenter,
+    TargetList,
+    check_prompt,
+    predictor_segmenter,
+)
 from evf_sam_ros.pipeline.track import TrackSegmenter
 
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
-class EvfSamNode(LifecycleNode):
+
+class EvfSamNode(GuardedLifecycleNode):
     """Text-prompted segmentation node (see the package README for topics and parameters)."""
 
     def __init__(self, node_name: str = 'evf_sam', **kwargs: Any):
@@ -55,7 +64,7 @@ class EvfSamNode(LifecycleNode):
         self.predictor: EvfSamPredictor | None = None
         self.segmenter: Segmenter | None = None
         self.active = self.closing = False
-        self.load_error = ''
+        self.error = ''  # the last failed load or transition, ERROR on /diagnostics
         self.params = NodeParameters(
             self,
             on_change=self._on_parameters_changed,
@@ -63,12 +72,11 @@ class EvfSamNode(LifecycleNode):
             validate_prompt=self.validate_prompt,
         )
         self.stats = NodeStats(self._log_warning)
-        self.inputs = CameraInputs()
+        self.inputs, self.outputs = CameraInputs(), FrameMessages()
         self.targets = TargetList(self.validate_prompt)
         self.goals, self.pending = GoalRegistry(), PendingRequests()
         self._worker: InferenceWorker | None = None
-        self.outputs = FrameMessages()
-        self.io = NodeIO(self, self._handlers(), make_groups())
+        self.io = NodeIO(self, self._handlers(), make_groups(), self.report)
         self.runner = FrameRunner(
             lambda: self.settings,
             lambda: self.segmenter,
@@ -78,20 +86,16 @@ class EvfSamNode(LifecycleNode):
             self.goals,
             self.stats,
             self.outputs,
+            self.pending,
             publishing=lambda: self.active and not self.closing,
             now_ns=lambda: self.get_clock().now().nanoseconds,
         )
         self.io.create_servers(self.settings)
         self.create_timer(
             self.settings.diagnostics_period,
-            self._publish_diagnostics,
+            self.io.guarded(self._publish_diagnostics, 'diagnostics'),
             callback_group=self.io.groups['control'],
         )
-        if (
-            self.settings.autostart
-            and self.trigger_configure() == TransitionCallbackReturn.SUCCESS
-        ):
-            self.trigger_activate()
 
     def _handlers(self) -> Handlers:
         """What each topic, service and action of node.interface calls."""
@@ -102,6 +106,8 @@ class EvfSamNode(LifecycleNode):
             publish=lambda name, msg: self.io.publish(name, msg),
             has_subscribers=lambda name: self.io.has_subscribers(name),
             last_image=lambda: self.inputs.last_image,
+            configured=lambda: self.predictor is not None,
+            max_targets=lambda: self.settings.max_targets,
         )
         action = FindTargetAction(
             self, self.goals, lambda: self.settings.action_timeout, self._log_warning
@@ -129,46 +135,44 @@ class EvfSamNode(LifecycleNode):
         """The current NodeSettings snapshot."""
         return self.params.settings
 
-    # rclpy (Humble, Jazzy) raises out of executor.spin() when change_state asks for a
-    # transition the current state does not have (e.g. activate twice): refuse it instead.
-    _LifecycleNodeMixin__on_change_state = guarded_change_state(
-        LifecycleNode._LifecycleNodeMixin__on_change_state
-    )
-
     # ---- lifecycle -------------------------------------------------------------------
+    @reported_transition('configure')
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Load the model (on failure: FAILURE, stay unconfigured), create the publishers and
-        apply the prompt parameter.
+        """Check the interface types and the parameters, load the model (on failure:
+        FAILURE, stay unconfigured), create the publishers and apply the prompt parameter.
         """
         s = self.settings
-        if self.params.errors:
-            return self._load_failed('; '.join(self.params.errors))
+        problems = missing_types(interface_types()) + self.params.errors
+        if problems:
+            return self._failed(f'configure failed: {"; ".join(problems)}', 'staying unconfigured')
         self.get_logger().info(f'loading {s.checkpoint} (device {s.device}, dtype {s.dtype})')
         try:
             self.predictor, self.segmenter = load_model(s)
         except (EvfSamError, RuntimeError, OSError) as exc:  # RuntimeError/OSError: I/O, OOM
-            return self._load_failed(str(exc))
-        self.load_error = ''
+            return self._failed(f'model failed to load: {exc}', 'staying unconfigured')
+        self.error = ''
         p = self.predictor
         self.get_logger().info(f'loaded {p.regime.name} on {p.device} ({dtype_name(p.dtype)})')
         self.io.create_publishers(s)
         if s.prompt.strip():
             self.control.apply_command(s.prompt, 'parameter prompt')
         self.control.announce()
-        return TransitionCallbackReturn.SUCCESS
+        return SUCCESS
 
-    def _load_failed(self, reason: str) -> TransitionCallbackReturn:
-        self.load_error = reason
-        self.get_logger().error(f'model failed to load; staying unconfigured: {reason}')
-        return TransitionCallbackReturn.FAILURE
+    def _failed(self, reason: str, outcome: str) -> TransitionCallbackReturn:
+        """A transition failed: logged once, ERROR on /diagnostics (until a configure works)."""
+        self.error = reason
+        self.get_logger().error(f'{reason}; {outcome}')
+        return FAILURE
 
+    @reported_transition('activate')
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe to the inputs and start the inference thread."""
         self.io.subscribe(self.settings)
         self._worker = InferenceWorker(
             self.inputs.frames,
             self.runner.process,
-            self._on_worker_error,
+            lambda where, exc: self.report('worker_error', 'inference', exc),
             max_rate=lambda: self.settings.max_rate,
         )
         self._worker.start()
@@ -177,6 +181,7 @@ class EvfSamNode(LifecycleNode):
         self.control.announce()
         return result
 
+    @reported_transition('deactivate')
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Answer waiting requests, unsubscribe, stop the inference thread, drop queued frames."""
         self.active = False
@@ -188,6 +193,7 @@ class EvfSamNode(LifecycleNode):
         self.inputs.frames.clear()
         return super().on_deactivate(state)
 
+    @reported_transition('cleanup')
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Answer waiting requests, destroy the publishers, release the model and forget the
         last image, camera_info and depth.
@@ -198,15 +204,25 @@ class EvfSamNode(LifecycleNode):
             self.predictor.release()
         self.predictor, self.segmenter = None, None
         self.inputs.forget()
-        return TransitionCallbackReturn.SUCCESS
+        return SUCCESS
 
+    @reported_transition('shutdown')
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Deactivate (if active) and clean up (if a model is loaded)."""
-        if self.active:
-            self.on_deactivate(state)
-        if self.predictor is not None:
-            self.on_cleanup(state)
-        return TransitionCallbackReturn.SUCCESS
+        """Deactivate and clean up."""
+        return self.on_error(state)
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """After a transition raised (rclpy's error processing): stop and release everything;
+        SUCCESS takes the node to unconfigured, where configure can try again.
+        """
+        self.on_deactivate(state)  # both safe in any state
+        self.on_cleanup(state)
+        return SUCCESS
+
+    def transition_failed(self, transition: str, exc: BaseException) -> None:
+        """A transition raised ``exc`` (``faults.reported_transition``): reported, counted."""
+        self.stats.warnings.count('transition_error')
+        self._failed(f'{transition} failed: {describe(exc)}', 'the node goes back to unconfigured')
 
     def stop(self, timeout_s: float = 1.5) -> None:
         """Before the executor goes away (Ctrl-C, SIGTERM): answer waiting requests, stop
@@ -248,31 +264,21 @@ class EvfSamNode(LifecycleNode):
         return 'inactive' if self.predictor is not None else 'unconfigured'
 
     def segment_async(self, prompt: str, image: Any | None) -> concurrent.futures.Future:
-        """Queue a one-shot segmentation on the worker; see RequestBackend."""
-        if not self.active:
+        """Queue a one-shot segmentation on the worker; see RequestBackend. It runs in image
+        mode on the model, never through the tracker: tracked targets are not touched.
+        """
+        if not self.active or self.predictor is None:
             raise RequestRefused(f'node is {self.state_label()}, not active')
-        cleaned = self.validate_prompt(prompt)
-        last = self.inputs.last_image
-        source = SourceImage(image, False, time.monotonic()) if image is not None else last
-        if source is None:
-            raise RequestRefused('no image received yet on `image`; put one in the request')
-        future = self.pending.new()
-        worker = self._worker
-        if worker is None:
-            self.pending.settle(future, error=RequestRefused('node is shutting down'))
-        else:
-            worker.submit(lambda: self.runner.serve(source, cleaned, future, self.pending))
-        return future
+        one_shot = predictor_segmenter(self.predictor)
+        return self.runner.submit(self.validate_prompt(prompt), image, self._worker, one_shot)
 
     # ---- faults and diagnostics ------------------------------------------------------
-    def _on_worker_error(self, where: str, exc: BaseException) -> None:
-        if self.closing:  # the ROS context is going away: nothing can be published or logged
-            return
-        self.stats.warn(
-            'worker_error',
-            f'inference failed ({type(exc).__name__}: {exc}); '
-            'the node carries on with the next frame',
-        )
+    def report(self, kind: str, where: str, exc: BaseException) -> None:
+        """An exception of a callback or the worker: logged (throttled per kind) and counted;
+        nothing while the node shuts down (the ROS context is going away).
+        """
+        if not self.closing:
+            self.stats.warn(kind, f'{where} failed ({describe(exc)}); the node carries on')
 
     def _log_warning(self, message: str) -> None:
         if not self.closing:
@@ -281,17 +287,9 @@ class EvfSamNode(LifecycleNode):
     def _publish_diagnostics(self) -> None:
         if self.closing:
             return
-        i, t = self.inputs, self.targets
-        values = {
-            **self.stats.values(),
-            'prompt': t.primary_prompt,
-            'targets': len(t.snapshot()),
-            **{'frames_received': i.frames.received, 'frames_dropped': i.frames.dropped},
-            **model_values(self.predictor, self.settings, self.segmenter),
-        }
-        problems = dict(self.stats.warnings.counts)
-        snap = summarize(
-            self.state_label(), self.load_error, values, problems, self.inputs.rate.rate()
-        )
-        name, stamp = self.get_fully_qualified_name(), self.get_clock().now().to_msg()
-        self.io.publish('/diagnostics', diagnostic_array(snap, name, values['device'], stamp))
+        model = model_values(self.predictor, self.settings, self.segmenter)
+        state = self.state_label()
+        snap = node_status(state, self.error, self.stats, self.targets, self.inputs, model)
+        stamp = self.get_clock().now().to_msg()
+        name = self.get_fully_qualified_name()
+        self.io.publish('/diagnostics', diagnostic_array(snap, name, model['device'], stamp))

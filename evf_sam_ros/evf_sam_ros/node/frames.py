@@ -15,6 +15,7 @@ from evf_sam_ros.node.inputs import CameraInputs
 from evf_sam_ros.node.io import NodeIO
 from evf_sam_ros.node.requests import GoalRegistry, PendingRequests, RequestRefused
 from evf_sam_ros.node.settings import NodeSettings
+from evf_sam_ros.node.worker import InferenceWorker
 from evf_sam_ros.pipeline import (
     BAD_IMAGE,
     NO_PROMPT,
@@ -52,17 +53,24 @@ class FrameRunner:
         goals: GoalRegistry,
         stats: NodeStats,
         outputs: FrameMessages,
+        pending: PendingRequests,
         publishing: Callable[[], bool],
         now_ns: Callable[[], int],
     ):
         self._settings, self._segmenter, self._inputs, self._io = settings, segmenter, inputs, io
         self._targets, self._goals, self._stats = targets, goals, stats
         self._publishing, self._now_ns = publishing, now_ns
-        self.outputs = outputs
+        self.outputs, self._pending = outputs, pending
 
-    def run(self, source: SourceImage, targets: list[NamedTarget]) -> FrameOutput:
-        """The shared frame pipeline with the node's model, depth and settings; its problems
-        are counted and warned (throttled). RequestRefused when no model is loaded.
+    def run(
+        self,
+        source: SourceImage,
+        targets: list[NamedTarget],
+        segmenter: Segmenter | None = None,
+    ) -> FrameOutput:
+        """The shared frame pipeline with the node's model (``segmenter``, else the node's),
+        depth and settings; its problems are counted and warned (throttled). RequestRefused
+        when no model is loaded.
         """
         s = self._settings()
         depth = None
@@ -75,7 +83,7 @@ class FrameRunner:
                 s.depth_wait,
                 present('depth'),
             )
-        segmenter = self._segmenter()
+        segmenter = segmenter or self._segmenter()
         if segmenter is None:
             raise RequestRefused('node is unconfigured: no model loaded')
         out = process_frame(
@@ -116,18 +124,43 @@ class FrameRunner:
         overhead_s = time.monotonic() - source.received_monotonic - out.model_s
         self._stats.overhead_ms.add(overhead_s * 1e3)
 
+    def submit(
+        self,
+        prompt: str,
+        image: Any | None,
+        worker: InferenceWorker | None,
+        segmenter: Segmenter,
+    ) -> concurrent.futures.Future:
+        """Queue a one-shot request (a checked ``prompt``, ``image`` a sensor_msgs/Image or
+        None for the newest frame) on ``worker``; its Future gives the Segmentation or raises
+        RequestRefused. RequestRefused at once when there is no image yet.
+        """
+        last = self._inputs.last_image
+        source = SourceImage(image, False, time.monotonic()) if image is not None else last
+        if source is None:
+            raise RequestRefused('no image received yet on `image`; put one in the request')
+        future = self._pending.new()
+        if worker is None:
+            self._pending.settle(future, error=RequestRefused('node is shutting down'))
+        else:
+            worker.submit(lambda: self.serve(source, prompt, future, segmenter))
+        return future
+
     def serve(
         self,
         source: SourceImage,
         prompt: str,
         future: concurrent.futures.Future,
-        pending: PendingRequests,
+        segmenter: Segmenter,
     ) -> None:
-        """One ~/segment request: answer ``future`` with the Segmentation or the reason."""
+        """One ~/segment request with ``segmenter`` (image mode: a one-shot request leaves
+        the tracker alone): answer ``future`` with the Segmentation or the reason.
+        """
+        pending = self._pending
         if future.done():  # abandoned while queued
             return
         try:
-            out = self.run(source, [NamedTarget(ONE_SHOT, prompt)])
+            out = self.run(source, [NamedTarget(ONE_SHOT, prompt)], segmenter)
         except Exception as exc:  # answered to the caller and logged, never swallowed
             self._stats.warn('service_error', f'~/segment failed: {type(exc).__name__}: {exc}')
             pending.settle(future, error=RequestRefused(f'{type(exc).__name__}: {exc}'))

@@ -14,6 +14,13 @@ from rclpy.callback_groups import (
     ReentrantCallbackGroup,
 )
 
+from evf_sam_ros.node.faults import (
+    Report,
+    guard_callback,
+    guard_execute,
+    guard_goal,
+    guard_service,
+)
 from evf_sam_ros.node.interface import ACTIONS, GROUPS, SERVICES, TOPICS, Handlers
 from evf_sam_ros.node.interface_types import load_type
 from evf_sam_ros.node.settings import NodeSettings
@@ -32,11 +39,18 @@ class NodeIO:
     """The node's topics, services and action, made from the interface table.
 
     ``node``: the rclpy (lifecycle) node the entities belong to; ``handlers``: what each
-    subscription and request calls; ``groups``: callback groups by name (``make_groups``).
+    subscription and request calls; ``groups``: callback groups by name (``make_groups``);
+    ``report``: where an exception of a handler goes (``faults``: every handler is guarded).
     """
 
-    def __init__(self, node: Any, handlers: Handlers, groups: dict[str, CallbackGroup]):
-        self._node, self._handlers, self.groups = node, handlers, groups
+    def __init__(
+        self,
+        node: Any,
+        handlers: Handlers,
+        groups: dict[str, CallbackGroup],
+        report: Report,
+    ):
+        self._node, self._handlers, self.groups, self._report = node, handlers, groups, report
         self._subs: dict[str, Any] = {}
         self._pubs: dict[str, Any] = {}
         self._servers: list[Any] = []
@@ -52,18 +66,20 @@ class NodeIO:
                 node.create_service(
                     load_type(srv.type),
                     srv.name,
-                    getattr(h, srv.handler),
+                    guard_service(getattr(h, srv.handler), srv.name, self._report),
                     callback_group=self.groups[srv.group],
                 )
             )
         for action in ACTIONS:
+            action_type = load_type(action.type)
+            execute = getattr(h, action.execute)
             self._servers.append(
                 ActionServer(
                     node,
-                    load_type(action.type),
+                    action_type,
                     action.name,
-                    getattr(h, action.execute),
-                    goal_callback=getattr(h, action.goal),
+                    guard_execute(execute, action.name, self._report, action_type.Result),
+                    goal_callback=guard_goal(getattr(h, action.goal), action.name, self._report),
                     cancel_callback=lambda _: CancelResponse.ACCEPT,
                     callback_group=self.groups[action.group],
                 )
@@ -73,6 +89,10 @@ class NodeIO:
                 self._pubs[topic.name] = node.create_publisher(
                     load_type(topic.type), topic.name, topic.qos(settings)
                 )
+
+    def guarded(self, callback: Any, where: str) -> Any:
+        """``callback`` (a timer's) reporting its exceptions as the interface's handlers do."""
+        return guard_callback(callback, where, self._report)
 
     # ---- publishers (configure .. cleanup) ---------------------------------------------
     def create_publishers(self, settings: NodeSettings) -> None:
@@ -105,14 +125,15 @@ class NodeIO:
         """Subscribe to the inputs these settings ask for (activate)."""
         from rclpy.event_handler import SubscriptionEventCallbacks
 
-        events = SubscriptionEventCallbacks(incompatible_qos=self._handlers.incompatible_qos)
+        qos_event = guard_callback(self._handlers.incompatible_qos, 'qos event', self._report)
+        events = SubscriptionEventCallbacks(incompatible_qos=qos_event)
         for topic in TOPICS:
             if topic.direction != 'in' or not topic.when(settings):
                 continue
             self._subs[topic.name] = self._node.create_subscription(
                 load_type(topic.type),
                 topic.name,
-                getattr(self._handlers, topic.handler),
+                guard_callback(getattr(self._handlers, topic.handler), topic.name, self._report),
                 topic.qos(settings),
                 callback_group=self.groups[topic.group],
                 event_callbacks=events if topic.qos_events else None,

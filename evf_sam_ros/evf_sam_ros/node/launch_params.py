@@ -1,11 +1,13 @@
-"""Launch arguments of evf_sam.launch.py -> evf_sam_node's parameters, remappings and
-environment, as plain functions: the launch file calls them, and tests check them by starting
-the node the same way, without the launch framework (not installable here).
+"""Launch arguments of evf_sam.launch.py -> evf_sam_node's parameters, remappings,
+environment and lifecycle steps, as plain functions and tables: the launch file calls them, and
+tests check them by starting the node the same way, without the launch framework (not
+installable here).
 
 Parameter precedence, lowest first: the shipped ``config/evf_sam.yaml``, the user's
 ``params_file``, then the parameter arguments given on the command line (``checkpoint``,
 ``device``). A parameter argument left empty (its default) is not given and overrides nothing,
-so a params_file keeps its own checkpoint and device.
+so a params_file keeps its own checkpoint and device. Over all of them ``LAUNCHED`` turns the
+node's ``autostart`` off: the launch file drives the lifecycle (``LIFECYCLE_STEPS``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,24 @@ SHM_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FIL
 _RCLPY_PARAMETERS = frozenset({'use_sim_time', 'start_type_description_service'})
 _TRUE, _FALSE = ('true', '1'), ('false', '0')  # what launch's IfCondition accepts
 
-ParameterLayer = Union[Path, dict[str, str]]
+ParameterLayer = Union[Path, dict[str, Any]]
+
+#: Given to the node last by the launch file: its LifecycleNode drives the transitions.
+LAUNCHED: dict[str, Any] = {'autostart': False}
+
+
+@dataclass(frozen=True)
+class LifecycleStep:
+    """A transition the launch file asks for: at start (``on_state`` None), or when the node
+    reaches ``on_state`` (launch_ros's OnStateTransition event handler).
+    """
+
+    transition: str
+    on_state: str | None
+
+
+#: The standard lifecycle launch: configure at start, activate once inactive.
+LIFECYCLE_STEPS = (LifecycleStep('configure', None), LifecycleStep('activate', 'inactive'))
 
 
 @dataclass(frozen=True)
@@ -81,8 +100,9 @@ def shipped_params(share: Path) -> Path:
 
 def node_parameters(share: Path, values: Mapping[str, str]) -> list[ParameterLayer]:
     """The node's ``parameters`` list, lowest precedence first: the shipped YAML, the user's
-    params_file (checked: see ``check_params_file``), then a dict of the parameter arguments
-    given (non-empty). ``values`` maps argument names to their strings; missing ones are empty.
+    params_file (checked: see ``check_params_file``), a dict of the parameter arguments given
+    (non-empty), then LAUNCHED. ``values`` maps argument names to their strings; missing ones
+    are empty.
     Raises LaunchArgumentError for a params_file that cannot be used.
     """
     shipped = shipped_params(share)
@@ -96,7 +116,7 @@ def node_parameters(share: Path, values: Mapping[str, str]) -> list[ParameterLay
     given = {name: values[name] for name in PARAMETER_ARGUMENTS if values.get(name, '')}
     if given:
         layers.append(given)
-    return layers
+    return [*layers, dict(LAUNCHED)]
 
 
 def node_remappings(values: Mapping[str, str]) -> list[tuple[str, str]]:

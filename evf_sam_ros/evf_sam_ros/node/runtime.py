@@ -117,6 +117,11 @@ class ThrottledWarnings:
         self.counts: collections.Counter = collections.Counter()
         self._lock = threading.Lock()
 
+    def count(self, kind: str) -> None:
+        """Count one ``kind`` problem that was logged elsewhere (not throttled here)."""
+        with self._lock:
+            self.counts[kind] += 1
+
     def warn(self, kind: str, message: str) -> bool:
         """Count one ``kind`` problem; log ``message`` unless throttled. True if logged."""
         with self._lock:

@@ -115,6 +115,13 @@ class NodeSettings:
     prompt: str = param(
         '', 'current prompt (the `command` topic sets it too); empty: idle', runtime=True
     )
+    max_targets: int = param(
+        16,
+        'most targets at once, the primary included; more are refused with the reason',
+        runtime=True,
+        low=1,
+        high=1000,
+    )
     # ---- found test ------------------------------------------------------------------
     score_threshold: float = param(
         0.5, 'least predicted IoU of a found target', runtime=True, low=0.0, high=1.0

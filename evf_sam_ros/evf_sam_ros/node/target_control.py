@@ -2,6 +2,11 @@
 the ``~/add_target``, ``~/remove_target``, ``~/clear_targets`` services (node.interface), on
 the shared ``pipeline.TargetList``. Every change is announced on ``prompt`` and ``targets``
 (latched), and the markers of removed targets are deleted.
+
+The same rules in every state: targets change while the node is configured (inactive or
+active: prompts are checked with the model's tokenizer); while unconfigured every request
+is refused. At most ``max_targets`` targets. Every refusal answers with its reason and is
+counted: ``prompt_rejected`` for a prompt the checks refuse, ``target_refused`` otherwise.
 """
 
 from __future__ import annotations
@@ -27,8 +32,11 @@ class TargetControl:
         publish: Callable[[str, Any], None],
         has_subscribers: Callable[[str], bool],
         last_image: Callable[[], SourceImage | None],
+        configured: Callable[[], bool],
+        max_targets: Callable[[], int],
     ):
         self.targets, self._stats, self._outputs = targets, stats, outputs
+        self._configured, self._max_targets = configured, max_targets
         self._publish, self._has_subscribers, self._last_image = (
             publish,
             has_subscribers,
@@ -72,6 +80,11 @@ class TargetControl:
     # ---- the changes ---------------------------------------------------------------------
     def apply_command(self, text: str, source: str) -> bool:
         """Set the primary target from ``text`` (``source`` names it in a refusal)."""
+        adds = text.strip() and not self.targets.primary_prompt
+        reason = self._refusal(adding=bool(adds))
+        if reason is not None:
+            self._refused_request(f'{source} {text[:80]!r} refused: {reason}')
+            return False
         problem = self.targets.command(text, source)
         if problem is not None:
             self._refused(problem.message)
@@ -81,6 +94,9 @@ class TargetControl:
 
     def add(self, prompt: str) -> tuple[bool, str, int]:
         """Add a target: (success, message, id)."""
+        reason = self._refusal(adding=True)
+        if reason is not None:
+            return False, self._refused_request(f'target {prompt[:80]!r} refused: {reason}'), -1
         try:
             target = self.targets.add(prompt)
         except PromptError as exc:
@@ -91,17 +107,36 @@ class TargetControl:
 
     def remove(self, target_id: int) -> tuple[bool, str]:
         """Remove a target: (success, message)."""
-        if not self.targets.remove(int(target_id)):
+        reason = self._refusal(adding=False)
+        if reason is None and not self.targets.remove(int(target_id)):
             ids = [t.id for t in self.targets.snapshot()]
-            return False, f'no target with id {target_id} (targets: {ids})'
+            reason = f'no target with id {target_id} (targets: {ids})'
+        if reason is not None:
+            return False, self._refused_request(f'remove {target_id} refused: {reason}')
         self.announce()
         return True, f'target {target_id} removed'
 
     def clear(self) -> tuple[bool, str]:
         """Remove every target: (success, message)."""
+        reason = self._refusal(adding=False)
+        if reason is not None:
+            return False, self._refused_request(f'clear refused: {reason}')
         count = self.targets.clear()
         self.announce()
         return True, f'{count} targets removed'
+
+    def _refusal(self, adding: bool) -> str | None:
+        """Why a change is refused now (None: it may go ahead)."""
+        if not self._configured():
+            return 'node is unconfigured: configure it first (prompts are checked by the model)'
+        limit = self._max_targets()
+        if adding and len(self.targets.snapshot()) >= limit:
+            return f'already {limit} targets (max_targets); remove one first'
+        return None
+
+    def _refused_request(self, message: str) -> str:
+        self._stats.warn('target_refused', message)
+        return message
 
     def _refused(self, message: str) -> None:
         self._stats.count('prompts_rejected')
