@@ -38,7 +38,16 @@ def main(args: list[str] | None = None) -> int:
     executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
     autostart(node)
-    spinner = threading.Thread(target=executor.spin, name='evf_sam_executor', daemon=True)
+    broke: list[BaseException] = []  # spin ending with an exception: exit code 1
+
+    def spin() -> None:
+        try:
+            executor.spin()
+        except BaseException as exc:
+            broke.append(exc)
+            raise
+
+    spinner = threading.Thread(target=spin, name='evf_sam_executor', daemon=True)
     spinner.start()
     while spinner.is_alive() and not stop.wait(0.5):
         pass  # signals run their handler here, in the main thread
@@ -50,7 +59,7 @@ def main(args: list[str] | None = None) -> int:
     print('evf_sam_node: stopped', file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(1 if broke else 0)
 
 
 def autostart(node: Any) -> None:
