@@ -77,7 +77,8 @@ def test_an_exception_in_a_transition_is_reported_and_an_error_on_diagnostics(
     """An exception inside the activate transition (injected into the node's own NodeIO: a
     fault no real input produces on demand): reported with its reason, counted, ERROR on
     /diagnostics, and the node back in unconfigured, alive, where configure works again. Then
-    an exception inside a service callback: answered success=false with the reason, counted,
+    an exception inside a service callback (answered success=false with the reason) and inside
+    an action's execute (the goal aborted with the reason), each counted,
     the executor spinning on. In-process EvfSamNode on real rclpy and DDS.
     """
     from rclpy.executors import MultiThreadedExecutor
@@ -131,11 +132,34 @@ def test_an_exception_in_a_transition_is_reported_and_an_error_on_diagnostics(
             'the callback error counted',
         )
         assert c.lifecycle_state(fqn) == 'active' and thread.is_alive()
+        node.goals.add = add  # and inside an action's execute callback: the goal is aborted
+        result = _find_target(c, fqn)
+        assert not result.found and 'RuntimeError: a bug in a handler' in result.message
+        wait_for(lambda: _status(diags, fqn).get('problem.callback_error') == '2', 10)
     finally:
         node.stop()
         executor.shutdown()
         thread.join(5)
         node.destroy_node()
+
+
+def _find_target(c, fqn: str):
+    """Send a find_target goal (1 s timeout) and return its result."""
+    from rclpy.action import ActionClient
+
+    from evf_sam_msgs.action import FindTarget
+
+    client = ActionClient(c.node, FindTarget, f'{fqn}/find_target')
+    wait_for(lambda: client.server_is_ready(), 10, 'the find_target server')
+    goal = FindTarget.Goal(prompt='the mug', min_hits=1)
+    goal.timeout.sec = 1
+    sent = client.send_goal_async(goal)
+    wait_for(sent.done, 10, 'the goal answer')
+    assert sent.result().accepted
+    done = sent.result().get_result_async()
+    wait_for(done.done, 10, 'the goal result')
+    client.destroy()
+    return done.result().result
 
 
 @pytest.fixture(scope='module')
