@@ -6,7 +6,7 @@ import contextlib
 import threading
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -374,7 +374,7 @@ def _result(
     prompt: str,
     logits: np.ndarray,
     score: float,
-    object_score: Optional[float],
+    object_score: float | None,
     timings: dict[str, float],
 ) -> SegmentationResult:
     """SegmentationResult of one prompt from its HxW float32 logits."""

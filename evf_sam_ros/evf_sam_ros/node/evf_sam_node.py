@@ -13,7 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 import time
-from typing import Any, Optional
+from typing import Any
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -68,14 +68,14 @@ class EvfSamNode(LifecycleNode):
             validate_prompt=self.validate_prompt,
         )
         self.warnings = ThrottledWarnings(self._log_warning)
-        self.predictor: Optional[EvfSamPredictor] = None
+        self.predictor: EvfSamPredictor | None = None
         self.frames: LatestSlot[SourceImage] = LatestSlot()
-        self.last_image: Optional[SourceImage] = None
+        self.last_image: SourceImage | None = None
         self.depth = StampedBuffer()
-        self.camera_info: Optional[Any] = None
+        self.camera_info: Any | None = None
         self._camera_info_seen = threading.Event()
         self.targets = TargetList(self.validate_prompt)
-        self.segmenter: Optional[Segmenter] = None
+        self.segmenter: Segmenter | None = None
         self.outputs = FrameMessages()
         self.goals = GoalRegistry()
         self.lock = threading.Lock()
@@ -103,7 +103,7 @@ class EvfSamNode(LifecycleNode):
             self, self.targets, self._targets_changed, self._target_refused, commands
         )
         self.pending = PendingRequests()
-        self._worker: Optional[InferenceWorker] = None
+        self._worker: InferenceWorker | None = None
         self._create_requests()
         self._diag_pub = self.create_publisher(_diag_type(), '/diagnostics', 10)
         self.create_timer(
@@ -283,7 +283,7 @@ class EvfSamNode(LifecycleNode):
         self.camera_info = msg
         self._camera_info_seen.set()
 
-    def _camera_info_now(self) -> Optional[Any]:
+    def _camera_info_now(self) -> Any | None:
         """The newest camera_info. The first one is waited for (up to depth_wait) while a
         publisher exists: it can arrive after the first image and depth, as late depth can.
         """
@@ -341,7 +341,7 @@ class EvfSamNode(LifecycleNode):
             return 'active'
         return 'inactive' if self.predictor is not None else 'unconfigured'
 
-    def segment_async(self, prompt: str, image: Optional[Any]) -> concurrent.futures.Future:
+    def segment_async(self, prompt: str, image: Any | None) -> concurrent.futures.Future:
         """Queue a one-shot segmentation on the worker; see RequestBackend."""
         if not self.active:
             raise RequestRefused(f'node is {self.state_label()}, not active')

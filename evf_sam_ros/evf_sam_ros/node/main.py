@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Optional
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
 
-def main(args: Optional[list[str]] = None) -> int:
+def main(args: list[str] | None = None) -> int:
     """Spin an EvfSamNode on a multi-threaded executor until Ctrl-C, SIGTERM or shutdown.
 
     rclpy's signal handlers (SIGINT, SIGTERM) shut the context down, which ends ``spin``.

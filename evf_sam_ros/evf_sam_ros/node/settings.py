@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Sequence
 
 from evf_sam_ros.model import DEFAULT_CHECKPOINT
 from evf_sam_ros.target3d.estimate import TargetSettings
@@ -23,9 +23,9 @@ class ParamSpec:
     default: Any
     description: str
     runtime: bool = False
-    choices: Optional[Sequence[str]] = None
-    low: Optional[float] = None
-    high: Optional[float] = None
+    choices: Sequence[str] | None = None
+    low: float | None = None
+    high: float | None = None
 
 
 PARAMS: tuple[ParamSpec, ...] = (
@@ -253,7 +253,7 @@ PARAMS: tuple[ParamSpec, ...] = (
 SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 
 
-def check_value(spec: ParamSpec, value: Any) -> Optional[str]:
+def check_value(spec: ParamSpec, value: Any) -> str | None:
     """Why ``value`` is not allowed for ``spec``, or None when it is."""
     if spec.choices is not None and value not in spec.choices:
         return f'{spec.name} must be one of {list(spec.choices)}, got {value!r}'
@@ -267,7 +267,7 @@ def check_value(spec: ParamSpec, value: Any) -> Optional[str]:
     return None
 
 
-def check_combination(values: Mapping[str, Any]) -> Optional[str]:
+def check_combination(values: Mapping[str, Any]) -> str | None:
     """Why these parameter values do not fit together, or None when they do."""
     if values['min_depth'] > values['max_depth']:
         return (
@@ -402,7 +402,7 @@ def params_file_values(path: str) -> dict[str, Any]:
     return values
 
 
-def default_settings(overrides: Optional[Mapping[str, Any]] = None) -> 'NodeSettings':
+def default_settings(overrides: Mapping[str, Any] | None = None) -> 'NodeSettings':
     """NodeSettings of the node's defaults with ``overrides`` (checked like the node does)."""
     values = {**{p.name: p.default for p in PARAMS}, **(overrides or {})}
     reason = check_combination(values)
@@ -450,7 +450,7 @@ class NodeParameters:
     def _values(self) -> dict[str, Any]:
         return {s.name: getattr(self.settings, s.name.replace('.', '_')) for s in PARAMS}
 
-    def _reason(self, param: Any) -> Optional[str]:
+    def _reason(self, param: Any) -> str | None:
         from evf_sam_ros.model.errors import PromptError
 
         spec = SPECS[param.name]

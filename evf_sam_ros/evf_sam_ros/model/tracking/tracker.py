@@ -19,7 +19,7 @@ import contextlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -61,9 +61,9 @@ class TargetResult:
 class _Target:
     prompt: str
     token_ids: list[int]
-    state: Optional[TargetState] = None  # None until the target's first frame is committed
-    memory: Optional[TargetMemory] = None
-    status: Optional[TargetStatus] = None
+    state: TargetState | None = None  # None until the target's first frame is committed
+    memory: TargetMemory | None = None
+    status: TargetStatus | None = None
 
 
 def _share(stages_ms: dict[str, float], batch: int) -> dict[str, float]:
@@ -83,7 +83,7 @@ class EvfSamTracker:
     grounds new prompts and tracks the others on one frame with one image encoding.
     """
 
-    def __init__(self, predictor: EvfSamPredictor, settings: Optional[TrackerSettings] = None):
+    def __init__(self, predictor: EvfSamPredictor, settings: TrackerSettings | None = None):
         """Use ``predictor``'s model, tokenizer, regime, device and dtype (a node can share
         one loaded model between segment and track mode). Raises VariantError for SAM ViT.
         """
@@ -107,8 +107,8 @@ class EvfSamTracker:
         name_or_path: str | Path,
         device: str = 'auto',
         dtype: str = 'auto',
-        variant: Optional[str] = None,
-        settings: Optional[TrackerSettings] = None,
+        variant: str | None = None,
+        settings: TrackerSettings | None = None,
     ) -> 'EvfSamTracker':
         """Load a SAM2 checkpoint (directory or hub id) as EvfSamPredictor.from_pretrained
         does; SAM ViT checkpoints are refused before their weights are read.
@@ -307,7 +307,7 @@ class EvfSamTracker:
         self,
         existing: list[_Target],
         new: list[_Target],
-        reasons: list[Optional[str]],
+        reasons: list[str | None],
         outputs: dict,
         results: list[SegmentationResult],
         settings: TrackerSettings,
