@@ -110,3 +110,12 @@ def test_semantic_token_is_one_whole_token_in_multitask(tokenizers):
 def test_unknown_characters_map_to_unk(tokenizers):
     ids = tokenizers[0].encode('the 猫')
     assert 3 in ids and ids[0] == 0 and ids[-1] == 2
+
+
+def test_each_text_is_tokenized_once_and_callers_get_their_own_list(tiny_checkpoint):
+    tokenizer = EvfTokenizer.from_dir(tiny_checkpoint('evf-sam2'))
+    first = tokenizer.encode('the red cup')
+    first.append(99)  # a caller's list: changing it must not change the next answer
+    assert tokenizer.encode('the red cup') == first[:-1] and tokenizer.encode('a mug')
+    info = tokenizer.cache_info()
+    assert (info.misses, info.hits, info.currsize) == (2, 1, 2)

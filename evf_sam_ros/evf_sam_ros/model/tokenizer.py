@@ -10,6 +10,7 @@ directly: transformers 5.x converts the model to a fast BPE whose ids differ.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -22,10 +23,17 @@ SP_MODEL_FILE = 'sentencepiece.bpe.model'
 SPECIAL_IDS = {'<s>': 0, '<pad>': 1, '</s>': 2, '<unk>': 3}
 FAIRSEQ_OFFSET = 1
 SEMANTIC_TOKEN = '[semantic]'
+#: Texts whose ids a tokenizer keeps (least recently used dropped first), so a prompt is
+#: tokenized once, not on every frame it is segmented on. 0 = no cache.
+TOKEN_CACHE_SIZE = 256
 
 
 class EvfTokenizer:
-    """Text -> token ids exactly as the official (slow XLM-R) tokenizer produces them."""
+    """Text -> token ids exactly as the official (slow XLM-R) tokenizer produces them.
+
+    Each text is tokenized once: its ids are kept for the next TOKEN_CACHE_SIZE texts
+    (``cache_info()`` counts hits and misses). Thread-safe.
+    """
 
     def __init__(self, sp_model_path: str | Path, added_tokens: Mapping[str, int] | None = None):
         import sentencepiece as spm
@@ -48,6 +56,8 @@ class EvfTokenizer:
         self._whole_tokens = whole
         alternatives = sorted(whole, key=len, reverse=True)
         self._split_re = re.compile('(' + '|'.join(re.escape(t) for t in alternatives) + ')')
+        self._ids = functools.lru_cache(maxsize=TOKEN_CACHE_SIZE)(self._tokenize)
+        self.cache_info = self._ids.cache_info
 
     @classmethod
     def from_dir(cls, directory: str | Path) -> 'EvfTokenizer':
@@ -67,6 +77,9 @@ class EvfTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text``: [0, ..., 2] with no padding or truncation."""
+        return list(self._ids(text))
+
+    def _tokenize(self, text: str) -> tuple[int, ...]:
         ids = [SPECIAL_IDS['<s>']]
         for part in self._split_re.split(text):
             if part in self._whole_tokens:
@@ -74,7 +87,7 @@ class EvfTokenizer:
             elif part.strip():
                 ids.extend(self._piece_id(p) for p in self._sp.EncodeAsIds(part.strip()))
         ids.append(SPECIAL_IDS['</s>'])
-        return ids
+        return tuple(ids)
 
     @staticmethod
     def _piece_id(sp_id: int) -> int:
