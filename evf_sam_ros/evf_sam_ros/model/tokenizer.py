@@ -23,16 +23,16 @@ SP_MODEL_FILE = 'sentencepiece.bpe.model'
 SPECIAL_IDS = {'<s>': 0, '<pad>': 1, '</s>': 2, '<unk>': 3}
 FAIRSEQ_OFFSET = 1
 SEMANTIC_TOKEN = '[semantic]'
-#: Texts whose ids a tokenizer keeps (least recently used dropped first), so a prompt is
-#: tokenized once, not on every frame it is segmented on. 0 = no cache.
+#: Prompts whose checked ids a tokenizer keeps (least recently used dropped first), so a
+#: prompt is cleaned and tokenized once, not on every frame it is segmented on. 0 = no cache.
 TOKEN_CACHE_SIZE = 256
 
 
 class EvfTokenizer:
     """Text -> token ids exactly as the official (slow XLM-R) tokenizer produces them.
 
-    Each text is tokenized once: its ids are kept for the next TOKEN_CACHE_SIZE texts
-    (``cache_info()`` counts hits and misses). Thread-safe.
+    ``prompt_ids`` works a prompt out once: its ids are kept for the next TOKEN_CACHE_SIZE
+    prompts (``cache_info()`` counts hits and misses). Thread-safe.
     """
 
     def __init__(self, sp_model_path: str | Path, added_tokens: Mapping[str, int] | None = None):
@@ -56,8 +56,8 @@ class EvfTokenizer:
         self._whole_tokens = whole
         alternatives = sorted(whole, key=len, reverse=True)
         self._split_re = re.compile('(' + '|'.join(re.escape(t) for t in alternatives) + ')')
-        self._ids = functools.lru_cache(maxsize=TOKEN_CACHE_SIZE)(self._tokenize)
-        self.cache_info = self._ids.cache_info
+        self._prompt_ids = functools.lru_cache(maxsize=TOKEN_CACHE_SIZE)(self._checked_ids)
+        self.cache_info = self._prompt_ids.cache_info
 
     @classmethod
     def from_dir(cls, directory: str | Path) -> 'EvfTokenizer':
@@ -75,11 +75,26 @@ class EvfTokenizer:
         """Largest id this tokenizer can produce, plus one."""
         return max([self.mask_id, *self.added_tokens.values()]) + 1
 
+    def prompt_ids(self, prompt: object, limit: int) -> list[int]:
+        """Token ids of ``prompt`` after ``clean_prompt``, at most ``limit`` of them (with <s>
+        and </s>); worked out once per prompt and kept. Raises PromptError (not text, empty,
+        unprintable, too long).
+        """
+        if not isinstance(prompt, str):  # not text (maybe unhashable): clean_prompt says so
+            clean_prompt(prompt)
+        return list(self._prompt_ids(prompt, limit))
+
+    def _checked_ids(self, prompt: str, limit: int) -> tuple[int, ...]:
+        ids = self.encode(clean_prompt(prompt))
+        if len(ids) > limit:
+            raise PromptError(
+                f'the prompt is {len(ids)} tokens long; the model accepts at most '
+                f'{limit} (with <s> and </s>); shorten it'
+            )
+        return tuple(ids)
+
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text``: [0, ..., 2] with no padding or truncation."""
-        return list(self._ids(text))
-
-    def _tokenize(self, text: str) -> tuple[int, ...]:
         ids = [SPECIAL_IDS['<s>']]
         for part in self._split_re.split(text):
             if part in self._whole_tokens:
@@ -87,7 +102,7 @@ class EvfTokenizer:
             elif part.strip():
                 ids.extend(self._piece_id(p) for p in self._sp.EncodeAsIds(part.strip()))
         ids.append(SPECIAL_IDS['</s>'])
-        return tuple(ids)
+        return ids
 
     @staticmethod
     def _piece_id(sp_id: int) -> int:
