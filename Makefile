@@ -129,7 +129,10 @@ setup-kilted: $(KSTAMP)
 
 test-kilted: setup-kilted
 	@$(KPY) -c 'import importlib.metadata as m; print("ROS 2 Kilted, rclpy", m.version("ros-rclpy"))'
-	$(call ros_env,$(KVENV)) $(KPY) -m pytest $(KILTED_TESTS) $(PYTEST_ARGS)
+# A basetemp of its own: /tmp/pytest-of-<user> keeps only the last 3 runs of that user, so on a
+# shared machine another run can delete the checkpoints of this one while it runs.
+	$(call ros_env,$(KVENV)) $(KPY) -m pytest $(KILTED_TESTS) $(PYTEST_ARGS) \
+		--basetemp=$(CURDIR)/build/pytest-kilted
 
 demo: setup
 	$(ROS_ENV) $(PY) -m evf_sam_ros.tools.demo $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT))
