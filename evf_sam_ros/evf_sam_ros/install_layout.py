@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 PACKAGE = 'evf_sam_ros'
 _MARKER = Path('share', 'ament_index', 'resource_index', 'packages', PACKAGE)
@@ -26,7 +25,7 @@ _MARKER = Path('share', 'ament_index', 'resource_index', 'packages', PACKAGE)
 _CHECKOUT = Path(__file__).parents[2]
 
 
-def ament_prefix() -> Optional[Path]:
+def ament_prefix() -> Path | None:
     """The first AMENT_PREFIX_PATH entry that holds evf_sam_ros's ament index marker, or None."""
     for entry in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep):
         if entry and (Path(entry) / _MARKER).is_file():

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import rclpy
@@ -171,7 +171,7 @@ class Client:
         self.node.destroy_node()
 
 
-def diagnostics_values(diags: list, node_name: str) -> Optional[dict[str, str]]:
+def diagnostics_values(diags: list, node_name: str) -> dict[str, str] | None:
     """Key/values (plus 'level' and 'message') of the newest status from ``node_name``."""
     for array in reversed(list(diags)):
         for status in array.status:

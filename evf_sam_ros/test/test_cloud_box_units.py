@@ -116,7 +116,7 @@ def test_surface_checks_its_inputs():
 def test_evenly_spaced():
     assert evenly_spaced(5, 10).tolist() == [0, 1, 2, 3, 4]
     assert evenly_spaced(101, 5).tolist() == [0, 25, 50, 75, 100]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='count must be > 0, got 0'):
         evenly_spaced(5, 0)
 
 
@@ -139,7 +139,7 @@ def test_voxel_downsample_means_per_voxel():
     assert len(down) == 3 and down[:2] == pytest.approx(
         np.array([[0.005, 0.005, 1.005], [0.051, 0.0, 1.0]]), abs=1e-6
     )
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='voxel_size_m must be > 0, got 0.0'):
         voxel_downsample(points, None, 0.0)
 
 
@@ -222,7 +222,7 @@ def test_degenerate_points_give_no_box():
     assert fit_oriented_box(np.ones((50, 3)), 0.01, 0.0) is None
     line = np.outer(np.linspace(0, 1, 50), [1.0, 0.0, 0.0]) + [0, 0, 1]
     assert fit_oriented_box(line, 0.01, 0.0) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='plane_tolerance_m > 0 .*got 0.0, 0.0'):
         fit_oriented_box(line, 0.0, 0.0)
 
 

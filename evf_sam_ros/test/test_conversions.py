@@ -241,7 +241,9 @@ def test_depth_to_colour_rejected(desired):
     msg = raw_image('16UC1', 1, 1, 2, [0, 1])
     with pytest.raises(ConversionError, match='16UC1'):
         imgmsg_to_array(msg, desired)
-    with pytest.raises(ConversionError):
+    with pytest.raises(
+        ConversionError, match="cannot convert '16UC1' to rgb8.*depth_imgmsg_to_metres"
+    ):
         imgmsg_to_rgb(msg)
 
 
@@ -335,7 +337,7 @@ def test_compressed_corrupt_data_rejected():
         compressed_imgmsg_to_rgb(compressed(b'not an image', 'jpeg'))
     rgb = RNG.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
     jpeg = encode(rgb, 'JPEG')
-    with pytest.raises(ConversionError):
+    with pytest.raises(ConversionError, match=r"cannot decode CompressedImage \(format 'jpeg'"):
         compressed_imgmsg_to_rgb(compressed(jpeg[: len(jpeg) // 2], 'jpeg'))
     with pytest.raises(ConversionError, match='no data'):
         compressed_imgmsg_to_rgb(compressed(b'', 'png'))

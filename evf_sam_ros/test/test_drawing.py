@@ -164,14 +164,14 @@ def test_contact_sheet_fewer_tiles_than_columns_and_custom_gap():
 
 
 @pytest.mark.parametrize(
-    'tiles, columns, width',
+    'tiles, columns, width, reason',
     [
-        ([], 2, 50),
-        ([np.zeros((4, 4, 3), np.uint8)], 0, 50),
-        ([np.zeros((4, 4, 3), np.uint8)], 2, 0),
-        ([np.zeros((4, 4), np.uint8)], 2, 50),
+        ([], 2, 50, 'at least one tile'),
+        ([np.zeros((4, 4, 3), np.uint8)], 0, 50, r'columns >= 1.*got 0, 50, '),
+        ([np.zeros((4, 4, 3), np.uint8)], 2, 0, r'tile_width >= 1.*got 2, 0, '),
+        ([np.zeros((4, 4), np.uint8)], 2, 50, r'tile must be an HxWx3 uint8 RGB array.*\(4, 4\)'),
     ],
 )
-def test_contact_sheet_validation(tiles, columns, width):
-    with pytest.raises(ValueError):
+def test_contact_sheet_validation(tiles, columns, width, reason):
+    with pytest.raises(ValueError, match=reason):
         contact_sheet(tiles, columns, width)

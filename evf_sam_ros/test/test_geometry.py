@@ -120,7 +120,7 @@ def test_intrinsics_from_camera_info():
     msg.k = [600.0, 0.0, 640.5, 0.0, 610.0, 359.5, 0.0, 0.0, 1.0]
     intr = CameraIntrinsics.from_camera_info(msg)
     assert intr == CameraIntrinsics(600.0, 610.0, 640.5, 359.5, 1280, 720)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'fx'"):
         intr.fx = 1.0
 
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from evf_sam_ros.model import preprocess
+from evf_sam_ros.model.errors import PromptError
 from evf_sam_ros.model.tokenizer import EvfTokenizer
 
 MEAN = torch.tensor(preprocess.SAM_PIXEL_MEAN).view(3, 1, 1)
@@ -110,3 +111,19 @@ def test_semantic_token_is_one_whole_token_in_multitask(tokenizers):
 def test_unknown_characters_map_to_unk(tokenizers):
     ids = tokenizers[0].encode('the 猫')
     assert 3 in ids and ids[0] == 0 and ids[-1] == 2
+
+
+def test_each_prompt_is_worked_out_once_and_callers_get_their_own_list(tiny_checkpoint):
+    tokenizer = EvfTokenizer.from_dir(tiny_checkpoint('evf-sam2'))
+    first = tokenizer.prompt_ids(' the  red cup ', 64)
+    assert first == tokenizer.encode('the red cup')
+    first.append(99)  # a caller's list: changing it must not change the next answer
+    assert tokenizer.prompt_ids(' the  red cup ', 64) == first[:-1]
+    with pytest.raises(PromptError, match='the prompt is empty'):
+        tokenizer.prompt_ids('  ', 64)
+    with pytest.raises(PromptError, match='must be a str, got list'):
+        tokenizer.prompt_ids(['unhashable'], 64)
+    with pytest.raises(PromptError, match='tokens long; the model accepts at most 3'):
+        tokenizer.prompt_ids('the red cup', 3)
+    info = tokenizer.cache_info()  # refusals are not kept: they are worked out again
+    assert (info.misses, info.hits, info.currsize) == (3, 1, 1)

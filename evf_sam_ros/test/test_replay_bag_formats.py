@@ -259,7 +259,7 @@ def test_depth_image_cdr_turns_compressed_depth_into_an_image(bags, plain):
     broken.format = 'rgb8; jpeg compressed bgr8'
     from evf_sam_ros.replay.bagio import typestore
 
-    with pytest.raises(MessageError) as info:
+    with pytest.raises(MessageError, match="depth: .*'rgb8; jpeg compressed bgr8'") as info:
         depth_image_cdr(bytes(typestore().serialize_cdr(broken, msgtype)), msgtype)
     assert info.value.kind == 'depth_unsupported_encoding'
 

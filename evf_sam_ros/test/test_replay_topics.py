@@ -39,7 +39,7 @@ def test_none_switches_roles_off():
 
 def test_several_image_topics_are_listed():
     topics = {**SAMPLE, '/camera/ir/image_raw': TopicInfo('/camera/ir/image_raw', IMAGE, 5)}
-    with pytest.raises(ReplayError) as info:
+    with pytest.raises(ReplayError, match='--image-topic') as info:
         select_topics(topics)
     message = str(info.value)
     assert '/camera/ir/image_raw' in message and '/camera/color/image_raw' in message

@@ -273,9 +273,9 @@ def test_bad_input_raises_and_changes_nothing(trackers):
         tracker.track(scene(1).astype(np.float32))
     with pytest.raises(InputImageError, match='empty'):
         tracker.track(np.zeros((0, 10, 3), np.uint8))
-    with pytest.raises(PromptError):
+    with pytest.raises(PromptError, match='the prompt is empty'):
         tracker.track_targets(scene(1), add=['   '])
-    with pytest.raises(PromptError):
+    with pytest.raises(PromptError, match=r"non-printable characters \['U\+0000', 'U\+0001'\]"):
         tracker.add_targets(scene(1), ['the mug', '\x00\x01'])
     assert tracker.targets == before and tracker.counters.frames == 0
     gray = tracker.track(scene(1)[:, :, 0])  # HxW gray is converted, as in segment mode

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Union
+from typing import Any, Literal, Mapping
 
 from evf_sam_ros.model.errors import VariantError
 
@@ -176,7 +176,7 @@ class EvfConfig:
     """Everything needed to build an EVF-SAM model (not its weights)."""
 
     sam_type: SamType
-    sam: Union[SamVitConfig, Sam2Config]
+    sam: SamVitConfig | Sam2Config
     beit3: Beit3Config
     hidden_size: int = 1024
     out_dim: int = 256
@@ -202,7 +202,7 @@ class EvfConfig:
         return out
 
 
-def _default_sam(sam_type: SamType, scale: str) -> Union[SamVitConfig, Sam2Config]:
+def _default_sam(sam_type: SamType, scale: str) -> SamVitConfig | Sam2Config:
     table = SAM2_SCALES if sam_type == 'sam2' else SAM_VIT_SCALES
     return table.get(scale, SAM2_SCALES['large'] if sam_type == 'sam2' else SAM_VIT_SCALES['huge'])
 

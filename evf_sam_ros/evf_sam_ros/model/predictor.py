@@ -6,7 +6,7 @@ import contextlib
 import threading
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from evf_sam_ros.model.checkpoint import (
     resolve_checkpoint,
 )
 from evf_sam_ros.model.config import EvfConfig, Regime, get_variant, variant_for
-from evf_sam_ros.model.errors import CheckpointError, PromptError, VariantError
+from evf_sam_ros.model.errors import CheckpointError, VariantError
 from evf_sam_ros.model.masks import mask_bbox, mask_centroid
 from evf_sam_ros.model.network.evf_model import EvfSamModel
 from evf_sam_ros.model.network.sam_parts import SamFeatures
@@ -33,7 +33,7 @@ from evf_sam_ros.model.text_batch import (
     pad_token_ids,
     resolve_buckets,
 )
-from evf_sam_ros.model.tokenizer import SPECIAL_IDS, EvfTokenizer, clean_prompt
+from evf_sam_ros.model.tokenizer import SPECIAL_IDS, EvfTokenizer
 
 _DTYPES = {
     'float32': torch.float32,
@@ -236,16 +236,10 @@ class EvfSamPredictor:
         )  # graph-safe
 
     def tokenize(self, prompt: str) -> list[int]:
-        """Validated token ids. Raises PromptError (empty, unprintable, too long)."""
-        text = clean_prompt(prompt)
-        ids = self.tokenizer.encode(text)
-        limit = self.model.cfg.beit3.max_text_tokens
-        if len(ids) > limit:
-            raise PromptError(
-                f'the prompt is {len(ids)} tokens long; the model accepts at most '
-                f'{limit} (with <s> and </s>); shorten it'
-            )
-        return ids
+        """Validated token ids, worked out once per prompt (EvfTokenizer.prompt_ids).
+        Raises PromptError (empty, unprintable, too long).
+        """
+        return self.tokenizer.prompt_ids(prompt, self.model.cfg.beit3.max_text_tokens)
 
     def _pixels(self, rgb: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
         """(SAM input, BEiT-3 input, SAM input size) in the compute dtype, by self.preprocess."""
@@ -375,7 +369,7 @@ def _result(
     prompt: str,
     logits: np.ndarray,
     score: float,
-    object_score: Optional[float],
+    object_score: float | None,
     timings: dict[str, float],
 ) -> SegmentationResult:
     """SegmentationResult of one prompt from its HxW float32 logits."""

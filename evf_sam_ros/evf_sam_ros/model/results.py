@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -29,9 +29,9 @@ class SegmentationResult:
     mask: np.ndarray
     logits: np.ndarray
     score: float
-    object_score: Optional[float]
-    bbox: Optional[tuple[int, int, int, int]]
-    centroid: Optional[tuple[float, float]]
+    object_score: float | None
+    bbox: tuple[int, int, int, int] | None
+    centroid: tuple[float, float] | None
     area: int
     timings_ms: dict[str, float] = field(default_factory=dict)
 

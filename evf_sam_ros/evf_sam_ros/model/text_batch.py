@@ -8,7 +8,7 @@ keys are masked out of attention, so the result equals the unpadded one within f
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import torch
 
@@ -20,9 +20,7 @@ DEFAULT_TEXT_BUCKETS = (16, 32, 64, 128, 256, 512)  # tokens, with <s> and </s>
 MAX_PROMPT_BATCH = 8  # prompts per BEiT-3/decoder call; more are split into calls of 8
 
 
-def resolve_buckets(
-    buckets: object, device: torch.device, limit: int
-) -> Optional[tuple[int, ...]]:
+def resolve_buckets(buckets: object, device: torch.device, limit: int) -> tuple[int, ...] | None:
     """Bucket lengths in use: "auto" = DEFAULT_TEXT_BUCKETS on CUDA, None (exact lengths) on
     other devices; None = exact lengths; else increasing positive ints. ``limit`` (the longest
     prompt the model accepts) always closes the list, so every prompt has a bucket.
@@ -63,8 +61,8 @@ def batch_rows(count: int, static_shapes: bool) -> int:
 
 
 def pad_token_ids(
-    ids: Sequence[Sequence[int]], buckets: Optional[Sequence[int]], rows: int, device: torch.device
-) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    ids: Sequence[Sequence[int]], buckets: Sequence[int] | None, rows: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """K token-id lists -> (rows x L int64 ids, rows x L bool mask or None) on ``device``.
 
     L = the bucket of the longest list (buckets) or the longest length (None). The mask

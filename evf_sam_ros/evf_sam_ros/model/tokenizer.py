@@ -10,6 +10,7 @@ directly: transformers 5.x converts the model to a fast BPE whose ids differ.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -22,10 +23,17 @@ SP_MODEL_FILE = 'sentencepiece.bpe.model'
 SPECIAL_IDS = {'<s>': 0, '<pad>': 1, '</s>': 2, '<unk>': 3}
 FAIRSEQ_OFFSET = 1
 SEMANTIC_TOKEN = '[semantic]'
+#: Prompts whose checked ids a tokenizer keeps (least recently used dropped first), so a
+#: prompt is cleaned and tokenized once, not on every frame it is segmented on. 0 = no cache.
+TOKEN_CACHE_SIZE = 256
 
 
 class EvfTokenizer:
-    """Text -> token ids exactly as the official (slow XLM-R) tokenizer produces them."""
+    """Text -> token ids exactly as the official (slow XLM-R) tokenizer produces them.
+
+    ``prompt_ids`` works a prompt out once: its ids are kept for the next TOKEN_CACHE_SIZE
+    prompts (``cache_info()`` counts hits and misses). Thread-safe.
+    """
 
     def __init__(self, sp_model_path: str | Path, added_tokens: Mapping[str, int] | None = None):
         import sentencepiece as spm
@@ -48,6 +56,8 @@ class EvfTokenizer:
         self._whole_tokens = whole
         alternatives = sorted(whole, key=len, reverse=True)
         self._split_re = re.compile('(' + '|'.join(re.escape(t) for t in alternatives) + ')')
+        self._prompt_ids = functools.lru_cache(maxsize=TOKEN_CACHE_SIZE)(self._checked_ids)
+        self.cache_info = self._prompt_ids.cache_info
 
     @classmethod
     def from_dir(cls, directory: str | Path) -> 'EvfTokenizer':
@@ -64,6 +74,24 @@ class EvfTokenizer:
     def vocab_size(self) -> int:
         """Largest id this tokenizer can produce, plus one."""
         return max([self.mask_id, *self.added_tokens.values()]) + 1
+
+    def prompt_ids(self, prompt: object, limit: int) -> list[int]:
+        """Token ids of ``prompt`` after ``clean_prompt``, at most ``limit`` of them (with <s>
+        and </s>); worked out once per prompt and kept. Raises PromptError (not text, empty,
+        unprintable, too long).
+        """
+        if not isinstance(prompt, str):  # not text (maybe unhashable): clean_prompt says so
+            clean_prompt(prompt)
+        return list(self._prompt_ids(prompt, limit))
+
+    def _checked_ids(self, prompt: str, limit: int) -> tuple[int, ...]:
+        ids = self.encode(clean_prompt(prompt))
+        if len(ids) > limit:
+            raise PromptError(
+                f'the prompt is {len(ids)} tokens long; the model accepts at most '
+                f'{limit} (with <s> and </s>); shorten it'
+            )
+        return tuple(ids)
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text``: [0, ..., 2] with no padding or truncation."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 
 class GoalTracker:
@@ -27,7 +27,7 @@ class GoalTracker:
         self._clock = clock
         self.deadline = clock() + timeout_s
         self.frames = self.hits = 0
-        self.best: Optional[Any] = None
+        self.best: Any | None = None
         self._best_key = (False, float('-inf'))
         self._pending: list[Any] = []
         self._failure = ''
@@ -58,7 +58,7 @@ class GoalTracker:
             pending, self._pending = self._pending, []
             return pending
 
-    def verdict(self, cancel_requested: bool, node_active: bool) -> Optional[tuple[str, str]]:
+    def verdict(self, cancel_requested: bool, node_active: bool) -> tuple[str, str] | None:
         """('succeeded' | 'canceled' | 'aborted', message) once the goal is over, else None."""
         if self.hits >= self.min_hits:
             return 'succeeded', f'found in {self.hits} of {self.frames} frames'

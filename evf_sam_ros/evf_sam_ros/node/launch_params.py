@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, Union
+from typing import Any, Iterator, Mapping
 
 import yaml
 
@@ -28,7 +28,7 @@ SHM_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FIL
 _RCLPY_PARAMETERS = frozenset({'use_sim_time', 'start_type_description_service'})
 _TRUE, _FALSE = ('true', '1'), ('false', '0')  # what launch's IfCondition accepts
 
-ParameterLayer = Union[Path, dict[str, Any]]
+ParameterLayer = Path | dict[str, Any]
 
 #: Given to the node last by the launch file: its LifecycleNode drives the transitions.
 LAUNCHED: dict[str, Any] = {'autostart': False}
@@ -158,7 +158,7 @@ def parameter_names(params_file: Path) -> set[str]:
     return names
 
 
-def parameter_values(params_file: Path, fqn: Optional[str] = None) -> dict[str, Any]:
+def parameter_values(params_file: Path, fqn: str | None = None) -> dict[str, Any]:
     """The values a parameters YAML file gives the node ``fqn`` (dotted names; later sections
     win, as in rcl). ``fqn`` None: the node in any namespace (sections keyed ``.../evf_sam``,
     ``/*`` or ``/**``). Raises LaunchArgumentError for a file that is not parameters YAML.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, Protocol
 
 from evf_sam_ros.model.errors import EvfSamError
 from evf_sam_ros.node.goals import GoalTracker
@@ -34,7 +34,7 @@ class RequestBackend(Protocol):
     def validate_prompt(self, text: str) -> str:
         """The cleaned prompt, or PromptError."""
 
-    def segment_async(self, prompt: str, image: Optional[Any]) -> 'concurrent.futures.Future':
+    def segment_async(self, prompt: str, image: Any | None) -> 'concurrent.futures.Future':
         """Queue one segmentation (``image``: a sensor_msgs/Image, None = the newest frame);
         the Future gives an evf_sam_msgs/Segmentation or raises RequestRefused/EvfSamError.
         Raises RequestRefused/PromptError at once when it cannot be queued.
@@ -67,7 +67,7 @@ class PendingRequests:
         self,
         future: concurrent.futures.Future,
         result: Any = None,
-        error: Optional[BaseException] = None,
+        error: BaseException | None = None,
     ) -> None:
         """Answer ``future`` unless it is answered already (the first answer wins)."""
         with self._lock:

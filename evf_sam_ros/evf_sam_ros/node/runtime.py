@@ -7,7 +7,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Callable, Deque, Generic, Optional, TypeVar
+from typing import Callable, Deque, Generic, TypeVar
 
 from evf_sam_ros.pipeline.stats import percentile
 
@@ -19,7 +19,7 @@ class LatestSlot(Generic[T]):
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._item: Optional[T] = None
+        self._item: T | None = None
         self.received = 0
         self.dropped = 0
 
@@ -33,7 +33,7 @@ class LatestSlot(Generic[T]):
             self._cond.notify_all()
             return replaced
 
-    def take(self, timeout: float) -> Optional[T]:
+    def take(self, timeout: float) -> T | None:
         """The newest item (removing it), waiting up to ``timeout`` s; None if none came."""
         with self._cond:
             if self._item is None:

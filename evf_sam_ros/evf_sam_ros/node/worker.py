@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable
 
 from evf_sam_ros.node.runtime import LatestSlot
 from evf_sam_ros.pipeline import SourceImage
@@ -33,7 +33,7 @@ class InferenceWorker:
         self._max_rate, self._poll = max_rate, poll_s
         self._requests: 'queue.Queue[Callable[[], None]]' = queue.Queue()
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self._last_start = 0.0
 
     def start(self) -> None:
@@ -65,7 +65,7 @@ class InferenceWorker:
             if job is not None:
                 self._call(job)
 
-    def _next_frame_job(self) -> Optional[Callable[[], None]]:
+    def _next_frame_job(self) -> Callable[[], None] | None:
         rate = self._max_rate()
         wait = self._last_start + 1.0 / rate - time.monotonic() if rate > 0 else 0.0
         if wait > 0:

@@ -11,7 +11,7 @@ import collections
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Iterable, Optional, Protocol
+from typing import Any, Callable, Deque, Iterable, Protocol
 
 import numpy as np
 
@@ -30,8 +30,8 @@ class DepthInput:
     depth_m is None too: depth without intrinsics gives no 3D point).
     """
 
-    depth_m: Optional[np.ndarray] = None
-    intrinsics: Optional[CameraIntrinsics] = None
+    depth_m: np.ndarray | None = None
+    intrinsics: CameraIntrinsics | None = None
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -42,7 +42,7 @@ class DepthSource(Protocol):
         """Depth and intrinsics for the image with ``header`` and HxW ``shape``."""
 
 
-def nearest_by_stamp(messages: Iterable[Any], stamp: int) -> tuple[Optional[Any], float]:
+def nearest_by_stamp(messages: Iterable[Any], stamp: int) -> tuple[Any | None, float]:
     """(message whose header stamp is nearest to ``stamp`` ns, |gap| in seconds);
     (None, inf) when there are none.
     """
@@ -55,9 +55,9 @@ def nearest_by_stamp(messages: Iterable[Any], stamp: int) -> tuple[Optional[Any]
 def depth_input(
     header: Any,
     shape: tuple[int, int],
-    depth_msg: Optional[Any],
+    depth_msg: Any | None,
     gap_s: float,
-    camera_info: Optional[Any],
+    camera_info: Any | None,
     max_stamp_diff: float,
 ) -> DepthInput:
     """Check the chosen depth image (``gap_s`` seconds from the image's stamp) against the
@@ -95,9 +95,7 @@ def depth_input(
     return out
 
 
-def _decoded(
-    depth_msg: Any, shape: tuple[int, int], problems: list[Problem]
-) -> Optional[np.ndarray]:
+def _decoded(depth_msg: Any, shape: tuple[int, int], problems: list[Problem]) -> np.ndarray | None:
     """HxW float32 metres of a depth Image or compressedDepth CompressedImage (which has no
     size fields: its size is known once decoded), or None with the problem.
     """
@@ -120,8 +118,8 @@ def _decoded(
 
 
 def intrinsics_for(
-    camera_info: Optional[Any], shape: tuple[int, int], problems: list[Problem]
-) -> Optional[CameraIntrinsics]:
+    camera_info: Any | None, shape: tuple[int, int], problems: list[Problem]
+) -> CameraIntrinsics | None:
     """Intrinsics of a sensor_msgs/CameraInfo for an HxW image; None (with a problem) when
     missing or unusable; scaled (with a problem) when calibrated at another size.
     """
@@ -159,7 +157,7 @@ class StampedBuffer:
             self._items.append(msg)
             self._cond.notify_all()
 
-    def nearest(self, stamp: int) -> tuple[Optional[Any], float]:
+    def nearest(self, stamp: int) -> tuple[Any | None, float]:
         """(message with the nearest stamp, |gap| in seconds); (None, inf) when empty."""
         with self._cond:
             items = list(self._items)
@@ -167,7 +165,7 @@ class StampedBuffer:
 
     def wait_nearest(
         self, stamp: int, max_gap_s: float, timeout_s: float, expected: bool = False
-    ) -> tuple[Optional[Any], float]:
+    ) -> tuple[Any | None, float]:
         """Like ``nearest``, but blocks up to ``timeout_s`` for a message within ``max_gap_s``
         (topics published together arrive in either order, and late under load).
 
@@ -200,7 +198,7 @@ class BufferedDepth:
     """
 
     buffer: StampedBuffer
-    camera_info: Callable[[], Optional[Any]]
+    camera_info: Callable[[], Any | None]
     max_stamp_diff: float
     wait_s: float
     expected: bool
@@ -217,9 +215,9 @@ class BufferedDepth:
 class ChosenDepth:
     """The replay's DepthSource: the depth image and camera_info already chosen from the bag."""
 
-    msg: Optional[Any]
+    msg: Any | None
     gap_s: float
-    camera_info: Optional[Any]
+    camera_info: Any | None
     max_stamp_diff: float
 
     def match(self, header: Any, shape: tuple[int, int]) -> DepthInput:

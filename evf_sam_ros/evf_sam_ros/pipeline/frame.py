@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from evf_sam_ros.target3d.estimate import TargetEstimate, TargetSettings, estima
 #: Tracking or None per target, or None in segment mode).
 Segmenter = Callable[
     [np.ndarray, Sequence[NamedTarget]],
-    tuple[Sequence[SegmentationResult], int, Optional[Sequence[Any]]],
+    tuple[Sequence[SegmentationResult], int, Sequence[Any] | None],
 ]
 
 
@@ -75,18 +75,18 @@ class FrameOutput:
 
     status: str
     header: Any
-    rgb: Optional[np.ndarray] = None
+    rgb: np.ndarray | None = None
     targets: list[TargetOutput] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     model_s: float = 0.0
-    depth: Optional[DepthInput] = None
+    depth: DepthInput | None = None
 
 
 def process_frame(
     image: SourceImage,
     targets: Sequence[NamedTarget],
     segment: Segmenter,
-    depth: Optional[DepthSource],
+    depth: DepthSource | None,
     settings: TargetSettings,
     with_cloud: bool = False,
 ) -> FrameOutput:
@@ -129,7 +129,7 @@ def _target(
     settings: TargetSettings,
     prompts_on_frame: int,
     with_cloud: bool,
-    tracking: Optional[Any],
+    tracking: Any | None,
 ) -> TargetOutput:
     header, depth, problems = out.header, out.depth, out.problems
     depth_m = depth.depth_m if depth else None

@@ -12,7 +12,7 @@ visualization_msgs is imported lazily, so this module imports without ROS.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -35,7 +35,7 @@ def marker_namespace(target_id: Any) -> str:
     return f'target/{target_id}'
 
 
-def _marker(header: Any, target_id: Any, marker_id: int, kind: Optional[int]) -> Any:
+def _marker(header: Any, target_id: Any, marker_id: int, kind: int | None) -> Any:
     """A Marker of ``kind`` (ADD), or with ``kind`` None a DELETE of that id."""
     from visualization_msgs.msg import Marker
 
@@ -61,7 +61,7 @@ def _set_color(marker: Any, color: Sequence[int], alpha: float) -> None:
 
 
 def _label_position(
-    box: Optional[OrientedBox], point: Optional[tuple[float, float, float]]
+    box: OrientedBox | None, point: tuple[float, float, float] | None
 ) -> np.ndarray:
     """Above the box (or the point) in the image: towards -y of the optical frame."""
     if box is not None:
@@ -78,8 +78,8 @@ def target_markers(
     target_id: Any,
     prompt: str,
     score: float,
-    box: Optional[OrientedBox],
-    point: Optional[tuple[float, float, float]],
+    box: OrientedBox | None,
+    point: tuple[float, float, float] | None,
     color: Sequence[int] = DEFAULT_COLOR,
 ) -> Any:
     """MarkerArray of one target: its box, point and label, DELETEs for what it lacks.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +35,7 @@ def segmentation_msg(
     estimate: TargetEstimate,
     inference_time_s: float,
     target_id: int = -1,
-    tracking: Optional[Any] = None,
+    tracking: Any | None = None,
 ) -> Any:
     """evf_sam_msgs/Segmentation for one result; ``header`` is the source image's;
     ``target_id``: the target's id (-1 for a one-shot request); ``tracking``: track mode's
@@ -97,8 +97,8 @@ class TargetMessages:
     """
 
     segmentation: Any
-    target_point: Optional[Any]
-    target_pose: Optional[Any] = None
+    target_point: Any | None
+    target_pose: Any | None = None
 
     def by_role(self) -> list[tuple[str, Any]]:
         """(output topic name, message) pairs in publishing order."""
@@ -115,7 +115,7 @@ def target_messages(
     estimate: TargetEstimate,
     inference_time_s: float,
     target_id: int = -1,
-    tracking: Optional[Any] = None,
+    tracking: Any | None = None,
 ) -> TargetMessages:
     """The messages of one target's result on the image with ``header``."""
     seg = segmentation_msg(result, header, estimate, inference_time_s, target_id, tracking)
@@ -182,9 +182,7 @@ def _packed_rgb(colours: np.ndarray) -> np.ndarray:
     return ((c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]).view(np.float32)
 
 
-def point_cloud2_msg(
-    header: Any, cloud: TargetCloud, target_ids: Optional[np.ndarray] = None
-) -> Any:
+def point_cloud2_msg(header: Any, cloud: TargetCloud, target_ids: np.ndarray | None = None) -> Any:
     """sensor_msgs/PointCloud2 of a target cloud (the ``target_cloud`` topic).
 
     Fields x, y, z (FLOAT32, metres, the source image's optical frame), when the cloud has

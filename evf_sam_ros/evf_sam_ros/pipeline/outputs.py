@@ -8,7 +8,7 @@ target) are built only when asked for (someone subscribes).
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -67,7 +67,7 @@ class FrameMessages:
         self._marked = {o.target.id for o in outputs}
         return _marker_array(markers)
 
-    def deleted_markers(self, header: Any, current_ids: set[int]) -> Optional[Any]:
+    def deleted_markers(self, header: Any, current_ids: set[int]) -> Any | None:
         """A MarkerArray deleting the markers of targets not in ``current_ids`` (removed
         since the last frame), or None when there are none.
         """

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable
 
 from evf_sam_ros.model.errors import PromptError
 from evf_sam_ros.model.tokenizer import clean_prompt
@@ -14,7 +14,7 @@ from evf_sam_ros.pipeline.problems import Problem
 
 
 def check_prompt(
-    text: str, max_chars: int, tokenize: Optional[Callable[[str], object]] = None
+    text: str, max_chars: int, tokenize: Callable[[str], object] | None = None
 ) -> str:
     """The cleaned prompt, or PromptError: longer than ``max_chars`` characters, empty,
     unprintable, or (with ``tokenize``, e.g. EvfSamPredictor.tokenize) too many tokens.
@@ -54,7 +54,7 @@ class TargetList:
     def __init__(self, validate: Callable[[str], str]):
         self._validate = validate
         self._lock = threading.Lock()
-        self._primary: Optional[NamedTarget] = None
+        self._primary: NamedTarget | None = None
         self._added: list[NamedTarget] = []
         self._next_id = 0
 
@@ -74,7 +74,7 @@ class TargetList:
         self._next_id += 1
         return target
 
-    def command(self, text: str, source: str = 'command') -> Optional[Problem]:
+    def command(self, text: str, source: str = 'command') -> Problem | None:
         """Set (or with blank ``text`` remove) the primary target; a Problem when refused."""
         try:
             cleaned = '' if not text.strip() else self._validate(text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -85,6 +85,6 @@ class TrackSegmenter:
         """The tracker's totals (frames, groundings, lost, regrounded)."""
         return self.tracker.counters
 
-    def update(self, **settings: Any) -> Optional[Any]:
+    def update(self, **settings: Any) -> Any | None:
         """Change the tracker's lost-and-found settings (TrackerSettings fields)."""
         return self.tracker.update_settings(**settings)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 from evf_sam_ros.model.errors import EvfSamError
 from evf_sam_ros.replay.errors import ReplayError
@@ -203,7 +203,7 @@ def _live(args: argparse.Namespace, options: ReplayOptions) -> dict[str, Any]:
     return replay_bag(args.bag, args.output, RecordedOutputs(recording), options, meta)
 
 
-def run(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Parse ``argv`` and replay; returns the report dict.  Raises ReplayError/EvfSamError."""
     args = build_parser().parse_args(argv)
     settings = node_settings(args)
@@ -215,7 +215,7 @@ def run(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     return report
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Console script entry point; returns the exit code."""
     try:
         run(argv)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -53,9 +53,9 @@ class BagFrame:
     log_time_ns: int
     stamp_ns: int
     frame_id: str
-    image: Optional[SourceImage]
-    depth: Optional[ChosenDepth] = None
-    gt_mask: Optional[np.ndarray] = None
+    image: SourceImage | None
+    depth: ChosenDepth | None = None
+    gt_mask: np.ndarray | None = None
     commands: tuple[str, ...] = ()
     command: str = ''
     problems: list[Problem] = field(default_factory=list)
@@ -68,7 +68,7 @@ class _Pending:
     raw: bytes
     commands: tuple[str, ...]
     command: str
-    camera_info: Optional[Any]
+    camera_info: Any | None
 
 
 class FrameReader:
@@ -82,7 +82,7 @@ class FrameReader:
         self,
         reader: Any,
         topics: TopicSelection,
-        max_frames: Optional[int] = None,
+        max_frames: int | None = None,
         sync_tolerance_s: float = 0.05,
         window_s: float = 1.0,
     ):
@@ -95,7 +95,7 @@ class FrameReader:
         # depth: (log time, msg); ground truth: stamp -> (log time, msg)
         self._depth: collections.deque[tuple[int, Any]] = collections.deque()
         self._gt: dict[int, tuple[int, Any]] = {}
-        self._info: Optional[Any] = None
+        self._info: Any | None = None
         self._info_by_stamp: dict[int, tuple[int, Any]] = {}  # stamp -> (log time, msg)
         self._commands: list[str] = []
         self._command = ''
@@ -145,7 +145,7 @@ class FrameReader:
             self._gt[stamp_ns(msg.header)] = (log_ns, msg)
         return False
 
-    def _ready(self, log_ns: Optional[int]) -> Iterator[BagFrame]:
+    def _ready(self, log_ns: int | None) -> Iterator[BagFrame]:
         """Frames whose window closed before ``log_ns`` (all of them when None)."""
         while self._pending and (
             log_ns is None or log_ns > self._pending[0].log_time_ns + self.window_ns

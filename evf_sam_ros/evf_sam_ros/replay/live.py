@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from evf_sam_ros.codecs.compressed_image import compressed_imgmsg_to_rgb
 from evf_sam_ros.codecs.image import ConversionError, array_to_imgmsg, stamp_ns
@@ -54,9 +54,9 @@ class LiveOptions:
     grace_s: float = 5.0
     wait_for_node_s: float = 30.0
     prompts: tuple[str, ...] = ()
-    max_frames: Optional[int] = None
+    max_frames: int | None = None
     lockstep: bool = False
-    mode: Optional[str] = None
+    mode: str | None = None
 
 
 def _connect(ros: ReplayNode, options: LiveOptions) -> None:
@@ -170,7 +170,7 @@ def _play(
     options: LiveOptions,
     recording: LiveRecording,
     progress: Any,
-) -> Optional[int]:
+) -> int | None:
     """Publish the bag's messages at recorded timing / speed; returns the last image stamp."""
     from evf_sam_ros.replay.errors import BagReadError
 
@@ -227,7 +227,7 @@ def _play(
     return last_stamp
 
 
-def handled_count(values: Optional[dict[str, str]]) -> int:
+def handled_count(values: dict[str, str] | None) -> int:
     """Frames the node has finished with, by its /diagnostics counters (-1 when unknown)."""
     if values is None:
         return -1
@@ -257,7 +257,7 @@ def _wait_handled(ros: ReplayNode, recording: LiveRecording, stamp: int, timeout
 
 def _publish_image(
     ros: ReplayNode, raw: bytes, msgtype: str, recording: LiveRecording
-) -> Optional[int]:
+) -> int | None:
     recording.frames_published += 1
     try:
         stamp, data = _image_bytes(raw, msgtype)
@@ -313,7 +313,7 @@ def _problem_counts(values: dict[str, str]) -> dict[str, int]:
     return {k[len('problem.') :]: int(v) for k, v in values.items() if k.startswith('problem.')}
 
 
-def _diagnostics_baseline(ros: ReplayNode, recording: LiveRecording) -> Optional[dict[str, str]]:
+def _diagnostics_baseline(ros: ReplayNode, recording: LiveRecording) -> dict[str, str] | None:
     """The node's /diagnostics before playing (its counters so far), None if it sends none."""
     values = ros.diagnostics() if wait_until(lambda: ros.diagnostics() is not None, 5.0) else None
     if values is None:
@@ -329,7 +329,7 @@ def _diagnostics_baseline(ros: ReplayNode, recording: LiveRecording) -> Optional
 
 
 def _node_problems(
-    ros: ReplayNode, recording: LiveRecording, baseline: Optional[dict[str, str]], timeout_s: float
+    ros: ReplayNode, recording: LiveRecording, baseline: dict[str, str] | None, timeout_s: float
 ) -> None:
     """Problems the node counted while the bag played: its /diagnostics after the last
     output (the next message it sends) minus the baseline.

@@ -11,7 +11,7 @@ import collections
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 _POLL_S = 0.02
 
@@ -180,7 +180,7 @@ class ReplayNode:
                 with self._lock:
                     self._diagnostics.append((time.monotonic_ns(), values))
 
-    def diagnostics(self, after_ns: int = 0) -> Optional[dict[str, str]]:
+    def diagnostics(self, after_ns: int = 0) -> dict[str, str] | None:
         """The node's newest /diagnostics values received after ``after_ns`` (None if none)."""
         with self._lock:
             fresh = [v for t, v in self._diagnostics if t > after_ns]

@@ -9,7 +9,7 @@ report.json counts the same problems /diagnostics would.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 from evf_sam_ros.model.errors import PromptError
 from evf_sam_ros.pipeline import (
@@ -47,7 +47,7 @@ class OfflineSegmenter:
         settings: TargetSettings,
         prompts: Sequence[str] = (),
         max_prompt_chars: int = 4096,
-        tracker_settings: Optional[Any] = None,
+        tracker_settings: Any | None = None,
     ):
         """tracker_settings: a model.TrackerSettings for track mode (None: segment mode)."""
         self.predictor, self.settings = predictor, settings

@@ -13,7 +13,7 @@ import collections
 import json
 import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -60,8 +60,8 @@ class ReplayReport:
         self,
         frame: BagFrame,
         status: str,
-        outcome: Optional[FrameOutcome] = None,
-        scored_prompt: Optional[str] = None,
+        outcome: FrameOutcome | None = None,
+        scored_prompt: str | None = None,
     ) -> None:
         """Record a frame: status "processed" (with ``outcome``), "skipped" or "dropped".
 
@@ -86,7 +86,7 @@ class ReplayReport:
             ]
         self.frames.append(record)
 
-    def _prompt_record(self, frame: BagFrame, p: Any, scored_prompt: Optional[str]) -> dict:
+    def _prompt_record(self, frame: BagFrame, p: Any, scored_prompt: str | None) -> dict:
         entry: dict[str, Any] = {
             'prompt': p.prompt,
             'found': p.found,
@@ -161,7 +161,7 @@ class ReplayReport:
         return data
 
 
-def _finite(value: Optional[float]) -> Optional[float]:
+def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), 6)
 
 
@@ -176,15 +176,15 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _fmt(value: Optional[float], digits: int = 1, unit: str = '') -> str:
+def _fmt(value: float | None, digits: int = 1, unit: str = '') -> str:
     return '-' if value is None or not math.isfinite(value) else f'{value:.{digits}f}{unit}'
 
 
-def _of_bag(read: int, in_bag: Optional[int]) -> str:
+def _of_bag(read: int, in_bag: int | None) -> str:
     return '' if in_bag is None or in_bag == read else f' (of {in_bag} expected)'
 
 
-def _xyz(values: Optional[list[float]]) -> str:
+def _xyz(values: list[float] | None) -> str:
     return '-' if not values else '(' + ', '.join(f'{v:+.3f}' for v in values) + ')'
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -52,14 +52,14 @@ class PromptOutcome:
     found: bool
     score: float
     mask: np.ndarray
-    bbox: Optional[tuple[int, int, int, int]]
-    centroid: Optional[tuple[float, float]]
+    bbox: tuple[int, int, int, int] | None
+    centroid: tuple[float, float] | None
     area: int
-    point: Optional[tuple[float, float, float]]
+    point: tuple[float, float, float] | None
     depth_median_m: float
     inference_ms: float
     target_id: int = -1
-    box: Optional[tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]] = None
+    box: tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]] | None = None
     grounded: bool = True
     lost: bool = False
     lost_count: int = 0
@@ -90,8 +90,8 @@ class FrameResult:
     """
 
     status: str
-    outcome: Optional[FrameOutcome] = None
-    rgb: Optional[np.ndarray] = None
+    outcome: FrameOutcome | None = None
+    rgb: np.ndarray | None = None
     problems: list[Problem] = field(default_factory=list)
     reason: str = ''
 

@@ -15,7 +15,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Protocol
+from typing import Any, Protocol
 
 from evf_sam_ros.pipeline import FrameProblem, Problem, normalize_prompt
 from evf_sam_ros.replay.bagio import BagWriter, list_topics, open_bag
@@ -37,13 +37,13 @@ class ReplayOptions:
     the first prompt. sync_tolerance_s: largest depth/image stamp difference accepted.
     """
 
-    image_topic: Optional[str] = None
-    depth_topic: Optional[str] = None
-    camera_info_topic: Optional[str] = None
-    command_topic: Optional[str] = None
-    ground_truth_topic: Optional[str] = None
-    ground_truth_prompt: Optional[str] = None
-    max_frames: Optional[int] = None
+    image_topic: str | None = None
+    depth_topic: str | None = None
+    camera_info_topic: str | None = None
+    command_topic: str | None = None
+    ground_truth_topic: str | None = None
+    ground_truth_prompt: str | None = None
+    max_frames: int | None = None
     sync_tolerance_s: float = 0.05
     video: bool = True
     output_storage: str = 'mcap'
@@ -117,9 +117,7 @@ def progress_bar(total: int, enabled: bool, desc: str) -> Any:
     )
 
 
-def _scored_prompt(
-    frame: BagFrame, outcome: FrameOutcome, options: ReplayOptions
-) -> Optional[str]:
+def _scored_prompt(frame: BagFrame, outcome: FrameOutcome, options: ReplayOptions) -> str | None:
     """The prompt the ground truth shows: --ground-truth-prompt, else the bag's newest command
     when it was segmented, else the first prompt segmented (white space normalised).
     """
@@ -132,7 +130,7 @@ def _scored_prompt(
     return segmented[0] if segmented else None
 
 
-def _picture_rgb(frame: BagFrame, result: FrameResult) -> Optional[Any]:
+def _picture_rgb(frame: BagFrame, result: FrameResult) -> Any | None:
     """The frame's RGB for the pictures: the pipeline's, else decoded here (None if not)."""
     if result.rgb is not None or frame.image is None:
         return result.rgb
@@ -142,7 +140,7 @@ def _picture_rgb(frame: BagFrame, result: FrameResult) -> Optional[Any]:
         return None
 
 
-def _check_ground_truth(frame: BagFrame, rgb: Optional[Any]) -> None:
+def _check_ground_truth(frame: BagFrame, rgb: Any | None) -> None:
     """Drop a ground-truth mask of another size than the image (the decoded one, else the
     Image message's size fields; a CompressedImage that did not decode has none).
     """

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -62,7 +62,7 @@ class IouSummary:
 
 
 def score_frames(
-    pairs: Sequence[tuple[int, Optional[np.ndarray], Optional[np.ndarray]]], threshold: float = 0.5
+    pairs: Sequence[tuple[int, np.ndarray | None, np.ndarray | None]], threshold: float = 0.5
 ) -> IouSummary:
     """IoU of (frame index, predicted HxW mask, ground-truth HxW mask) triples.
 
@@ -81,7 +81,7 @@ def score_frames(
     )
 
 
-def latency_stats(latencies_ms: Sequence[float]) -> dict[str, Optional[float]]:
+def latency_stats(latencies_ms: Sequence[float]) -> dict[str, float | None]:
     """count, p50, p95 (``stats.percentile``), max and mean of latencies in milliseconds
     (None when empty).
     """
@@ -98,7 +98,7 @@ def latency_stats(latencies_ms: Sequence[float]) -> dict[str, Optional[float]]:
 
 
 def target_stats(
-    points: Sequence[Optional[tuple[float, float, float]]], depth_medians: Sequence[float]
+    points: Sequence[tuple[float, float, float] | None], depth_medians: Sequence[float]
 ) -> dict:
     """Statistics of 3D targets (x, y, z metres, optical frame; None = no valid point).
 
@@ -145,7 +145,7 @@ def _mean_rotation(rotations: np.ndarray) -> np.ndarray:
 
 
 def box_stability(
-    boxes: Sequence[Optional[tuple[Sequence[float], Sequence[float], Sequence[float]]]],
+    boxes: Sequence[tuple[Sequence[float], Sequence[float], Sequence[float]] | None],
 ) -> dict:
     """Size and pose stability of one target's box over frames.
 
@@ -193,11 +193,11 @@ def box_stability(
     return out
 
 
-def _json_float(value: float) -> Optional[float]:
+def _json_float(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def centroid_motion(centroids: Sequence[Optional[tuple[float, float]]]) -> dict:
+def centroid_motion(centroids: Sequence[tuple[float, float] | None]) -> dict:
     """Frame-to-frame motion of a target's mask centroid (u, v pixels; None = not found).
 
     Returns centroid_step_px: mean distance between consecutive frames' centroids (motion

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Optional
 
 from evf_sam_ros.replay.bagio import CAMERA_INFO, IMAGE, IMAGE_TYPES, STRING, TopicInfo
 from evf_sam_ros.replay.errors import ReplayError
@@ -38,13 +37,13 @@ class TopicSelection:
 
     image: str
     image_type: str
-    depth: Optional[str] = None
-    camera_info: Optional[str] = None
-    command: Optional[str] = None
-    ground_truth: Optional[str] = None
+    depth: str | None = None
+    camera_info: str | None = None
+    command: str | None = None
+    ground_truth: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def as_dict(self) -> dict[str, Optional[str]]:
+    def as_dict(self) -> dict[str, str | None]:
         """Role -> topic, for the report."""
         return {
             'image': self.image,
@@ -98,13 +97,13 @@ def _explicit(topics: dict[str, TopicInfo], name: str, types: tuple[str, ...], r
 
 def _pick(
     topics: dict[str, TopicInfo],
-    requested: Optional[str],
+    requested: str | None,
     types: tuple[str, ...],
     role: str,
-    pattern: Optional[re.Pattern],
+    pattern: re.Pattern | None,
     notes: list[str],
-    exclude: tuple[Optional[str], ...] = (),
-) -> Optional[str]:
+    exclude: tuple[str | None, ...] = (),
+) -> str | None:
     """An optional role: explicit, off, or the single candidate matching ``pattern``."""
     if requested is not None:
         return None if requested.lower() == NONE else _explicit(topics, requested, types, role)
@@ -128,8 +127,8 @@ def _pick(
 
 
 def _camera_info(
-    topics: dict[str, TopicInfo], requested: Optional[str], image: str, notes: list[str]
-) -> Optional[str]:
+    topics: dict[str, TopicInfo], requested: str | None, image: str, notes: list[str]
+) -> str | None:
     if requested is not None:
         return _pick(topics, requested, (CAMERA_INFO,), 'camera_info', None, notes)
     candidates = [t.name for t in topics.values() if t.msgtype == CAMERA_INFO]
@@ -143,7 +142,7 @@ def _camera_info(
 
 
 def _image(
-    topics: dict[str, TopicInfo], requested: Optional[str], taken: tuple[Optional[str], ...]
+    topics: dict[str, TopicInfo], requested: str | None, taken: tuple[str | None, ...]
 ) -> str:
     if requested is not None:
         return _explicit(topics, requested, IMAGE_TYPES, 'image')
@@ -173,11 +172,11 @@ def _image(
 
 def select_topics(
     topics: dict[str, TopicInfo],
-    image: Optional[str] = None,
-    depth: Optional[str] = None,
-    camera_info: Optional[str] = None,
-    command: Optional[str] = None,
-    ground_truth: Optional[str] = None,
+    image: str | None = None,
+    depth: str | None = None,
+    camera_info: str | None = None,
+    command: str | None = None,
+    ground_truth: str | None = None,
 ) -> TopicSelection:
     """Choose the topic of each role (arguments: a topic name, None = auto, "none" = off).
 

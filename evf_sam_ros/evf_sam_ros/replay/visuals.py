@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import subprocess
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
@@ -23,7 +23,7 @@ _SHEET_COLUMNS = 4
 _FPS_PROBE_FRAMES = 5
 
 
-def render_frame(rgb: np.ndarray, outcome: Optional[FrameOutcome], reason: str = '') -> np.ndarray:
+def render_frame(rgb: np.ndarray, outcome: FrameOutcome | None, reason: str = '') -> np.ndarray:
     """HxWx3 uint8 RGB picture of one frame's result (``reason`` labels frames without one)."""
     if outcome is None or not outcome.prompts:
         return annotate(
@@ -97,16 +97,16 @@ class VisualsWriter:
         self._tiles: list[np.ndarray] = []
         self._buffer: list[tuple[int, np.ndarray]] = []  # (stamp ns, picture) before opening
         self._writer: Any = None
-        self._size: Optional[tuple[int, int]] = None
-        self.video_path: Optional[Path] = None
-        self.sheet_path: Optional[Path] = None
+        self._size: tuple[int, int] | None = None
+        self.video_path: Path | None = None
+        self.sheet_path: Path | None = None
 
     def add(
         self,
         index: int,
         stamp_ns: int,
         rgb: np.ndarray,
-        outcome: Optional[FrameOutcome],
+        outcome: FrameOutcome | None,
         reason: str = '',
     ) -> None:
         """Draw frame ``index`` (header stamp ``stamp_ns``, HxWx3 uint8 RGB ``rgb``)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence, Union
+from typing import Sequence
 
 import numpy as np
 
@@ -164,7 +164,7 @@ class Plane:
         return np.abs((points - self.point) @ self.normal)
 
 
-Shape = Union[Cuboid, Cylinder, Plane]
+Shape = Cuboid | Cylinder | Plane
 
 
 @dataclass(frozen=True)

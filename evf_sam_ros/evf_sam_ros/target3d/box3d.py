@@ -36,7 +36,6 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -235,8 +234,8 @@ def _conventional(rotation: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, n
 
 
 def fit_oriented_box(
-    points: np.ndarray, plane_tolerance_m: float, trim: float, point_count: Optional[int] = None
-) -> Optional[OrientedBox]:
+    points: np.ndarray, plane_tolerance_m: float, trim: float, point_count: int | None = None
+) -> OrientedBox | None:
     """Oriented box of a target's visible surface (see the module docstring).
 
     Arguments:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -94,7 +94,7 @@ class Surface:
         rows, cols = np.divmod(self.index[selection], self.stride)
         return cols + self.origin[0], rows + self.origin[1]
 
-    def points(self, intr: CameraIntrinsics, count: Optional[int] = None) -> np.ndarray:
+    def points(self, intr: CameraIntrinsics, count: int | None = None) -> np.ndarray:
         """Nx3 float32 points (metres, optical frame); with ``count``, at most that many,
         evenly spaced over the pixels (the same ones on every call).
         """
@@ -112,7 +112,7 @@ class TargetCloud:
     """
 
     points: np.ndarray
-    colours: Optional[np.ndarray]
+    colours: np.ndarray | None
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
@@ -163,7 +163,7 @@ def target_surface(
     intr: CameraIntrinsics,
     median_m: float,
     flt: SurfaceFilter,
-    bbox: Optional[tuple[int, int, int, int]] = None,
+    bbox: tuple[int, int, int, int] | None = None,
 ) -> Surface:
     """The mask's pixels with valid depth that pass the mixed-pixel filter and the gate.
 
@@ -215,8 +215,8 @@ def target_surface(
 
 
 def voxel_downsample(
-    points: np.ndarray, colours: Optional[np.ndarray], voxel_size_m: float
-) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    points: np.ndarray, colours: np.ndarray | None, voxel_size_m: float
+) -> tuple[np.ndarray, np.ndarray | None]:
     """One point per occupied voxel: the mean of its points (and of their colours).
 
     Arguments:
@@ -281,7 +281,7 @@ def check_rgb(rgb: np.ndarray, intr: CameraIntrinsics) -> np.ndarray:
 def build_cloud(
     surface: Surface,
     intr: CameraIntrinsics,
-    rgb: Optional[np.ndarray],
+    rgb: np.ndarray | None,
     voxel_size_m: float,
     max_points: int,
 ) -> TargetCloud:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -47,7 +46,7 @@ class TargetSettings:
     """
 
     score_threshold: float = 0.5
-    object_score_threshold: Optional[float] = None
+    object_score_threshold: float | None = None
     erode_iterations: int = 2
     min_depth_m: float = 0.1
     max_depth_m: float = 20.0
@@ -85,11 +84,11 @@ class TargetEstimate:
     """
 
     found: bool
-    point: Optional[tuple[float, float, float]]
-    depth: Optional[DepthStats]
+    point: tuple[float, float, float] | None
+    depth: DepthStats | None
     cloud_points: int = 0
-    box: Optional[OrientedBox] = None
-    cloud: Optional[TargetCloud] = None
+    box: OrientedBox | None = None
+    cloud: TargetCloud | None = None
 
     @property
     def depth_median(self) -> float:
@@ -117,9 +116,9 @@ BOX_SAMPLE_POINTS = 2048
 def estimate_target(
     result: SegmentationResult,
     settings: TargetSettings,
-    depth_m: Optional[np.ndarray] = None,
-    intrinsics: Optional[CameraIntrinsics] = None,
-    rgb: Optional[np.ndarray] = None,
+    depth_m: np.ndarray | None = None,
+    intrinsics: CameraIntrinsics | None = None,
+    rgb: np.ndarray | None = None,
     with_cloud: bool = True,
 ) -> TargetEstimate:
     """Decide found and, with depth (HxW float32 metres, aligned to the image) and the

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 from evf_sam_ros.install_layout import executable
 from evf_sam_ros.model import DEFAULT_CHECKPOINT, EvfSamError, HubUnavailableError
@@ -139,7 +139,7 @@ def offline_message(exc: HubUnavailableError, checkpoint: str) -> str:
     )
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo steps (segment, sample bag, node, live replay). Returns 2 if step 1
     fails (no download, model error), else the live replay's exit code.
     """

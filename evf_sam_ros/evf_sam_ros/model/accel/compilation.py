@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import torch
 
@@ -33,7 +33,7 @@ def default_cache_dir() -> Path:
     return Path(base) / 'evf_sam_ros' / 'torch_compile'
 
 
-def use_cache_dir(directory: Optional[str | Path] = None) -> Path:
+def use_cache_dir(directory: str | Path | None = None) -> Path:
     """Make ``directory`` (default: default_cache_dir()) inductor's persistent cache for this
     process: created if missing, FX-graph and AOT-autograd caching on. Returns the path.
     """
@@ -48,7 +48,7 @@ def use_cache_dir(directory: Optional[str | Path] = None) -> Path:
     return path
 
 
-def resolve_backend(torch_compile: bool | str) -> Optional[str]:
+def resolve_backend(torch_compile: bool | str) -> str | None:
     """False -> None (no compilation); True -> "inductor"; a string names a torch.compile
     backend ("inductor"; "aot_eager" traces and checks without generating kernels).
     """

@@ -12,7 +12,7 @@ identical between capture and replay. On anything but CUDA tensors it simply cal
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Hashable, Optional
+from typing import Any, Callable, Hashable
 
 import torch
 from torch.utils._pytree import tree_map
@@ -29,7 +29,7 @@ class GraphedCallable:
         self._pool: Any = None
         self.captures = 0
 
-    def __call__(self, *inputs: Optional[torch.Tensor]) -> Any:
+    def __call__(self, *inputs: torch.Tensor | None) -> Any:
         """``fn(*inputs)``: when the first input is a CUDA tensor, replayed from this
         signature's graph (captured on first use) with cloned outputs; else called directly.
         """
@@ -52,7 +52,7 @@ class GraphedCallable:
         return tree_map(lambda t: t.clone() if isinstance(t, torch.Tensor) else t, static_outputs)
 
     def _capture(
-        self, inputs: tuple[Optional[torch.Tensor], ...]
+        self, inputs: tuple[torch.Tensor | None, ...]
     ) -> tuple[torch.cuda.CUDAGraph, list, Any]:
         static_inputs = [None if t is None else t.clone() for t in inputs]
         side = torch.cuda.Stream(device=inputs[0].device)

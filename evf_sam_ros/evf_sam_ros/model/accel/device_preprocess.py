@@ -17,8 +17,6 @@ pixels. Mask IoU against the exact path: test_device_preprocess.py and docs/benc
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -101,7 +99,7 @@ class FrameUploader:
     def __init__(self, device: torch.device):
         self.device = device
         self._buffers: dict[tuple[int, ...], torch.Tensor] = {}
-        self._done: Optional[torch.cuda.Event] = None
+        self._done: torch.cuda.Event | None = None
 
     def __call__(self, rgb: np.ndarray) -> torch.Tensor:
         """The HxWx3 uint8 frame as a tensor on ``device`` (CUDA: non-blocking copy, pinned)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -85,7 +85,7 @@ def text_as_prompt(prompt_encoder: nn.Module, text: torch.Tensor) -> Iterator[No
 
     def hook(
         module: nn.Module, args: Any, output: tuple[torch.Tensor, torch.Tensor]
-    ) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
         if threading.get_ident() != owner:
             return None  # keep the output
         dense = output[1]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 #: Why a target was (re-)grounded on a frame.
 GROUND_ADDED, GROUND_LOST, GROUND_INTERVAL, GROUND_SIZE = 'added', 'lost', 'interval', 'frame_size'
@@ -78,7 +77,7 @@ class TargetStatus:
     prompt: str
     found: bool
     lost: bool
-    grounded: Optional[str]
+    grounded: str | None
     frames_since_grounding: int
     weak_frames: int
     lost_count: int
@@ -109,11 +108,9 @@ class TargetState:
         self.lost_count = 0
         self.reground_count = 0
         self.frames_since_grounding = 0
-        self.frame_size: Optional[tuple[int, int]] = None
+        self.frame_size: tuple[int, int] | None = None
 
-    def ground_reason(
-        self, settings: TrackerSettings, frame_size: tuple[int, int]
-    ) -> Optional[str]:
+    def ground_reason(self, settings: TrackerSettings, frame_size: tuple[int, int]) -> str | None:
         """Why this target must be re-grounded on a frame of ``frame_size``, or None."""
         if self.lost:
             return GROUND_LOST
@@ -127,7 +124,7 @@ class TargetState:
     def record(
         self,
         settings: TrackerSettings,
-        grounded: Optional[str],
+        grounded: str | None,
         score: float,
         object_score: float,
         area: int,
@@ -152,7 +149,7 @@ class TargetState:
             self.weak_frames, self.lost = 0, False
         return (not self.lost and area > 0), became_lost
 
-    def status(self, found: bool, grounded: Optional[str]) -> TargetStatus:
+    def status(self, found: bool, grounded: str | None) -> TargetStatus:
         """Snapshot after the frame just recorded."""
         return TargetStatus(
             self.target_id,

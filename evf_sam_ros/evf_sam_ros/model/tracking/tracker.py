@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -55,9 +55,9 @@ _NO_SAM2 = (
 class _Target:
     prompt: str
     token_ids: list[int]
-    state: Optional[TargetState] = None  # None until the target's first frame is committed
-    memory: Optional[TargetMemory] = None
-    status: Optional[TargetStatus] = None
+    state: TargetState | None = None  # None until the target's first frame is committed
+    memory: TargetMemory | None = None
+    status: TargetStatus | None = None
 
 
 class EvfSamTracker:
@@ -72,7 +72,7 @@ class EvfSamTracker:
     grounds new prompts and tracks the others on one frame with one image encoding.
     """
 
-    def __init__(self, predictor: EvfSamPredictor, settings: Optional[TrackerSettings] = None):
+    def __init__(self, predictor: EvfSamPredictor, settings: TrackerSettings | None = None):
         """Use ``predictor``'s model, tokenizer, regime, device and dtype (a node can share
         one loaded model between segment and track mode). Raises VariantError for SAM ViT.
         """
@@ -96,8 +96,8 @@ class EvfSamTracker:
         name_or_path: str | Path,
         device: str = 'auto',
         dtype: str = 'auto',
-        variant: Optional[str] = None,
-        settings: Optional[TrackerSettings] = None,
+        variant: str | None = None,
+        settings: TrackerSettings | None = None,
     ) -> 'EvfSamTracker':
         """Load a SAM2 checkpoint (directory or hub id) as EvfSamPredictor.from_pretrained
         does; SAM ViT checkpoints are refused before their weights are read.
@@ -259,7 +259,7 @@ class EvfSamTracker:
         self,
         existing: list[_Target],
         new: list[_Target],
-        reasons: list[Optional[str]],
+        reasons: list[str | None],
         outputs: dict,
         results: list[SegmentationResult],
         settings: TrackerSettings,
