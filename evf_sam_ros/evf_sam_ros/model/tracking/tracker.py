@@ -19,7 +19,7 @@ import contextlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Hashable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from evf_sam_ros.model.errors import TargetError, VariantError
 from evf_sam_ros.model.masks import mask_bbox, mask_centroid
 from evf_sam_ros.model.predictor import EvfSamPredictor
 from evf_sam_ros.model.results import SegmentationResult, Stopwatch
+from evf_sam_ros.model.tracking.clicks import HeldFrames, correct_target
 from evf_sam_ros.model.tracking.sam2_video import Sam2VideoRunner, StepOutput, VideoFrame
 from evf_sam_ros.model.tracking.track_memory import TargetMemory, memory_window
 from evf_sam_ros.model.tracking.track_state import (
@@ -99,6 +100,7 @@ class EvfSamTracker:
         # snapshots replaced whole after each change: read without waiting for a frame
         self._statuses: tuple[TargetStatus, ...] = ()
         self._counters = TrackerCounters()
+        self._held = HeldFrames()  # frames kept for correction clicks (clicks.py)
         self._lock = threading.Lock()
 
     @classmethod
@@ -160,23 +162,50 @@ class EvfSamTracker:
         """Ground a new target on ``image`` (HxWx3 uint8 RGB); ids are 0, 1, ... in order."""
         return self.add_targets(image, [prompt])[0].result
 
-    def add_targets(self, image: np.ndarray, prompts: Sequence[str]) -> list[TargetResult]:
+    def add_targets(
+        self, image: np.ndarray, prompts: Sequence[str], frame_key: Hashable = None
+    ) -> list[TargetResult]:
         """Ground several new targets on one frame (one image encoding, batched).
 
         Existing targets do not see this frame. Raises PromptError / InputImageError before
-        anything changes.
+        anything changes. frame_key: names the frame for clicks (``correct``), e.g. its stamp.
         """
-        return self._step(image, list(prompts), track_existing=False)
+        return self._step(image, list(prompts), False, frame_key)
 
-    def track(self, image: np.ndarray) -> list[SegmentationResult]:
+    def track(self, image: np.ndarray, frame_key: Hashable = None) -> list[SegmentationResult]:
         """Track every target on the next frame; one result per target, in the order added."""
-        return [r.result for r in self._step(image, [], track_existing=True)]
+        return [r.result for r in self._step(image, [], True, frame_key)]
 
-    def track_targets(self, image: np.ndarray, add: Sequence[str] = ()) -> list[TargetResult]:
+    def track_targets(
+        self, image: np.ndarray, add: Sequence[str] = (), frame_key: Hashable = None
+    ) -> list[TargetResult]:
         """Track every target on this frame and ground the prompts in ``add`` on it as new
         targets (after the others); one image encoding for all. Results in the order added.
         """
-        return self._step(image, list(add), track_existing=True)
+        return self._step(image, list(add), True, frame_key)
+
+    def correct(
+        self,
+        target_id: int,
+        point_coords: np.ndarray,
+        point_labels: np.ndarray,
+        frame_key: Hashable = None,
+    ) -> SegmentationResult:
+        """Correct a target with clicks on a held frame (the one passed with ``frame_key``;
+        None: the newest): point_coords Nx2 (x = column, y = row) in pixels of that frame,
+        point_labels N (1 positive, 0 negative). The frame becomes a conditioning frame of the
+        target's memory (see clicks.py); returns the corrected result on that frame. Raises
+        ClickError (``kind`` says why) before anything changes.
+        """
+        with self._lock, torch.inference_mode(), self._autocast():
+            fix = correct_target(
+                self._runner, self._held, self._settings, list(self._targets), target_id,
+                (point_coords, point_labels), frame_key, self._window,
+            )  # fmt: skip
+            target = self._targets[target_id]
+            target.memory = fix.memory
+            target.state.lost, target.state.weak_frames = False, 0  # a person says: this one
+            return self._results([target], {id(target): (fix.outputs[0], 0, {})}, fix.size, {})[0]
 
     def remove_target(self, target_id: int) -> None:
         """Forget a target and its memory. Raises TargetError for an unknown id."""
@@ -192,6 +221,7 @@ class EvfSamTracker:
         """Forget every target. Ids are not reused; counters keep their totals."""
         with self._lock:
             self._targets.clear()
+            self._held.clear()
             self._publish()
 
     def _autocast(self) -> contextlib.AbstractContextManager:
@@ -201,7 +231,7 @@ class EvfSamTracker:
         return torch.autocast(device.type, dtype=dtype, cache_enabled=False)
 
     def _step(
-        self, image: np.ndarray, prompts: list[str], track_existing: bool
+        self, image: np.ndarray, prompts: list[str], track_existing: bool, key: Hashable
     ) -> list[TargetResult]:
         """One frame: encode once, ground and track, then commit (nothing changes on error)."""
         rgb = preprocess.as_rgb_uint8(image)
@@ -222,9 +252,12 @@ class EvfSamTracker:
             to_track = [t for t, r in zip(existing, reasons) if not r]
             outputs = self._run(rgb, frame, to_ground, to_track)
             results = self._results(existing + new, outputs, size, dict(watch.ms))
-            return self._commit(
+            before = HeldFrames.before(existing, reasons, settings.click_frames)
+            done = self._commit(
                 existing, new, reasons + [GROUND_ADDED] * len(new), outputs, results, settings
             )
+            self._held.keep(key, frame, size, existing + new, before, outputs, settings)
+            return done
 
     def _run(
         self, rgb: np.ndarray, frame: VideoFrame, to_ground: list[_Target], to_track: list[_Target]
