@@ -13,11 +13,14 @@ same from Meta's public prompt encoder forward.
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 import torch
 from torch import nn
 
-from evf_sam_ros.model.errors import ClickError
+from evf_sam_ros.model.errors import ClickError, VariantError
+from evf_sam_ros.model.results import ImageEmbedding
 
 POSITIVE, NEGATIVE = 1, 0
 
@@ -90,3 +93,23 @@ def points_and_text(
     sparse, _ = prompt_encoder(points=points, boxes=None, masks=None)
     sparse = sparse.to(text_embed.dtype).expand(text_embed.shape[0], -1, -1)
     return torch.cat([sparse, text_embed], dim=1)
+
+
+def clicks_and_text(
+    model: nn.Module,
+    regime: Any,
+    text: torch.Tensor,
+    embedding: ImageEmbedding,
+    points: tuple[np.ndarray, np.ndarray],
+) -> tuple[torch.Tensor, Callable[..., tuple]]:
+    """Segment mode with clicks on the encoded frame: (EVF's sparse prompt, points then text;
+    the EvfSamModel's eager decoder for it: CUDA graphs and exported graphs have a fixed
+    one-token prompt). text: Kx1xC; points: validated (check_points) in frame pixels.
+    """
+    if model is None:
+        raise VariantError('clicks in segment mode need the torch backend (the eager decoder)')
+    feats = embedding.features
+    clicks = model_points(*points, feats.original_size, feats.input_size, text.device)
+    sam = model.visual_model
+    encoder = sam.sam_prompt_encoder if model.cfg.sam_type == 'sam2' else sam.prompt_encoder
+    return points_and_text(encoder, text, clicks), model.runner(regime).decode_tensors

@@ -26,7 +26,7 @@ from evf_sam_ros.model.errors import CheckpointError, PromptError, VariantError
 from evf_sam_ros.model.masks import mask_bbox, mask_centroid
 from evf_sam_ros.model.network.evf_model import EvfSamModel
 from evf_sam_ros.model.network.sam_parts import SamFeatures
-from evf_sam_ros.model.points import check_points, model_points, points_and_text
+from evf_sam_ros.model.points import check_points, clicks_and_text
 from evf_sam_ros.model.results import ImageEmbedding, SegmentationResult, Stopwatch
 from evf_sam_ros.model.text_batch import (
     MAX_PROMPT_BATCH,
@@ -312,7 +312,9 @@ class EvfSamPredictor:
             with watch.stage('decoder'):
                 decode = self._decode
                 if points is not None:  # clicks: EVF's points-then-text prompt, not graphed
-                    text, decode = self._with_points(text, embedding, points)
+                    text, decode = clicks_and_text(
+                        self.model, self.regime, text, embedding, points
+                    )
                 low_res, iou, object_score = decode(text, *embedding.features.tensors)
             with watch.stage('postprocess'):
                 logits = self._runner.upscale(low_res[:count], embedding.features)[:, 0]
@@ -350,18 +352,6 @@ class EvfSamPredictor:
         ids = self.tokenize(prompt)
         points = check_points(point_coords, point_labels, prep.as_rgb_uint8(image).shape[:2])
         return self._decode_ids(self.encode_image(image), [prompt], [ids], points)[0]
-
-    def _with_points(
-        self, text: torch.Tensor, embedding: ImageEmbedding, points: tuple[np.ndarray, np.ndarray]
-    ):
-        """(sparse prompt of clicks then text, the eager decoder: shapes vary per click count)."""
-        feats = embedding.features
-        clicks = model_points(*points, feats.original_size, feats.input_size, self.device)
-        sam = self.model.visual_model
-        encoder = (
-            sam.sam_prompt_encoder if self.model.cfg.sam_type == 'sam2' else sam.prompt_encoder
-        )
-        return points_and_text(encoder, text, clicks), self._runner.decode_tensors
 
     def predict_many(self, image: np.ndarray, prompts: Sequence[str]) -> list[SegmentationResult]:
         """Several prompts on one frame: the image encoder runs once, BEiT-3 and the decoder

@@ -18,7 +18,15 @@ from typing import Any, Iterator, Mapping, Optional, Union
 import yaml
 
 NODE_NAME = 'evf_sam'
-TOPICS = ('image', 'depth', 'camera_info', 'command')
+#: Remapped input topics by launch argument (the argument is the topic's name unless given).
+TOPICS = {
+    'image': 'image',
+    'depth': 'depth',
+    'camera_info': 'camera_info',
+    'command': 'command',
+    'click': 'click/positive',
+    'click_negative': 'click/negative',
+}
 PARAMETER_ARGUMENTS = ('checkpoint', 'device')
 # The Fast DDS profile variable of Jazzy (Fast DDS 2) and of Kilted (Fast DDS 3).
 SHM_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
@@ -63,6 +71,15 @@ ARGUMENTS: tuple[Argument, ...] = (
     Argument('camera_info', 'camera_info', 'camera_info of the colour image'),
     Argument('command', 'command', 'std_msgs/String prompts'),
     Argument(
+        'click',
+        'click/positive',
+        "positive correction clicks (geometry_msgs/Point), e.g. rqt_image_view's "
+        '<image topic>_mouse_left',
+    ),
+    Argument(
+        'click_negative', 'click/negative', 'negative correction clicks (geometry_msgs/Point)'
+    ),
+    Argument(
         'use_shm',
         'false',
         'true: use config/fastdds_shm.xml (shared-memory transport for large images)',
@@ -100,13 +117,15 @@ def node_parameters(share: Path, values: Mapping[str, str]) -> list[ParameterLay
 
 
 def node_remappings(values: Mapping[str, str]) -> list[tuple[str, str]]:
-    """(from, to) remappings of the input topics; ``image/compressed`` follows ``image``."""
+    """(from, to) remappings of the input topics (TOPICS); ``image/compressed`` follows
+    ``image``.
+    """
     remaps = []
-    for topic in TOPICS:
-        target = values.get(topic, topic).strip()
+    for argument, topic in TOPICS.items():
+        target = values.get(argument, topic).strip()
         if not target:
             raise LaunchArgumentError(
-                f'launch argument {topic} is empty: give a topic name (default: {topic})'
+                f'launch argument {argument} is empty: give a topic name (default: {topic})'
             )
         remaps.append((topic, target))
     remaps.append(('image/compressed', dict(remaps)['image'].rstrip('/') + '/compressed'))
