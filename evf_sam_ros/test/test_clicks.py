@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from test_tracker import make_present, scene
 
 from evf_sam_ros.model import ClickError, EvfSamPredictor, EvfSamTracker, TrackerSettings
 from evf_sam_ros.model.points import check_points, model_points
+from evf_sam_ros.model.tracking.track_memory import FrameMemory, TargetMemory, batched_output_dict
 
 PROMPT = 'the red square'
 INSIDE = [[15.0, 30.0]]  # on the red square of scene(0) (rows 20-40, columns 8-28)
@@ -177,3 +179,51 @@ def test_segment_mode_takes_points_next_to_the_text(tiny_checkpoint, variant):
     np.testing.assert_allclose(again.logits, positive.logits, atol=1e-5)
     with pytest.raises(ClickError, match='outside the 96x72 image'):
         predictor.predict(image, PROMPT, np.array([[200.0, 3.0]]), np.array([1]))
+
+
+def test_clicked_targets_batched_together_equal_separate_runs(make):
+    both = make()
+    both.add_targets(scene(0), [PROMPT, 'the blue disc'], frame_key=0)
+    run(both, range(1, 2))
+    for target_id in (0, 1):
+        both.correct(target_id, INSIDE, [1], frame_key=1)
+    together = [both.track(scene(i), i) for i in (2, 3)]  # one batch: the same click ages
+    for k, prompt in enumerate([PROMPT, 'the blue disc']):
+        alone = make()
+        alone.add_targets(scene(0), [prompt], frame_key=0)
+        run(alone, range(1, 2))
+        alone.correct(0, INSIDE, [1], frame_key=1)
+        for i, row in zip((2, 3), together):
+            np.testing.assert_allclose(
+                row[k].logits, alone.track(scene(i), i)[0].logits, atol=1e-5, err_msg=f'{k} {i}'
+            )
+
+
+def _memory(value: float) -> FrameMemory:
+    return FrameMemory(torch.full((1, 2, 1, 1), value), torch.full((1, 3), value))
+
+
+def test_click_frames_are_conditioning_frames_at_unique_indices():
+    memory = TargetMemory(_memory(0.0), window=3)
+    for value in (1.0, 2.0):
+        memory.append(_memory(value))
+    memory.add_click(_memory(3.0), limit=2)  # frame 3
+    memory.append(_memory(4.0))
+    assert memory.batch_key == (3, (1,))
+    index, out = batched_output_dict([memory], [torch.zeros(1, 2, 1, 1)])
+    conds, recent = out['cond_frame_outputs'], out['non_cond_frame_outputs']
+    # the next frame is the target's 5th, numbered 4: frames 2, 3 (clicked), 4 at 1, 2, 3
+    assert index == 4 and sorted(conds) == [0, 2] and sorted(recent) == [1, 3]
+    assert conds[2]['obj_ptr'][0, 0].item() == 3.0 and recent[1]['obj_ptr'][0, 0].item() == 2.0
+    for value in (5.0, 6.0, 7.0):  # the click frame falls out of the window: still read
+        memory.append(_memory(value))
+    index, out = batched_output_dict([memory], [torch.zeros(1, 2, 1, 1)])
+    conds, recent = out['cond_frame_outputs'], out['non_cond_frame_outputs']
+    assert sorted(conds) == [-5, 0] and conds[-5]['obj_ptr'][0, 0].item() == 3.0
+    assert sorted(recent) == [1, 2, 3] and 3.0 not in [
+        r['obj_ptr'][0, 0].item() for r in recent.values()
+    ]
+    memory.add_click(_memory(8.0), limit=2)
+    memory.add_click(_memory(9.0), limit=2)
+    assert sorted(memory.clicks) == [8, 9] and sorted(memory.recent) == [7]
+    assert memory.tensors() == 2 * (1 + 1 + 2)

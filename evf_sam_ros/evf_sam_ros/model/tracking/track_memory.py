@@ -79,11 +79,15 @@ class TargetMemory:
         self.clicks[self.frame_index] = frame
         for index in sorted(self.clicks)[:-limit]:
             del self.clicks[index]
+        self._forget_old()
 
     def append(self, frame: FrameMemory) -> None:
         """Store the next frame's memory and forget what no later frame can read."""
         self.frame_index += 1
         self.recent[self.frame_index] = frame
+        self._forget_old()
+
+    def _forget_old(self) -> None:
         for index in [i for i in self.recent if i <= self.frame_index - self.window]:
             del self.recent[index]
 
