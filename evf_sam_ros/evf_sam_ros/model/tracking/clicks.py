@@ -34,6 +34,7 @@ import torch
 
 from evf_sam_ros.model.errors import ClickError
 from evf_sam_ros.model.points import check_points, model_points
+from evf_sam_ros.model.results import SegmentationResult
 from evf_sam_ros.model.tracking.sam2_video import Sam2VideoRunner, StepOutput, VideoFrame
 from evf_sam_ros.model.tracking.track_memory import TargetMemory
 from evf_sam_ros.model.tracking.track_state import TrackerSettings
@@ -213,3 +214,40 @@ def correct_target(
         step.low_res = out.low_res
         outputs.append(out)
     return Correction(memory, outputs, clicked.size)
+
+
+class ClickCorrection:
+    """EvfSamTracker's correction clicks, kept out of tracker.py (a mixin: it uses the
+    tracker's ``_lock``, ``_targets``, ``_runner``, ``_window``, ``_settings``, ``_held``,
+    ``_autocast`` and ``_results``).
+    """
+
+    def correct(
+        self,
+        target_id: int,
+        point_coords: Any,
+        point_labels: Any,
+        frame_key: Hashable = None,
+    ) -> SegmentationResult:
+        """Correct a target with clicks on a held frame (the one passed with ``frame_key``;
+        None: the newest): point_coords Nx2 (x = column, y = row) in pixels of that frame,
+        point_labels N (1 positive, 0 negative). The frame becomes a conditioning frame of the
+        target's memory (see this module); returns the corrected result on that frame. Raises
+        ClickError (``kind`` says why) before anything changes.
+        """
+        host: Any = self
+        with host._lock, torch.inference_mode(), host._autocast():
+            fix = correct_target(
+                host._runner,
+                host._held,
+                host._settings,
+                list(host._targets),
+                target_id,
+                (point_coords, point_labels),
+                frame_key,
+                host._window,
+            )
+            target = host._targets[target_id]
+            target.memory = fix.memory
+            target.state.lost, target.state.weak_frames = False, 0  # a person said: this one
+            return host._results([target], {id(target): (fix.outputs[0], 0, {})}, fix.size, {})[0]

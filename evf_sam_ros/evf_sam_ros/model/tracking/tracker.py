@@ -32,7 +32,7 @@ from evf_sam_ros.model.errors import TargetError, VariantError
 from evf_sam_ros.model.masks import mask_bbox, mask_centroid
 from evf_sam_ros.model.predictor import EvfSamPredictor
 from evf_sam_ros.model.results import SegmentationResult, Stopwatch
-from evf_sam_ros.model.tracking.clicks import HeldFrames, correct_target
+from evf_sam_ros.model.tracking.clicks import ClickCorrection, HeldFrames
 from evf_sam_ros.model.tracking.sam2_video import Sam2VideoRunner, StepOutput, VideoFrame
 from evf_sam_ros.model.tracking.track_memory import TargetMemory, memory_window
 from evf_sam_ros.model.tracking.track_state import (
@@ -72,7 +72,7 @@ def _share(stages_ms: dict[str, float], batch: int) -> dict[str, float]:
     return {k: v / batch for k, v in stages_ms.items()}
 
 
-class EvfSamTracker:
+class EvfSamTracker(ClickCorrection):
     """Track objects named by text across a stream of frames (numpy in, numpy out).
 
     Results' ``timings_ms``: preprocess and image_encoder are the frame's (shared by every
@@ -82,6 +82,7 @@ class EvfSamTracker:
     One call at a time: calls are serialised by an internal lock. A frame passed to
     ``add_target(s)`` is seen only by the new targets; ``track_targets(rgb, add=...)``
     grounds new prompts and tracks the others on one frame with one image encoding.
+    ``correct`` (clicks.ClickCorrection) applies correction clicks on a held frame.
     """
 
     def __init__(self, predictor: EvfSamPredictor, settings: Optional[TrackerSettings] = None):
@@ -183,29 +184,6 @@ class EvfSamTracker:
         targets (after the others); one image encoding for all. Results in the order added.
         """
         return self._step(image, list(add), True, frame_key)
-
-    def correct(
-        self,
-        target_id: int,
-        point_coords: np.ndarray,
-        point_labels: np.ndarray,
-        frame_key: Hashable = None,
-    ) -> SegmentationResult:
-        """Correct a target with clicks on a held frame (the one passed with ``frame_key``;
-        None: the newest): point_coords Nx2 (x = column, y = row) in pixels of that frame,
-        point_labels N (1 positive, 0 negative). The frame becomes a conditioning frame of the
-        target's memory (see clicks.py); returns the corrected result on that frame. Raises
-        ClickError (``kind`` says why) before anything changes.
-        """
-        with self._lock, torch.inference_mode(), self._autocast():
-            fix = correct_target(
-                self._runner, self._held, self._settings, list(self._targets), target_id,
-                (point_coords, point_labels), frame_key, self._window,
-            )  # fmt: skip
-            target = self._targets[target_id]
-            target.memory = fix.memory
-            target.state.lost, target.state.weak_frames = False, 0  # a person says: this one
-            return self._results([target], {id(target): (fix.outputs[0], 0, {})}, fix.size, {})[0]
 
     def remove_target(self, target_id: int) -> None:
         """Forget a target and its memory. Raises TargetError for an unknown id."""
