@@ -79,6 +79,9 @@ def test_readme_lists_every_topic_service_and_action(readme):
         '/diagnostics',
         '~/segment',
         '~/find_target',
+        'click/positive',
+        'click/negative_stamped',
+        '~/correct_target',
     )
     for name in names:
         assert f'| `{name}` |' in readme, name

@@ -2,8 +2,9 @@
 
 - ``click/positive`` and ``click/negative`` (geometry_msgs/Point, what rqt_image_view's
   "publish click location" sends on ``<image topic>_mouse_left``: pixels of the viewed image,
-  no stamp; remap it here): a click on the *primary* target (the first one, the one
-  ``command`` sets) on the newest frame the node had processed when the click arrived.
+  no stamp; remap it here): a click on the *first* target (the primary, which ``command``
+  sets, else the first added: the one the single-target outputs serve) on the newest frame
+  the node had processed when the click arrived.
   Negative clicks come from a second viewer (view ``overlay`` in one, ``image`` in the other,
   and remap one ``_mouse_left`` to ``click/negative``), from a tool, or from the service.
 - ``click/positive_stamped`` and ``click/negative_stamped`` (geometry_msgs/PointStamped):
@@ -33,10 +34,10 @@ class ClickInput:
     """Turns click messages and requests into EvfSamTracker corrections (via the node's
     TrackSegmenter).
 
-    segmenter: the node's current segmenter (None while unconfigured); primary: the primary
+    segmenter: the node's current segmenter (None while unconfigured); primary: the first
     target's id (None without targets); warn(kind, message): throttled warning, counted by
-    kind; target_settings: for ``found`` in the service's answer; frame_id: the newest
-    image's frame_id (the answer's header).
+    kind; applied(): counts an applied click; target_settings: for ``found`` in the service's
+    answer; frame_id: the newest image's frame_id (the answer's header).
     """
 
     def __init__(
@@ -44,19 +45,32 @@ class ClickInput:
         segmenter: Callable[[], Any],
         primary: Callable[[], Optional[int]],
         warn: Callable[[str, str], None],
+        applied: Callable[[], None],
         target_settings: Callable[[], TargetSettings],
         frame_id: Callable[[], str],
     ):
         self._segmenter, self._primary, self._warn = segmenter, primary, warn
+        self._applied = applied
         self._target_settings, self._frame_id = target_settings, frame_id
 
     # ---- topic handlers ----------------------------------------------------------------
+    def subscriptions(self) -> list[tuple[type, str, Callable[[Any], None]]]:
+        """(message type, relative topic, callback) of the four click topics."""
+        from geometry_msgs.msg import Point, PointStamped
+
+        return [
+            (Point, 'click/positive', self.positive),
+            (Point, 'click/negative', self.negative),
+            (PointStamped, 'click/positive_stamped', self.positive_stamped),
+            (PointStamped, 'click/negative_stamped', self.negative_stamped),
+        ]
+
     def positive(self, msg: Any) -> None:
-        """geometry_msgs/Point: a positive click on the primary target, newest frame."""
+        """geometry_msgs/Point: a positive click on the first target, newest frame."""
         self._topic(msg, None, POSITIVE)
 
     def negative(self, msg: Any) -> None:
-        """geometry_msgs/Point: a negative click on the primary target, newest frame."""
+        """geometry_msgs/Point: a negative click on the first target, newest frame."""
         self._topic(msg, None, NEGATIVE)
 
     def positive_stamped(self, msg: Any) -> None:
@@ -113,4 +127,6 @@ class ClickInput:
             )
         if key is None:  # the newest frame processed when the click arrived
             key = segmenter.last_key
-        return segmenter.correct(target_id, points, labels, key), key
+        result = segmenter.correct(target_id, points, labels, key)
+        self._applied()
+        return result, key

@@ -19,7 +19,8 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from evf_sam_ros.codecs.image import array_to_imgmsg, stamp_ns
-from evf_sam_ros.model import EvfSamError, EvfSamPredictor
+from evf_sam_ros.model import ClickError, EvfSamError, EvfSamPredictor
+from evf_sam_ros.node.clicks import ClickInput
 from evf_sam_ros.node.diagnostics import diagnostic_array, summarize
 from evf_sam_ros.node.io import NodeIO
 from evf_sam_ros.node.lifecycle_guard import guarded_change_state
@@ -88,6 +89,7 @@ class EvfSamNode(LifecycleNode):
             'frames_bad': 0,
             'commands': 0,
             'prompts_rejected': 0,
+            'clicks_applied': 0,
         }
         self.inference_ms, self.latency_ms = LatencyStats(), LatencyStats()
         self.overhead_ms, self.input_rate = LatencyStats(), RateMeter()
@@ -101,6 +103,15 @@ class EvfSamNode(LifecycleNode):
         )
         self.target_control = TargetControl(
             self, self.targets, self._targets_changed, self._target_refused, commands
+        )
+        self.click_group = MutuallyExclusiveCallbackGroup()  # clicks wait for the tracker
+        self.clicks = ClickInput(
+            lambda: self.segmenter,
+            lambda: next((t.id for t in self.targets.snapshot()), None),
+            self.warnings.warn,
+            lambda: self.count('clicks_applied'),
+            lambda: self.settings.target_settings(),
+            lambda: self.last_image.header.frame_id if self.last_image else '',
         )
         self.pending = PendingRequests()
         self._worker: Optional[InferenceWorker] = None
@@ -126,10 +137,13 @@ class EvfSamNode(LifecycleNode):
         from rclpy.action import ActionServer, CancelResponse
 
         from evf_sam_msgs.action import FindTarget
-        from evf_sam_msgs.srv import Segment
+        from evf_sam_msgs.srv import CorrectTarget, Segment
 
         service = SegmentService(self, lambda: self.settings.service_timeout)
         self.create_service(Segment, '~/segment', service, callback_group=self.control_group)
+        self.create_service(
+            CorrectTarget, '~/correct_target', self.clicks.serve, callback_group=self.control_group
+        )
         action = FindTargetAction(
             self, self.goals, lambda: self.settings.action_timeout, self.get_logger().warning
         )
@@ -341,7 +355,9 @@ class EvfSamNode(LifecycleNode):
             return 'active'
         return 'inactive' if self.predictor is not None else 'unconfigured'
 
-    def segment_async(self, prompt: str, image: Optional[Any]) -> concurrent.futures.Future:
+    def segment_async(
+        self, prompt: str, image: Optional[Any], clicks: Optional[tuple[list, list]] = None
+    ) -> concurrent.futures.Future:
         """Queue a one-shot segmentation on the worker; see RequestBackend."""
         if not self.active:
             raise RequestRefused(f'node is {self.state_label()}, not active')
@@ -356,14 +372,25 @@ class EvfSamNode(LifecycleNode):
         if worker is None:
             self.pending.settle(future, error=RequestRefused('node is shutting down'))
         else:
-            worker.submit(lambda: self._serve(source, cleaned, future))
+            segmenter = None if clicks is None else predictor_segmenter(self.predictor, clicks)
+            worker.submit(lambda: self._serve(source, cleaned, future, segmenter))
         return future
 
-    def _serve(self, source: SourceImage, prompt: str, future: concurrent.futures.Future) -> None:
+    def _serve(
+        self,
+        source: SourceImage,
+        prompt: str,
+        future: concurrent.futures.Future,
+        segmenter: Optional[Segmenter] = None,
+    ) -> None:
         if future.done():  # abandoned while queued
             return
         try:
-            out = self._run(source, [NamedTarget(ONE_SHOT, prompt)])
+            out = self._run(source, [NamedTarget(ONE_SHOT, prompt)], segmenter)
+        except ClickError as exc:  # counted by kind, as clicks on the topics are
+            self.warnings.warn(exc.kind, f'~/segment refused its points: {exc}')
+            self.pending.settle(future, error=exc)
+            return
         except Exception as exc:  # answered to the caller and logged, never swallowed
             self.warnings.warn('service_error', f'~/segment failed: {type(exc).__name__}: {exc}')
             self.pending.settle(future, error=RequestRefused(f'{type(exc).__name__}: {exc}'))
@@ -374,9 +401,15 @@ class EvfSamNode(LifecycleNode):
             self.pending.settle(future, result=out.targets[0].messages.segmentation)
 
     # ---- the worker's side -----------------------------------------------------------
-    def _run(self, source: SourceImage, targets: list[NamedTarget]) -> FrameOutput:
-        """The shared frame pipeline with this node's model, depth and settings; its
-        problems are counted and warned (throttled).
+    def _run(
+        self,
+        source: SourceImage,
+        targets: list[NamedTarget],
+        segmenter: Optional[Segmenter] = None,
+    ) -> FrameOutput:
+        """The shared frame pipeline with this node's model (or ``segmenter``), depth and
+        settings; its problems are counted and warned (throttled). Track mode names the frame
+        by its stamp (ns), for correction clicks.
         """
         s = self.settings
         depth = None
@@ -388,9 +421,11 @@ class EvfSamNode(LifecycleNode):
                 s.depth_wait,
                 self.io.publisher_present('depth'),
             )
-        segmenter = self.segmenter
+        segmenter = segmenter or self.segmenter
         if segmenter is None:
             raise RequestRefused('node is unconfigured: no model loaded')
+        if isinstance(segmenter, TrackSegmenter):
+            segmenter = segmenter.keyed(stamp_ns(source.header))
         out = process_frame(
             source,
             targets,

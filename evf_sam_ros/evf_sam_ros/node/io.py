@@ -139,6 +139,8 @@ class NodeIO:
         )
         for msg_type, topic, callback in node.target_control.subscriptions(commands_qos):
             self._add(msg_type, topic, callback, commands_qos, callback_group=groups['commands'])
+        for msg_type, topic, callback in node.clicks.subscriptions():  # wait for the tracker
+            self._add(msg_type, topic, callback, commands_qos, callback_group=node.click_group)
 
     def _add(self, msg_type: type, topic: str, callback: Any, qos: Any, **kw: Any) -> Any:
         sub = self.node.create_subscription(msg_type, topic, callback, qos, **kw)

@@ -89,6 +89,23 @@ PARAMS: tuple[ParamSpec, ...] = (
         high=100000,
     ),
     ParamSpec(
+        'click_frames',
+        8,
+        'track mode: processed frames held for correction clicks (their encodings; 0: clicks '
+        'refused)',
+        runtime=True,
+        low=0,
+        high=1000,
+    ),
+    ParamSpec(
+        'click_memory',
+        4,
+        'track mode: clicked frames kept per target as SAM2 conditioning frames',
+        runtime=True,
+        low=1,
+        high=1000,
+    ),
+    ParamSpec(
         'autostart', True, 'configure and activate at start-up, so a plain `ros2 run` works'
     ),
     ParamSpec(
@@ -315,6 +332,8 @@ class NodeSettings:
     mode: str
     lost_after: int
     reground_interval: int
+    click_frames: int
+    click_memory: int
     autostart: bool
     prompt: str
     score_threshold: float
@@ -359,6 +378,8 @@ class NodeSettings:
         return TrackerSettings(
             lost_after=int(self.lost_after),
             reground_interval=int(self.reground_interval),
+            click_frames=int(self.click_frames),
+            click_memory=int(self.click_memory),
             iou_threshold=float(self.score_threshold),
             object_score_threshold=float(self.object_score_threshold)
             if self.use_object_score
