@@ -40,7 +40,16 @@ def test_yaml_lists_every_parameter_with_its_default(share):
     doc = yaml.safe_load(launch_params.shipped_params(share).read_text())
     values = launch_params.flat_values(doc['/**/evf_sam']['ros__parameters'])
     assert values == {p.name: p.default for p in PARAMS}
+    assert list(values) == [p.name for p in PARAMS], 'the YAML is in the table order'
     assert launch_params.parameter_names(launch_params.shipped_params(share)) == set(values)
+
+
+def test_yaml_marks_the_runtime_parameters(share):
+    """A parameter's YAML comment starts with 'runtime' exactly when it may change at runtime."""
+    lines = launch_params.shipped_params(share).read_text().splitlines()
+    runtime = {line.split(':')[0].strip() for line in lines if '# runtime' in line}
+    leaves = {p.name.split('.')[-1]: p for p in PARAMS}
+    assert runtime == {name for name, p in leaves.items() if p.runtime}
 
 
 def test_installed_launch_file_and_profile_are_there(share):

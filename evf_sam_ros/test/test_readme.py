@@ -19,6 +19,7 @@ from std_msgs.msg import String
 
 from evf_sam_msgs.msg import Segmentation
 from evf_sam_ros.node import launch_params
+from evf_sam_ros.node.interface import ACTIONS, SERVICES, TOPICS
 from evf_sam_ros.node.settings import PARAMS
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -53,38 +54,44 @@ def test_readme_shows_the_two_commands_and_ci_calls_make_test(readme):
     assert 'make test' in ci
 
 
-def test_readme_documents_every_parameter_with_its_default(readme):
+def _table(readme: str, start: str, end: str) -> dict[str, list[str]]:
+    """Rows of the README table between headings ``start`` and ``end``: first cell (without
+    backquotes) -> the other cells.
+    """
+    section = readme[readme.index(start) : readme.index(end)]
+    rows = [
+        line.strip('|').split(' | ') for line in section.splitlines() if line.startswith('| `')
+    ]
+    return {row[0].strip('` '): [c.strip() for c in row[1:]] for row in rows}
+
+
+def _readme_default(default) -> str:
+    if isinstance(default, bool):
+        return f'`{str(default).lower()}`'
+    return f'`"{default}"`' if isinstance(default, str) else f'`{default}`'
+
+
+def test_readme_parameter_table_is_the_code_table(readme):
+    """Every parameter of node.settings, no other, with its default and when it applies."""
+    table = _table(readme, '### Parameters', '### How it behaves')
+    assert list(table) == [p.name for p in PARAMS], 'README rows differ from settings.PARAMS'
     for spec in PARAMS:
-        default = (
-            f'"{spec.default}"'
-            if isinstance(spec.default, str)
-            else (
-                str(spec.default).lower() if isinstance(spec.default, bool) else str(spec.default)
-            )
-        )
-        assert f'| `{spec.name}` | `{default}` |' in readme, spec.name
+        default, runtime = table[spec.name][:2]
+        assert default == _readme_default(spec.default), spec.name
+        assert runtime == ('yes' if spec.runtime else 'configure'), spec.name
 
 
-def test_readme_lists_every_topic_service_and_action(readme):
-    names = (
-        'image',
-        'command',
-        'depth',
-        'camera_info',
-        'segmentation',
-        'mask',
-        'target_point',
-        'overlay',
-        'prompt',
-        '/diagnostics',
-        '~/segment',
-        '~/find_target',
-        'click/positive',
-        'click/negative_stamped',
-        '~/correct_target',
-    )
-    for name in names:
-        assert f'| `{name}` |' in readme, name
+def test_readme_topic_table_is_the_code_interface(readme):
+    """Every topic, service and action of node.interface, no other, with its type and
+    direction.
+    """
+    table = _table(readme, '### Topics', '### Parameters')
+    code = {t.name: [t.type.replace('/msg/', '/'), t.direction] for t in TOPICS}
+    code.update({s.name: [s.type, 'service'] for s in SERVICES})
+    code.update({a.name: [a.type, 'action'] for a in ACTIONS})
+    assert sorted(table) == sorted(code), 'README rows differ from node.interface'
+    for name, (msg_type, direction) in code.items():
+        assert table[name][:2] == [msg_type, direction], name
 
 
 def test_readme_names_every_launch_argument(readme):

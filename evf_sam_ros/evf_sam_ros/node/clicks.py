@@ -54,17 +54,6 @@ class ClickInput:
         self._target_settings, self._frame_id = target_settings, frame_id
 
     # ---- topic handlers ----------------------------------------------------------------
-    def subscriptions(self) -> list[tuple[type, str, Callable[[Any], None]]]:
-        """(message type, relative topic, callback) of the four click topics."""
-        from geometry_msgs.msg import Point, PointStamped
-
-        return [
-            (Point, 'click/positive', self.positive),
-            (Point, 'click/negative', self.negative),
-            (PointStamped, 'click/positive_stamped', self.positive_stamped),
-            (PointStamped, 'click/negative_stamped', self.negative_stamped),
-        ]
-
     def positive(self, msg: Any) -> None:
         """geometry_msgs/Point: a positive click on the first target, newest frame."""
         self._topic(msg, None, POSITIVE)

@@ -1,10 +1,62 @@
-"""diagnostic_msgs/DiagnosticArray from the node's counters (one status, key/value pairs)."""
+"""The node's counters and statistics (``NodeStats``) and the diagnostic_msgs/DiagnosticArray
+made from them (one status, key/value pairs).
+"""
 
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable
+
+from evf_sam_ros.node.runtime import LatencyStats, ThrottledWarnings
+
+#: Counters of NodeStats, all starting at 0.
+COUNTERS = (
+    'frames_processed',
+    'frames_skipped_no_prompt',
+    'frames_bad',
+    'commands',
+    'prompts_rejected',
+    'clicks_applied',
+)
+
+
+class NodeStats:
+    """Counters, latency statistics and problems by kind (throttled warnings), shared by the
+    node's callbacks and its worker (thread-safe).
+    """
+
+    def __init__(self, log_warning: Callable[[str], None]) -> None:
+        self.counters = dict.fromkeys(COUNTERS, 0)
+        self._lock = threading.Lock()
+        self.warnings = ThrottledWarnings(log_warning)
+        self.inference_ms, self.latency_ms = LatencyStats(), LatencyStats()
+        self.overhead_ms = LatencyStats()
+
+    def count(self, key: str) -> None:
+        """Add one to counter ``key``."""
+        with self._lock:
+            self.counters[key] += 1
+
+    def warn(self, kind: str, message: str) -> None:
+        """Count a problem of ``kind``; log ``message`` unless throttled."""
+        self.warnings.warn(kind, message)
+
+    def values(self) -> dict[str, Any]:
+        """The counters and the p50/p95 of each statistic (ms)."""
+        stats = {
+            'inference_ms': self.inference_ms,
+            'stamp_to_publish_ms': self.latency_ms,
+            'node_overhead_ms': self.overhead_ms,
+        }
+        with self._lock:
+            counters = dict(self.counters)
+        return {
+            **counters,
+            **{f'{k}_p{q}': v.percentile(q) for k, v in stats.items() for q in (50, 95)},
+        }
 
 
 @dataclass
@@ -66,3 +118,31 @@ def diagnostic_array(
     array.header.stamp = stamp
     array.status = [status]
     return array
+
+
+def model_values(predictor: Any, settings: Any, segmenter: Any) -> dict[str, Any]:
+    """What /diagnostics says of the model: checkpoint, variant, device, dtype, mode and, in
+    track mode, the tracker's counters. ``predictor`` None: not loaded (the checkpoint
+    parameter is named).
+    """
+    from evf_sam_ros.pipeline.track import TrackSegmenter
+
+    p = predictor
+    values: dict[str, Any] = {
+        'model': p.name if p else settings.checkpoint,
+        'variant': p.regime.name if p else '',
+        'device': str(p.device) if p else '',
+        'dtype': dtype_name(p.dtype) if p else '',
+        'mode': settings.mode,
+    }
+    if isinstance(segmenter, TrackSegmenter):
+        c = segmenter.counters
+        values.update(
+            track_groundings=c.groundings, track_lost=c.lost, track_regrounded=c.regrounded
+        )
+    return values
+
+
+def dtype_name(dtype: Any) -> str:
+    """'float16' for torch.float16."""
+    return str(dtype).replace('torch.', '')

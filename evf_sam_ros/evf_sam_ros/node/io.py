@@ -1,70 +1,93 @@
-"""The node's topics: subscriptions (created on activate) and lifecycle publishers (created
-on configure), with their QoS. Relative names, remapped at launch (README "Topics").
+"""Creates and destroys the entities of the node's interface (``node.interface``) on an
+rclpy node: services and the action with the node, lifecycle publishers on configure,
+subscriptions on activate. It knows only the table, the Handlers and the settings it is
+given; relative names are remapped at launch (README "Topics").
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from rclpy.event_handler import SubscriptionEventCallbacks
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.callback_groups import (
+    CallbackGroup,
+    MutuallyExclusiveCallbackGroup,
+    ReentrantCallbackGroup,
+)
 
-#: History depth of the output publishers (a consumer that falls behind loses old results).
-OUTPUT_HISTORY_DEPTH = 10
-#: Depth images kept in the subscription's queue: with a history of 1, a depth image the
-#: executor has not taken yet is replaced by the next one, and its colour image then finds
-#: only a neighbour 1/fps away (seen under CPU load at 5 Hz).
-DEPTH_HISTORY_DEPTH = 5
+from evf_sam_ros.node.interface import ACTIONS, GROUPS, SERVICES, TOPICS, Handlers
+from evf_sam_ros.node.interface_types import load_type
+from evf_sam_ros.node.settings import NodeSettings
+
+
+def make_groups() -> dict[str, CallbackGroup]:
+    """One new callback group per entry of ``interface.GROUPS``."""
+    kinds = {
+        'reentrant': ReentrantCallbackGroup,
+        'mutually_exclusive': (MutuallyExclusiveCallbackGroup),
+    }
+    return {name: kinds[kind]() for name, kind in GROUPS.items()}
 
 
 class NodeIO:
-    """Creates and destroys the node's subscriptions and publishers; callbacks only hand
-    messages to the node (``on_image``, ``depth.add``, ``on_camera_info``, ``on_command``).
+    """The node's topics, services and action, made from the interface table.
 
-    groups: image and camera_info share ``inputs``; depth has its own group so a depth image
-    is stored while an image callback runs; commands apply in arrival order (``commands``).
+    ``node``: the rclpy (lifecycle) node the entities belong to; ``handlers``: what each
+    subscription and request calls; ``groups``: callback groups by name (``make_groups``).
     """
 
-    def __init__(self, node: Any, inputs: Any, depth: Any, commands: Any):
-        self.node = node
-        self._groups = {'inputs': inputs, 'depth': depth, 'commands': commands}
-        self._subs: list[Any] = []
-        self._inputs: dict[str, Any] = {}  # depth and camera_info subscriptions
+    def __init__(self, node: Any, handlers: Handlers, groups: dict[str, CallbackGroup]):
+        self._node, self._handlers, self.groups = node, handlers, groups
+        self._subs: dict[str, Any] = {}
         self._pubs: dict[str, Any] = {}
+        self._servers: list[Any] = []
 
-    # ---- publishers ------------------------------------------------------------------
-    def create_publishers(self) -> None:
-        """Lifecycle publishers of every output (they publish only while active)."""
-        from geometry_msgs.msg import PointStamped, PoseStamped
-        from sensor_msgs.msg import Image, PointCloud2
-        from std_msgs.msg import String
-        from visualization_msgs.msg import MarkerArray
+    # ---- with the node -----------------------------------------------------------------
+    def create_servers(self, settings: NodeSettings) -> None:
+        """Services, the action and the non-lifecycle publishers (they exist in every state)."""
+        from rclpy.action import ActionServer, CancelResponse
 
-        from evf_sam_msgs.msg import Segmentation, SegmentationArray, TargetArray
-
-        node = self.node
-        for name, msg_type in (
-            ('mask', Image),
-            ('overlay', Image),
-            ('segmentation', Segmentation),
-            ('target_point', PointStamped),
-            ('segmentations', SegmentationArray),
-            ('target_pose', PoseStamped),
-            ('target_cloud', PointCloud2),
-            ('markers', MarkerArray),
-        ):
-            self._pubs[name] = node.create_lifecycle_publisher(
-                msg_type, name, OUTPUT_HISTORY_DEPTH
+        node, h = self._node, self._handlers
+        for srv in SERVICES:
+            self._servers.append(
+                node.create_service(
+                    load_type(srv.type),
+                    srv.name,
+                    getattr(h, srv.handler),
+                    callback_group=self.groups[srv.group],
+                )
             )
-        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self._pubs['prompt'] = node.create_lifecycle_publisher(String, 'prompt', latched)
-        self._pubs['targets'] = node.create_lifecycle_publisher(TargetArray, 'targets', latched)
+        for action in ACTIONS:
+            self._servers.append(
+                ActionServer(
+                    node,
+                    load_type(action.type),
+                    action.name,
+                    getattr(h, action.execute),
+                    goal_callback=getattr(h, action.goal),
+                    cancel_callback=lambda _: CancelResponse.ACCEPT,
+                    callback_group=self.groups[action.group],
+                )
+            )
+        for topic in TOPICS:
+            if topic.direction == 'out' and not topic.lifecycle:
+                self._pubs[topic.name] = node.create_publisher(
+                    load_type(topic.type), topic.name, topic.qos(settings)
+                )
+
+    # ---- publishers (configure .. cleanup) ---------------------------------------------
+    def create_publishers(self, settings: NodeSettings) -> None:
+        """Lifecycle publishers of every output (they publish only while active)."""
+        for topic in TOPICS:
+            if topic.direction == 'out' and topic.lifecycle:
+                self._pubs[topic.name] = self._node.create_lifecycle_publisher(
+                    load_type(topic.type), topic.name, topic.qos(settings)
+                )
 
     def destroy_publishers(self) -> None:
-        """Remove every output publisher (cleanup)."""
-        for pub in self._pubs.values():
-            self.node.destroy_lifecycle_publisher(pub)
-        self._pubs = {}
+        """Remove every lifecycle publisher (cleanup)."""
+        lifecycle = {t.name for t in TOPICS if t.direction == 'out' and t.lifecycle}
+        for name in lifecycle & set(self._pubs):
+            self._node.destroy_lifecycle_publisher(self._pubs.pop(name))
 
     def publish(self, name: str, msg: Any) -> None:
         """Publish on output ``name`` if it exists (configured)."""
@@ -77,93 +100,42 @@ class NodeIO:
         pub = self._pubs.get(name)
         return pub is not None and pub.get_subscription_count() > 0
 
-    def publish_targets(self, targets: Any) -> None:
-        """Announce the targets: the primary prompt on ``prompt`` and the whole list on
-        ``targets`` (both latched).
-        """
-        from std_msgs.msg import String
+    # ---- subscriptions (activate .. deactivate) ----------------------------------------
+    def subscribe(self, settings: NodeSettings) -> None:
+        """Subscribe to the inputs these settings ask for (activate)."""
+        from rclpy.event_handler import SubscriptionEventCallbacks
 
-        from evf_sam_msgs.msg import Target, TargetArray
-
-        self.publish('prompt', String(data=targets.primary_prompt))
-        self.publish(
-            'targets',
-            TargetArray(targets=[Target(id=t.id, prompt=t.prompt) for t in targets.snapshot()]),
-        )
-
-    # ---- subscriptions ---------------------------------------------------------------
-    def subscribe(self) -> None:
-        """Subscribe to the inputs the settings ask for (activate)."""
-        from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-        from std_msgs.msg import String
-
-        node, s, groups = self.node, self.node.settings, self._groups
-        reliability = (
-            ReliabilityPolicy.RELIABLE
-            if s.image_qos_reliability == 'reliable'
-            else ReliabilityPolicy.BEST_EFFORT
-        )
-        qos = QoSProfile(depth=int(s.image_qos_depth), reliability=reliability)
-        events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
-        kw = dict(callback_group=groups['inputs'], event_callbacks=events)
-        if s.compressed_input:
-            self._add(
-                CompressedImage, 'image/compressed', lambda m: node.on_image(m, True), qos, **kw
+        events = SubscriptionEventCallbacks(incompatible_qos=self._handlers.incompatible_qos)
+        for topic in TOPICS:
+            if topic.direction != 'in' or not topic.when(settings):
+                continue
+            self._subs[topic.name] = self._node.create_subscription(
+                load_type(topic.type),
+                topic.name,
+                getattr(self._handlers, topic.handler),
+                topic.qos(settings),
+                callback_group=self.groups[topic.group],
+                event_callbacks=events if topic.qos_events else None,
             )
-        else:
-            self._add(Image, 'image', lambda m: node.on_image(m, False), qos, **kw)
-        if s.use_depth:
-            depth_qos = QoSProfile(
-                depth=max(DEPTH_HISTORY_DEPTH, int(s.image_qos_depth)), reliability=reliability
-            )
-            self._inputs['depth'] = self._add(
-                Image,
-                'depth',
-                node.depth.add,
-                depth_qos,
-                callback_group=groups['depth'],
-                event_callbacks=events,
-            )
-            self._inputs['camera_info'] = self._add(
-                CameraInfo, 'camera_info', node.on_camera_info, qos, **kw
-            )
-        commands_qos = QoSProfile(
-            history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE
-        )
-        self._add(
-            String,
-            'command',
-            lambda m: node.on_command(m.data),
-            commands_qos,
-            callback_group=groups['commands'],
-        )
-        for msg_type, topic, callback in node.target_control.subscriptions(commands_qos):
-            self._add(msg_type, topic, callback, commands_qos, callback_group=groups['commands'])
-        for msg_type, topic, callback in node.clicks.subscriptions():  # wait for the tracker
-            self._add(msg_type, topic, callback, commands_qos, callback_group=node.click_group)
-
-    def _add(self, msg_type: type, topic: str, callback: Any, qos: Any, **kw: Any) -> Any:
-        sub = self.node.create_subscription(msg_type, topic, callback, qos, **kw)
-        self._subs.append(sub)
-        return sub
 
     def unsubscribe(self) -> None:
         """Remove every subscription (deactivate)."""
-        for sub in self._subs:
-            self.node.destroy_subscription(sub)
-        self._subs, self._inputs = [], {}
+        for sub in self._subs.values():
+            self._node.destroy_subscription(sub)
+        self._subs = {}
 
     def publisher_present(self, name: str) -> bool:
-        """True when something publishes on input ``name`` ('depth' or 'camera_info'); then a
-        late message is worth waiting for.
+        """True when something publishes on input ``name`` (e.g. 'depth'); then a late
+        message is worth waiting for.
         """
-        sub = self._inputs.get(name)
-        return sub is not None and self.node.count_publishers(sub.topic_name) > 0
+        sub = self._subs.get(name)
+        return sub is not None and self._node.count_publishers(sub.topic_name) > 0
 
-    def _on_incompatible_qos(self, event: Any) -> None:
-        self.node.warnings.warn(
-            'qos',
-            "an input publisher's QoS is incompatible with this subscription "
-            f'(image_qos.reliability={self.node.settings.image_qos_reliability}); for '
-            'best-effort cameras set image_qos.reliability: best_effort',
-        )
+
+def qos_advice(settings: NodeSettings) -> str:
+    """The warning for an input publisher whose QoS does not match the subscription's."""
+    return (
+        "an input publisher's QoS is incompatible with this subscription "
+        f'(image_qos.reliability={settings.image_qos_reliability}); for best-effort cameras '
+        'set image_qos.reliability: best_effort'
+    )

@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def node_settings(args: argparse.Namespace) -> Any:
     """The node's settings this replay uses: defaults, the --params-file, then options."""
-    from evf_sam_ros.node.settings import default_settings, params_file_values
+    from evf_sam_ros.node.parameters import default_settings, params_file_values
 
     try:
         values = params_file_values(args.params_file) if args.params_file else {}

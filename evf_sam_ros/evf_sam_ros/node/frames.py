@@ -1,0 +1,174 @@
+"""The node's side of the shared frame pipeline: each frame the worker takes and each
+one-shot request run through ``pipeline.process_frame`` with the node's model, depth and
+settings; results published on the outputs and fed to find_target goals.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from typing import Any, Callable
+
+from evf_sam_ros.codecs.image import array_to_imgmsg, stamp_ns
+from evf_sam_ros.model.errors import ClickError
+from evf_sam_ros.node.diagnostics import NodeStats
+from evf_sam_ros.node.inputs import CameraInputs
+from evf_sam_ros.node.io import NodeIO
+from evf_sam_ros.node.requests import GoalRegistry, PendingRequests, RequestRefused
+from evf_sam_ros.node.settings import NodeSettings
+from evf_sam_ros.pipeline import (
+    BAD_IMAGE,
+    NO_PROMPT,
+    ONE_SHOT,
+    BufferedDepth,
+    FrameMessages,
+    FrameOutput,
+    NamedTarget,
+    Segmenter,
+    SourceImage,
+    TargetList,
+    TargetOutput,
+    process_frame,
+)
+from evf_sam_ros.pipeline.drawing import draw_result
+from evf_sam_ros.pipeline.messages import without_mask
+from evf_sam_ros.pipeline.track import TrackSegmenter
+
+
+class FrameRunner:
+    """Runs frames and one-shot requests for the node (on the inference worker's thread).
+
+    ``settings()`` and ``segmenter()`` give the current ones (None: unconfigured);
+    ``publishing()`` is False when results must not be published (inactive, closing);
+    ``now_ns()`` is the node's clock; ``outputs`` builds the messages (and remembers the
+    markers it published).
+    """
+
+    def __init__(
+        self,
+        settings: Callable[[], NodeSettings],
+        segmenter: Callable[[], Segmenter | None],
+        inputs: CameraInputs,
+        io: NodeIO,
+        targets: TargetList,
+        goals: GoalRegistry,
+        stats: NodeStats,
+        outputs: FrameMessages,
+        publishing: Callable[[], bool],
+        now_ns: Callable[[], int],
+    ):
+        self._settings, self._segmenter, self._inputs, self._io = settings, segmenter, inputs, io
+        self._targets, self._goals, self._stats = targets, goals, stats
+        self._publishing, self._now_ns = publishing, now_ns
+        self.outputs = outputs
+
+    def run(
+        self,
+        source: SourceImage,
+        targets: list[NamedTarget],
+        segmenter: Segmenter | None = None,
+    ) -> FrameOutput:
+        """The shared frame pipeline with the node's model (or ``segmenter``), depth and
+        settings; its problems are counted and warned (throttled). RequestRefused when no model
+        is loaded. Track mode names the frame by its stamp (ns), for correction clicks.
+        """
+        s = self._settings()
+        depth = None
+        if s.use_depth:
+            present = self._io.publisher_present
+            depth = BufferedDepth(
+                self._inputs.depth,
+                lambda: self._inputs.camera_info_now(s.depth_wait, present('camera_info')),
+                s.depth_max_stamp_diff,
+                s.depth_wait,
+                present('depth'),
+            )
+        if segmenter is None:
+            segmenter = self._segmenter()
+        if segmenter is None:
+            raise RequestRefused('node is unconfigured: no model loaded')
+        if isinstance(segmenter, TrackSegmenter):
+            segmenter = segmenter.keyed(stamp_ns(source.header))
+        out = process_frame(
+            source,
+            targets,
+            segmenter,
+            depth,
+            s.target_settings(),
+            with_cloud=self._io.has_subscribers('target_cloud'),
+        )
+        for problem in out.problems:
+            self._stats.warn(*problem)
+        return out
+
+    def process(self, source: SourceImage) -> None:
+        """One frame from the camera: every target and every find_target goal's prompt."""
+        targets = list(self._targets.snapshot())
+        named = {t.prompt for t in targets}
+        goals = [
+            NamedTarget(ONE_SHOT, p)
+            for p in dict.fromkeys(self._goals.prompts())
+            if p not in named
+        ]  # a goal on a target's prompt reads that target's result
+        out = self.run(source, targets + goals)
+        if out.status == NO_PROMPT:
+            self._stats.count('frames_skipped_no_prompt')
+            return
+        if out.status == BAD_IMAGE:
+            self._stats.count('frames_bad')
+            return
+        self._stats.inference_ms.add(out.model_s * 1000.0)  # the frame's model time, all prompts
+        self._stats.count('frames_processed')
+        if targets:
+            self._publish(out.targets[: len(targets)], out.rgb)
+        self._goals.feed(
+            {t.prompt: without_mask(t.messages.segmentation) for t in reversed(out.targets)}
+        )
+        overhead_s = time.monotonic() - source.received_monotonic - out.model_s
+        self._stats.overhead_ms.add(overhead_s * 1e3)
+
+    def serve(
+        self,
+        source: SourceImage,
+        prompt: str,
+        future: concurrent.futures.Future,
+        pending: PendingRequests,
+        segmenter: Segmenter | None = None,
+    ) -> None:
+        """One ~/segment request: answer ``future`` with the Segmentation or the reason
+        (``segmenter``: one given with the request, e.g. with its clicks).
+        """
+        if future.done():  # abandoned while queued
+            return
+        try:
+            out = self.run(source, [NamedTarget(ONE_SHOT, prompt)], segmenter)
+        except ClickError as exc:  # counted by kind, as clicks on the topics are
+            self._stats.warn(exc.kind, f'~/segment refused its points: {exc}')
+            pending.settle(future, error=exc)
+            return
+        except Exception as exc:  # answered to the caller and logged, never swallowed
+            self._stats.warn('service_error', f'~/segment failed: {type(exc).__name__}: {exc}')
+            pending.settle(future, error=RequestRefused(f'{type(exc).__name__}: {exc}'))
+            return
+        if out.status == BAD_IMAGE:
+            pending.settle(future, error=RequestRefused(out.problems[0].message))
+        else:
+            pending.settle(future, result=out.targets[0].messages.segmentation)
+
+    def _publish(self, outputs: list[TargetOutput], rgb: Any) -> None:
+        """Every target on ``segmentations``, the first one on the single-target topics, the
+        cloud and markers only while someone subscribes (FrameMessages).
+        """
+        if not self._publishing():
+            return
+        io = self._io
+        for role, msg in self.outputs.build(
+            outputs, io.has_subscribers('target_cloud'), io.has_subscribers('markers')
+        ):
+            io.publish(role, msg)
+        target = outputs[0]
+        seg = target.messages.segmentation
+        if self._settings().publish_overlay and io.has_subscribers('overlay'):
+            picture = draw_result(rgb, target.result, seg.found)
+            io.publish('overlay', array_to_imgmsg(picture, 'rgb8', seg.header))
+        self._stats.latency_ms.add((self._now_ns() - stamp_ns(seg.header)) / 1e6)
