@@ -18,15 +18,9 @@ from typing import Any, Iterator, Mapping, Optional, Union
 import yaml
 
 NODE_NAME = 'evf_sam'
-#: Remapped input topics by launch argument (the argument is the topic's name unless given).
-TOPICS = {
-    'image': 'image',
-    'depth': 'depth',
-    'camera_info': 'camera_info',
-    'command': 'command',
-    'click': 'click/positive',
-    'click_negative': 'click/negative',
-}
+#: Remapped input topics; the launch argument of each is its name unless ARGUMENT_OF says.
+TOPICS = ('image', 'depth', 'camera_info', 'command', 'click/positive', 'click/negative')
+ARGUMENT_OF = {'click/positive': 'click', 'click/negative': 'click_negative'}
 PARAMETER_ARGUMENTS = ('checkpoint', 'device')
 # The Fast DDS profile variable of Jazzy (Fast DDS 2) and of Kilted (Fast DDS 3).
 SHM_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
@@ -121,7 +115,8 @@ def node_remappings(values: Mapping[str, str]) -> list[tuple[str, str]]:
     ``image``.
     """
     remaps = []
-    for argument, topic in TOPICS.items():
+    for topic in TOPICS:
+        argument = ARGUMENT_OF.get(topic, topic)
         target = values.get(argument, topic).strip()
         if not target:
             raise LaunchArgumentError(
