@@ -25,7 +25,7 @@ setup(
         'torch>=2.1',
         'torchvision>=0.16',
         'segment-anything>=1.0',
-        'sam2>=1.0',
+        'sam2>=1.1,<1.2',  # track mode calls sam2 internals: model/tracking/sam2_adapter.py
         'safetensors>=0.4',
         'sentencepiece>=0.1.99',
         'huggingface_hub>=0.20',

@@ -228,7 +228,8 @@ class EvfSamPredictor:
             predictor.warmup()
         return predictor
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """torch.autocast to this predictor's dtype on its device (nothing for float32)."""
         if self.dtype == torch.float32:
             return contextlib.nullcontext()
         return torch.autocast(
@@ -272,7 +273,7 @@ class EvfSamPredictor:
         with self._lock, torch.inference_mode():
             with watch.stage('preprocess'):  # float32 arithmetic, as in the official code
                 sam_pixels, beit, input_size = self._pixels(rgb)
-            with watch.stage('image_encoder'), self._autocast():
+            with watch.stage('image_encoder'), self.autocast():
                 feats = SamFeatures(tuple(self._encode(sam_pixels)), input_size, rgb.shape[:2])
         return ImageEmbedding(feats, beit, watch.ms)
 
@@ -306,7 +307,7 @@ class EvfSamPredictor:
             ids, self.text_buckets, batch_rows(count, self._static_shapes), self.device
         )
         watch = Stopwatch(self.device)
-        with self._lock, torch.inference_mode(), self._autocast():
+        with self._lock, torch.inference_mode(), self.autocast():
             with watch.stage('beit3'):
                 text = self._text(embedding.beit3_pixels, tokens, mask)
             with watch.stage('decoder'):

@@ -37,6 +37,7 @@ from evf_sam_ros.model.points import check_points, model_points
 from evf_sam_ros.model.results import SegmentationResult
 from evf_sam_ros.model.tracking.sam2_video import Sam2VideoRunner, StepOutput, VideoFrame
 from evf_sam_ros.model.tracking.track_memory import TargetMemory
+from evf_sam_ros.model.tracking.track_results import segmentation_results
 from evf_sam_ros.model.tracking.track_state import TrackerSettings
 
 
@@ -218,8 +219,8 @@ def correct_target(
 
 class ClickCorrection:
     """EvfSamTracker's correction clicks, kept out of tracker.py (a mixin: it uses the
-    tracker's ``_lock``, ``_targets``, ``_runner``, ``_window``, ``_settings``, ``_held``,
-    ``_autocast`` and ``_results``).
+    tracker's ``_lock``, ``_targets``, ``_runner``, ``_window``, ``_settings``, ``_held`` and
+    ``_predictor``).
     """
 
     def correct(
@@ -236,7 +237,7 @@ class ClickCorrection:
         ClickError (``kind`` says why) before anything changes.
         """
         host: Any = self
-        with host._lock, torch.inference_mode(), host._autocast():
+        with host._lock, torch.inference_mode(), host._predictor.autocast():
             fix = correct_target(
                 host._runner,
                 host._held,
@@ -250,4 +251,6 @@ class ClickCorrection:
             target = host._targets[target_id]
             target.memory = fix.memory
             target.state.lost, target.state.weak_frames = False, 0  # a person said: this one
-            return host._results([target], {id(target): (fix.outputs[0], 0, {})}, fix.size, {})[0]
+            outputs = {id(target): (fix.outputs[0], 0, {})}
+            device = host._predictor.device
+            return segmentation_results([target], outputs, fix.size, {}, device)[0]

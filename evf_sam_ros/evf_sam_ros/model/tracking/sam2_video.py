@@ -1,9 +1,10 @@
 """SAM2's video path, one frame at a time: encode, ground from text, track with memory.
 
-Everything model-side is sam2's own ``SAM2Base`` code (``forward_image``,
-``_prepare_backbone_features``, ``_track_step``, ``_encode_memory_in_output``,
-``_encode_new_memory``); this module feeds it the way the official EVF-SAM2 video predictor
-does (hustvl/EVF-SAM ``model/segment_anything_2/sam2/sam2_video_predictor.py``):
+Everything model-side is sam2's own ``SAM2Base`` code (``forward_image`` and, through
+``sam2_adapter``, the private ``_prepare_backbone_features``, ``_track_step``,
+``_encode_memory_in_output``, ``_encode_new_memory``); this module feeds it the way the
+official EVF-SAM2 video predictor does (hustvl/EVF-SAM
+``model/segment_anything_2/sam2/sam2_video_predictor.py``):
 
 - grounding (``add_new_text``): an initial conditioning frame whose only sparse prompt is
   the projected BEiT-3 text feature (EVF patched sam2's prompt encoder to take it; here a
@@ -27,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from evf_sam_ros.model.tracking import sam2_adapter
 from evf_sam_ros.model.tracking.holes import fill_holes
 from evf_sam_ros.model.tracking.track_memory import (
     MEMORY_DTYPE,
@@ -104,13 +106,8 @@ class Sam2VideoRunner:
     """SAM2Base driven one frame at a time, as the official video predictor drives it."""
 
     def __init__(self, sam2: nn.Module):
-        required = ('_track_step', '_encode_memory_in_output', '_encode_new_memory')
-        missing = [name for name in required if not hasattr(sam2, name)]
-        if missing:
-            raise RuntimeError(
-                f'track mode needs sam2 >= 1.1 (SAM2Base lacks {missing}); '
-                'upgrade it: pip install --no-build-isolation "sam2>=1.1"'
-            )
+        """RuntimeError when the installed sam2 differs from the one sam2_adapter knows."""
+        sam2_adapter.check(sam2)
         self.sam2 = sam2
         # the official video predictor is built with this; image mode never encodes memory
         sam2.binarize_mask_from_pts_for_mem_enc = True
@@ -124,14 +121,15 @@ class Sam2VideoRunner:
     def encode(self, pixels: torch.Tensor) -> VideoFrame:
         """pixels: 1x3xSxS (``video_frames.sam2_video_pixels``)."""
         backbone_out = self.sam2.forward_image(pixels)
-        _, feats, pos, sizes = self.sam2._prepare_backbone_features(backbone_out)
+        _, feats, pos, sizes = sam2_adapter.prepare_backbone_features(self.sam2, backbone_out)
         return VideoFrame(tuple(feats), tuple(pos), tuple(tuple(s) for s in sizes))
 
     def ground(self, frame: VideoFrame, text: torch.Tensor) -> StepOutput:
         """Ground B targets on ``frame`` from their text features (Bx1xC)."""
         feats, pos = frame.expanded(text.shape[0])
         with text_as_prompt(self.sam2.sam_prompt_encoder, text):
-            _, sam_out, _, _ = self.sam2._track_step(
+            _, sam_out, _, _ = sam2_adapter.track_step(
+                self.sam2,
                 frame_idx=0,
                 is_init_cond_frame=True,
                 current_vision_feats=feats,
@@ -166,7 +164,8 @@ class Sam2VideoRunner:
         index, output_dict = (
             (0, {}) if memory is None else batched_output_dict([memory], self._pos_enc)
         )
-        _, sam_out, _, _ = self.sam2._track_step(
+        _, sam_out, _, _ = sam2_adapter.track_step(
+            self.sam2,
             frame_idx=index,
             is_init_cond_frame=memory is None,
             current_vision_feats=feats,
@@ -189,7 +188,8 @@ class Sam2VideoRunner:
         filled = fill_holes(low_res)
         size = self.image_size
         high_res = F.interpolate(filled, size=(size, size), mode='bilinear', align_corners=False)
-        features, pos_enc = self.sam2._encode_new_memory(
+        features, pos_enc = sam2_adapter.encode_new_memory(
+            self.sam2,
             current_vision_feats=feats,
             feat_sizes=list(frame.feat_sizes),
             pred_masks_high_res=high_res,
@@ -205,7 +205,8 @@ class Sam2VideoRunner:
             raise RuntimeError('internal: tracking before any grounding')
         feats, pos = frame.expanded(len(memories))
         index, output_dict = batched_output_dict(memories, self._pos_enc)
-        current_out, sam_out, _, _ = self.sam2._track_step(
+        current_out, sam_out, _, _ = sam2_adapter.track_step(
+            self.sam2,
             frame_idx=index,
             is_init_cond_frame=False,
             current_vision_feats=feats,
@@ -219,8 +220,15 @@ class Sam2VideoRunner:
             prev_sam_mask_logits=None,
         )
         _, _, ious, low_res, high_res, obj_ptr, object_score = sam_out
-        self.sam2._encode_memory_in_output(
-            feats, list(frame.feat_sizes), None, True, high_res, object_score, current_out
+        sam2_adapter.encode_memory_in_output(
+            self.sam2,
+            feats,
+            list(frame.feat_sizes),
+            None,
+            True,
+            high_res,
+            object_score,
+            current_out,
         )
         return self._output(
             fill_holes(low_res), ious, object_score, current_out['maskmem_features'], obj_ptr

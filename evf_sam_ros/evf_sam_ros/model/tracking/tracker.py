@@ -15,7 +15,6 @@ and run batched. Lost targets are re-grounded from their text (``track_state``).
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,18 +22,21 @@ from typing import Hashable, Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from evf_sam_ros.model import preprocess
 from evf_sam_ros.model.checkpoint import read_config, resolve_checkpoint
 from evf_sam_ros.model.config import get_variant
 from evf_sam_ros.model.errors import TargetError, VariantError
-from evf_sam_ros.model.masks import mask_bbox, mask_centroid
 from evf_sam_ros.model.predictor import EvfSamPredictor
 from evf_sam_ros.model.results import SegmentationResult, Stopwatch
 from evf_sam_ros.model.tracking.clicks import ClickCorrection, HeldFrames
 from evf_sam_ros.model.tracking.sam2_video import Sam2VideoRunner, StepOutput, VideoFrame
 from evf_sam_ros.model.tracking.track_memory import TargetMemory, memory_window
+from evf_sam_ros.model.tracking.track_results import (
+    TargetResult,
+    segmentation_results,
+    share_times,
+)
 from evf_sam_ros.model.tracking.track_state import (
     GROUND_ADDED,
     TargetState,
@@ -42,20 +44,12 @@ from evf_sam_ros.model.tracking.track_state import (
     TrackerCounters,
     TrackerSettings,
 )
-from evf_sam_ros.model.tracking.video_frames import sam2_video_pixels
+from evf_sam_ros.model.tracking.video_frames import sam2_video_pixels, text_features
 
 _NO_SAM2 = (
     'track mode needs a SAM2 checkpoint (evf-sam2 or evf-sam2-multitask): SAM ViT '
     'checkpoints (evf-sam, evf-sam-multitask) have no memory; use segment mode'
 )
-
-
-@dataclass(frozen=True)
-class TargetResult:
-    """One target on one frame: its state and its segmentation."""
-
-    status: TargetStatus
-    result: SegmentationResult
 
 
 @dataclass(eq=False)
@@ -65,11 +59,6 @@ class _Target:
     state: Optional[TargetState] = None  # None until the target's first frame is committed
     memory: Optional[TargetMemory] = None
     status: Optional[TargetStatus] = None
-
-
-def _share(stages_ms: dict[str, float], batch: int) -> dict[str, float]:
-    """One target's share of a batch's stage times (so the targets' times add up)."""
-    return {k: v / batch for k, v in stages_ms.items()}
 
 
 class EvfSamTracker(ClickCorrection):
@@ -202,12 +191,6 @@ class EvfSamTracker(ClickCorrection):
             self._held.clear()
             self._publish()
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        dtype, device = self._predictor.dtype, self._predictor.device
-        if dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast(device.type, dtype=dtype, cache_enabled=False)
-
     def _step(
         self, image: np.ndarray, prompts: list[str], track_existing: bool, key: Hashable
     ) -> list[TargetResult]:
@@ -215,7 +198,7 @@ class EvfSamTracker(ClickCorrection):
         rgb = preprocess.as_rgb_uint8(image)
         new_ids = [self._predictor.tokenize(p) for p in prompts]
         size = (int(rgb.shape[0]), int(rgb.shape[1]))
-        with self._lock, torch.inference_mode(), self._autocast():
+        with self._lock, torch.inference_mode(), self._predictor.autocast():
             existing = list(self._targets.values()) if track_existing else []
             if not existing and not prompts:
                 return []
@@ -229,7 +212,9 @@ class EvfSamTracker(ClickCorrection):
             to_ground = [t for t, r in zip(existing, reasons) if r] + new
             to_track = [t for t, r in zip(existing, reasons) if not r]
             outputs = self._run(rgb, frame, to_ground, to_track)
-            results = self._results(existing + new, outputs, size, dict(watch.ms))
+            results = segmentation_results(
+                existing + new, outputs, size, dict(watch.ms), self._predictor.device
+            )
             before = HeldFrames.before(existing, reasons, settings.click_frames)
             done = self._commit(
                 existing, new, reasons + [GROUND_ADDED] * len(new), outputs, results, settings
@@ -245,12 +230,12 @@ class EvfSamTracker(ClickCorrection):
         if to_ground:
             watch = Stopwatch(self._predictor.device)
             with watch.stage('beit3'):
-                text = self._text_features(rgb, to_ground)
+                text = text_features(self._predictor, rgb, [t.token_ids for t in to_ground])
             with watch.stage('decoder'):
                 out = self._runner.ground(frame, text)
             done.update(
                 {
-                    id(t): (out, i, _share(watch.ms, len(to_ground)))
+                    id(t): (out, i, share_times(watch.ms, len(to_ground)))
                     for i, t in enumerate(to_ground)
                 }
             )
@@ -263,56 +248,9 @@ class EvfSamTracker(ClickCorrection):
             with watch.stage('decoder'):
                 out = self._runner.track(frame, [t.memory for t in group])
             done.update(
-                {id(t): (out, i, _share(watch.ms, len(group))) for i, t in enumerate(group)}
+                {id(t): (out, i, share_times(watch.ms, len(group))) for i, t in enumerate(group)}
             )
         return done
-
-    def _text_features(self, rgb: np.ndarray, targets: list[_Target]) -> torch.Tensor:
-        """BEiT-3 on this frame for each target's text: Bx1xC (the frame's pixels made once)."""
-        model, device = self._predictor.model, self._predictor.device
-        pixels = preprocess.beit3_pixels(
-            rgb, model.cfg.beit3.img_size, self._predictor.regime.beit3_antialias, device
-        )
-        pixels = pixels.to(self._predictor.dtype)
-        return torch.cat(
-            [
-                model.text_embedding(pixels, torch.tensor([t.token_ids], device=device))
-                for t in targets
-            ]
-        )
-
-    def _results(
-        self,
-        targets: list[_Target],
-        outputs: dict,
-        size: tuple[int, int],
-        frame_ms: dict[str, float],
-    ) -> list[SegmentationResult]:
-        """SegmentationResults at the frame's size, one per target (no state changes)."""
-        upscaled: dict[int, np.ndarray] = {}
-        results = []
-        for t in targets:
-            out, row, ms = outputs[id(t)]
-            watch = Stopwatch(self._predictor.device)
-            with watch.stage('postprocess'):
-                if id(out) not in upscaled:  # one resize per batch
-                    upscaled[id(out)] = self._upscale(out.low_res, size)
-                logits = upscaled[id(out)][row]
-                mask = logits > 0.0
-            results.append(
-                SegmentationResult(
-                    prompt=t.prompt,
-                    mask=mask,
-                    logits=logits,
-                    score=float(out.iou[row]),
-                    object_score=float(out.object_score[row]),
-                    bbox=mask_bbox(mask),
-                    centroid=mask_centroid(mask),
-                    area=int(np.count_nonzero(mask)),
-                    timings_ms={**frame_ms, **ms, **watch.ms},
-                )
-            )
-        return results
 
     def _commit(
         self,
@@ -355,9 +293,3 @@ class EvfSamTracker(ClickCorrection):
     def _publish(self) -> None:
         self._statuses = tuple(t.status for t in self._targets.values() if t.status is not None)
         self._counters = TrackerCounters(**self._totals)
-
-    @staticmethod
-    def _upscale(low_res: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-        """Bx1xSxS logits -> BxHxW float32 numpy (one bilinear resize, as the official code)."""
-        logits = F.interpolate(low_res, size=size, mode='bilinear', align_corners=False)
-        return logits[:, 0].float().cpu().numpy()
