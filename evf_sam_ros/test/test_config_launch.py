@@ -72,6 +72,8 @@ def test_launch_arguments_leave_parameters_to_the_files_unless_given():
         'depth',
         'camera_info',
         'command',
+        'click',
+        'click_negative',
         'use_shm',
     ]
     defaults = {a.name: a.default for a in launch_params.ARGUMENTS}
@@ -147,6 +149,8 @@ def test_remappings_and_shm_environment(share):
         ('depth', 'depth'),
         ('camera_info', 'camera_info'),
         ('command', '/speech/command'),
+        ('click/positive', 'click/positive'),
+        ('click/negative', 'click/negative'),
         ('image/compressed', '/cam/image_raw/compressed'),
     ]
     with pytest.raises(LaunchArgumentError, match='command is empty'):

@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+from geometry_msgs.msg import Point
 from ros_harness import image_msg
 
 from evf_sam_msgs.msg import Segmentation
@@ -28,6 +29,7 @@ class Backend:
         self.active = active
         self.futures: list[concurrent.futures.Future] = []
         self.images: list = []
+        self.clicks: list = []
 
     def state_label(self) -> str:
         return 'active' if self.active else 'inactive'
@@ -35,11 +37,12 @@ class Backend:
     def validate_prompt(self, text: str) -> str:
         return check_prompt(text, 100)
 
-    def segment_async(self, prompt: str, image):
+    def segment_async(self, prompt: str, image, clicks=None):
         if not self.active:
             raise RequestRefused(f'node is {self.state_label()}, not active')
         self.validate_prompt(prompt)
         self.images.append(image)
+        self.clicks.append(clicks)
         future: concurrent.futures.Future = concurrent.futures.Future()
         self.futures.append(future)
         return future
@@ -80,7 +83,13 @@ def test_service_success_refusals_and_the_newest_frame():
     ).start()
     response = _call(service, image=image_msg(3))
     assert response.success and response.result.prompt == 'the mug'
-    assert backend.images[0].header.stamp.sec == 3
+    assert backend.images[0].header.stamp.sec == 3 and backend.clicks[0] is None
+    clicked = Segment.Request(prompt='the mug', points=[Point(x=3.0, y=4.0)], labels=[0])
+    threading.Timer(
+        0.05, lambda: backend.futures[1].set_result(Segmentation(prompt='the mug'))
+    ).start()
+    assert service(clicked, Segment.Response()).success
+    assert backend.clicks[1] == ([[3.0, 4.0]], [0])  # checked against the image later
     assert not _call(service, prompt='  ').success  # empty prompt: PromptError, at once
     backend.active = False
     refused = _call(service)

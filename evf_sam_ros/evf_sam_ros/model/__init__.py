@@ -12,6 +12,7 @@ first = tracker.add_target(rgb, "the red mug"); results = tracker.track(next_rgb
 from evf_sam_ros.model.config import VARIANTS
 from evf_sam_ros.model.errors import (
     CheckpointError,
+    ClickError,
     EvfSamError,
     HubUnavailableError,
     InputImageError,
@@ -28,6 +29,7 @@ DEFAULT_CHECKPOINT = 'YxZhang/evf-sam2'
 
 __all__ = [
     'CheckpointError',
+    'ClickError',
     'DEFAULT_CHECKPOINT',
     'EvfSamError',
     'EvfSamPredictor',

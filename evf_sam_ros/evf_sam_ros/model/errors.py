@@ -27,3 +27,18 @@ class PromptError(EvfSamError, ValueError):
 
 class TargetError(EvfSamError, LookupError):
     """A tracked target id that does not exist (never added, or already removed)."""
+
+
+class ClickError(EvfSamError, ValueError):
+    """A correction click was refused; ``kind`` says why, as a stable key.
+
+    Kinds: ``click_unknown_target`` (no tracked target with that id),
+    ``click_outside_image`` (a point outside the clicked image), ``click_frame_not_held``
+    (the clicked frame is no longer held, or none yet), ``click_invalid`` (no points, a
+    label other than 0/1, points and labels of different lengths, non-finite coordinates),
+    ``click_not_tracking`` (clicks need track mode with a held frame count > 0).
+    """
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind

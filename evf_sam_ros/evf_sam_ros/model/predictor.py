@@ -26,6 +26,7 @@ from evf_sam_ros.model.errors import CheckpointError, VariantError
 from evf_sam_ros.model.masks import mask_bbox, mask_centroid
 from evf_sam_ros.model.network.evf_model import EvfSamModel
 from evf_sam_ros.model.network.sam_parts import SamFeatures
+from evf_sam_ros.model.points import check_points, clicks_and_text
 from evf_sam_ros.model.results import ImageEmbedding, SegmentationResult, Stopwatch
 from evf_sam_ros.model.text_batch import (
     MAX_PROMPT_BATCH,
@@ -289,7 +290,11 @@ class EvfSamPredictor:
         return results
 
     def _decode_ids(
-        self, embedding: ImageEmbedding, prompts: list[str], ids: list[list[int]]
+        self,
+        embedding: ImageEmbedding,
+        prompts: list[str],
+        ids: list[list[int]],
+        points: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> list[SegmentationResult]:
         count = len(ids)
         tokens, mask = pad_token_ids(
@@ -300,7 +305,12 @@ class EvfSamPredictor:
             with watch.stage('beit3'):
                 text = self._text(embedding.beit3_pixels, tokens, mask)
             with watch.stage('decoder'):
-                low_res, iou, object_score = self._decode(text, *embedding.features.tensors)
+                decode = self._decode
+                if points is not None:  # clicks: EVF's points-then-text prompt, not graphed
+                    text, decode = clicks_and_text(
+                        self.model, self.regime, text, embedding, points
+                    )
+                low_res, iou, object_score = decode(text, *embedding.features.tensors)
             with watch.stage('postprocess'):
                 logits = self._runner.upscale(low_res[:count], embedding.features)[:, 0]
                 logits = logits.float().cpu().numpy()
@@ -320,9 +330,23 @@ class EvfSamPredictor:
             for i, p in enumerate(prompts)
         ]
 
-    def predict(self, image: np.ndarray, prompt: str) -> SegmentationResult:
-        """Segment what ``prompt`` names in ``image`` (HxWx3 uint8 RGB)."""
-        return self.predict_many(image, [prompt])[0]
+    def predict(
+        self,
+        image: np.ndarray,
+        prompt: str,
+        point_coords: np.ndarray | None = None,
+        point_labels: np.ndarray | None = None,
+    ) -> SegmentationResult:
+        """Segment what ``prompt`` names in ``image`` (HxWx3 uint8 RGB), optionally helped by
+        clicks: point_coords Nx2 (x = column, y = row) in pixels of ``image``, point_labels N
+        (1 positive, 0 negative), given to the prompt encoder next to the text as EVF-SAM's
+        model takes them. Raises ClickError for bad points (model.points.check_points).
+        """
+        if point_coords is None and point_labels is None:
+            return self.predict_many(image, [prompt])[0]
+        ids = self.tokenize(prompt)
+        points = check_points(point_coords, point_labels, prep.as_rgb_uint8(image).shape[:2])
+        return self._decode_ids(self.encode_image(image), [prompt], [ids], points)[0]
 
     def predict_many(self, image: np.ndarray, prompts: Sequence[str]) -> list[SegmentationResult]:
         """Several prompts on one frame: the image encoder runs once, BEiT-3 and the decoder

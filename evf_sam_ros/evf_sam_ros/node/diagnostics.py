@@ -19,6 +19,7 @@ COUNTERS = (
     'frames_bad',
     'commands',
     'prompts_rejected',
+    'clicks_applied',
 )
 
 

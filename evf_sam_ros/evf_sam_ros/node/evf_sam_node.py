@@ -18,6 +18,7 @@ from typing import Any
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
 from evf_sam_ros.model import EvfSamError, EvfSamPredictor
+from evf_sam_ros.node.clicks import ClickInput
 from evf_sam_ros.node.diagnostics import (
     NodeStats,
     diagnostic_array,
@@ -112,6 +113,14 @@ class EvfSamNode(GuardedLifecycleNode):
         action = FindTargetAction(
             self, self.goals, lambda: self.settings.action_timeout, self._log_warning
         )
+        clicks = ClickInput(
+            lambda: self.segmenter,
+            lambda: next((t.id for t in self.targets.snapshot()), None),
+            self.stats.warn,
+            lambda: self.stats.count('clicks_applied'),
+            lambda: self.settings.target_settings(),
+            lambda: self.inputs.last_image.header.frame_id if self.inputs.last_image else '',
+        )
         return Handlers(
             image=self.inputs.on_image,
             compressed_image=self.inputs.on_compressed_image,
@@ -122,7 +131,12 @@ class EvfSamNode(GuardedLifecycleNode):
             target_remove=control.on_remove,
             target_clear=control.on_clear,
             incompatible_qos=lambda _: self.stats.warn('qos', qos_advice(self.settings)),
+            click_positive=clicks.positive,
+            click_negative=clicks.negative,
+            click_positive_stamped=clicks.positive_stamped,
+            click_negative_stamped=clicks.negative_stamped,
             segment=SegmentService(self, lambda: self.settings.service_timeout),
+            correct_target=clicks.serve,
             add_target=control.add_service,
             remove_target=control.remove_service,
             clear_targets=control.clear_service,
@@ -263,13 +277,16 @@ class EvfSamNode(GuardedLifecycleNode):
             return 'active'
         return 'inactive' if self.predictor is not None else 'unconfigured'
 
-    def segment_async(self, prompt: str, image: Any | None) -> concurrent.futures.Future:
+    def segment_async(
+        self, prompt: str, image: Any | None, clicks: tuple[list, list] | None = None
+    ) -> concurrent.futures.Future:
         """Queue a one-shot segmentation on the worker; see RequestBackend. It runs in image
-        mode on the model, never through the tracker: tracked targets are not touched.
+        mode on the model (with ``clicks`` when given), never through the tracker: tracked
+        targets are not touched.
         """
         if not self.active or self.predictor is None:
             raise RequestRefused(f'node is {self.state_label()}, not active')
-        one_shot = predictor_segmenter(self.predictor)
+        one_shot = predictor_segmenter(self.predictor, clicks)
         return self.runner.submit(self.validate_prompt(prompt), image, self._worker, one_shot)
 
     # ---- faults and diagnostics ------------------------------------------------------

@@ -10,6 +10,7 @@ import time
 from typing import Any, Callable
 
 from evf_sam_ros.codecs.image import array_to_imgmsg, stamp_ns
+from evf_sam_ros.model.errors import ClickError
 from evf_sam_ros.node.diagnostics import NodeStats
 from evf_sam_ros.node.inputs import CameraInputs
 from evf_sam_ros.node.io import NodeIO
@@ -32,6 +33,7 @@ from evf_sam_ros.pipeline import (
 )
 from evf_sam_ros.pipeline.drawing import draw_result
 from evf_sam_ros.pipeline.messages import without_mask
+from evf_sam_ros.pipeline.track import TrackSegmenter
 
 
 class FrameRunner:
@@ -68,9 +70,9 @@ class FrameRunner:
         targets: list[NamedTarget],
         segmenter: Segmenter | None = None,
     ) -> FrameOutput:
-        """The shared frame pipeline with the node's model (``segmenter``, else the node's),
-        depth and settings; its problems are counted and warned (throttled). RequestRefused
-        when no model is loaded.
+        """The shared frame pipeline with the node's model (or ``segmenter``), depth and
+        settings; its problems are counted and warned (throttled). RequestRefused when no model
+        is loaded. Track mode names the frame by its stamp (ns), for correction clicks.
         """
         s = self._settings()
         depth = None
@@ -86,6 +88,8 @@ class FrameRunner:
         segmenter = segmenter or self._segmenter()
         if segmenter is None:
             raise RequestRefused('node is unconfigured: no model loaded')
+        if isinstance(segmenter, TrackSegmenter):
+            segmenter = segmenter.keyed(stamp_ns(source.header))
         out = process_frame(
             source,
             targets,
@@ -161,6 +165,10 @@ class FrameRunner:
             return
         try:
             out = self.run(source, [NamedTarget(ONE_SHOT, prompt)], segmenter)
+        except ClickError as exc:  # counted by kind, as clicks on the topics are
+            self._stats.warn(exc.kind, f'~/segment refused its points: {exc}')
+            self._pending.settle(future, error=exc)
+            return
         except Exception as exc:  # answered to the caller and logged, never swallowed
             self._stats.warn('service_error', f'~/segment failed: {type(exc).__name__}: {exc}')
             pending.settle(future, error=RequestRefused(f'{type(exc).__name__}: {exc}'))

@@ -47,7 +47,12 @@ class Handlers:
     target_remove: Handler  # (std_msgs/Int32)
     target_clear: Handler  # (std_msgs/Empty)
     incompatible_qos: Handler  # (QoSRequestedIncompatibleQoSInfo) of the camera inputs
+    click_positive: Handler  # (geometry_msgs/Point): rqt_image_view's click form
+    click_negative: Handler  # (geometry_msgs/Point)
+    click_positive_stamped: Handler  # (geometry_msgs/PointStamped)
+    click_negative_stamped: Handler  # (geometry_msgs/PointStamped)
     segment: Handler  # (request, response) -> response
+    correct_target: Handler
     add_target: Handler
     remove_target: Handler
     clear_targets: Handler
@@ -132,14 +137,18 @@ class Action:
     group: str
 
 
+_POINT, _STAMPED = 'geometry_msgs/msg/Point', 'geometry_msgs/msg/PointStamped'
+
 #: Callback groups: image and camera_info share ``inputs``; depth has its own, so a depth
 #: image is stored while an image callback runs; commands and target changes apply in arrival
-#: order (``commands``); requests, the action and diagnostics answer during a forward pass
+#: order (``commands``); correction clicks wait for the tracker in their own group (``clicks``);
+#: requests, the action and diagnostics answer during a forward pass
 #: (``control``, reentrant).
 GROUPS: dict[str, str] = {
     'inputs': 'mutually_exclusive',
     'depth': 'mutually_exclusive',
     'commands': 'mutually_exclusive',
+    'clicks': 'mutually_exclusive',
     'control': 'reentrant',
 }
 
@@ -168,6 +177,15 @@ TOPICS: tuple[Topic, ...] = (
     Topic('targets/add', 'std_msgs/msg/String', 'in', command_qos, 'target_add', 'commands'),
     Topic('targets/remove', 'std_msgs/msg/Int32', 'in', command_qos, 'target_remove', 'commands'),
     Topic('targets/clear', 'std_msgs/msg/Empty', 'in', command_qos, 'target_clear', 'commands'),
+    # correction clicks (node.clicks): rqt_image_view's Point form and a stamped form
+    Topic('click/positive', _POINT, 'in', command_qos, 'click_positive', 'clicks'),
+    Topic('click/negative', _POINT, 'in', command_qos, 'click_negative', 'clicks'),
+    Topic(
+        'click/positive_stamped', _STAMPED, 'in', command_qos, 'click_positive_stamped', 'clicks'
+    ),
+    Topic(
+        'click/negative_stamped', _STAMPED, 'in', command_qos, 'click_negative_stamped', 'clicks'
+    ),
     Topic(
         'depth',
         'sensor_msgs/msg/Image',
@@ -205,6 +223,7 @@ TOPICS: tuple[Topic, ...] = (
 
 SERVICES: tuple[Service, ...] = (
     Service('~/segment', 'evf_sam_msgs/srv/Segment', 'segment', 'control'),
+    Service('~/correct_target', 'evf_sam_msgs/srv/CorrectTarget', 'correct_target', 'control'),
     Service('~/add_target', 'evf_sam_msgs/srv/AddTarget', 'add_target', 'commands'),
     Service('~/remove_target', 'evf_sam_msgs/srv/RemoveTarget', 'remove_target', 'commands'),
     Service('~/clear_targets', 'std_srvs/srv/Trigger', 'clear_targets', 'commands'),

@@ -20,7 +20,9 @@ from typing import Any, Iterator, Mapping
 import yaml
 
 NODE_NAME = 'evf_sam'
-TOPICS = ('image', 'depth', 'camera_info', 'command')
+#: Remapped input topics; the launch argument of each is its name unless ARGUMENT_OF says.
+TOPICS = ('image', 'depth', 'camera_info', 'command', 'click/positive', 'click/negative')
+ARGUMENT_OF = {'click/positive': 'click', 'click/negative': 'click_negative'}
 PARAMETER_ARGUMENTS = ('checkpoint', 'device')
 # The Fast DDS profile variable of Jazzy (Fast DDS 2) and of Kilted (Fast DDS 3).
 SHM_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
@@ -82,6 +84,15 @@ ARGUMENTS: tuple[Argument, ...] = (
     Argument('camera_info', 'camera_info', 'camera_info of the colour image'),
     Argument('command', 'command', 'std_msgs/String prompts'),
     Argument(
+        'click',
+        'click/positive',
+        "positive correction clicks (geometry_msgs/Point), e.g. rqt_image_view's "
+        '<image topic>_mouse_left',
+    ),
+    Argument(
+        'click_negative', 'click/negative', 'negative correction clicks (geometry_msgs/Point)'
+    ),
+    Argument(
         'use_shm',
         'false',
         'true: use config/fastdds_shm.xml (shared-memory transport for large images)',
@@ -120,13 +131,16 @@ def node_parameters(share: Path, values: Mapping[str, str]) -> list[ParameterLay
 
 
 def node_remappings(values: Mapping[str, str]) -> list[tuple[str, str]]:
-    """(from, to) remappings of the input topics; ``image/compressed`` follows ``image``."""
+    """(from, to) remappings of the input topics (TOPICS); ``image/compressed`` follows
+    ``image``.
+    """
     remaps = []
     for topic in TOPICS:
-        target = values.get(topic, topic).strip()
+        argument = ARGUMENT_OF.get(topic, topic)
+        target = values.get(argument, topic).strip()
         if not target:
             raise LaunchArgumentError(
-                f'launch argument {topic} is empty: give a topic name (default: {topic})'
+                f'launch argument {argument} is empty: give a topic name (default: {topic})'
             )
         remaps.append((topic, target))
     remaps.append(('image/compressed', dict(remaps)['image'].rstrip('/') + '/compressed'))

@@ -34,9 +34,12 @@ class RequestBackend(Protocol):
     def validate_prompt(self, text: str) -> str:
         """The cleaned prompt, or PromptError."""
 
-    def segment_async(self, prompt: str, image: Any | None) -> 'concurrent.futures.Future':
-        """Queue one segmentation (``image``: a sensor_msgs/Image, None = the newest frame);
-        the Future gives an evf_sam_msgs/Segmentation or raises RequestRefused/EvfSamError.
+    def segment_async(
+        self, prompt: str, image: Any | None, clicks: tuple[list, list] | None = None
+    ) -> 'concurrent.futures.Future':
+        """Queue one segmentation (``image``: a sensor_msgs/Image, None = the newest frame;
+        ``clicks``: ([[x, y], ...] pixels, [label, ...]) given with the text, or None); the
+        Future gives an evf_sam_msgs/Segmentation or raises RequestRefused/EvfSamError.
         Raises RequestRefused/PromptError at once when it cannot be queued.
         """
 
@@ -87,6 +90,15 @@ class PendingRequests:
             self.settle(future, error=RequestRefused(reason))
 
 
+def request_clicks(request: Any) -> tuple[list, list] | None:
+    """~/segment's clicks: ([[x, y], ...], [label, ...]), or None when it has none (checked
+    later, against the image: model.points.check_points).
+    """
+    if not request.points and not len(request.labels):
+        return None
+    return [[p.x, p.y] for p in request.points], [int(v) for v in request.labels]
+
+
 class SegmentService:
     """~/segment: segment a given image or the newest frame with one prompt."""
 
@@ -98,7 +110,9 @@ class SegmentService:
         response.success = False
         try:
             future = self.backend.segment_async(
-                request.prompt, request.image if has_image(request.image) else None
+                request.prompt,
+                request.image if has_image(request.image) else None,
+                request_clicks(request),
             )
         except (RequestRefused, EvfSamError) as exc:
             response.message = str(exc)

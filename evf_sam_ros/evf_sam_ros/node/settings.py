@@ -108,6 +108,21 @@ class NodeSettings:
         low=0,
         high=100000,
     )
+    click_frames: int = param(
+        8,
+        'track mode: processed frames held for correction clicks (their encodings; 0: clicks '
+        'refused)',
+        runtime=True,
+        low=0,
+        high=1000,
+    )
+    click_memory: int = param(
+        4,
+        'track mode: clicked frames kept per target as SAM2 conditioning frames',
+        runtime=True,
+        low=1,
+        high=1000,
+    )
     # ---- start-up and prompts --------------------------------------------------------
     autostart: bool = param(
         True, 'configure and activate at start-up, so a plain `ros2 run` works'
@@ -254,6 +269,8 @@ class NodeSettings:
         return TrackerSettings(
             lost_after=int(self.lost_after),
             reground_interval=int(self.reground_interval),
+            click_frames=int(self.click_frames),
+            click_memory=int(self.click_memory),
             iou_threshold=float(self.score_threshold),
             object_score_threshold=float(self.object_score_threshold)
             if self.use_object_score

@@ -30,14 +30,21 @@ Segmenter = Callable[
 ]
 
 
-def predictor_segmenter(predictor: Any) -> Segmenter:
-    """Segment mode: each distinct prompt grounded on the frame (image encoder once)."""
+def predictor_segmenter(predictor: Any, clicks: tuple[Any, Any] | None = None) -> Segmenter:
+    """Segment mode: each distinct prompt grounded on the frame (image encoder once).
+    clicks: (point_coords Nx2 (x, y) pixels, point_labels N) given with the text to every
+    prompt (EvfSamPredictor.predict; ~/segment with points).
+    """
 
     def segment(
         rgb: np.ndarray, targets: Sequence[NamedTarget]
     ) -> tuple[list[SegmentationResult], int, None]:
         prompts = list(dict.fromkeys(t.prompt for t in targets))
-        by_prompt = dict(zip(prompts, predictor.predict_many(rgb, prompts)))
+        if clicks is None:
+            results = predictor.predict_many(rgb, prompts)
+        else:
+            results = [predictor.predict(rgb, p, *clicks) for p in prompts]
+        by_prompt = dict(zip(prompts, results))
         return [by_prompt[t.prompt] for t in targets], len(prompts), None
 
     return segment

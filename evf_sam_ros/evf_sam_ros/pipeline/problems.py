@@ -27,6 +27,14 @@ KINDS: dict[str, str] = {
     'camera_info_missing': 'no camera_info received (yet): no 3D point',
     'camera_info_invalid': 'camera_info without a usable K (uncalibrated?)',
     'camera_info_scaled': 'camera_info is for another resolution; intrinsics were scaled',
+    'click_unknown_target': 'a correction click on a target id that is not tracked (or none)',
+    'click_outside_image': 'a correction click outside the clicked image',
+    'click_frame_not_held': 'a correction click on a frame no longer held (click_frames), or '
+    'before the target was (re-)grounded',
+    'click_invalid': 'a correction click without points, with labels other than 0/1, or '
+    'points and labels of different lengths',
+    'click_not_tracking': 'a correction click in segment mode, unconfigured, or with '
+    'click_frames 0',
 }
 
 

@@ -9,11 +9,14 @@ tracker re-grounds it when lost, on a new frame size, or every ``reground_interv
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
+from evf_sam_ros.model.errors import ClickError
+from evf_sam_ros.model.results import SegmentationResult
 from evf_sam_ros.pipeline.prompts import NamedTarget
 
 
@@ -41,8 +44,18 @@ class TrackSegmenter:
         self.tracker = tracker
         self._ids: dict[int, int] = {}  # pipeline target id -> tracker id
         self._lock = threading.Lock()
+        #: frame_key of the last frame tracked (what an unstamped click applies to)
+        self.last_key: Hashable = None
 
-    def __call__(self, rgb: np.ndarray, targets: Sequence[NamedTarget]) -> tuple:
+    def keyed(self, frame_key: Hashable) -> Callable[[np.ndarray, Sequence[NamedTarget]], tuple]:
+        """This segmenter for one frame named ``frame_key`` (the node: its stamp in ns), so
+        that clicks can name the frame (``correct``).
+        """
+        return lambda rgb, targets: self(rgb, targets, frame_key)
+
+    def __call__(
+        self, rgb: np.ndarray, targets: Sequence[NamedTarget], frame_key: Hashable = None
+    ) -> tuple:
         """(one SegmentationResult per target, the number of results the frame's shared
         stages are split over, one Tracking (None for one-shot targets) per target).
         """
@@ -52,8 +65,11 @@ class TrackSegmenter:
             self._forget({t.id for t in tracked})
             new = [t for t in tracked if t.id not in self._ids]
             results = (
-                self.tracker.track_targets(rgb, add=[t.prompt for t in new]) if tracked else []
+                self.tracker.track_targets(rgb, [t.prompt for t in new], frame_key)
+                if tracked
+                else []
             )
+            self.last_key = frame_key if tracked else self.last_key
             for target, result in zip(new, results[len(results) - len(new) :]):
                 self._ids[target.id] = result.status.target_id
             by_id = {r.status.target_id: r for r in results}
@@ -75,6 +91,22 @@ class TrackSegmenter:
                     Tracking(s.grounded is not None, s.lost, s.lost_count, s.reground_count)
                 )
         return out, max(len(results), 1), tracking
+
+    def correct(
+        self, target_id: int, point_coords: Any, point_labels: Any, frame_key: Hashable
+    ) -> SegmentationResult:
+        """Clicks on a tracked target (its pipeline id) on the frame ``frame_key`` (None: the
+        newest): EvfSamTracker.correct. Raises ClickError (``kind``) when refused.
+        """
+        with self._lock:
+            tracker_id = self._ids.get(target_id)
+            if tracker_id is None:
+                raise ClickError(
+                    'click_unknown_target',
+                    f'no tracked target with id {target_id!r} (tracked: {sorted(self._ids)}; a '
+                    'target is tracked from the first frame after it was added)',
+                )
+            return self.tracker.correct(tracker_id, point_coords, point_labels, frame_key)
 
     def _forget(self, wanted: set[int]) -> None:
         for target_id in [i for i in self._ids if i not in wanted]:

@@ -142,6 +142,48 @@ class Sam2VideoRunner:
                 track_in_reverse=False,
                 prev_sam_mask_logits=None,
             )
+        return self._conditioning_output(frame, feats, sam_out)
+
+    def correct(
+        self,
+        frame: VideoFrame,
+        memory: TargetMemory | None,
+        points: tuple[torch.Tensor, torch.Tensor],
+        prev_logits: torch.Tensor,
+    ) -> StepOutput:
+        """Clicks on a frame one target was already segmented on, as sam2's video predictor
+        takes them (``add_new_points_or_box``, then ``propagate_in_video_preflight``): point
+        prompts with the frame's previous low-res logits (clamped to +-32) as the mask input,
+        the frame read through the target's memory from before it (None: the target's
+        grounding frame, an initial conditioning frame without memory); its memory encoded
+        from the filled, binarised mask as a conditioning frame's.
+
+        points: (1xNx2 float32 model pixels, 1xN int32 labels); prev_logits: 1x1xSxS.
+        """
+        feats, pos = frame.expanded(1)
+        index, output_dict = (
+            (0, {}) if memory is None else batched_output_dict([memory], self._pos_enc)
+        )
+        _, sam_out, _, _ = sam2_adapter.track_step(
+            self.sam2,
+            frame_idx=index,
+            is_init_cond_frame=memory is None,
+            current_vision_feats=feats,
+            current_vision_pos_embeds=pos,
+            feat_sizes=list(frame.feat_sizes),
+            point_inputs={'point_coords': points[0], 'point_labels': points[1]},
+            mask_inputs=None,
+            output_dict=output_dict,
+            num_frames=index + 1,
+            track_in_reverse=False,
+            prev_sam_mask_logits=prev_logits.clamp(-32.0, 32.0),
+        )
+        return self._conditioning_output(frame, feats, sam_out)
+
+    def _conditioning_output(
+        self, frame: VideoFrame, feats: list[torch.Tensor], sam_out: tuple
+    ) -> StepOutput:
+        """A conditioning frame's output: holes filled, memory from the binarised mask."""
         _, _, ious, low_res, _, obj_ptr, object_score = sam_out
         filled = fill_holes(low_res)
         size = self.image_size

@@ -49,10 +49,12 @@ def memory_window(sam2: Any) -> int:
 
 
 class TargetMemory:
-    """Memory bank of one target: its conditioning frame and its most recent frames.
+    """Memory bank of one target: its conditioning frames and its most recent frames.
 
     ``frame_index`` is the index of the last frame stored (0 = the grounding frame).
-    At most ``window`` non-conditioning frames are kept.
+    At most ``window`` non-conditioning frames are kept. ``clicks``: frames corrected by
+    clicks, by index, kept as conditioning frames (sam2 with
+    ``add_all_frames_to_correct_as_cond``), at most the ``limit`` given to add_click.
     """
 
     def __init__(self, cond: FrameMemory, window: int):
@@ -60,24 +62,46 @@ class TargetMemory:
         self.window = window
         self.frame_index = 0
         self.recent: dict[int, FrameMemory] = {}
+        self.clicks: dict[int, FrameMemory] = {}
+
+    def snapshot(self) -> 'TargetMemory':
+        """A copy that later appends do not change (the tensors are shared, not copied)."""
+        copy = TargetMemory(self.cond, self.window)
+        copy.frame_index = self.frame_index
+        copy.recent, copy.clicks = dict(self.recent), dict(self.clicks)
+        return copy
+
+    def add_click(self, frame: FrameMemory, limit: int) -> None:
+        """Store the next frame's memory as a conditioning frame (a corrected frame); only the
+        newest ``limit`` (>= 1) click frames are kept.
+        """
+        self.frame_index += 1
+        self.clicks[self.frame_index] = frame
+        for index in sorted(self.clicks)[:-limit]:
+            del self.clicks[index]
+        self._forget_old()
 
     def append(self, frame: FrameMemory) -> None:
         """Store the next frame's memory and forget what no later frame can read."""
         self.frame_index += 1
         self.recent[self.frame_index] = frame
+        self._forget_old()
+
+    def _forget_old(self) -> None:
         for index in [i for i in self.recent if i <= self.frame_index - self.window]:
             del self.recent[index]
 
     @property
-    def batch_key(self) -> int:
-        """Targets with equal keys can be tracked in one batch: the frame index, or
-        ``window`` for every target whose window is full.
+    def batch_key(self) -> tuple[int, tuple[int, ...]]:
+        """Targets with equal keys can be tracked in one batch: (the frame index, or
+        ``window`` for every target whose window is full; the click frames' ages).
         """
-        return min(self.frame_index, self.window)
+        ages = tuple(self.frame_index - i for i in sorted(self.clicks))
+        return min(self.frame_index, self.window), ages
 
     def tensors(self) -> int:
         """Stored tensors (for tests and diagnostics): 2 per kept frame."""
-        return 2 * (1 + len(self.recent))
+        return 2 * (1 + len(self.recent) + len(self.clicks))
 
 
 def _stack(frames: Sequence[FrameMemory], pos_enc: list[torch.Tensor]) -> dict[str, Any]:
@@ -101,13 +125,17 @@ def batched_output_dict(
     key = memories[0].batch_key
     if any(m.batch_key != key for m in memories):
         raise ValueError('internal: targets batched together must have the same batch key')
-    index = key + 1
+    index = key[0] + 1
     batch = len(memories)
     pos = [p.expand(batch, -1, -1, -1) for p in pos_enc]
-    cond = _stack([m.cond for m in memories], pos)
+    conds = {0: _stack([m.cond for m in memories], pos)}
     first = memories[0]
+    for i in first.clicks:  # in the window at their own index, before it at -age (unique)
+        b = first.frame_index + 1 - i
+        frames = [m.clicks[m.frame_index + 1 - b] for m in memories]
+        conds[index - b if b < index else -b] = _stack(frames, pos)
     back = [first.frame_index + 1 - i for i in first.recent]  # frames before the next one
     recent = {
         index - b: _stack([m.recent[m.frame_index + 1 - b] for m in memories], pos) for b in back
     }
-    return index, {'cond_frame_outputs': {0: cond}, 'non_cond_frame_outputs': recent}
+    return index, {'cond_frame_outputs': conds, 'non_cond_frame_outputs': recent}

@@ -29,18 +29,26 @@ class TrackerSettings:
     iou_threshold: least predicted IoU (0-1) of a strong frame.
     object_score_threshold: SAM2's object-score logit must be above this (0 = SAM2's own
         rule: at or below 0 it already reports no object and an empty mask).
+    click_frames: processed frames held for correction clicks (their image encodings and
+        each target's memory before them; 0 = clicks refused). See ``clicks``.
+    click_memory: clicked frames kept per target as conditioning frames (>= 1; the oldest
+        is dropped beyond it).
     """
 
     lost_after: int = 5
     reground_interval: int = 0
     iou_threshold: float = 0.5
     object_score_threshold: float = 0.0
+    click_frames: int = 8
+    click_memory: int = 4
 
     def __post_init__(self) -> None:
-        for name in ('lost_after', 'reground_interval'):
+        for name in ('lost_after', 'reground_interval', 'click_frames', 'click_memory'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f'{name} must be an integer >= 0 (0 = off), got {value!r}')
+        if self.click_memory < 1:
+            raise ValueError(f'click_memory must be an integer >= 1, got {self.click_memory!r}')
         for name in ('iou_threshold', 'object_score_threshold'):
             value = getattr(self, name)
             number = isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -16,9 +16,9 @@ and run batched. Lost targets are re-grounded from their text (``track_state``).
 from __future__ import annotations
 
 import threading
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from evf_sam_ros.model.config import get_variant
 from evf_sam_ros.model.errors import TargetError, VariantError
 from evf_sam_ros.model.predictor import EvfSamPredictor
 from evf_sam_ros.model.results import SegmentationResult, Stopwatch
+from evf_sam_ros.model.tracking.clicks import ClickCorrection, HeldFrames
 from evf_sam_ros.model.tracking.sam2_video import Sam2VideoRunner, StepOutput, VideoFrame
 from evf_sam_ros.model.tracking.track_memory import TargetMemory, memory_window
 from evf_sam_ros.model.tracking.track_results import (
@@ -43,7 +44,7 @@ from evf_sam_ros.model.tracking.track_state import (
     TrackerCounters,
     TrackerSettings,
 )
-from evf_sam_ros.model.tracking.video_frames import sam2_video_pixels
+from evf_sam_ros.model.tracking.video_frames import sam2_video_pixels, text_features
 
 _NO_SAM2 = (
     'track mode needs a SAM2 checkpoint (evf-sam2 or evf-sam2-multitask): SAM ViT '
@@ -60,7 +61,7 @@ class _Target:
     status: TargetStatus | None = None
 
 
-class EvfSamTracker:
+class EvfSamTracker(ClickCorrection):
     """Track objects named by text across a stream of frames (numpy in, numpy out).
 
     Results' ``timings_ms``: preprocess and image_encoder are the frame's (shared by every
@@ -70,6 +71,7 @@ class EvfSamTracker:
     One call at a time: calls are serialised by an internal lock. A frame passed to
     ``add_target(s)`` is seen only by the new targets; ``track_targets(rgb, add=...)``
     grounds new prompts and tracks the others on one frame with one image encoding.
+    ``correct`` (clicks.ClickCorrection) applies correction clicks on a held frame.
     """
 
     def __init__(self, predictor: EvfSamPredictor, settings: TrackerSettings | None = None):
@@ -88,6 +90,7 @@ class EvfSamTracker:
         # snapshots replaced whole after each change: read without waiting for a frame
         self._statuses: tuple[TargetStatus, ...] = ()
         self._counters = TrackerCounters()
+        self._held = HeldFrames()  # frames kept for correction clicks (clicks.py)
         self._lock = threading.Lock()
 
     @classmethod
@@ -149,23 +152,27 @@ class EvfSamTracker:
         """Ground a new target on ``image`` (HxWx3 uint8 RGB); ids are 0, 1, ... in order."""
         return self.add_targets(image, [prompt])[0].result
 
-    def add_targets(self, image: np.ndarray, prompts: Sequence[str]) -> list[TargetResult]:
+    def add_targets(
+        self, image: np.ndarray, prompts: Sequence[str], frame_key: Hashable = None
+    ) -> list[TargetResult]:
         """Ground several new targets on one frame (one image encoding, batched).
 
         Existing targets do not see this frame. Raises PromptError / InputImageError before
-        anything changes.
+        anything changes. frame_key: names the frame for clicks (``correct``), e.g. its stamp.
         """
-        return self._step(image, list(prompts), track_existing=False)
+        return self._step(image, list(prompts), False, frame_key)
 
-    def track(self, image: np.ndarray) -> list[SegmentationResult]:
+    def track(self, image: np.ndarray, frame_key: Hashable = None) -> list[SegmentationResult]:
         """Track every target on the next frame; one result per target, in the order added."""
-        return [r.result for r in self._step(image, [], track_existing=True)]
+        return [r.result for r in self._step(image, [], True, frame_key)]
 
-    def track_targets(self, image: np.ndarray, add: Sequence[str] = ()) -> list[TargetResult]:
+    def track_targets(
+        self, image: np.ndarray, add: Sequence[str] = (), frame_key: Hashable = None
+    ) -> list[TargetResult]:
         """Track every target on this frame and ground the prompts in ``add`` on it as new
         targets (after the others); one image encoding for all. Results in the order added.
         """
-        return self._step(image, list(add), track_existing=True)
+        return self._step(image, list(add), True, frame_key)
 
     def remove_target(self, target_id: int) -> None:
         """Forget a target and its memory. Raises TargetError for an unknown id."""
@@ -181,10 +188,11 @@ class EvfSamTracker:
         """Forget every target. Ids are not reused; counters keep their totals."""
         with self._lock:
             self._targets.clear()
+            self._held.clear()
             self._publish()
 
     def _step(
-        self, image: np.ndarray, prompts: list[str], track_existing: bool
+        self, image: np.ndarray, prompts: list[str], track_existing: bool, key: Hashable
     ) -> list[TargetResult]:
         """One frame: encode once, ground and track, then commit (nothing changes on error)."""
         rgb = preprocess.as_rgb_uint8(image)
@@ -207,9 +215,12 @@ class EvfSamTracker:
             results = segmentation_results(
                 existing + new, outputs, size, dict(watch.ms), self._predictor.device
             )
-            return self._commit(
+            before = HeldFrames.before(existing, reasons, settings.click_frames)
+            done = self._commit(
                 existing, new, reasons + [GROUND_ADDED] * len(new), outputs, results, settings
             )
+            self._held.keep(key, frame, size, existing + new, before, outputs, settings)
+            return done
 
     def _run(
         self, rgb: np.ndarray, frame: VideoFrame, to_ground: list[_Target], to_track: list[_Target]
@@ -219,7 +230,7 @@ class EvfSamTracker:
         if to_ground:
             watch = Stopwatch(self._predictor.device)
             with watch.stage('beit3'):
-                text = self._text_features(rgb, to_ground)
+                text = text_features(self._predictor, rgb, [t.token_ids for t in to_ground])
             with watch.stage('decoder'):
                 out = self._runner.ground(frame, text)
             done.update(
@@ -240,20 +251,6 @@ class EvfSamTracker:
                 {id(t): (out, i, share_times(watch.ms, len(group))) for i, t in enumerate(group)}
             )
         return done
-
-    def _text_features(self, rgb: np.ndarray, targets: list[_Target]) -> torch.Tensor:
-        """BEiT-3 on this frame for each target's text: Bx1xC (the frame's pixels made once)."""
-        model, device = self._predictor.model, self._predictor.device
-        pixels = preprocess.beit3_pixels(
-            rgb, model.cfg.beit3.img_size, self._predictor.regime.beit3_antialias, device
-        )
-        pixels = pixels.to(self._predictor.dtype)
-        return torch.cat(
-            [
-                model.text_embedding(pixels, torch.tensor([t.token_ids], device=device))
-                for t in targets
-            ]
-        )
 
     def _commit(
         self,

@@ -1,4 +1,5 @@
-"""Frame preprocessing of the official EVF-SAM2 video mode (differs from its image mode).
+"""Frame inputs of the official EVF-SAM2 video mode: SAM2 pixels (they differ from its image
+mode) and the grounding frame's BEiT-3 text features.
 
 sam2's ``load_video_frames`` (called by the official ``inference_video.py``) reads each frame
 with PIL, ``.convert("RGB").resize((S, S))`` with Pillow's default filter for RGB images
@@ -10,8 +11,12 @@ and std in float32. The BEiT-3 input of the grounding frame is the image mode's
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import numpy as np
 import torch
+
+from evf_sam_ros.model import preprocess
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB, [0, 1] scale
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -37,3 +42,17 @@ def sam2_video_pixels(
     mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=x.device).view(-1, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=x.device).view(-1, 1, 1)
     return ((x - mean) / std).unsqueeze(0)
+
+
+def text_features(predictor: Any, rgb: np.ndarray, token_ids: Sequence[list[int]]) -> torch.Tensor:
+    """BEiT-3 on a grounding frame (HxWx3 uint8 RGB) for each prompt's token ids, with the
+    predictor's model, regime, device and dtype: Bx1xC (the frame's pixels made once).
+    """
+    model, device = predictor.model, predictor.device
+    pixels = preprocess.beit3_pixels(
+        rgb, model.cfg.beit3.img_size, predictor.regime.beit3_antialias, device
+    )
+    pixels = pixels.to(predictor.dtype)
+    return torch.cat(
+        [model.text_embedding(pixels, torch.tensor([ids], device=device)) for ids in token_ids]
+    )
