@@ -1,0 +1,146 @@
+"""SAM2's video path on exported graphs (onnxruntime or TensorRT), one frame at a time.
+
+``GraphVideoRunner`` answers as ``sam2_video.Sam2VideoRunner`` does (encode, ground, track
+-> ``StepOutput``) with the track graphs of ``accel.onnx.track_graphs`` and the image-mode
+encoder graph; the glue stays the project's torch code: the memory bank (``track_memory``),
+which frames and pointers a frame reads (``select_memory``, sam2's rule for EVF-SAM2's
+configs), hole filling (``holes``). Memory features are kept in bfloat16 as sam2 keeps them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from evf_sam_ros.model.accel.onnx.track_export import TrackSettings
+from evf_sam_ros.model.tracking.holes import fill_holes
+from evf_sam_ros.model.tracking.sam2_video import StepOutput
+from evf_sam_ros.model.tracking.track_memory import TargetMemory, batched_output_dict
+
+#: A graph: named float32/int64/bool numpy inputs -> its outputs in the graph's order.
+Graph = Callable[..., Sequence[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class GraphFrame:
+    """One frame through the image-encoder graph (batch 1), float32 numpy.
+
+    image_embed: 1xCxhxw (top level + no_mem_embed, as image mode), high_s4: 1xC/8x4hx4w,
+    high_s8: 1xC/4x2hx2w.
+    """
+
+    image_embed: np.ndarray
+    high_s4: np.ndarray
+    high_s8: np.ndarray
+
+
+def select_memory(
+    output_dict: Mapping[str, Mapping[int, Mapping[str, Any]]], index: int, s: TrackSettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What frame ``index`` reads, as sam2's ``_prepare_memory_conditioned_features`` picks
+    it (stride 1, one conditioning frame at 0, pointers without temporal encoding).
+
+    Returns memory BxFxmxhxw float32 (conditioning frame, then oldest to newest),
+    memory_tpos F int64 (its ``maskmem_tpos_enc`` rows), obj_ptrs BxPxC float32
+    (conditioning frame, then newest to oldest).
+    """
+    cond = output_dict['cond_frame_outputs'][0]
+    recent = output_dict['non_cond_frame_outputs']
+    frames, rows = [cond], [s.num_maskmem - 1]
+    for t_pos in range(1, s.num_maskmem):
+        out = recent.get(index - (s.num_maskmem - t_pos))
+        if out is not None:
+            frames.append(out)
+            rows.append(s.num_maskmem - t_pos - 1)
+    pointers = [cond['obj_ptr']]
+    for t_diff in range(1, min(index + 1, s.max_obj_ptrs_in_encoder)):
+        out = recent.get(index - t_diff)
+        if out is not None:
+            pointers.append(out['obj_ptr'])
+    memory = torch.stack([f['maskmem_features'] for f in frames], dim=1).float()
+    obj_ptrs = torch.stack(pointers, dim=1).float()
+    return memory.numpy(), np.array(rows, dtype=np.int64), obj_ptrs.numpy()
+
+
+class GraphVideoRunner:
+    """SAM2 track mode on graphs (see the module docstring).
+
+    graphs: 'ground_heads', 'track_memory_attention', 'track_heads', 'memory_encoder'
+    (``track_export.TRACK_GRAPHS``); encoder: 1x3xSxS float32 pixels -> (image_embed,
+    high_s4, high_s8) numpy, the image-mode encoder graph.
+    """
+
+    def __init__(
+        self,
+        graphs: Mapping[str, Graph],
+        encoder: Callable[[np.ndarray], Sequence[np.ndarray]],
+        settings: TrackSettings,
+    ):
+        self._graphs, self._encoder, self.settings = dict(graphs), encoder, settings
+
+    @property
+    def image_size(self) -> int:
+        """Side of the square SAM2 input in pixels."""
+        return self.settings.image_size
+
+    def encode(self, pixels: torch.Tensor) -> GraphFrame:
+        """pixels: 1x3xSxS float32 (``video_frames.sam2_video_pixels``)."""
+        image_embed, high_s4, high_s8 = self._encoder(pixels.float().cpu().numpy())
+        return GraphFrame(image_embed, high_s4, high_s8)
+
+    def ground(self, frame: GraphFrame, text: torch.Tensor) -> StepOutput:
+        """Ground B targets on ``frame`` from their text features (Bx1xC)."""
+        low_res, ious, obj_ptr, object_score = self._graphs['ground_heads'](
+            image_embed=frame.image_embed,
+            high_s4=frame.high_s4,
+            high_s8=frame.high_s8,
+            text=text.float().cpu().numpy(),
+        )
+        filled = fill_holes(torch.from_numpy(low_res))
+        return self._remember(frame, filled, filled, ious, obj_ptr, object_score, True)
+
+    def track(self, frame: GraphFrame, memories: Sequence[TargetMemory]) -> StepOutput:
+        """Track targets with one ``batch_key`` on their next frame, batched."""
+        index, output_dict = batched_output_dict(memories, [])
+        memory, memory_tpos, obj_ptrs = select_memory(output_dict, index, self.settings)
+        (pix_feat,) = self._graphs['track_memory_attention'](
+            image_embed=frame.image_embed,
+            memory=memory,
+            memory_tpos=memory_tpos,
+            obj_ptrs=obj_ptrs,
+        )
+        low_res, ious, obj_ptr, object_score = self._graphs['track_heads'](
+            pix_feat=pix_feat, high_s4=frame.high_s4, high_s8=frame.high_s8
+        )
+        low_res = torch.from_numpy(low_res)
+        return self._remember(
+            frame, fill_holes(low_res), low_res, ious, obj_ptr, object_score, False
+        )
+
+    def _remember(
+        self,
+        frame: GraphFrame,
+        filled: torch.Tensor,
+        for_memory: torch.Tensor,
+        ious: np.ndarray,
+        obj_ptr: np.ndarray,
+        object_score: np.ndarray,
+        binarize: bool,
+    ) -> StepOutput:
+        """Encode the frame's memory from ``for_memory`` and assemble the StepOutput."""
+        (features,) = self._graphs['memory_encoder'](
+            image_embed=frame.image_embed,
+            low_res=for_memory.numpy(),
+            object_score=object_score,
+            binarize=np.array(binarize),
+        )
+        return StepOutput.of(
+            filled,
+            torch.from_numpy(ious),
+            torch.from_numpy(object_score),
+            torch.from_numpy(features),
+            torch.from_numpy(obj_ptr),
+        )
