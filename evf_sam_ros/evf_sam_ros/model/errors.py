@@ -27,3 +27,7 @@ class PromptError(EvfSamError, ValueError):
 
 class TargetError(EvfSamError, LookupError):
     """A tracked target id that does not exist (never added, or already removed)."""
+
+
+class BackendUnavailableError(VariantError):
+    """A runtime backend (onnxruntime, TensorRT) is not installed or cannot run here."""

@@ -1,4 +1,9 @@
-"""EvfSamPredictor: numpy image + text in, mask and target statistics out (no ROS here)."""
+"""EvfSamPredictor: numpy image + text in, mask and target statistics out (no ROS here).
+
+The model runs in one of three backends behind the same calls: torch (the modules, with the
+optional CUDA-graph and torch.compile fast paths), onnxruntime or TensorRT (exported graphs,
+accel/onnx). Preprocessing and postprocessing are the same code for all of them.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import contextlib
 import threading
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -15,18 +20,19 @@ from evf_sam_ros.model import preprocess as prep
 from evf_sam_ros.model.accel.compilation import compile_part, resolve_backend, use_cache_dir
 from evf_sam_ros.model.accel.cuda_graphs import GraphedCallable
 from evf_sam_ros.model.accel.device_preprocess import DevicePreprocessor, FrameUploader
-from evf_sam_ros.model.checkpoint import (
-    check_state_dict,
-    load_state,
-    read_config,
-    resolve_checkpoint,
+from evf_sam_ros.model.checkpoint import resolve_checkpoint
+from evf_sam_ros.model.config import EvfConfig, Regime
+from evf_sam_ros.model.errors import PromptError, VariantError
+from evf_sam_ros.model.loading import (
+    check_backend,
+    load_parts,
+    resolve_device,
+    resolve_dtype,
+    resolve_preprocess,
 )
-from evf_sam_ros.model.config import EvfConfig, Regime, get_variant, variant_for
-from evf_sam_ros.model.errors import CheckpointError, PromptError, VariantError
-from evf_sam_ros.model.masks import mask_bbox, mask_centroid
 from evf_sam_ros.model.network.evf_model import EvfSamModel
-from evf_sam_ros.model.network.sam_parts import SamFeatures
-from evf_sam_ros.model.results import ImageEmbedding, SegmentationResult, Stopwatch
+from evf_sam_ros.model.network.sam_parts import SamFeatures, upscale_logits
+from evf_sam_ros.model.results import ImageEmbedding, SegmentationResult, Stopwatch, from_logits
 from evf_sam_ros.model.text_batch import (
     MAX_PROMPT_BATCH,
     batch_rows,
@@ -35,73 +41,7 @@ from evf_sam_ros.model.text_batch import (
 )
 from evf_sam_ros.model.tokenizer import SPECIAL_IDS, EvfTokenizer, clean_prompt
 
-_DTYPES = {
-    'float32': torch.float32,
-    'fp32': torch.float32,
-    'float16': torch.float16,
-    'fp16': torch.float16,
-    'half': torch.float16,
-    'bfloat16': torch.bfloat16,
-    'bf16': torch.bfloat16,
-}
-
-
-def resolve_device(device: str | torch.device = 'auto') -> torch.device:
-    """'auto' = cuda when available, else cpu. Raises VariantError for an unusable device."""
-    if str(device) == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise VariantError(f'unknown device {device!r}; use auto, cpu, cuda or cuda:N') from exc
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise VariantError(
-            f'device {device!r} asked for but CUDA is not available here; use cpu or auto'
-        )
-    return dev
-
-
-def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
-    """'auto' = float16 on CUDA, float32 elsewhere; bfloat16 and float32 work everywhere."""
-    if str(dtype) == 'auto':
-        return torch.float16 if device.type == 'cuda' else torch.float32
-    resolved = dtype if isinstance(dtype, torch.dtype) else _DTYPES.get(str(dtype).lower())
-    if resolved not in (torch.float32, torch.float16, torch.bfloat16):
-        raise VariantError(f'unknown dtype {dtype!r}; use auto, float32, float16 or bfloat16')
-    if resolved == torch.float16 and device.type != 'cuda':
-        raise VariantError('float16 needs a CUDA device; on the CPU use float32 or bfloat16')
-    return resolved
-
-
-def resolve_preprocess(preprocess: str, device: torch.device) -> str:
-    """'auto' = "device" on CUDA, "exact" elsewhere. Raises VariantError for other names."""
-    if preprocess == 'auto':
-        return 'device' if device.type == 'cuda' else 'exact'
-    if preprocess not in ('exact', 'device'):
-        raise VariantError(f'unknown preprocess {preprocess!r}; use auto, exact or device')
-    return preprocess
-
-
-def _materialize(model: EvfSamModel) -> None:
-    """Give real values to non-persistent buffers left on the meta device by the build."""
-    sam = model.visual_model
-    for name, values in (('pixel_mean', prep.SAM_PIXEL_MEAN), ('pixel_std', prep.SAM_PIXEL_STD)):
-        buf = getattr(sam, name, None)
-        if buf is not None and buf.is_meta:
-            sam.register_buffer(name, torch.tensor(values).view(-1, 1, 1), persistent=False)
-    left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
-    if left:
-        raise CheckpointError(f'internal: tensors without values after loading: {left[:5]}')
-
-
-def load_model(directory: Path, cfg: EvfConfig) -> EvfSamModel:
-    """Build on the meta device, strictly check and assign the checkpoint's tensors (CPU)."""
-    state = load_state(directory)
-    model = EvfSamModel(cfg, device='meta')
-    check_state_dict({k: v.shape for k, v in model.state_dict().items()}, state)
-    model.load_state_dict(state, strict=True, assign=True)
-    _materialize(model)
-    return model.eval().requires_grad_(False)
+__all__ = ['EvfSamPredictor', 'resolve_device', 'resolve_dtype', 'resolve_preprocess']
 
 
 class EvfSamPredictor:
@@ -110,11 +50,12 @@ class EvfSamPredictor:
     One call at a time: calls are serialised by an internal lock. The fast-path options
     (see from_pretrained) change speed, not what is computed; "device" preprocessing and
     text buckets change results within float / one-grey-level rounding.
+    ``model`` is the torch module tree (None with a graph backend: ``graphs`` runs instead).
     """
 
     def __init__(
         self,
-        model: EvfSamModel,
+        model: EvfSamModel | None,
         tokenizer: EvfTokenizer,
         regime: Regime,
         device: torch.device,
@@ -124,23 +65,27 @@ class EvfSamPredictor:
         preprocess: str = 'exact',
         torch_compile: bool | str = False,
         text_buckets: object = None,
+        graphs: object = None,
     ):
-        self.model, self.tokenizer, self.regime = model, tokenizer, regime
+        self.model, self.graphs, self.tokenizer, self.regime = model, graphs, tokenizer, regime
+        self.cfg: EvfConfig = model.cfg if model is not None else graphs.cfg
+        self.backend = 'torch' if graphs is None else graphs.runtime
         self.device, self.dtype, self.name = device, dtype, name
-        self._runner = model.runner(regime)
-        self.cuda_graphs = bool(cuda_graphs and device.type == 'cuda')
-        self.compile_backend = resolve_backend(torch_compile)
+        self.cuda_graphs = bool(cuda_graphs and device.type == 'cuda' and graphs is None)
+        self.compile_backend = resolve_backend(torch_compile) if graphs is None else None
         self.torch_compile = self.compile_backend is not None
         self.preprocess = resolve_preprocess(preprocess, device)
-        self.text_buckets = resolve_buckets(text_buckets, device, model.cfg.beit3.max_text_tokens)
+        self.text_buckets = resolve_buckets(text_buckets, device, self.cfg.beit3.max_text_tokens)
         self._static_shapes = self.cuda_graphs or self.torch_compile
-        self._encode = self._accelerate(
-            self._runner.encode_tensors, self._runner.encoder_graph_safe
-        )
-        self._text = self._accelerate(model.text_embedding, max_graphs=32)
-        self._decode = self._accelerate(self._runner.decode_tensors, max_graphs=16)
+        if graphs is None:
+            runner = model.runner(regime)
+            self._encode = self._accelerate(runner.encode_tensors, runner.encoder_graph_safe)
+            self._text = self._accelerate(model.text_embedding, max_graphs=32)
+            self._decode = self._accelerate(runner.decode_tensors, max_graphs=16)
+        else:
+            self._encode, self._text, self._decode = graphs.encode, graphs.text, graphs.decode
         self._device_pixels = DevicePreprocessor(
-            regime, model.sam_image_size, model.cfg.beit3.img_size, dtype
+            regime, self.cfg.sam.image_size, self.cfg.beit3.img_size, dtype
         )
         self._device_step = (
             GraphedCallable(self._device_pixels) if self.cuda_graphs else self._device_pixels
@@ -149,9 +94,7 @@ class EvfSamPredictor:
         self._lock = threading.Lock()
 
     def _accelerate(self, fn, graph_safe: bool = True, max_graphs: int = 8):
-        """fn, compiled (torch_compile) and replayed as CUDA graphs (cuda_graphs, graph-safe
-        fn).
-        """
+        """fn, compiled (torch_compile) and replayed as CUDA graphs (cuda_graphs, graph-safe)."""
         if self.compile_backend:
             fn = compile_part(fn, self.compile_backend)
         return (
@@ -171,43 +114,54 @@ class EvfSamPredictor:
         compile_cache_dir: str | Path | None = None,
         text_buckets: object = 'auto',
         warmup: bool | None = None,
+        backend: str = 'torch',
+        onnx_dir: str | Path | None = None,
+        engine_cache_dir: str | Path | None = None,
     ) -> 'EvfSamPredictor':
-        """Load a checkpoint directory (hub layout) or a hub id (downloaded and cached).
+        """Load a checkpoint directory (hub layout), a hub id (downloaded and cached) or, with
+        a graph backend, a directory written by evf-sam-export.
 
         variant: None detects it (SAM part from config.json, multitask from the tokenizer's
         ``[semantic]`` token), or one of evf-sam, evf-sam-multitask, evf-sam2,
         evf-sam2-multitask to force a preprocessing/decoding regime.
-        cuda_graphs: on CUDA, replay BEiT-3 (one graph per text bucket and prompt count), the
-        mask decoder, the SAM2 image encoder and device preprocessing (per frame size) as
-        CUDA graphs. None (default) = on for CUDA.
+        cuda_graphs (torch backend): on CUDA, replay BEiT-3, the mask decoder, the SAM2 image
+        encoder and device preprocessing as CUDA graphs. None (default) = on for CUDA.
         preprocess: "exact" (the official PIL / uint8 steps on the CPU), "device" (one upload,
         every resize on the device; see device_preprocess.py), "auto" = device on CUDA,
         exact elsewhere.
-        torch_compile: compile the image encoder, BEiT-3 and the decoder with inductor (True),
-        or another torch.compile backend named here; CUDA graphs replay the compiled parts on
-        CUDA. Kernels are cached in ``compile_cache_dir`` (default
-        compilation.default_cache_dir()) so a restart does not compile again.
+        torch_compile (torch backend): compile the parts with inductor (True) or the
+        torch.compile backend named here; kernels are cached in ``compile_cache_dir``.
         text_buckets: pad prompts to these token lengths with an attention mask; "auto" =
         text_batch.DEFAULT_TEXT_BUCKETS on CUDA, None (exact lengths) elsewhere.
-        warmup: make every graph and compiled kernel of the text buckets now, not on the first
-        frames; None = when cuda_graphs or torch_compile are on.
+        warmup: run every text bucket once now; None = when cuda_graphs or torch_compile.
+        backend: "torch", "onnxruntime" (CPU, or CUDA with onnxruntime-gpu) or "tensorrt"
+        (CUDA; fp16 engines built on first use into ``engine_cache_dir``, default
+        ~/.cache/evf_sam_ros/tensorrt). Graph backends export the checkpoint on first use
+        into ~/.cache/evf_sam_ros/onnx/<checkpoint hash> unless ``onnx_dir`` names an
+        evf-sam-export directory. A backend that is not installed raises
+        BackendUnavailableError with the command that installs it.
         """
         dev = resolve_device(device)
-        dt = resolve_dtype(dtype, dev)
+        check_backend(backend, dtype, torch_compile)
         resolve_preprocess(preprocess, dev)  # fail before the slow load
+        if backend != 'torch':
+            return cls._from_graphs(
+                name_or_path,
+                backend,
+                dev,
+                variant,
+                onnx_dir,
+                engine_cache_dir,
+                preprocess,
+                text_buckets,
+                warmup,
+            )
+        if onnx_dir is not None or engine_cache_dir is not None:
+            raise VariantError('onnx_dir and engine_cache_dir are for onnxruntime / tensorrt')
+        dt = resolve_dtype(dtype, dev)
         if resolve_backend(torch_compile):
             use_cache_dir(compile_cache_dir)
-        directory = resolve_checkpoint(name_or_path)
-        forced = get_variant(variant) if variant else None
-        cfg = read_config(directory, forced.sam_type if forced else None)
-        tokenizer = EvfTokenizer.from_dir(directory)
-        model = load_model(directory, cfg)
-        if tokenizer.vocab_size > model.cfg.beit3.vocab_size:
-            raise CheckpointError(
-                f'the tokenizer produces ids up to {tokenizer.vocab_size - 1} '
-                f'but the text embedding has {model.cfg.beit3.vocab_size} rows'
-            )
-        regime = forced or variant_for(model.cfg.sam_type, tokenizer.is_multitask)
+        model, tokenizer, regime = load_parts(resolve_checkpoint(name_or_path), variant)
         model.to(device=dev, dtype=dt)
         model.keep_fp32_islands()
         graphs = dev.type == 'cuda' if cuda_graphs is None else cuda_graphs
@@ -227,6 +181,39 @@ class EvfSamPredictor:
             predictor.warmup()
         return predictor
 
+    @classmethod
+    def _from_graphs(
+        cls,
+        name_or_path,
+        backend,
+        dev,
+        variant,
+        onnx_dir,
+        engine_cache_dir,
+        preprocess,
+        text_buckets,
+        warmup,
+    ) -> 'EvfSamPredictor':
+        from evf_sam_ros.model.accel.onnx.backend import open_graphs
+
+        graphs, tokenizer, regime = open_graphs(
+            name_or_path, backend, dev, variant, onnx_dir, engine_cache_dir
+        )
+        predictor = cls(
+            None,
+            tokenizer,
+            regime,
+            dev,
+            torch.float32,
+            name=str(name_or_path),
+            preprocess=preprocess,
+            text_buckets=text_buckets,
+            graphs=graphs,
+        )
+        if warmup:
+            predictor.warmup()
+        return predictor
+
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.dtype == torch.float32:
             return contextlib.nullcontext()
@@ -238,7 +225,7 @@ class EvfSamPredictor:
         """Validated token ids. Raises PromptError (empty, unprintable, too long)."""
         text = clean_prompt(prompt)
         ids = self.tokenizer.encode(text)
-        limit = self.model.cfg.beit3.max_text_tokens
+        limit = self.cfg.beit3.max_text_tokens
         if len(ids) > limit:
             raise PromptError(
                 f'the prompt is {len(ids)} tokens long; the model accepts at most '
@@ -251,13 +238,13 @@ class EvfSamPredictor:
         if self.preprocess == 'device':
             sam, beit = self._device_step(self._upload(rgb))
             return sam, beit, self._device_pixels.input_size(*rgb.shape[:2])
-        size = self.model.sam_image_size
-        if self.model.cfg.sam_type == 'sam':
+        size = self.cfg.sam.image_size
+        if self.cfg.sam_type == 'sam':
             sam, input_size = prep.sam_vit_pixels(rgb, size, self.device)
         else:
             sam, input_size = prep.sam2_pixels(rgb, size, self.regime.sam2_resize, self.device)
         beit = prep.beit3_pixels(
-            rgb, self.model.cfg.beit3.img_size, self.regime.beit3_antialias, self.device
+            rgb, self.cfg.beit3.img_size, self.regime.beit3_antialias, self.device
         )
         return sam.to(self.dtype), beit.to(self.dtype), input_size
 
@@ -307,7 +294,7 @@ class EvfSamPredictor:
             with watch.stage('decoder'):
                 low_res, iou, object_score = self._decode(text, *embedding.features.tensors)
             with watch.stage('postprocess'):
-                logits = self._runner.upscale(low_res[:count], embedding.features)[:, 0]
+                logits = upscale_logits(low_res[:count], embedding.features, self.cfg.sam)[:, 0]
                 logits = logits.float().cpu().numpy()
                 scores = iou[:count, 0].float().cpu().numpy()
                 objects = (
@@ -315,7 +302,7 @@ class EvfSamPredictor:
                 )
         timings = {**embedding.timings_ms, **watch.ms}
         return [
-            _result(
+            from_logits(
                 p,
                 logits[i],
                 float(scores[i]),
@@ -363,30 +350,8 @@ class EvfSamPredictor:
     def release(self) -> None:
         """Free the model's memory (GPU included); the predictor is unusable afterwards."""
         with self._lock:
-            self.model = None  # type: ignore[assignment]
-            self._runner = self._encode = self._text = self._decode = None  # type: ignore[assignment]
+            self.model = self.graphs = None  # type: ignore[assignment]
+            self._encode = self._text = self._decode = None  # type: ignore[assignment]
             self._device_step = self._upload = None  # type: ignore[assignment]
             if self.device.type == 'cuda':
                 torch.cuda.empty_cache()
-
-
-def _result(
-    prompt: str,
-    logits: np.ndarray,
-    score: float,
-    object_score: Optional[float],
-    timings: dict[str, float],
-) -> SegmentationResult:
-    """SegmentationResult of one prompt from its HxW float32 logits."""
-    mask = logits > 0.0
-    return SegmentationResult(
-        prompt=prompt,
-        mask=mask,
-        logits=logits,
-        score=score,
-        object_score=object_score,
-        bbox=mask_bbox(mask),
-        centroid=mask_centroid(mask),
-        area=int(np.count_nonzero(mask)),
-        timings_ms=dict(timings),
-    )
