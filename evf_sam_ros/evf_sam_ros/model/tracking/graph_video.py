@@ -12,34 +12,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
 import torch
 
-from evf_sam_ros.model.accel.onnx.track_export import TrackSettings
+from evf_sam_ros.model.accel.onnx.track_export import TRACK_GRAPHS, TrackSettings
 from evf_sam_ros.model.tracking.holes import fill_holes
-from evf_sam_ros.model.tracking.sam2_video import StepOutput
-from evf_sam_ros.model.tracking.track_memory import TargetMemory, batched_output_dict
+from evf_sam_ros.model.tracking.sam2_video import Sam2VideoRunner, StepOutput, VideoFrame
+from evf_sam_ros.model.tracking.track_memory import (
+    TargetMemory,
+    batched_output_dict,
+    memory_window,
+)
 
-#: A graph: named float32/int64/bool numpy inputs -> its outputs in the graph's order.
-Graph = Callable[..., Sequence[np.ndarray]]
+#: A graph: its inputs (tensors, in the graph's order) -> its outputs, in the graph's order.
+Graph = Callable[..., Sequence[torch.Tensor]]
 
 
 @dataclass(frozen=True)
 class GraphFrame:
-    """One frame through the image-encoder graph (batch 1), float32 numpy.
+    """One frame through the image-encoder graph (batch 1), float32.
 
     image_embed: 1xCxhxw (top level + no_mem_embed, as image mode), high_s4: 1xC/8x4hx4w,
     high_s8: 1xC/4x2hx2w.
     """
 
-    image_embed: np.ndarray
-    high_s4: np.ndarray
-    high_s8: np.ndarray
+    image_embed: torch.Tensor
+    high_s4: torch.Tensor
+    high_s8: torch.Tensor
+
+
+#: A frame through either runner's encoder.
+AnyFrame = VideoFrame | GraphFrame
 
 
 def select_memory(
     output_dict: Mapping[str, Mapping[int, Mapping[str, Any]]], index: int, s: TrackSettings
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """What frame ``index`` reads, as sam2's ``_prepare_memory_conditioned_features`` picks
     it (stride 1, one conditioning frame at 0, pointers without temporal encoding).
 
@@ -62,24 +69,35 @@ def select_memory(
             pointers.append(out['obj_ptr'])
     memory = torch.stack([f['maskmem_features'] for f in frames], dim=1).float()
     obj_ptrs = torch.stack(pointers, dim=1).float()
-    return memory.numpy(), np.array(rows, dtype=np.int64), obj_ptrs.numpy()
+    return memory, torch.tensor(rows, dtype=torch.int64), obj_ptrs
 
 
 class GraphVideoRunner:
     """SAM2 track mode on graphs (see the module docstring).
 
-    graphs: 'ground_heads', 'track_memory_attention', 'track_heads', 'memory_encoder'
-    (``track_export.TRACK_GRAPHS``); encoder: 1x3xSxS float32 pixels -> (image_embed,
-    high_s4, high_s8) numpy, the image-mode encoder graph.
+    graphs: the four of ``track_export.TRACK_GRAPHS``; encoder: 1x3xSxS float32 pixels ->
+    (image_embed, high_s4, high_s8), the image-mode encoder graph.
     """
 
     def __init__(
         self,
         graphs: Mapping[str, Graph],
-        encoder: Callable[[np.ndarray], Sequence[np.ndarray]],
+        encoder: Callable[[torch.Tensor], Sequence[torch.Tensor]],
         settings: TrackSettings,
     ):
+        missing = [name for name in TRACK_GRAPHS if name not in graphs]
+        if missing:
+            raise ValueError(f'track mode needs the graphs {missing}')
         self._graphs, self._encoder, self.settings = dict(graphs), encoder, settings
+
+    @classmethod
+    def open(cls, backend: Any) -> 'GraphVideoRunner':
+        """On a predictor's ``GraphBackend``: its encoder and the track graphs of its export,
+        opened in its runtime.
+        """
+        settings = TrackSettings.of(backend.cfg)
+        graphs = backend.open_more(TRACK_GRAPHS, settings.trt_ranges())
+        return cls(graphs, backend.encode, settings)
 
     @property
     def image_size(self) -> int:
@@ -88,34 +106,28 @@ class GraphVideoRunner:
 
     def encode(self, pixels: torch.Tensor) -> GraphFrame:
         """pixels: 1x3xSxS float32 (``video_frames.sam2_video_pixels``)."""
-        image_embed, high_s4, high_s8 = self._encoder(pixels.float().cpu().numpy())
+        image_embed, high_s4, high_s8 = self._encoder(pixels.float())
         return GraphFrame(image_embed, high_s4, high_s8)
 
     def ground(self, frame: GraphFrame, text: torch.Tensor) -> StepOutput:
         """Ground B targets on ``frame`` from their text features (Bx1xC)."""
         low_res, ious, obj_ptr, object_score = self._graphs['ground_heads'](
-            image_embed=frame.image_embed,
-            high_s4=frame.high_s4,
-            high_s8=frame.high_s8,
-            text=text.float().cpu().numpy(),
+            frame.image_embed, frame.high_s4, frame.high_s8, text.float()
         )
-        filled = fill_holes(torch.from_numpy(low_res))
+        filled = fill_holes(low_res)
         return self._remember(frame, filled, filled, ious, obj_ptr, object_score, True)
 
     def track(self, frame: GraphFrame, memories: Sequence[TargetMemory]) -> StepOutput:
         """Track targets with one ``batch_key`` on their next frame, batched."""
         index, output_dict = batched_output_dict(memories, [])
         memory, memory_tpos, obj_ptrs = select_memory(output_dict, index, self.settings)
+        device = frame.image_embed.device
         (pix_feat,) = self._graphs['track_memory_attention'](
-            image_embed=frame.image_embed,
-            memory=memory,
-            memory_tpos=memory_tpos,
-            obj_ptrs=obj_ptrs,
+            frame.image_embed, memory.to(device), memory_tpos.to(device), obj_ptrs.to(device)
         )
         low_res, ious, obj_ptr, object_score = self._graphs['track_heads'](
-            pix_feat=pix_feat, high_s4=frame.high_s4, high_s8=frame.high_s8
+            pix_feat, frame.high_s4, frame.high_s8
         )
-        low_res = torch.from_numpy(low_res)
         return self._remember(
             frame, fill_holes(low_res), low_res, ious, obj_ptr, object_score, False
         )
@@ -125,22 +137,26 @@ class GraphVideoRunner:
         frame: GraphFrame,
         filled: torch.Tensor,
         for_memory: torch.Tensor,
-        ious: np.ndarray,
-        obj_ptr: np.ndarray,
-        object_score: np.ndarray,
+        ious: torch.Tensor,
+        obj_ptr: torch.Tensor,
+        object_score: torch.Tensor,
         binarize: bool,
     ) -> StepOutput:
         """Encode the frame's memory from ``for_memory`` and assemble the StepOutput."""
+        flag = torch.tensor(binarize, device=for_memory.device)
         (features,) = self._graphs['memory_encoder'](
-            image_embed=frame.image_embed,
-            low_res=for_memory.numpy(),
-            object_score=object_score,
-            binarize=np.array(binarize),
+            frame.image_embed, for_memory, object_score, flag
         )
-        return StepOutput.of(
-            filled,
-            torch.from_numpy(ious),
-            torch.from_numpy(object_score),
-            torch.from_numpy(features),
-            torch.from_numpy(obj_ptr),
-        )
+        return StepOutput.of(filled, ious, object_score, features, obj_ptr)
+
+
+def video_runner(predictor: Any) -> tuple[Sam2VideoRunner | GraphVideoRunner, int, Callable]:
+    """(runner, memory window, BEiT-3 text call) for a predictor's backend: sam2's modules
+    with the torch backend, the exported graphs with onnxruntime / tensorrt. The text call
+    takes (pixels 1x3x224x224, ids 1xL int64, None) and returns 1x1xC.
+    """
+    if predictor.model is None:
+        runner = GraphVideoRunner.open(predictor.graphs)
+        return runner, runner.settings.window, predictor.graphs.text
+    sam2 = predictor.model.visual_model
+    return Sam2VideoRunner(sam2), memory_window(sam2), predictor.model.text_embedding

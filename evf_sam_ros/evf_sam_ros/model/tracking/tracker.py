@@ -32,8 +32,9 @@ from evf_sam_ros.model.errors import TargetError, VariantError
 from evf_sam_ros.model.masks import mask_bbox, mask_centroid
 from evf_sam_ros.model.predictor import EvfSamPredictor
 from evf_sam_ros.model.results import SegmentationResult, Stopwatch
-from evf_sam_ros.model.tracking.sam2_video import Sam2VideoRunner, StepOutput, VideoFrame
-from evf_sam_ros.model.tracking.track_memory import TargetMemory, memory_window
+from evf_sam_ros.model.tracking.graph_video import AnyFrame, video_runner
+from evf_sam_ros.model.tracking.sam2_video import StepOutput
+from evf_sam_ros.model.tracking.track_memory import TargetMemory
 from evf_sam_ros.model.tracking.track_state import (
     GROUND_ADDED,
     TargetState,
@@ -87,11 +88,10 @@ class EvfSamTracker:
         """Use ``predictor``'s model, tokenizer, regime, device and dtype (a node can share
         one loaded model between segment and track mode). Raises VariantError for SAM ViT.
         """
-        if predictor.model.cfg.sam_type != 'sam2':
+        if predictor.cfg.sam_type != 'sam2':
             raise VariantError(_NO_SAM2)
         self._predictor = predictor
-        self._runner = Sam2VideoRunner(predictor.model.visual_model)
-        self._window = memory_window(predictor.model.visual_model)
+        self._runner, self._window, self._text = video_runner(predictor)
         self._settings = settings or TrackerSettings()
         self._targets: dict[int, _Target] = {}
         self._next_id = 0
@@ -109,16 +109,21 @@ class EvfSamTracker:
         dtype: str = 'auto',
         variant: Optional[str] = None,
         settings: Optional[TrackerSettings] = None,
+        backend: str = 'torch',
+        onnx_dir: str | Path | None = None,
+        engine_cache_dir: str | Path | None = None,
     ) -> 'EvfSamTracker':
         """Load a SAM2 checkpoint (directory or hub id) as EvfSamPredictor.from_pretrained
-        does; SAM ViT checkpoints are refused before their weights are read.
+        does, backends included (graph backends: the track graphs too); SAM ViT checkpoints
+        are refused before their weights are read.
         """
         directory = resolve_checkpoint(name_or_path)
         forced = get_variant(variant) if variant else None
         if read_config(directory, forced.sam_type if forced else None).sam_type != 'sam2':
             raise VariantError(_NO_SAM2)
+        graphs = dict(backend=backend, onnx_dir=onnx_dir, engine_cache_dir=engine_cache_dir)
         predictor = EvfSamPredictor.from_pretrained(
-            name_or_path, device=device, dtype=dtype, variant=variant, cuda_graphs=False
+            name_or_path, device=device, dtype=dtype, variant=variant, cuda_graphs=False, **graphs
         )
         return cls(predictor, settings)
 
@@ -227,7 +232,7 @@ class EvfSamTracker:
             )
 
     def _run(
-        self, rgb: np.ndarray, frame: VideoFrame, to_ground: list[_Target], to_track: list[_Target]
+        self, rgb: np.ndarray, frame: AnyFrame, to_ground: list[_Target], to_track: list[_Target]
     ) -> dict[int, tuple[StepOutput, int, dict[str, float]]]:
         """Model work of one frame, no state changes: {id(target): (output, row, timings)}."""
         done: dict[int, tuple[StepOutput, int, dict[str, float]]] = {}
@@ -258,17 +263,12 @@ class EvfSamTracker:
 
     def _text_features(self, rgb: np.ndarray, targets: list[_Target]) -> torch.Tensor:
         """BEiT-3 on this frame for each target's text: Bx1xC (the frame's pixels made once)."""
-        model, device = self._predictor.model, self._predictor.device
+        cfg, device = self._predictor.cfg, self._predictor.device
         pixels = preprocess.beit3_pixels(
-            rgb, model.cfg.beit3.img_size, self._predictor.regime.beit3_antialias, device
-        )
-        pixels = pixels.to(self._predictor.dtype)
-        return torch.cat(
-            [
-                model.text_embedding(pixels, torch.tensor([t.token_ids], device=device))
-                for t in targets
-            ]
-        )
+            rgb, cfg.beit3.img_size, self._predictor.regime.beit3_antialias, device
+        ).to(self._predictor.dtype)
+        ids = [torch.tensor([t.token_ids], device=device) for t in targets]
+        return torch.cat([self._text(pixels, i, None) for i in ids])
 
     def _results(
         self,

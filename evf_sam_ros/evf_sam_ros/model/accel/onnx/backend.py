@@ -58,11 +58,30 @@ class GraphBackend:
         missing = [g for g in IMAGE_GRAPHS if g not in graphs]
         if missing:
             raise CheckpointError(f'{export_dir} lacks the graphs {missing}; export again')
+        self._engine_cache_dir, self._log = engine_cache_dir, log
         self.graphs = {
             name: self._open(name, graphs[name], engine_cache_dir, log) for name in IMAGE_GRAPHS
         }
 
-    def _open(self, name: str, entry: dict, engine_cache_dir: Path | None, log) -> Callable:
+    def open_more(self, names: tuple[str, ...], ranges: dict) -> dict[str, Callable]:
+        """Open more graphs of this export in the same runtime (track mode's); ranges: the
+        TensorRT profile range of each of their dynamic axes. Raises CheckpointError when one
+        was not exported.
+        """
+        graphs = self.manifest['graphs']
+        missing = [g for g in names if g not in graphs]
+        if missing:
+            raise CheckpointError(
+                f'{self.export_dir} lacks the graphs {missing}; export again with evf-sam-export'
+            )
+        return {
+            name: self._open(name, graphs[name], self._engine_cache_dir, self._log, ranges)
+            for name in names
+        }
+
+    def _open(
+        self, name: str, entry: dict, engine_cache_dir: Path | None, log, ranges=None
+    ) -> Callable:
         if self.runtime == 'onnxruntime':
             from evf_sam_ros.model.accel.onnx.ort_runtime import OrtGraph
 
@@ -70,7 +89,7 @@ class GraphBackend:
         from evf_sam_ros.model.accel.onnx import trt_runtime as trt_rt
 
         trt = trt_rt.require_tensorrt(self.device)
-        ranges = trt_rt.text_ranges(self.manifest['max_text_tokens'])
+        ranges = {**trt_rt.text_ranges(self.manifest['max_text_tokens']), **(ranges or {})}
         cache = Path(engine_cache_dir or default_engine_cache_dir()).expanduser()
         path = trt_rt.engine_for(trt, self.export_dir, name, entry, ranges, cache, log)
         return trt_rt.TrtGraph(trt, path, self.device)
@@ -118,7 +137,7 @@ def _export_into(directory, model, regime, out_dir, name, sha, log) -> dict:
         if path.is_file() and path.name not in weights and not path.name.endswith('.json.idx'):
             shutil.copyfile(path, out_dir / path.name)
     checkpoint = {'name': name, 'sha256': sha}
-    return export_model(model.float().cpu(), regime, out_dir, checkpoint, ('image',), log)
+    return export_model(model.float().cpu(), regime, out_dir, checkpoint, ('image', 'track'), log)
 
 
 def open_graphs(

@@ -30,7 +30,11 @@ from evf_sam_ros.model.accel.onnx.cache import EXPORT_FORMAT, file_sha256
 
 OPSET = 18
 MANIFEST = 'manifest.json'
-GRAPH_MODULES = ['evf_sam_ros.model.accel.onnx.graphs']  # modules that register builders
+# modules that register builders
+GRAPH_MODULES = [
+    'evf_sam_ros.model.accel.onnx.graphs',
+    'evf_sam_ros.model.accel.onnx.track_export',
+]
 _LOG = logging.getLogger(__name__)
 
 

@@ -7,11 +7,12 @@ accepts complex tensors. The rotation of the interleaved pair (x0, x1) by the an
 
     out0 = x0 * cos - x1 * sin        out1 = x0 * sin + x1 * cos
 
-``real_rotary(module)`` swaps, for as long as it is active: sam2's ``apply_rotary_enc`` (the
-name ``RoPEAttention.forward`` calls) for ``apply_rotary_real``, and every ``RoPEAttention``
-table under ``module`` for its real view (N x D/2 x 2: cos, sin). Both are restored on exit.
-Nothing of sam2 is changed on disk; the swap is process-wide while active, so export only
-from one thread and run nothing else on the model meanwhile.
+``RealRotary(module).swap()`` swaps, for as long as it is active: the name
+``apply_rotary_enc`` that ``RoPEAttention.forward`` calls (in sam2's transformer module) for
+``apply_rotary_real``, and every ``RoPEAttention`` table under ``module`` for its real view
+(N x D/2 x 2: cos, sin). Both are restored on exit. Nothing of sam2 is changed on disk. The
+name swap is process-wide while active: other models' complex tables still go through sam2's
+own function; the module itself must not be run by another thread meanwhile.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import threading
 from typing import Iterator
 
 import torch
+from sam2.modeling import position_encoding
 from torch import nn
 
 _SWAP_LOCK = threading.Lock()
@@ -57,6 +59,8 @@ def apply_rotary_real(
     N x D/2 x 2 float32 (cos, sin). Returns the rotated (xq, xk) in their own dtypes; keys
     are returned unchanged when M is 0, as sam2 does.
     """
+    if freqs_cis.is_complex():  # a model outside the swap (another thread): sam2's own
+        return position_encoding.apply_rotary_enc(xq, xk, freqs_cis, repeat_freqs_k)
     pairs_q = xq.float().reshape(*xq.shape[:-1], -1, 2)
     cos, sin = _broadcast(freqs_cis, pairs_q)
     xq_out = _rotate(pairs_q, cos, sin).type_as(xq)
@@ -75,25 +79,37 @@ def real_table(freqs_cis: torch.Tensor) -> torch.Tensor:
     return torch.view_as_real(freqs_cis).float().clone()
 
 
-@contextlib.contextmanager
-def real_rotary(module: nn.Module) -> Iterator[None]:
-    """While active, sam2's rotary encoding under ``module`` runs in real arithmetic (see the
-    module docstring). Raises RuntimeError when another swap is active.
-    """
-    import sam2.modeling.sam.transformer as transformer
+class RealRotary:
+    """The real tables of every ``RoPEAttention`` under a module, made once; ``swap()`` is
+    the context in which that module's rotary encoding runs on them (module docstring).
 
-    if not _SWAP_LOCK.acquire(blocking=False):
-        raise RuntimeError('real_rotary is already active (one export at a time)')
-    attentions = [m for m in module.modules() if isinstance(m, transformer.RoPEAttention)]
-    tables = [m.freqs_cis for m in attentions]
-    original = transformer.apply_rotary_enc
-    try:
-        for attention, table in zip(attentions, tables):
-            attention.freqs_cis = real_table(table.cpu())
-        transformer.apply_rotary_enc = apply_rotary_real
-        yield
-    finally:
-        transformer.apply_rotary_enc = original
-        for attention, table in zip(attentions, tables):
-            attention.freqs_cis = table
-        _SWAP_LOCK.release()
+    The tables are computed here, outside any trace, so an exporter tracing inside ``swap()``
+    sees only real constants.
+    """
+
+    def __init__(self, module: nn.Module):
+        from sam2.modeling.sam.transformer import RoPEAttention
+
+        self._attentions = [m for m in module.modules() if isinstance(m, RoPEAttention)]
+        self._real = [real_table(m.freqs_cis.cpu()) for m in self._attentions]
+
+    @contextlib.contextmanager
+    def swap(self) -> Iterator[None]:
+        """Run the module's rotary encoding in real arithmetic while active. Raises
+        RuntimeError when another swap is active (one at a time in a process).
+        """
+        import sam2.modeling.sam.transformer as transformer
+
+        if not _SWAP_LOCK.acquire(blocking=False):
+            raise RuntimeError('a real rotary swap is already active (one at a time)')
+        complex_tables = [m.freqs_cis for m in self._attentions]
+        try:
+            for attention, table in zip(self._attentions, self._real):
+                attention.freqs_cis = table
+            transformer.apply_rotary_enc = apply_rotary_real
+            yield
+        finally:
+            transformer.apply_rotary_enc = position_encoding.apply_rotary_enc
+            for attention, table in zip(self._attentions, complex_tables):
+                attention.freqs_cis = table
+            _SWAP_LOCK.release()

@@ -1,161 +1,168 @@
-"""Export the four SAM2 track-mode graphs (``track_graphs``) of a loaded model to ONNX.
+"""Graph builders of SAM2 track mode (``track_graphs``), registered with ``export``.
 
-Run on the CPU (sam2 moves its rotary tables to CUDA when a GPU exists): the exporter traces
-the float32 model with sam2's rotary encoding in real arithmetic (``rotary.real_rotary``),
-opset 18, dynamic batch (targets), memory frames and object pointers. ``track.json`` next to
-the graphs holds the SAM2 settings the runtime needs to feed them (memory sizes, image size).
+Four graphs per SAM2 checkpoint (none for SAM ViT): ground_heads, track_memory_attention,
+track_heads, memory_encoder. Dynamic axes: ``targets`` (the batch of tracked targets),
+``memory_frames`` (1 to num_maskmem) and ``pointers`` (1 to MAX_OBJ_PTRS). Export on the CPU:
+sam2 moves its rotary tables to CUDA when a GPU exists. ``TrackSettings`` are the SAM2 sizes
+the runtime needs to feed the graphs, read from the checkpoint's config.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
+from torch.export import Dim
 
-from evf_sam_ros.model.accel.onnx.rotary import real_rotary
+from evf_sam_ros.model.accel.onnx.export import GraphSpec, register_graph
 from evf_sam_ros.model.accel.onnx.track_graphs import (
+    MAX_OBJ_PTRS,
     GroundHeads,
     MemoryEncoder,
     TrackHeads,
     TrackMemoryAttention,
 )
 
-OPSET = 18
-#: Most targets one graph call takes (the dynamic batch's upper bound).
-MAX_TARGETS = 64
+#: Most targets in one call of a track graph (the TensorRT profile's upper bound).
+MAX_TARGETS = 16
+TRACK_GRAPHS = ('ground_heads', 'track_memory_attention', 'track_heads', 'memory_encoder')
 HEADS_OUTPUTS = ['low_res', 'ious', 'obj_ptr', 'object_score']
-TRACK_SETTINGS_FILE = 'track.json'
-#: Graph name -> file name.
-TRACK_GRAPHS = {
-    'ground_heads': 'sam2_ground_heads.onnx',
-    'track_memory_attention': 'sam2_track_memory_attention.onnx',
-    'track_heads': 'sam2_track_heads.onnx',
-    'memory_encoder': 'sam2_memory_encoder.onnx',
-}
+_EXAMPLE_TARGETS = 2  # example sizes must not be 0 or 1 (torch.export specialises those)
 
 
 @dataclass(frozen=True)
 class TrackSettings:
-    """SAM2 settings the track runtime needs (sizes in pixels / feature cells)."""
+    """SAM2 sizes the track runtime needs: image_size (pixels), num_maskmem (memory frames a
+    frame reads, the conditioning one included), max_obj_ptrs_in_encoder (object pointers).
+    """
 
     image_size: int
-    hidden_dim: int
-    mem_dim: int
     num_maskmem: int
-    max_obj_ptrs_in_encoder: int
+    max_obj_ptrs_in_encoder: int = MAX_OBJ_PTRS
 
     @classmethod
-    def of(cls, sam2: Any) -> 'TrackSettings':
-        """Read from a loaded SAM2Base."""
-        return cls(
-            int(sam2.image_size),
-            int(sam2.hidden_dim),
-            int(sam2.mem_dim),
-            int(sam2.num_maskmem),
-            int(sam2.max_obj_ptrs_in_encoder),
-        )
+    def of(cls, cfg: Any) -> 'TrackSettings':
+        """From a checkpoint's EvfConfig (``cfg.sam``: a Sam2Config)."""
+        return cls(int(cfg.sam.image_size), int(cfg.sam.num_maskmem))
 
-    @classmethod
-    def load(cls, directory: Path) -> 'TrackSettings':
-        """Read ``track.json`` from an export directory."""
-        return cls(**json.loads((Path(directory) / TRACK_SETTINGS_FILE).read_text()))
+    @property
+    def window(self) -> int:
+        """Previous frames any later frame can read (``track_memory.memory_window``)."""
+        return max(self.num_maskmem - 1, self.max_obj_ptrs_in_encoder - 1)
+
+    def trt_ranges(self) -> dict[str, tuple[int, int, int]]:
+        """TensorRT optimisation-profile (min, opt, max) of the track graphs' dynamic axes."""
+        return {
+            'targets': (1, 1, MAX_TARGETS),
+            'memory_frames': (1, self.num_maskmem, self.num_maskmem),
+            'pointers': (1, self.max_obj_ptrs_in_encoder, self.max_obj_ptrs_in_encoder),
+        }
 
 
-def _examples(sam2: Any, s: TrackSettings) -> dict[str, tuple]:
-    """Example inputs per graph: 2 targets, 2 memory frames, 3 pointers (no 0/1 sizes, which
-    the exporter would specialise).
-    """
-    h, c, m = s.image_size // 16, s.hidden_dim, s.mem_dim
-    batch = 2
-    image = (
-        torch.randn(1, c, h, h),
-        torch.randn(1, c // 8, 4 * h, 4 * h),
-        torch.randn(1, c // 4, 2 * h, 2 * h),
+def _dims(s: TrackSettings) -> tuple[Dim, Dim, Dim]:
+    return (
+        Dim('targets', min=1, max=MAX_TARGETS),
+        Dim('memory_frames', min=1, max=s.num_maskmem),
+        Dim('pointers', min=1, max=s.max_obj_ptrs_in_encoder),
     )
-    low_res = torch.randn(batch, 1, 4 * h, 4 * h)
+
+
+def _features(model: Any) -> dict[str, torch.Tensor]:
+    """Example image-encoder outputs (1 frame) of a SAM2 model (random, seeded)."""
+    sam2 = model.visual_model
+    h, c = sam2.image_size // 16, sam2.hidden_dim
+    gen = torch.Generator().manual_seed(2)
     return {
-        'ground_heads': (*image, torch.randn(batch, 1, c)),
-        'track_memory_attention': (
-            image[0],
-            torch.randn(batch, 2, m, h, h),
-            torch.tensor([s.num_maskmem - 1, s.num_maskmem - 2]),
-            torch.randn(batch, 3, c),
-        ),
-        'track_heads': (torch.randn(batch, c, h, h), image[1], image[2]),
-        'memory_encoder': (image[0], low_res, torch.randn(batch, 1), torch.tensor(True)),
+        'image_embed': torch.randn(1, c, h, h, generator=gen),
+        'high_s4': torch.randn(1, c // 8, 4 * h, 4 * h, generator=gen),
+        'high_s8': torch.randn(1, c // 4, 2 * h, 2 * h, generator=gen),
     }
 
 
-def _dynamic_shapes(s: TrackSettings) -> dict[str, dict[str, Any]]:
-    dim = torch.export.Dim
-    batch = dim('targets', min=1, max=MAX_TARGETS)
-    frames = dim('memory_frames', min=1, max=s.num_maskmem)
-    pointers = dim('pointers', min=1, max=s.max_obj_ptrs_in_encoder)
-    return {
-        'ground_heads': {'image_embed': {}, 'high_s4': {}, 'high_s8': {}, 'text': {0: batch}},
-        'track_memory_attention': {
-            'image_embed': {},
-            'memory': {0: batch, 1: frames},
+def _heads_axes() -> dict[str, dict[int, str]]:
+    return {name: {0: 'targets'} for name in HEADS_OUTPUTS}
+
+
+@register_graph('ground_heads', 'track')
+def ground_heads(model: Any, regime: Any) -> GraphSpec | None:
+    """Mask decoder + object pointer of a grounding frame (text prompt, no memory)."""
+    if model.cfg.sam_type != 'sam2':
+        return None
+    targets, _, _ = _dims(TrackSettings.of(model.cfg))
+    feats = _features(model)
+    text = torch.randn(_EXAMPLE_TARGETS, 1, feats['image_embed'].shape[1])
+    return GraphSpec(
+        module=GroundHeads(model.visual_model),
+        inputs={**feats, 'text': text},
+        outputs=HEADS_OUTPUTS,
+        dynamic={'text': {0: targets}},
+        output_axes=_heads_axes(),
+    )
+
+
+@register_graph('track_memory_attention', 'track')
+def track_memory_attention(model: Any, regime: Any) -> GraphSpec | None:
+    """Memory attention of a tracked frame over its memory frames and object pointers."""
+    if model.cfg.sam_type != 'sam2':
+        return None
+    s = TrackSettings.of(model.cfg)
+    targets, frames, pointers = _dims(s)
+    sam2 = model.visual_model
+    h = sam2.image_size // 16
+    inputs = {
+        'image_embed': _features(model)['image_embed'],
+        'memory': torch.randn(_EXAMPLE_TARGETS, 2, sam2.mem_dim, h, h),
+        'memory_tpos': torch.tensor([s.num_maskmem - 1, s.num_maskmem - 2]),
+        'obj_ptrs': torch.randn(_EXAMPLE_TARGETS, 3, sam2.hidden_dim),
+    }
+    return GraphSpec(
+        module=TrackMemoryAttention(sam2),
+        inputs=inputs,
+        outputs=['pix_feat'],
+        dynamic={
+            'memory': {0: targets, 1: frames},
             'memory_tpos': {0: frames},
-            'obj_ptrs': {0: batch, 1: pointers},
+            'obj_ptrs': {0: targets, 1: pointers},
         },
-        'track_heads': {'pix_feat': {0: batch}, 'high_s4': {}, 'high_s8': {}},
-        'memory_encoder': {
-            'image_embed': {},
-            'low_res': {0: batch},
-            'object_score': {0: batch},
-            'binarize': {},
-        },
+        output_axes={'pix_feat': {0: 'targets'}},
+    )
+
+
+@register_graph('track_heads', 'track')
+def track_heads(model: Any, regime: Any) -> GraphSpec | None:
+    """Mask decoder + object pointer of a tracked frame (no prompt)."""
+    if model.cfg.sam_type != 'sam2':
+        return None
+    targets, _, _ = _dims(TrackSettings.of(model.cfg))
+    feats = _features(model)
+    pix_feat = torch.randn(_EXAMPLE_TARGETS, *feats['image_embed'].shape[1:])
+    return GraphSpec(
+        module=TrackHeads(model.visual_model),
+        inputs={'pix_feat': pix_feat, 'high_s4': feats['high_s4'], 'high_s8': feats['high_s8']},
+        outputs=HEADS_OUTPUTS,
+        dynamic={'pix_feat': {0: targets}},
+        output_axes=_heads_axes(),
+    )
+
+
+@register_graph('memory_encoder', 'track')
+def memory_encoder(model: Any, regime: Any) -> GraphSpec | None:
+    """A frame's memory from its features and chosen mask."""
+    if model.cfg.sam_type != 'sam2':
+        return None
+    targets, _, _ = _dims(TrackSettings.of(model.cfg))
+    side = model.visual_model.image_size // 4
+    inputs = {
+        'image_embed': _features(model)['image_embed'],
+        'low_res': torch.randn(_EXAMPLE_TARGETS, 1, side, side),
+        'object_score': torch.randn(_EXAMPLE_TARGETS, 1),
+        'binarize': torch.tensor(True),
     }
-
-
-def track_modules(sam2: nn.Module) -> dict[str, nn.Module]:
-    """The four graph modules of a loaded SAM2Base, by graph name."""
-    return {
-        'ground_heads': GroundHeads(sam2),
-        'track_memory_attention': TrackMemoryAttention(sam2),
-        'track_heads': TrackHeads(sam2),
-        'memory_encoder': MemoryEncoder(sam2),
-    }
-
-
-def export_track_graphs(sam2: nn.Module, out_dir: str | Path) -> dict[str, Path]:
-    """Write the four track graphs and ``track.json`` into ``out_dir``; returns their paths.
-
-    ``sam2`` must be float32 on the CPU (RuntimeError otherwise).
-    """
-    parameter = next(sam2.parameters())
-    if parameter.device.type != 'cpu' or parameter.dtype != torch.float32:
-        raise RuntimeError(
-            f'export the track graphs from a float32 CPU model, got {parameter.dtype} on '
-            f'{parameter.device} (load with device="cpu", dtype="float32")'
-        )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    settings = TrackSettings.of(sam2)
-    examples, shapes = _examples(sam2, settings), _dynamic_shapes(settings)
-    paths = {}
-    with torch.no_grad(), real_rotary(sam2):
-        for name, module in track_modules(sam2).items():
-            module.eval()
-            paths[name] = out / TRACK_GRAPHS[name]
-            outputs = ['memory'] if name == 'memory_encoder' else HEADS_OUTPUTS
-            if name == 'track_memory_attention':
-                outputs = ['pix_feat']
-            torch.onnx.export(
-                module,
-                examples[name],
-                paths[name],
-                dynamo=True,
-                dynamic_shapes=shapes[name],
-                opset_version=OPSET,
-                output_names=outputs,
-                external_data=False,
-                verbose=False,
-            )
-    (out / TRACK_SETTINGS_FILE).write_text(json.dumps(asdict(settings), indent=1))
-    return paths
+    return GraphSpec(
+        module=MemoryEncoder(model.visual_model),
+        inputs=inputs,
+        outputs=['memory'],
+        dynamic={'low_res': {0: targets}, 'object_score': {0: targets}},
+        output_axes={'memory': {0: 'targets'}},
+    )

@@ -28,8 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from evf_sam_ros.model.accel.onnx.rotary import RealRotary
+
 #: sam2's logit for "no object" (``sam2_base.NO_OBJ_SCORE``).
 NO_OBJECT_LOGIT = -1024.0
+#: sam2's ``max_obj_ptrs_in_encoder`` (SAM2Base's default; the EVF-SAM2 configs keep it).
+MAX_OBJ_PTRS = 16
 
 
 def check_supported(sam2: Any) -> None:
@@ -44,6 +48,7 @@ def check_supported(sam2: Any) -> None:
         'add_tpos_enc_to_obj_ptrs': False,
         'non_overlap_masks_for_mem_enc': False,
         'memory_temporal_stride_for_eval': 1,
+        'max_obj_ptrs_in_encoder': MAX_OBJ_PTRS,
     }
     wrong = {k: getattr(sam2, k) for k, v in wanted.items() if getattr(sam2, k) != v}
     if wrong:
@@ -90,13 +95,17 @@ def _heads(
     return low_res, ious.float(), obj_ptr, object_score.float()
 
 
-class GroundHeads(nn.Module):
-    """Mask decoder and object-pointer projection of a grounding frame (see module doc)."""
+class Sam2Graph(nn.Module):
+    """A graph module over one loaded SAM2Base (its configuration checked)."""
 
     def __init__(self, sam2: nn.Module):
         super().__init__()
         check_supported(sam2)
         self.sam2 = sam2
+
+
+class GroundHeads(Sam2Graph):
+    """Mask decoder and object-pointer projection of a grounding frame (see module doc)."""
 
     def forward(
         self,
@@ -110,13 +119,8 @@ class GroundHeads(nn.Module):
         return _heads(self.sam2, pix_feat, high_s4, high_s8, text)
 
 
-class TrackHeads(nn.Module):
+class TrackHeads(Sam2Graph):
     """Mask decoder and object-pointer projection of a tracked frame (see module doc)."""
-
-    def __init__(self, sam2: nn.Module):
-        super().__init__()
-        check_supported(sam2)
-        self.sam2 = sam2
 
     def forward(
         self, pix_feat: torch.Tensor, high_s4: torch.Tensor, high_s8: torch.Tensor
@@ -125,18 +129,19 @@ class TrackHeads(nn.Module):
         return _heads(self.sam2, pix_feat, high_s4, high_s8, None)
 
 
-class TrackMemoryAttention(nn.Module):
+class TrackMemoryAttention(Sam2Graph):
     """The current frame's features conditioned on a memory bank (see module doc)."""
 
     def __init__(self, sam2: nn.Module):
-        super().__init__()
-        check_supported(sam2)
-        self.sam2 = sam2
+        super().__init__(sam2)
+        self.rotary = RealRotary(sam2.memory_attention)
         side = sam2.image_size // 16
         with torch.no_grad():
             top = torch.zeros(1, sam2.hidden_dim, side, side)
             pos = sam2.image_encoder.neck.position_encoding(top)
-            mem_pos = sam2.memory_encoder.position_encoding(torch.zeros(1, sam2.mem_dim, side, side))
+            mem_pos = sam2.memory_encoder.position_encoding(
+                torch.zeros(1, sam2.mem_dim, side, side)
+            )
         # input-independent sine encodings: tokens x 1 x channels
         self.register_buffer('curr_pos', pos.flatten(2).permute(2, 0, 1), persistent=False)
         self.register_buffer('memory_pos', mem_pos.flatten(2).permute(2, 0, 1), persistent=False)
@@ -165,23 +170,19 @@ class TrackMemoryAttention(nn.Module):
         pointers = pointers.permute(0, 2, 1, 3).flatten(0, 1)
         memory_tokens = torch.cat([spatial, pointers], dim=0)
         memory_pos = torch.cat([spatial_pos, torch.zeros_like(pointers)], dim=0)
-        out = sam2.memory_attention(
-            curr=[curr],
-            curr_pos=[curr_pos],
-            memory=memory_tokens,
-            memory_pos=memory_pos,
-            num_obj_ptr_tokens=pointers.shape[0],
-        )
+        with self.rotary.swap():  # sam2's complex rotary encoding does not export
+            out = sam2.memory_attention(
+                curr=[curr],
+                curr_pos=[curr_pos],
+                memory=memory_tokens,
+                memory_pos=memory_pos,
+                num_obj_ptr_tokens=pointers.shape[0],
+            )
         return out.permute(1, 2, 0).reshape(batch, channels, h, w)
 
 
-class MemoryEncoder(nn.Module):
+class MemoryEncoder(Sam2Graph):
     """A frame's memory from its features and chosen mask (``_encode_new_memory``)."""
-
-    def __init__(self, sam2: nn.Module):
-        super().__init__()
-        check_supported(sam2)
-        self.sam2 = sam2
 
     def forward(
         self,
@@ -190,7 +191,7 @@ class MemoryEncoder(nn.Module):
         object_score: torch.Tensor,
         binarize: torch.Tensor,
     ) -> torch.Tensor:
-        """memory Bxmxhxw float32 (the caller stores it as sam2 does, in bfloat16)."""
+        """Bxmxhxw float32 memory (the caller stores it in bfloat16, as sam2 does)."""
         sam2 = self.sam2
         batch = low_res.shape[0]
         pix_feat = _raw_top(sam2, image_embed).expand(batch, -1, -1, -1)
