@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from evf_sam_ros.model.accel.onnx.track_export import TRACK_GRAPHS, TrackSettings
+from evf_sam_ros.model.accel.onnx.track_export import MAX_TARGETS, TRACK_GRAPHS, TrackSettings
 from evf_sam_ros.model.tracking.holes import fill_holes
 from evf_sam_ros.model.tracking.sam2_video import Sam2VideoRunner, StepOutput, VideoFrame
 from evf_sam_ros.model.tracking.track_memory import (
@@ -72,9 +72,22 @@ def select_memory(
     return memory, torch.tensor(rows, dtype=torch.int64), obj_ptrs
 
 
+def joined(outputs: Sequence[StepOutput]) -> StepOutput:
+    """One StepOutput of the targets of several (in order)."""
+    if len(outputs) == 1:
+        return outputs[0]
+    return StepOutput(
+        torch.cat([o.low_res for o in outputs]),
+        torch.cat([o.iou for o in outputs]),
+        torch.cat([o.object_score for o in outputs]),
+        tuple(m for o in outputs for m in o.memories),
+    )
+
+
 class GraphVideoRunner:
     """SAM2 track mode on graphs (see the module docstring).
 
+    Targets go through the graphs MAX_TARGETS at a time (the TensorRT profiles' bound).
     graphs: the four of ``track_export.TRACK_GRAPHS``; encoder: 1x3xSxS float32 pixels ->
     (image_embed, high_s4, high_s8), the image-mode encoder graph.
     """
@@ -111,14 +124,21 @@ class GraphVideoRunner:
 
     def ground(self, frame: GraphFrame, text: torch.Tensor) -> StepOutput:
         """Ground B targets on ``frame`` from their text features (Bx1xC)."""
+        return joined([self._ground(frame, part) for part in text.split(MAX_TARGETS)])
+
+    def track(self, frame: GraphFrame, memories: Sequence[TargetMemory]) -> StepOutput:
+        """Track targets with one ``batch_key`` on their next frame, batched."""
+        parts = [memories[i : i + MAX_TARGETS] for i in range(0, len(memories), MAX_TARGETS)]
+        return joined([self._track(frame, part) for part in parts])
+
+    def _ground(self, frame: GraphFrame, text: torch.Tensor) -> StepOutput:
         low_res, ious, obj_ptr, object_score = self._graphs['ground_heads'](
             frame.image_embed, frame.high_s4, frame.high_s8, text.float()
         )
         filled = fill_holes(low_res)
         return self._remember(frame, filled, filled, ious, obj_ptr, object_score, True)
 
-    def track(self, frame: GraphFrame, memories: Sequence[TargetMemory]) -> StepOutput:
-        """Track targets with one ``batch_key`` on their next frame, batched."""
+    def _track(self, frame: GraphFrame, memories: Sequence[TargetMemory]) -> StepOutput:
         index, output_dict = batched_output_dict(memories, [])
         memory, memory_tpos, obj_ptrs = select_memory(output_dict, index, self.settings)
         device = frame.image_embed.device
