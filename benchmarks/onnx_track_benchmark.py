@@ -40,7 +40,7 @@ def tiny_model() -> Any:
     from evf_sam_ros.synthetic.tiny_checkpoint import write_tiny_checkpoint
 
     directory = write_tiny_checkpoint(tempfile.mkdtemp(), 'evf-sam2', image_size=1024)
-    return load_parts(directory, 'evf-sam2')[0].eval()
+    return load_parts(directory, 'evf-sam2')[0].float().eval()
 
 
 def runners(model: Any, threads: int) -> tuple[Any, Any, float]:

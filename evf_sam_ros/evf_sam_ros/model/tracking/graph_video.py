@@ -48,21 +48,22 @@ def select_memory(
     output_dict: Mapping[str, Mapping[int, Mapping[str, Any]]], index: int, s: TrackSettings
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """What frame ``index`` reads, as sam2's ``_prepare_memory_conditioned_features`` picks
-    it (stride 1, one conditioning frame at 0, pointers without temporal encoding).
+    it (stride 1, every conditioning frame attended, pointers without temporal encoding).
 
-    Returns memory BxFxmxhxw float32 (conditioning frame, then oldest to newest),
-    memory_tpos F int64 (its ``maskmem_tpos_enc`` rows), obj_ptrs BxPxC float32
-    (conditioning frame, then newest to oldest).
+    Returns memory BxFxmxhxw float32 (conditioning frames, then the others oldest to
+    newest), memory_tpos F int64 (their ``maskmem_tpos_enc`` rows), obj_ptrs BxPxC float32
+    (conditioning frames up to ``index``, then the others newest to oldest).
     """
-    cond = output_dict['cond_frame_outputs'][0]
+    cond = output_dict['cond_frame_outputs']
     recent = output_dict['non_cond_frame_outputs']
-    frames, rows = [cond], [s.num_maskmem - 1]
+    frames = list(cond.values())
+    rows = [s.num_maskmem - 1] * len(frames)
     for t_pos in range(1, s.num_maskmem):
         out = recent.get(index - (s.num_maskmem - t_pos))
         if out is not None:
             frames.append(out)
             rows.append(s.num_maskmem - t_pos - 1)
-    pointers = [cond['obj_ptr']]
+    pointers = [out['obj_ptr'] for t, out in cond.items() if t <= index]
     for t_diff in range(1, min(index + 1, s.max_obj_ptrs_in_encoder)):
         out = recent.get(index - t_diff)
         if out is not None:

@@ -49,6 +49,7 @@ def check_supported(sam2: Any) -> None:
         'non_overlap_masks_for_mem_enc': False,
         'memory_temporal_stride_for_eval': 1,
         'max_obj_ptrs_in_encoder': MAX_OBJ_PTRS,
+        'max_cond_frames_in_attn': -1,
     }
     wrong = {k: getattr(sam2, k) for k, v in wanted.items() if getattr(sam2, k) != v}
     if wrong:
