@@ -93,6 +93,20 @@ class GraphBackend:
         return (*outs, None) if len(outs) == 2 else outs
 
 
+def require_runtime(runtime: str, device: torch.device) -> None:
+    """Raise BackendUnavailableError (with the install command) when ``runtime`` cannot run
+    on ``device`` here.
+    """
+    if runtime == 'onnxruntime':
+        from evf_sam_ros.model.accel.onnx.ort_runtime import require_onnxruntime
+
+        require_onnxruntime(device)
+    else:
+        from evf_sam_ros.model.accel.onnx.trt_runtime import require_tensorrt
+
+        require_tensorrt(device)
+
+
 def export_checkpoint(
     name_or_path: str | Path,
     out_dir: Path,
@@ -118,7 +132,7 @@ def _export_into(directory, model, regime, out_dir, name, sha, log) -> dict:
         if path.is_file() and path.name not in weights and not path.name.endswith('.json.idx'):
             shutil.copyfile(path, out_dir / path.name)
     checkpoint = {'name': name, 'sha256': sha}
-    return export_model(model.float().cpu(), regime, out_dir, checkpoint, ('image',), log)
+    return export_model(model.float().cpu(), regime, out_dir, checkpoint, log=log)
 
 
 def open_graphs(
@@ -133,6 +147,7 @@ def open_graphs(
     """Graphs for a checkpoint (hub id or directory), an exported directory (``onnx_dir``,
     or name_or_path holding a manifest), exported on first use into the hash-keyed cache.
     """
+    require_runtime(runtime, device)  # refuse before a slow export
     export_dir = Path(onnx_dir).expanduser() if onnx_dir else None
     if export_dir is None and Path(name_or_path).expanduser().joinpath(MANIFEST).is_file():
         export_dir = Path(name_or_path).expanduser()
