@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -151,6 +151,7 @@ def load_backend_parts(
     compile_cache_dir: str | Path | None = None,
     onnx_dir: str | Path | None = None,
     engine_cache_dir: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> BackendParts:
     """Load a checkpoint for ``backend`` (see EvfSamPredictor.from_pretrained)."""
     check_backend(backend, dtype, torch_compile)
@@ -158,7 +159,7 @@ def load_backend_parts(
         from evf_sam_ros.model.accel.onnx.backend import open_graphs
 
         graphs, tokenizer, regime = open_graphs(
-            name_or_path, backend, device, variant, onnx_dir, engine_cache_dir
+            name_or_path, backend, device, variant, onnx_dir, engine_cache_dir, progress
         )
         return BackendParts(None, graphs, tokenizer, regime, torch.float32)
     if onnx_dir is not None or engine_cache_dir is not None:

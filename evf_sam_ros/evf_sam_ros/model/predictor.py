@@ -11,7 +11,7 @@ import contextlib
 import threading
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -116,6 +116,7 @@ class EvfSamPredictor:
         backend: str = 'torch',
         onnx_dir: str | Path | None = None,
         engine_cache_dir: str | Path | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> 'EvfSamPredictor':
         """Load a checkpoint directory (hub layout), a hub id (downloaded and cached) or, with
         a graph backend, a directory written by evf-sam-export.
@@ -138,13 +139,14 @@ class EvfSamPredictor:
         ~/.cache/evf_sam_ros/tensorrt). Graph backends export the checkpoint on first use
         into ~/.cache/evf_sam_ros/onnx/<checkpoint hash> unless ``onnx_dir`` names an
         evf-sam-export directory. A backend that is not installed raises
-        BackendUnavailableError with the command that installs it.
+        BackendUnavailableError with the command that installs it. progress: called with
+        a line per step of a first-use export or engine build (default: logging, INFO).
         """
         dev = resolve_device(device)
         resolve_preprocess(preprocess, dev)  # fail before the slow load
         parts = load_backend_parts(
             name_or_path, dev, dtype, variant, backend, torch_compile, compile_cache_dir,
-            onnx_dir, engine_cache_dir,
+            onnx_dir, engine_cache_dir, progress,
         )  # fmt: skip
         on_cuda = dev.type == 'cuda' if cuda_graphs is None else cuda_graphs
         predictor = cls(

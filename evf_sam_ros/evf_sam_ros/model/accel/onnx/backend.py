@@ -142,12 +142,13 @@ def open_graphs(
     variant: str | None = None,
     onnx_dir: str | Path | None = None,
     engine_cache_dir: str | Path | None = None,
-    log: Callable[[str], None] = _LOG.info,
+    log: Callable[[str], None] | None = None,
 ) -> tuple[GraphBackend, EvfTokenizer, Regime]:
     """Graphs for a checkpoint (hub id or directory), an exported directory (``onnx_dir``,
     or name_or_path holding a manifest), exported on first use into the hash-keyed cache.
     """
     require_runtime(runtime, device)  # refuse before a slow export
+    log = log or _LOG.info
     export_dir = Path(onnx_dir).expanduser() if onnx_dir else None
     if export_dir is None and Path(name_or_path).expanduser().joinpath(MANIFEST).is_file():
         export_dir = Path(name_or_path).expanduser()
