@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
 from evf_sam_ros.model import preprocess as prep
-from evf_sam_ros.model.checkpoint import check_state_dict, load_state, read_config
+from evf_sam_ros.model.accel.compilation import resolve_backend, use_cache_dir
+from evf_sam_ros.model.checkpoint import (
+    check_state_dict,
+    load_state,
+    read_config,
+    resolve_checkpoint,
+)
 from evf_sam_ros.model.config import EvfConfig, Regime, get_variant, variant_for
 from evf_sam_ros.model.errors import CheckpointError, VariantError
 from evf_sam_ros.model.network.evf_model import EvfSamModel
@@ -118,3 +126,48 @@ def load_parts(
         )
     regime = forced or variant_for(model.cfg.sam_type, tokenizer.is_multitask)
     return model, tokenizer, regime
+
+
+@dataclass
+class BackendParts:
+    """What a predictor runs: the torch model (torch backend) or the opened graphs (graphs,
+    onnxruntime / tensorrt), the tokenizer, the decoding regime and the compute dtype.
+    """
+
+    model: EvfSamModel | None
+    graphs: Any
+    tokenizer: EvfTokenizer
+    regime: Regime
+    dtype: torch.dtype
+
+
+def load_backend_parts(
+    name_or_path: str | Path,
+    device: torch.device,
+    dtype: str | torch.dtype,
+    variant: str | None,
+    backend: str,
+    torch_compile: bool | str = False,
+    compile_cache_dir: str | Path | None = None,
+    onnx_dir: str | Path | None = None,
+    engine_cache_dir: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BackendParts:
+    """Load a checkpoint for ``backend`` (see EvfSamPredictor.from_pretrained)."""
+    check_backend(backend, dtype, torch_compile)
+    if backend != 'torch':
+        from evf_sam_ros.model.accel.onnx.backend import open_graphs
+
+        graphs, tokenizer, regime = open_graphs(
+            name_or_path, backend, device, variant, onnx_dir, engine_cache_dir, progress
+        )
+        return BackendParts(None, graphs, tokenizer, regime, torch.float32)
+    if onnx_dir is not None or engine_cache_dir is not None:
+        raise VariantError('onnx_dir and engine_cache_dir are for onnxruntime / tensorrt')
+    dt = resolve_dtype(dtype, device)
+    if resolve_backend(torch_compile):
+        use_cache_dir(compile_cache_dir)
+    model, tokenizer, regime = load_parts(resolve_checkpoint(name_or_path), variant)
+    model.to(device=device, dtype=dt)
+    model.keep_fp32_islands()
+    return BackendParts(model, None, tokenizer, regime, dt)

@@ -11,21 +11,19 @@ import contextlib
 import threading
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from evf_sam_ros.model import preprocess as prep
-from evf_sam_ros.model.accel.compilation import compile_part, resolve_backend, use_cache_dir
+from evf_sam_ros.model.accel.compilation import compile_part, resolve_backend
 from evf_sam_ros.model.accel.cuda_graphs import GraphedCallable
 from evf_sam_ros.model.accel.device_preprocess import DevicePreprocessor, FrameUploader
-from evf_sam_ros.model.checkpoint import resolve_checkpoint
 from evf_sam_ros.model.config import EvfConfig, Regime
-from evf_sam_ros.model.errors import PromptError, VariantError
+from evf_sam_ros.model.errors import PromptError
 from evf_sam_ros.model.loading import (
-    check_backend,
-    load_parts,
+    load_backend_parts,
     resolve_device,
     resolve_dtype,
     resolve_preprocess,
@@ -36,10 +34,11 @@ from evf_sam_ros.model.results import ImageEmbedding, SegmentationResult, Stopwa
 from evf_sam_ros.model.text_batch import (
     MAX_PROMPT_BATCH,
     batch_rows,
+    filler_ids,
     pad_token_ids,
     resolve_buckets,
 )
-from evf_sam_ros.model.tokenizer import SPECIAL_IDS, EvfTokenizer, clean_prompt
+from evf_sam_ros.model.tokenizer import EvfTokenizer, clean_prompt
 
 __all__ = ['EvfSamPredictor', 'resolve_device', 'resolve_dtype', 'resolve_preprocess']
 
@@ -117,6 +116,7 @@ class EvfSamPredictor:
         backend: str = 'torch',
         onnx_dir: str | Path | None = None,
         engine_cache_dir: str | Path | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> 'EvfSamPredictor':
         """Load a checkpoint directory (hub layout), a hub id (downloaded and cached) or, with
         a graph backend, a directory written by evf-sam-export.
@@ -139,78 +139,22 @@ class EvfSamPredictor:
         ~/.cache/evf_sam_ros/tensorrt). Graph backends export the checkpoint on first use
         into ~/.cache/evf_sam_ros/onnx/<checkpoint hash> unless ``onnx_dir`` names an
         evf-sam-export directory. A backend that is not installed raises
-        BackendUnavailableError with the command that installs it.
+        BackendUnavailableError with the command that installs it. progress: called with
+        a line per step of a first-use export or engine build (default: logging, INFO).
         """
         dev = resolve_device(device)
-        check_backend(backend, dtype, torch_compile)
         resolve_preprocess(preprocess, dev)  # fail before the slow load
-        if backend != 'torch':
-            return cls._from_graphs(
-                name_or_path,
-                backend,
-                dev,
-                variant,
-                onnx_dir,
-                engine_cache_dir,
-                preprocess,
-                text_buckets,
-                warmup,
-            )
-        if onnx_dir is not None or engine_cache_dir is not None:
-            raise VariantError('onnx_dir and engine_cache_dir are for onnxruntime / tensorrt')
-        dt = resolve_dtype(dtype, dev)
-        if resolve_backend(torch_compile):
-            use_cache_dir(compile_cache_dir)
-        model, tokenizer, regime = load_parts(resolve_checkpoint(name_or_path), variant)
-        model.to(device=dev, dtype=dt)
-        model.keep_fp32_islands()
-        graphs = dev.type == 'cuda' if cuda_graphs is None else cuda_graphs
+        parts = load_backend_parts(
+            name_or_path, dev, dtype, variant, backend, torch_compile, compile_cache_dir,
+            onnx_dir, engine_cache_dir, progress,
+        )  # fmt: skip
+        on_cuda = dev.type == 'cuda' if cuda_graphs is None else cuda_graphs
         predictor = cls(
-            model,
-            tokenizer,
-            regime,
-            dev,
-            dt,
-            name=str(name_or_path),
-            cuda_graphs=graphs,
-            preprocess=preprocess,
-            torch_compile=torch_compile,
-            text_buckets=text_buckets,
-        )
+            parts.model, parts.tokenizer, parts.regime, dev, parts.dtype,
+            name=str(name_or_path), cuda_graphs=on_cuda, preprocess=preprocess,
+            torch_compile=torch_compile, text_buckets=text_buckets, graphs=parts.graphs,
+        )  # fmt: skip
         if predictor._static_shapes if warmup is None else warmup:
-            predictor.warmup()
-        return predictor
-
-    @classmethod
-    def _from_graphs(
-        cls,
-        name_or_path,
-        backend,
-        dev,
-        variant,
-        onnx_dir,
-        engine_cache_dir,
-        preprocess,
-        text_buckets,
-        warmup,
-    ) -> 'EvfSamPredictor':
-        from evf_sam_ros.model.accel.onnx.backend import open_graphs
-
-        graphs, tokenizer, regime = open_graphs(
-            name_or_path, backend, dev, variant, onnx_dir, engine_cache_dir
-        )
-        predictor = cls(
-            None,
-            tokenizer,
-            regime,
-            dev,
-            torch.float32,
-            name=str(name_or_path),
-            preprocess=preprocess,
-            text_buckets=text_buckets,
-            graphs=graphs,
-        )
-        if warmup:
             predictor.warmup()
         return predictor
 
@@ -335,15 +279,11 @@ class EvfSamPredictor:
         """
         start = time.perf_counter()
         frame = np.zeros((*image_size, 3), np.uint8)
-        lengths = self.text_buckets or (8,)
-        filler = SPECIAL_IDS['<unk>']
         for _ in range(2):  # twice: sam2 fills a position-encoding cache on the first call
             embedding = self.encode_image(frame)
             for count in prompt_counts:
-                for length in lengths:
-                    ids = [
-                        [SPECIAL_IDS['<s>']] + [filler] * (length - 2) + [SPECIAL_IDS['</s>']]
-                    ] * count
+                for length in self.text_buckets or (8,):
+                    ids = [filler_ids(length)] * count
                     self._decode_ids(embedding, ['<warm-up>'] * count, ids)
         return time.perf_counter() - start
 

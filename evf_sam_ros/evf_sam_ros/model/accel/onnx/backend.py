@@ -112,6 +112,20 @@ class GraphBackend:
         return (*outs, None) if len(outs) == 2 else outs
 
 
+def require_runtime(runtime: str, device: torch.device) -> None:
+    """Raise BackendUnavailableError (with the install command) when ``runtime`` cannot run
+    on ``device`` here.
+    """
+    if runtime == 'onnxruntime':
+        from evf_sam_ros.model.accel.onnx.ort_runtime import require_onnxruntime
+
+        require_onnxruntime(device)
+    else:
+        from evf_sam_ros.model.accel.onnx.trt_runtime import require_tensorrt
+
+        require_tensorrt(device)
+
+
 def export_checkpoint(
     name_or_path: str | Path,
     out_dir: Path,
@@ -137,7 +151,7 @@ def _export_into(directory, model, regime, out_dir, name, sha, log) -> dict:
         if path.is_file() and path.name not in weights and not path.name.endswith('.json.idx'):
             shutil.copyfile(path, out_dir / path.name)
     checkpoint = {'name': name, 'sha256': sha}
-    return export_model(model.float().cpu(), regime, out_dir, checkpoint, ('image', 'track'), log)
+    return export_model(model.float().cpu(), regime, out_dir, checkpoint, log=log)
 
 
 def open_graphs(
@@ -147,11 +161,13 @@ def open_graphs(
     variant: str | None = None,
     onnx_dir: str | Path | None = None,
     engine_cache_dir: str | Path | None = None,
-    log: Callable[[str], None] = _LOG.info,
+    log: Callable[[str], None] | None = None,
 ) -> tuple[GraphBackend, EvfTokenizer, Regime]:
     """Graphs for a checkpoint (hub id or directory), an exported directory (``onnx_dir``,
     or name_or_path holding a manifest), exported on first use into the hash-keyed cache.
     """
+    require_runtime(runtime, device)  # refuse before a slow export
+    log = log or _LOG.info
     export_dir = Path(onnx_dir).expanduser() if onnx_dir else None
     if export_dir is None and Path(name_or_path).expanduser().joinpath(MANIFEST).is_file():
         export_dir = Path(name_or_path).expanduser()

@@ -133,11 +133,14 @@ def engine_for(
     ranges: dict,
     cache_dir: Path,
     log: Callable[[str], None] = _LOG.info,
+    gpu_name: str | None = None,
 ) -> Path:
-    """The cached engine of graph ``name``, built first when missing (logged, timed)."""
+    """The cached engine of graph ``name``, built first when missing (logged, timed).
+    gpu_name: default the current CUDA device's name.
+    """
     shapes = profile_shapes(entry['inputs'], ranges)
     build = {'precision': 'fp16+fp32-islands', 'profile': {k: list(v) for k, v in shapes.items()}}
-    gpu = torch.cuda.get_device_name()
+    gpu = gpu_name or torch.cuda.get_device_name()
     path = engine_path(cache_dir, gpu, trt.__version__, name, entry['sha256'], build)
     if path.is_file():
         log(f'TensorRT engine {name}: cached {path}')
