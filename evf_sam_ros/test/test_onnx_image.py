@@ -17,7 +17,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from ros_harness import diagnostics_values, image_msg, node_log, node_process, wait_for
+from sensor_msgs.msg import Image
 
+from evf_sam_msgs.msg import Segmentation
 from evf_sam_ros.model import EvfSamPredictor, VariantError
 from evf_sam_ros.model.accel.onnx.backend import export_checkpoint
 from evf_sam_ros.model.accel.onnx.cache import checkpoint_hash
@@ -145,3 +150,32 @@ def test_manifest_is_json_with_graph_hashes(exported):
     manifest = json.loads((Path(exported['evf-sam']['dir']) / 'manifest.json').read_text())
     hashes = [g['sha256'] for g in manifest['graphs'].values()]
     assert len(set(hashes)) == len(hashes) and all(len(h) == 64 for h in hashes)
+
+
+def test_node_refuses_a_missing_backend_then_runs_on_onnxruntime(exported, ros_client, tmp_path):
+    """backend:=tensorrt without TensorRT: the node stays up, unconfigured, and says what to
+    install; backend:=onnxruntime on an evf-sam-export directory then segments.
+    """
+    ns, node = '/onnx', '/onnx/evf_sam'
+    c = ros_client
+    diags = c.collect(DiagnosticArray, '/diagnostics')
+    segs = c.collect(Segmentation, f'{ns}/segmentation')
+    params = {
+        'checkpoint': str(exported['evf-sam']['dir']),
+        'backend': 'tensorrt',
+        'device': 'cpu',
+        'diagnostics_period': 0.3,
+        'prompt': 'the mug',
+        'score_threshold': 0.0,
+    }
+    with node_process(ns, params, tmp_path) as proc:
+        values = wait_for(lambda: diagnostics_values(diags, node), 60, 'diagnostics')
+        assert values['level'] == '2' and 'pip install tensorrt' in values['message']
+        assert c.lifecycle_state(node) == 'unconfigured' and proc.poll() is None
+        assert c.set_params(node, backend='onnxruntime')[0].successful
+        assert c.transition(node, Transition.TRANSITION_CONFIGURE)
+        assert c.transition(node, Transition.TRANSITION_ACTIVATE)
+        c.publish_when_matched(Image, f'{ns}/image', image_msg(3))
+        wait_for(lambda: any(s.header.stamp.sec == 3 for s in segs), 30, 'a segmentation')
+    assert proc.returncode == 0
+    assert 'Traceback' not in node_log(tmp_path, ns)

@@ -157,7 +157,9 @@ class EvfSamNode(LifecycleNode):
         s = self.settings
         if self.params.errors:
             return self._load_failed('; '.join(self.params.errors))
-        self.get_logger().info(f'loading {s.checkpoint} (device {s.device}, dtype {s.dtype})')
+        self.get_logger().info(
+            f'loading {s.checkpoint} (backend {s.backend}, device {s.device}, dtype {s.dtype})'
+        )
         try:
             self.predictor = EvfSamPredictor.from_pretrained(
                 s.checkpoint,
@@ -168,6 +170,8 @@ class EvfSamNode(LifecycleNode):
                 preprocess=s.preprocess,
                 torch_compile=s.torch_compile,
                 compile_cache_dir=s.compile_cache_dir or None,
+                backend=s.backend,
+                progress=self.get_logger().info,
             )
         except (EvfSamError, RuntimeError, OSError) as exc:  # RuntimeError/OSError: I/O, CUDA OOM
             return self._load_failed(str(exc))

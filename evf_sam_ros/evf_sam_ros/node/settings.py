@@ -44,6 +44,13 @@ PARAMS: tuple[ParamSpec, ...] = (
         choices=('', 'evf-sam', 'evf-sam-multitask', 'evf-sam2', 'evf-sam2-multitask'),
     ),
     ParamSpec(
+        'backend',
+        'torch',
+        'model runtime: torch, onnxruntime (exported graphs; CPU, or CUDA with '
+        'onnxruntime-gpu) or tensorrt (CUDA; fp16 engines built at configure)',
+        choices=('torch', 'onnxruntime', 'tensorrt'),
+    ),
+    ParamSpec(
         'cuda_graphs',
         True,
         'on CUDA, replay model parts as CUDA graphs (same results, ~2x faster)',
@@ -308,6 +315,7 @@ class NodeSettings:
     device: str
     dtype: str
     variant: str
+    backend: str
     cuda_graphs: bool
     preprocess: str
     torch_compile: bool
