@@ -104,6 +104,14 @@ fi
 step 60 "device vs exact preprocessing" $PY benchmarks/preprocess_agreement.py --device "$DEVICE" $SMALL \
   --dtype float32 --sizes "$SIZES"
 step 60 "tracker" $PY benchmarks/track_benchmark.py --device "$DEVICE"    # one line per benchmark
+# TensorRT fp16 engines (export + engine build + timing + IoU vs torch fp32; CPU: onnxruntime).
+# onnx/onnxscript come from .gpu_stage/onnx_wheels; TensorRT must be on the machine already.
+if [ "$DEVICE" = cuda ] && ls .gpu_stage/onnx_wheels/*.whl >/dev/null 2>&1; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu_stage/onnx_wheels/*.whl \
+    || echo "onnx wheels did not install; the tensorrt step will say what is missing"
+fi
+step 240 "tensorrt evf-sam2" $PY benchmarks/trt_benchmark.py --variant evf-sam2 --device "$DEVICE" $SMALL \
+  --sizes "$SIZES" --repeats "$REPEATS" --warmup "$WARMUP"
 
 $PY benchmarks/gpu_table.py "$ROWS" --dump-dir "$DUMPS" | tee "$WORK/gpu_check_report.md"
 echo "total $(( $(date +%s) - START )) s of a ${BUDGET_S} s budget"

@@ -36,7 +36,11 @@ setup(
         'imageio-ffmpeg>=0.4.9',
         'tqdm>=4.60',
     ],
-    extras_require={'test': ['pytest']},
+    extras_require={
+        'test': ['pytest'],
+        # the onnxruntime backend and evf-sam-export (tensorrt: see the README)
+        'onnx': ['onnx>=1.17', 'onnxruntime>=1.20', 'onnxscript>=0.5'],
+    },
     zip_safe=True,
     maintainer='evf_sam_ros maintainers',
     maintainer_email='maintainers@evf-sam-ros.invalid',
@@ -47,6 +51,7 @@ setup(
             'evf_sam_node = evf_sam_ros.node.main:main',
             'evf-sam-segment = evf_sam_ros.tools.segment:main',
             'evf-sam-tiny-checkpoint = evf_sam_ros.tools.tiny_checkpoint:main',
+            'evf-sam-export = evf_sam_ros.tools.export_onnx:main',
             'evf-sam-replay = evf_sam_ros.replay.cli:main',
             'evf-sam-make-sample-bag = evf_sam_ros.replay.sample_bag:main',
         ],

@@ -36,9 +36,14 @@ class ClickError(EvfSamError, ValueError):
     ``click_outside_image`` (a point outside the clicked image), ``click_frame_not_held``
     (the clicked frame is no longer held, or none yet), ``click_invalid`` (no points, a
     label other than 0/1, points and labels of different lengths, non-finite coordinates),
-    ``click_not_tracking`` (clicks need track mode with a held frame count > 0).
+    ``click_not_tracking`` (clicks need track mode with a held frame count > 0),
+    ``click_backend`` (the model runs exported graphs, which take no points).
     """
 
     def __init__(self, kind: str, message: str):
         super().__init__(message)
         self.kind = kind
+
+
+class BackendUnavailableError(VariantError):
+    """A runtime backend (onnxruntime, TensorRT) is not installed or cannot run here."""

@@ -113,3 +113,15 @@ def clicks_and_text(
     sam = model.visual_model
     encoder = sam.sam_prompt_encoder if model.cfg.sam_type == 'sam2' else sam.prompt_encoder
     return points_and_text(encoder, text, clicks), model.runner(regime).decode_tensors
+
+
+def refuse_on_graphs(predictor: Any) -> None:
+    """ClickError (click_backend) when ``predictor`` runs exported graphs: their prompt
+    encoder takes the text only (no point inputs), so clicks need the torch backend.
+    """
+    if predictor.model is None:
+        raise ClickError(
+            'click_backend',
+            f'correction clicks need the torch backend; this model runs on {predictor.backend} '
+            'graphs, which take no points',
+        )

@@ -10,6 +10,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from evf_sam_ros.model.masks import mask_bbox, mask_centroid
 from evf_sam_ros.model.network.sam_parts import SamFeatures
 
 
@@ -59,3 +60,25 @@ class Stopwatch:
         if self.device.type == 'cuda':
             torch.cuda.synchronize(self.device)
         self.ms[name] = (time.perf_counter() - start) * 1000.0
+
+
+def from_logits(
+    prompt: str,
+    logits: np.ndarray,
+    score: float,
+    object_score: float | None,
+    timings: dict[str, float],
+) -> SegmentationResult:
+    """SegmentationResult of one prompt from its HxW float32 logits (mask = logits > 0)."""
+    mask = logits > 0.0
+    return SegmentationResult(
+        prompt=prompt,
+        mask=mask,
+        logits=logits,
+        score=score,
+        object_score=object_score,
+        bbox=mask_bbox(mask),
+        centroid=mask_centroid(mask),
+        area=int(np.count_nonzero(mask)),
+        timings_ms=dict(timings),
+    )

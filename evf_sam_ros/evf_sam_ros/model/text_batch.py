@@ -48,6 +48,11 @@ def bucket_length(length: int, buckets: Sequence[int]) -> int:
     raise ValueError(f'{length} tokens exceed the largest bucket {buckets[-1]}')
 
 
+def filler_ids(length: int) -> list[int]:
+    """A ``length``-token prompt of <unk> between <s> and </s> (warm-up input)."""
+    return [SPECIAL_IDS['<s>']] + [SPECIAL_IDS['<unk>']] * (length - 2) + [SPECIAL_IDS['</s>']]
+
+
 def batch_rows(count: int, static_shapes: bool) -> int:
     """Rows of a batch of ``count`` prompts: the next power of two (at most MAX_PROMPT_BATCH)
     with static shapes (CUDA graphs / compile), so a new prompt count adds no new shape.

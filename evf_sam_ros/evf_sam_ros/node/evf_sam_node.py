@@ -159,9 +159,11 @@ class EvfSamNode(GuardedLifecycleNode):
         problems = missing_types(interface_types()) + self.params.errors
         if problems:
             return self._failed(f'configure failed: {"; ".join(problems)}', 'staying unconfigured')
-        self.get_logger().info(f'loading {s.checkpoint} (device {s.device}, dtype {s.dtype})')
+        self.get_logger().info(
+            f'loading {s.checkpoint} (backend {s.backend}, device {s.device}, dtype {s.dtype})'
+        )
         try:
-            self.predictor, self.segmenter = load_model(s)
+            self.predictor, self.segmenter = load_model(s, progress=self.get_logger().info)
         except (EvfSamError, RuntimeError, OSError) as exc:  # RuntimeError/OSError: I/O, OOM
             return self._failed(f'model failed to load: {exc}', 'staying unconfigured')
         self.error = ''

@@ -72,6 +72,12 @@ class NodeSettings:
         'force a preprocessing regime (empty: detect from the checkpoint)',
         choices=('', 'evf-sam', 'evf-sam-multitask', 'evf-sam2', 'evf-sam2-multitask'),
     )
+    backend: str = param(
+        'torch',
+        'model runtime: torch, onnxruntime (exported graphs; CPU, or CUDA with '
+        'onnxruntime-gpu) or tensorrt (CUDA; fp16 engines built at configure)',
+        choices=('torch', 'onnxruntime', 'tensorrt'),
+    )
     cuda_graphs: bool = param(
         True, 'on CUDA, replay model parts as CUDA graphs (same results, ~2x faster)'
     )

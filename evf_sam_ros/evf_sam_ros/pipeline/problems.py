@@ -35,6 +35,7 @@ KINDS: dict[str, str] = {
     'points and labels of different lengths',
     'click_not_tracking': 'a correction click in segment mode, unconfigured, or with '
     'click_frames 0',
+    'click_backend': 'a correction click on a model running exported graphs (backend not torch)',
 }
 
 

@@ -13,13 +13,8 @@ from torch import nn
 
 from evf_sam_ros.model.config import EvfConfig, Regime, Sam2Config, SamVitConfig
 from evf_sam_ros.model.network.beit3 import MultimodalExtractor
-from evf_sam_ros.model.network.sam_parts import (
-    Sam2Runner,
-    SamVitRunner,
-    build_sam2,
-    build_sam2_eager_parts,
-    build_sam_vit,
-)
+from evf_sam_ros.model.network.sam_build import build_sam2, build_sam2_eager_parts, build_sam_vit
+from evf_sam_ros.model.network.sam_parts import Sam2Runner, SamVitRunner
 
 
 class EvfSamModel(nn.Module):

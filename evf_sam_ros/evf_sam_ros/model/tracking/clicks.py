@@ -33,7 +33,7 @@ from typing import Any, Hashable, Sequence
 import torch
 
 from evf_sam_ros.model.errors import ClickError
-from evf_sam_ros.model.points import check_points, model_points
+from evf_sam_ros.model.points import check_points, model_points, refuse_on_graphs
 from evf_sam_ros.model.results import SegmentationResult
 from evf_sam_ros.model.tracking.sam2_video import Sam2VideoRunner, StepOutput, VideoFrame
 from evf_sam_ros.model.tracking.track_memory import TargetMemory
@@ -237,6 +237,7 @@ class ClickCorrection:
         ClickError (``kind`` says why) before anything changes.
         """
         host: Any = self
+        refuse_on_graphs(host._predictor)
         with host._lock, torch.inference_mode(), host._predictor.autocast():
             fix = correct_target(
                 host._runner,

@@ -72,6 +72,25 @@ class StepOutput:
     object_score: torch.Tensor
     memories: tuple[FrameMemory, ...]
 
+    @classmethod
+    def of(
+        cls,
+        filled: torch.Tensor,
+        ious: torch.Tensor,
+        object_score: torch.Tensor,
+        features: torch.Tensor,
+        obj_ptr: torch.Tensor,
+    ) -> 'StepOutput':
+        """From the heads' outputs of B targets: filled Bx1xSxS, ious BxM, object_score Bx1,
+        memory features Bxmxhxw (stored in MEMORY_DTYPE), obj_ptr BxC.
+        """
+        stored = features.to(MEMORY_DTYPE)
+        memories = tuple(
+            FrameMemory(stored[i : i + 1].clone(), obj_ptr[i : i + 1].clone())
+            for i in range(filled.shape[0])
+        )
+        return cls(filled, ious.float().amax(dim=-1), object_score.float().reshape(-1), memories)
+
 
 @contextlib.contextmanager
 def text_as_prompt(prompt_encoder: nn.Module, text: torch.Tensor) -> Iterator[None]:
@@ -197,7 +216,7 @@ class Sam2VideoRunner:
             is_mask_from_pts=True,
         )
         self._keep_pos_enc(pos_enc)
-        return self._output(filled, ious, object_score, features, obj_ptr)
+        return StepOutput.of(filled, ious, object_score, features, obj_ptr)
 
     def track(self, frame: VideoFrame, memories: Sequence[TargetMemory]) -> StepOutput:
         """Track targets with one ``batch_key`` on their next frame, batched."""
@@ -230,7 +249,7 @@ class Sam2VideoRunner:
             object_score,
             current_out,
         )
-        return self._output(
+        return StepOutput.of(
             fill_holes(low_res), ious, object_score, current_out['maskmem_features'], obj_ptr
         )
 
@@ -238,20 +257,3 @@ class Sam2VideoRunner:
         # the same for every frame and target: keep one copy, as sam2's predictor does
         if self._pos_enc is None:
             self._pos_enc = [p[0:1].clone() for p in pos_enc]
-
-    @staticmethod
-    def _output(
-        filled: torch.Tensor,
-        ious: torch.Tensor,
-        object_score: torch.Tensor,
-        features: torch.Tensor,
-        obj_ptr: torch.Tensor,
-    ) -> StepOutput:
-        stored = features.to(MEMORY_DTYPE)
-        memories = tuple(
-            FrameMemory(stored[i : i + 1].clone(), obj_ptr[i : i + 1].clone())
-            for i in range(filled.shape[0])
-        )
-        return StepOutput(
-            filled, ious.float().amax(dim=-1), object_score.float().reshape(-1), memories
-        )

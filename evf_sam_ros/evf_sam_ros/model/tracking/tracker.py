@@ -30,8 +30,9 @@ from evf_sam_ros.model.errors import TargetError, VariantError
 from evf_sam_ros.model.predictor import EvfSamPredictor
 from evf_sam_ros.model.results import SegmentationResult, Stopwatch
 from evf_sam_ros.model.tracking.clicks import ClickCorrection, HeldFrames
-from evf_sam_ros.model.tracking.sam2_video import Sam2VideoRunner, StepOutput, VideoFrame
-from evf_sam_ros.model.tracking.track_memory import TargetMemory, memory_window
+from evf_sam_ros.model.tracking.graph_video import AnyFrame, video_runner
+from evf_sam_ros.model.tracking.sam2_video import StepOutput
+from evf_sam_ros.model.tracking.track_memory import TargetMemory
 from evf_sam_ros.model.tracking.track_results import (
     TargetResult,
     segmentation_results,
@@ -78,11 +79,10 @@ class EvfSamTracker(ClickCorrection):
         """Use ``predictor``'s model, tokenizer, regime, device and dtype (a node can share
         one loaded model between segment and track mode). Raises VariantError for SAM ViT.
         """
-        if predictor.model.cfg.sam_type != 'sam2':
+        if predictor.cfg.sam_type != 'sam2':
             raise VariantError(_NO_SAM2)
         self._predictor = predictor
-        self._runner = Sam2VideoRunner(predictor.model.visual_model)
-        self._window = memory_window(predictor.model.visual_model)
+        self._runner, self._window, self._text = video_runner(predictor)
         self._settings = settings or TrackerSettings()
         self._targets: dict[int, _Target] = {}
         self._next_id = 0
@@ -101,16 +101,21 @@ class EvfSamTracker(ClickCorrection):
         dtype: str = 'auto',
         variant: str | None = None,
         settings: TrackerSettings | None = None,
+        backend: str = 'torch',
+        onnx_dir: str | Path | None = None,
+        engine_cache_dir: str | Path | None = None,
     ) -> 'EvfSamTracker':
         """Load a SAM2 checkpoint (directory or hub id) as EvfSamPredictor.from_pretrained
-        does; SAM ViT checkpoints are refused before their weights are read.
+        does, backends included (graph backends: the track graphs too); SAM ViT checkpoints
+        are refused before their weights are read.
         """
         directory = resolve_checkpoint(name_or_path)
         forced = get_variant(variant) if variant else None
         if read_config(directory, forced.sam_type if forced else None).sam_type != 'sam2':
             raise VariantError(_NO_SAM2)
+        graphs = dict(backend=backend, onnx_dir=onnx_dir, engine_cache_dir=engine_cache_dir)
         predictor = EvfSamPredictor.from_pretrained(
-            name_or_path, device=device, dtype=dtype, variant=variant, cuda_graphs=False
+            name_or_path, device=device, dtype=dtype, variant=variant, cuda_graphs=False, **graphs
         )
         return cls(predictor, settings)
 
@@ -223,14 +228,15 @@ class EvfSamTracker(ClickCorrection):
             return done
 
     def _run(
-        self, rgb: np.ndarray, frame: VideoFrame, to_ground: list[_Target], to_track: list[_Target]
+        self, rgb: np.ndarray, frame: AnyFrame, to_ground: list[_Target], to_track: list[_Target]
     ) -> dict[int, tuple[StepOutput, int, dict[str, float]]]:
         """Model work of one frame, no state changes: {id(target): (output, row, timings)}."""
         done: dict[int, tuple[StepOutput, int, dict[str, float]]] = {}
         if to_ground:
             watch = Stopwatch(self._predictor.device)
             with watch.stage('beit3'):
-                text = text_features(self._predictor, rgb, [t.token_ids for t in to_ground])
+                ids = [t.token_ids for t in to_ground]
+                text = text_features(self._predictor, self._text, rgb, ids)
             with watch.stage('decoder'):
                 out = self._runner.ground(frame, text)
             done.update(

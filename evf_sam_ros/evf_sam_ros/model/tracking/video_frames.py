@@ -11,7 +11,8 @@ and std in float32. The BEiT-3 input of the grounding frame is the image mode's
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,15 +45,16 @@ def sam2_video_pixels(
     return ((x - mean) / std).unsqueeze(0)
 
 
-def text_features(predictor: Any, rgb: np.ndarray, token_ids: Sequence[list[int]]) -> torch.Tensor:
+def text_features(
+    predictor: Any, text: Callable, rgb: np.ndarray, token_ids: Sequence[list[int]]
+) -> torch.Tensor:
     """BEiT-3 on a grounding frame (HxWx3 uint8 RGB) for each prompt's token ids, with the
-    predictor's model, regime, device and dtype: Bx1xC (the frame's pixels made once).
+    predictor's regime, device and dtype and its backend's ``text`` call (pixels, ids 1xL,
+    None) -> 1x1xC (graph_video.video_runner): Bx1xC (the frame's pixels made once).
     """
-    model, device = predictor.model, predictor.device
+    device = predictor.device
     pixels = preprocess.beit3_pixels(
-        rgb, model.cfg.beit3.img_size, predictor.regime.beit3_antialias, device
+        rgb, predictor.cfg.beit3.img_size, predictor.regime.beit3_antialias, device
     )
     pixels = pixels.to(predictor.dtype)
-    return torch.cat(
-        [model.text_embedding(pixels, torch.tensor([ids], device=device)) for ids in token_ids]
-    )
+    return torch.cat([text(pixels, torch.tensor([ids], device=device), None) for ids in token_ids])
