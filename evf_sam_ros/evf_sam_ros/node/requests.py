@@ -138,13 +138,17 @@ class GoalRegistry:
         with self._lock:
             return [g.prompt for g in self._goals.values()]
 
-    def feed(self, segmentations: dict[str, Any]) -> None:
-        """Give each goal the Segmentation of its prompt on the frame just processed."""
+    def feed(
+        self, segmentations: dict[str, Any], grasps: Optional[dict[str, list]] = None
+    ) -> None:
+        """Give each goal the Segmentation of its prompt on the frame just processed, and its
+        grasp candidates (evf_sam_msgs/GraspCandidate lists by prompt).
+        """
         with self._lock:
             goals = list(self._goals.values())
         for goal in goals:
             if goal.prompt in segmentations:
-                goal.add(segmentations[goal.prompt])
+                goal.add(segmentations[goal.prompt], (grasps or {}).get(goal.prompt, ()))
 
     def fail_all(self, reason: str) -> None:
         """End every goal in progress at once (node deactivated or cleaned up)."""
@@ -227,4 +231,5 @@ class FindTargetAction:
         )
         if tracker.best is not None:
             result.best = tracker.best
+            result.grasps = tracker.best_grasps
         return result

@@ -182,21 +182,21 @@ def _mixed_pixels(depth: np.ndarray, step_u: float, step_v: float) -> np.ndarray
     return mixed & np.isfinite(depth)
 
 
-def _large_parts(keep: np.ndarray, min_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the kept pixels (row-major) in parts of at least ``min_fraction`` of the
-    largest part's size, and each one's part number (0 the largest, then by size).
+def _large_parts(keep: np.ndarray, min_fraction: float) -> tuple[np.ndarray | None, np.ndarray]:
+    """Which kept pixels (in row-major order) lie in parts of at least ``min_fraction`` of
+    the largest part's size (None: all of them), and each chosen one's part number (0 the
+    largest, then by size).
     """
-    index = np.flatnonzero(keep)
     labels, count = label_regions(keep)
     if count <= 1:
-        return index, np.zeros(index.size, dtype=np.int32)
+        return None, np.zeros(labels.size, dtype=np.int32)
     sizes = np.bincount(labels, minlength=count)
     order = np.argsort(-sizes, kind='stable')
     rank = np.empty(count, dtype=np.int32)
     rank[order] = np.arange(count, dtype=np.int32)
     large = sizes >= min_fraction * sizes.max()
-    chosen = large[labels]
-    return index[chosen], rank[labels[chosen]]
+    chosen = None if large.all() else large[labels]
+    return chosen, rank[labels if chosen is None else labels[chosen]]
 
 
 def _gate(z: np.ndarray, median_m: float, flt: SurfaceFilter) -> np.ndarray:
@@ -255,13 +255,10 @@ def target_surface(
     step_u, step_v = flt.step_m(median_m, intr.fx), flt.step_m(median_m, intr.fy)
     keep &= ~_mixed_pixels(crop, step_u, step_v)
     keep &= ~depth_breaks(np.where(keep, crop, np.float32(np.nan)), max(step_u, step_v))
-    index, part = _large_parts(keep, flt.min_part_fraction)
-    z = (
-        crop.reshape(-1)[index]
-        if crop.flags.c_contiguous
-        else crop[np.divmod(index, crop.shape[1])]
-    )
-    z = z.astype(np.float32, copy=False)
+    chosen, part = _large_parts(keep, flt.min_part_fraction)
+    index, z = np.flatnonzero(keep), crop[keep].astype(np.float32, copy=False)
+    if chosen is not None:
+        index, z = index[chosen], z[chosen]
     surface = Surface(index, z, (cols.start, rows.start), crop.shape[1], part)
     if z.size:
         inside = _gate(z, median_m, flt)

@@ -193,7 +193,7 @@ def estimate_target(
         settings.support_max_gap_m,
     )
     if support is not None:  # points on the support are the table, not the target
-        above = support.height(surface.points(intrinsics)) > tolerance
+        above = support.pixel_heights(surface, intrinsics) > tolerance
         if not above.all():
             surface = surface.select(above)
             sample = surface.points(intrinsics, BOX_SAMPLE_POINTS)

@@ -25,7 +25,7 @@ from evf_sam_ros.target3d.geometry import CameraIntrinsics, deproject_pixels
 #: The surface is thinned to about this many grid points along its longer side.
 _GRID = 96
 #: At most this many full patches get a plane (evenly spaced over the surface).
-_MAX_PATCHES = 512
+_MAX_PATCHES = 256
 
 
 @dataclass(frozen=True)
@@ -48,18 +48,25 @@ class Patches:
         return int(self.rms.size)
 
 
-def _grid(surface: Surface, step: int) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """(valid HxW bool, zeroed points HxWx3 float64, (grid rows, grid columns, which surface
-    pixels are on the grid)) of the surface thinned by ``step`` pixels.
+def _grid(surface: Surface, step: int, intr: CameraIntrinsics) -> tuple:
+    """(valid HxW bool, points HxWx3 float64 (0 where not valid), parts HxW int32) of the
+    surface's pixels on every ``step``-th row and column of its window.
     """
-    rows, cols = np.divmod(surface.index, surface.stride)
-    on_grid = (rows % step == 0) & (cols % step == 0)
-    r, c = rows[on_grid] // step, cols[on_grid] // step
-    shape = (int(r.max()) + 1, int(c.max()) + 1) if r.size else (0, 0)
-    valid = np.zeros(shape, dtype=bool)
-    points = np.zeros(shape + (3,), dtype=np.float64)
-    valid[r, c] = True
-    return valid, points, (r, c, on_grid)
+    rows = int(surface.index.max()) // surface.stride + 1
+    dense = np.full(rows * surface.stride, np.nan, dtype=np.float32)
+    dense[surface.index] = surface.z
+    z = dense.reshape(rows, surface.stride)[::step, ::step]
+    valid = np.isfinite(z)
+    v, u = np.nonzero(valid)
+    points = np.zeros(z.shape + (3,), dtype=np.float64)
+    u0, v0 = surface.origin
+    points[v, u] = deproject_pixels(u * step + u0, v * step + v0, z[v, u], intr)
+    parts = np.zeros(z.shape, dtype=np.int32)
+    if surface.part is not None and surface.part.size and surface.part.max() > 0:
+        labels = np.zeros(rows * surface.stride, dtype=np.int32)
+        labels[surface.index] = surface.part
+        parts = labels.reshape(rows, surface.stride)[::step, ::step]
+    return valid, points, parts
 
 
 def _window_sums(values: np.ndarray, half: int) -> np.ndarray:
@@ -85,12 +92,7 @@ def flat_patches(
     radius_px = radius_m * intr.fx / median_m
     longest = max(int(surface.index.max()) // surface.stride + 1, surface.stride)
     step = max(int(math.ceil(radius_px / 4.0)), int(math.ceil(longest / _GRID)), 1)
-    valid, grid, (r, c, on_grid) = _grid(surface, step)
-    u, v = surface.pixels(on_grid)
-    grid[r, c] = deproject_pixels(u, v, surface.z[on_grid], intr)
-    parts = np.zeros(valid.shape, dtype=np.int32)
-    if surface.part is not None:
-        parts[r, c] = surface.part[on_grid]
+    valid, grid, parts = _grid(surface, step, intr)
     half = max(1, int(math.ceil(radius_px / step)))
     if min(valid.shape) < 2 * half + 1:
         return empty

@@ -14,12 +14,14 @@ import numpy as np
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row, start, end) of each run of True, end exclusive, in row-major order."""
     height, width = mask.shape
-    padded = np.zeros((height, width + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    change = np.diff(padded, axis=1)
-    r_start, c_start = np.nonzero(change == 1)
-    _, c_end = np.nonzero(change == -1)
-    return r_start, c_start, c_end
+    padded = np.zeros((height, width + 1), dtype=bool)  # a False column ends every row
+    padded[:, :width] = mask
+    flat = padded.reshape(-1)
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1  # starts and ends alternate
+    if flat[0]:
+        change = np.concatenate([[0], change])
+    rows, starts = np.divmod(change[0::2], width + 1)
+    return rows, starts, change[1::2] - rows * (width + 1)
 
 
 def _join(pairs_a: np.ndarray, pairs_b: np.ndarray, count: int) -> np.ndarray:
@@ -43,6 +45,19 @@ def _join(pairs_a: np.ndarray, pairs_b: np.ndarray, count: int) -> np.ndarray:
     return dense
 
 
+def _one_region(rows: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bool:
+    """Whether the runs form one region for certain: one run per row, in consecutive rows,
+    each overlapping the one above (the common case of a compact mask; no labelling needed).
+    """
+    if rows.size == 1:
+        return True
+    return bool(
+        np.all(np.diff(rows) == 1)
+        and np.all(starts[1:] < ends[:-1])
+        and np.all(starts[:-1] < ends[1:])
+    )
+
+
 def label_regions(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """4-connected regions of ``mask``.
 
@@ -57,6 +72,8 @@ def label_regions(mask: np.ndarray) -> tuple[np.ndarray, int]:
     rows, starts, ends = _runs(mask)
     if rows.size == 0:
         return np.zeros(0, dtype=np.int32), 0
+    if _one_region(rows, starts, ends):
+        return np.zeros(int(np.sum(ends - starts)), dtype=np.int32), 1
     width = mask.shape[1] + 1
     key_start, key_end = rows * width + starts, rows * width + ends
     # Runs of the row above that overlap run b form one range of the sorted run list.

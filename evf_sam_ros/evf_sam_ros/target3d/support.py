@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evf_sam_ros.target3d.box3d import OrientedBox, dominant_plane
-from evf_sam_ros.target3d.cloud import evenly_spaced
+from evf_sam_ros.target3d.cloud import Surface, evenly_spaced
 from evf_sam_ros.target3d.geometry import CameraIntrinsics, deproject_pixels
 
 #: The band around the mask's box is this wide (metres at the target's depth), and starts
@@ -50,6 +50,17 @@ class SupportPlane:
         """(N,) signed distance in metres of Nx3 points above the plane."""
         return (np.asarray(points, dtype=np.float64) - self.point) @ self.normal
 
+    def pixel_heights(self, surface: Surface, intr: CameraIntrinsics) -> np.ndarray:
+        """(N,) float32 height in metres above the plane of each surface pixel (the same as
+        ``height`` of its deprojected point, without building the points).
+        """
+        u, v = surface.pixels()
+        n = self.normal.astype(np.float32)
+        ray = (u.astype(np.float32) - np.float32(intr.cx)) * (n[0] / np.float32(intr.fx))
+        ray += (v.astype(np.float32) - np.float32(intr.cy)) * (n[1] / np.float32(intr.fy))
+        ray += n[2]
+        return surface.z * ray - np.float32(self.point @ self.normal)
+
 
 def _band_points(
     mask: np.ndarray,
@@ -67,11 +78,10 @@ def _band_points(
     if r1 <= r0 or c1 <= c0:
         return np.zeros((0, 3))
     crop = depth_m[r0:r1, c0:c1]
-    rows, cols = np.mgrid[r0:r1, c0:c1]
-    outside = (
-        (cols < x0 - _BAND_GAP_PX) | (cols >= x1 + _BAND_GAP_PX) | (rows >= y1 + _BAND_GAP_PX)
-    )
-    keep = outside & ~mask[r0:r1, c0:c1] & np.isfinite(crop)
+    cols = np.arange(c0, c1)
+    beside = (cols < x0 - _BAND_GAP_PX) | (cols >= x1 + _BAND_GAP_PX)
+    below = np.arange(r0, r1) >= y1 + _BAND_GAP_PX
+    keep = (below[:, None] | beside[None, :]) & ~mask[r0:r1, c0:c1] & np.isfinite(crop)
     index = np.flatnonzero(keep)
     index = index[evenly_spaced(index.size, _BAND_POINTS)]
     v, u = np.divmod(index, c1 - c0)
