@@ -28,23 +28,10 @@ import math
 
 import numpy as np
 
-from evf_sam_ros.model.masks import mask_bbox, mask_centroid
-from evf_sam_ros.model.results import SegmentationResult
 from evf_sam_ros.synthetic import depth_scenes, pick_scenes
 from evf_sam_ros.target3d.estimate import TargetSettings, estimate_target
 
-
-def _result(mask: np.ndarray) -> SegmentationResult:
-    return SegmentationResult(
-        'target',
-        mask,
-        np.zeros(mask.shape, np.float32),
-        0.9,
-        None,
-        mask_bbox(mask),
-        mask_centroid(mask),
-        int(mask.sum()),
-    )
+_result = pick_scenes.mask_result
 
 
 def _estimate(scene, mask, depth, settings=None):

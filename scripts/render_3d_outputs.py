@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 from evf_sam_ros.model.masks import mask_bbox, mask_centroid
 from evf_sam_ros.model.results import SegmentationResult
 from evf_sam_ros.synthetic import depth_scenes as ds
+from evf_sam_ros.synthetic.pick_scenes import Compound, mask_result
 from evf_sam_ros.target3d.estimate import TargetSettings, estimate_target
 from evf_sam_ros.target3d.geometry import CameraIntrinsics
 from evf_sam_ros.target3d.grasps import SUCTION
@@ -117,7 +118,6 @@ def _side_view() -> np.ndarray:
 
 def _pick_scenes() -> list[ds.Scene]:
     """A mug (body and handle) and a plate on a table, each scene with one as the target."""
-    from evf_sam_ros.synthetic.pick_scenes import Compound
 
     def cam(p):
         return (np.asarray(p, float) - EYE) @ WORLD_FROM_CAM
@@ -182,10 +182,7 @@ def pick_sheet(out: str) -> None:
     lines = []
     for scene, name, colour in zip(scenes, ('pick up the mug', 'the plate'), COLOURS):
         mask = ds.render(scene).mask
-        result = SegmentationResult(
-            name, mask, np.zeros(mask.shape, np.float32), 0.93, None,
-            mask_bbox(mask), mask_centroid(mask), int(mask.sum()),
-        )  # fmt: skip
+        result = mask_result(mask, name, 0.93)
         settings = TargetSettings()
         est = estimate_target(result, settings, rendered.depth_m, intr, rendered.rgb)
         picked = pick_target(est, mask, intr, settings, PickSettings())

@@ -12,8 +12,6 @@ import math
 import numpy as np
 import pytest
 
-from evf_sam_ros.model.masks import mask_bbox, mask_centroid
-from evf_sam_ros.model.results import SegmentationResult
 from evf_sam_ros.synthetic import depth_scenes, pick_scenes
 from evf_sam_ros.target3d.box_frame import label_axes
 from evf_sam_ros.target3d.cloud import SurfaceFilter
@@ -25,21 +23,10 @@ ELEVATIONS = range(30, 61, 5)
 EVEN_BOX = dict(yaw_deg=0.0, size=(0.16, 0.10, 0.10))
 
 
-def _result(mask):
-    return SegmentationResult(
-        'target',
-        mask,
-        np.zeros(mask.shape, np.float32),
-        0.9,
-        None,
-        mask_bbox(mask),
-        mask_centroid(mask),
-        int(mask.sum()),
-    )
-
-
 def _estimate(scene, mask, depth, **settings):
-    return estimate_target(_result(mask), TargetSettings(**settings), depth, scene.intrinsics)
+    return estimate_target(
+        pick_scenes.mask_result(mask), TargetSettings(**settings), depth, scene.intrinsics
+    )
 
 
 def _box_angle_deg(a, b):
@@ -113,7 +100,11 @@ def test_mixed_pixel_next_to_a_stereo_shadow_is_dropped():
     depth = pick_scenes.sensor_depth(rendered.depth_m, shadow_px=3)
     assert np.isnan(depth).sum() > np.isnan(rendered.depth_m).sum() + 100  # the shadow
     est = estimate_target(
-        _result(rendered.mask), TargetSettings(), depth, scene.intrinsics, rendered.rgb
+        pick_scenes.mask_result(rendered.mask),
+        TargetSettings(),
+        depth,
+        scene.intrinsics,
+        rendered.rgb,
     )
     distance = scene.target.distance(est.cloud.points.astype(np.float64))
     assert distance.max() <= 0.003, f'worst cloud point {1000 * distance.max():.1f} mm off'

@@ -11,8 +11,6 @@ import math
 import numpy as np
 import pytest
 
-from evf_sam_ros.model.masks import mask_bbox, mask_centroid
-from evf_sam_ros.model.results import SegmentationResult
 from evf_sam_ros.synthetic import depth_scenes, pick_scenes
 from evf_sam_ros.target3d.estimate import TargetSettings, estimate_target
 from evf_sam_ros.target3d.grasps import PARALLEL_JAW, SUCTION, GripperSettings
@@ -36,10 +34,7 @@ def scenes():
 
 def _pick(scene, rendered, encoding='32FC1', pick=PickSettings(), seed=0):
     mask = rendered.mask
-    result = SegmentationResult(
-        'target', mask, np.zeros(mask.shape, np.float32), 0.9, None,
-        mask_bbox(mask), mask_centroid(mask), int(mask.sum()),
-    )  # fmt: skip
+    result = pick_scenes.mask_result(mask)
     depth = pick_scenes.sensor_depth(rendered.depth_m, 0.002, seed, encoding)
     settings = TargetSettings()
     est = estimate_target(result, settings, depth, scene.intrinsics)
@@ -179,10 +174,7 @@ def test_box_against_a_wall(scenes):
 def test_no_depth_means_mask_instances_only(scenes):
     scene, rendered = scenes['cans']
     mask = rendered.mask
-    result = SegmentationResult(
-        'target', mask, np.zeros(mask.shape, np.float32), 0.9, None,
-        mask_bbox(mask), mask_centroid(mask), int(mask.sum()),
-    )  # fmt: skip
+    result = pick_scenes.mask_result(mask)
     est = estimate_target(result, TargetSettings())
     picked = pick_target(est, mask, None, TargetSettings(), PickSettings())
     assert picked.grasps == [] and picked.place is None

@@ -19,7 +19,8 @@ from typing import Sequence
 import numpy as np
 
 from evf_sam_ros.codecs.depth import depth_array_to_metres
-from evf_sam_ros.model.masks import erode_mask
+from evf_sam_ros.model.masks import erode_mask, mask_bbox, mask_centroid
+from evf_sam_ros.model.results import SegmentationResult
 from evf_sam_ros.synthetic.depth_scenes import (
     HD_INTRINSICS,
     TABLE_LOOK,
@@ -136,6 +137,19 @@ def box_against_wall(size: Sequence[float] = (0.16, 0.10, 0.12)) -> Scene:
         camera.point([0.0, size[1] / 2, 0.0]), camera.vector([0.0, -1.0, 0.0]), (200, 200, 190)
     )
     return _on_table(camera, box, (wall,), top_centre=camera.point([0.0, 0.0, size[2]]))
+
+
+def mask_result(
+    mask: np.ndarray, prompt: str = 'target', score: float = 0.9
+) -> SegmentationResult:
+    """A segmentation result whose mask is ``mask`` (HxW bool): a scene's ground truth as
+    the segmenter's answer.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    return SegmentationResult(
+        prompt, mask, np.zeros(mask.shape, np.float32), score, None,
+        mask_bbox(mask), mask_centroid(mask), int(mask.sum()),
+    )  # fmt: skip
 
 
 def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
