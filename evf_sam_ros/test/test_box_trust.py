@@ -167,3 +167,18 @@ def test_regions_are_four_connected_and_breaks_are_the_far_side():
     depth[0, 0] = np.nan
     breaks = depth_breaks(depth, 0.05)
     assert breaks[:, 2].all() and not breaks[:, [0, 1, 3]].any()
+
+
+def test_support_names_z_and_the_previous_pose_names_x():
+    """Up decides z even when the reference disagrees; the reference then decides x."""
+    rotation, size = np.eye(3), np.array([0.1, 0.2, 0.3])
+    centre = np.array([0.0, 1.0, 1.0])
+    up = np.array([0.0, -1.0, 0.0])
+    named, sizes = label_axes(rotation, size, centre, up=up)
+    assert np.allclose(named[:, 2], [0, -1, 0]) and np.allclose(named[:, 0], [0, 0, 1])
+    assert sizes == pytest.approx([0.3, 0.1, 0.2])  # x the longer side without a reference
+    reference = np.diag([-1.0, 1.0, -1.0])  # z along the line of sight, x = -x
+    assert np.linalg.det(reference) == pytest.approx(1.0)
+    named, sizes = label_axes(rotation, size, centre, up=up, reference=reference)
+    assert np.allclose(named[:, 2], [0, -1, 0]) and np.allclose(named[:, 0], [-1, 0, 0])
+    assert sizes == pytest.approx([0.1, 0.3, 0.2])

@@ -7,11 +7,12 @@ between frames of a static object.  The most visible face (``box3d``'s dominant 
 changes with the noise seed where two faces show equally (a box seen from about 45
 degrees), so ``label_axes`` names them, in this order of preference:
 
-1. ``reference`` (the same target's box on the previous frame, track mode): the naming
-   and signs closest to it, so the pose follows the object;
-2. ``up`` (the support plane's normal, ``support.py``): z is the axis nearest to up (the
-   top face's normal of an object standing on a table), x the longer of the other two;
-3. neither: z is the dominant face's normal, x the longer of the other two (as before).
+1. z: with ``up`` (the support plane's normal, ``support.py``) the axis nearest to up
+   (the top face's normal of an object standing on a table); else with ``reference`` (the
+   same target's box on the previous frame) the axis nearest to its z; else the dominant
+   face's normal (as before);
+2. x: with ``reference`` the remaining axis (and sign) nearest to its x, so the pose
+   follows the object; else the longer of the other two.
 
 z always points towards the camera (z . centre < 0); x points right in the image where the
 reference does not decide (+x of the optical frame; if perpendicular to it, down, then
@@ -85,7 +86,11 @@ def label_axes(
             target's previous box, or None.
     """
     if reference is not None:
-        best = max(_candidates(rotation, centre), key=lambda c: np.trace(reference.T @ c[0]))
+        candidates = list(_candidates(rotation, centre))
+        if up is not None:
+            k = int(np.argmax(np.abs(up @ rotation)))
+            candidates = [c for c in candidates if c[1][2] == k]
+        best = max(candidates, key=lambda c: np.trace(reference.T @ c[0]))
         return best[0], size[list(best[1])]
     k = 2 if up is None else int(np.argmax(np.abs(up @ rotation)))
     others = [i for i in range(3) if i != k]
