@@ -179,3 +179,12 @@ def test_no_depth_means_mask_instances_only(scenes):
     picked = pick_target(est, mask, None, TargetSettings(), PickSettings())
     assert picked.grasps == [] and picked.place is None
     assert len(picked.instances) == 2 and all(i.point is None for i in picked.instances)
+
+
+def test_a_sheet_flat_on_the_table_keeps_its_box():
+    """A target in its support's plane is not cut away as table."""
+    scene = pick_scenes.box_seen_from(48, size=(0.297, 0.21, 0.001))
+    rendered = depth_scenes.render(scene)
+    est, _ = _pick(scene, rendered)
+    assert est.support is None and est.box is not None
+    assert est.box.size[:2] == pytest.approx([0.297, 0.21], rel=0.05)

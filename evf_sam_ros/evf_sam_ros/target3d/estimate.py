@@ -140,6 +140,9 @@ def is_found(result: SegmentationResult, settings: TargetSettings) -> bool:
 
 #: The box is fitted to at most this many surface points, evenly spaced over the surface.
 BOX_SAMPLE_POINTS = 2048
+#: With fewer of its points above the support plane than this fraction, a target lies in
+#: that plane (a sheet on a table, a poster on a wall): the plane is not its support.
+FLUSH_FRACTION = 0.2
 
 
 def estimate_target(
@@ -194,7 +197,9 @@ def estimate_target(
     )
     if support is not None:  # points on the support are the table, not the target
         above = support.pixel_heights(surface, intrinsics) > tolerance
-        if not above.all():
+        if np.count_nonzero(above) < FLUSH_FRACTION * len(surface):
+            support = None  # the target lies in the plane (a sheet, a poster): no support
+        elif not above.all():
             surface = surface.select(above)
             sample = surface.points(intrinsics, BOX_SAMPLE_POINTS)
     box = None
