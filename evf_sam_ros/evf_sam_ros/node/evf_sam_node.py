@@ -38,6 +38,7 @@ from evf_sam_ros.pipeline import (
     BAD_IMAGE,
     NO_PROMPT,
     ONE_SHOT,
+    BoxMemory,
     BufferedDepth,
     FrameMessages,
     FrameOutput,
@@ -53,6 +54,7 @@ from evf_sam_ros.pipeline import (
 )
 from evf_sam_ros.pipeline.drawing import draw_result
 from evf_sam_ros.pipeline.messages import without_mask
+from evf_sam_ros.pipeline.pick_messages import grasp_msgs
 from evf_sam_ros.pipeline.track import TrackSegmenter
 
 
@@ -77,6 +79,7 @@ class EvfSamNode(LifecycleNode):
         self.targets = TargetList(self.validate_prompt)
         self.segmenter: Optional[Segmenter] = None
         self.outputs = FrameMessages()
+        self.box_memory = BoxMemory()
         self.goals = GoalRegistry()
         self.lock = threading.Lock()
         self.active = False
@@ -374,9 +377,12 @@ class EvfSamNode(LifecycleNode):
             self.pending.settle(future, result=out.targets[0].messages.segmentation)
 
     # ---- the worker's side -----------------------------------------------------------
-    def _run(self, source: SourceImage, targets: list[NamedTarget]) -> FrameOutput:
+    def _run(
+        self, source: SourceImage, targets: list[NamedTarget], remember: bool = False
+    ) -> FrameOutput:
         """The shared frame pipeline with this node's model, depth and settings; its
-        problems are counted and warned (throttled).
+        problems are counted and warned (throttled). ``remember``: the frame of the targets
+        (their boxes name the next frame's axes).
         """
         s = self.settings
         depth = None
@@ -398,6 +404,8 @@ class EvfSamNode(LifecycleNode):
             depth,
             s.target_settings(),
             with_cloud=self.io.has_subscribers('target_cloud'),
+            pick=s.pick_settings(),
+            memory=self.box_memory if remember else None,
         )
         for problem in out.problems:
             self.warnings.warn(*problem)
@@ -409,7 +417,7 @@ class EvfSamNode(LifecycleNode):
         goals = [
             NamedTarget(ONE_SHOT, p) for p in dict.fromkeys(self.goals.prompts()) if p not in named
         ]  # a goal on a target's prompt reads that target's result
-        out = self._run(source, targets + goals)
+        out = self._run(source, targets + goals, remember=True)
         if out.status == NO_PROMPT:
             self.count('frames_skipped_no_prompt')
             return
@@ -421,7 +429,8 @@ class EvfSamNode(LifecycleNode):
         if targets:
             self._publish(out.targets[: len(targets)], out.rgb)
         self.goals.feed(
-            {t.prompt: without_mask(t.messages.segmentation) for t in reversed(out.targets)}
+            {t.prompt: without_mask(t.messages.segmentation) for t in reversed(out.targets)},
+            {t.prompt: grasp_msgs(t.pick, t.target.id) for t in reversed(out.targets)},
         )
         self.overhead_ms.add((time.monotonic() - source.received_monotonic - out.model_s) * 1e3)
 
@@ -431,8 +440,9 @@ class EvfSamNode(LifecycleNode):
         """
         if not self.active or self.closing:
             return
+        subscribed = self.io.has_subscribers
         for role, msg in self.outputs.build(
-            outputs, self.io.has_subscribers('target_cloud'), self.io.has_subscribers('markers')
+            outputs, subscribed('target_cloud'), subscribed('markers'), subscribed('grasps')
         ):
             self.io.publish(role, msg)
         target = outputs[0]

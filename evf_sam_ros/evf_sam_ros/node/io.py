@@ -40,7 +40,12 @@ class NodeIO:
         from std_msgs.msg import String
         from visualization_msgs.msg import MarkerArray
 
-        from evf_sam_msgs.msg import Segmentation, SegmentationArray, TargetArray
+        from evf_sam_msgs.msg import (
+            GraspCandidateArray,
+            Segmentation,
+            SegmentationArray,
+            TargetArray,
+        )
 
         node = self.node
         for name, msg_type in (
@@ -52,6 +57,7 @@ class NodeIO:
             ('target_pose', PoseStamped),
             ('target_cloud', PointCloud2),
             ('markers', MarkerArray),
+            ('grasps', GraspCandidateArray),
         ):
             self._pubs[name] = node.create_lifecycle_publisher(
                 msg_type, name, OUTPUT_HISTORY_DEPTH

@@ -28,16 +28,16 @@ def grasp_candidate_msg(grasp: Grasp, target_id: int) -> Any:
     return msg
 
 
+def grasp_msgs(pick: PickTarget | None, target_id: int) -> list[Any]:
+    """evf_sam_msgs/GraspCandidate list of a target's grasps, best first (empty for None)."""
+    return [] if pick is None else [grasp_candidate_msg(g, target_id) for g in pick.grasps]
+
+
 def grasp_array_msg(header: Any, targets: Iterable[tuple[int, PickTarget | None]]) -> Any:
     """evf_sam_msgs/GraspCandidateArray of every (target_id, pick outputs) pair, in order."""
     from evf_sam_msgs.msg import GraspCandidateArray
 
-    candidates = [
-        grasp_candidate_msg(g, target_id)
-        for target_id, pick in targets
-        if pick is not None
-        for g in pick.grasps
-    ]
+    candidates = [c for target_id, pick in targets for c in grasp_msgs(pick, target_id)]
     return GraspCandidateArray(header=header, candidates=candidates)
 
 

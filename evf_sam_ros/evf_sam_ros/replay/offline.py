@@ -50,13 +50,13 @@ class OfflineSegmenter:
         prompts: Sequence[str] = (),
         max_prompt_chars: int = 4096,
         tracker_settings: Optional[Any] = None,
-        pick: Optional[PickSettings] = None,
+        pick: Optional[PickSettings] = PickSettings(),
     ):
         """tracker_settings: a model.TrackerSettings for track mode (None: segment mode).
-        pick: the gripper and place settings of the grasps and place surfaces (the node's).
+        pick: the gripper and place settings of grasps and place surfaces (the node's
+        ``pick_settings()``; None: none computed, as with the node's pick_outputs off).
         """
-        self.predictor, self.settings = predictor, settings
-        self.pick = pick if pick is not None else PickSettings()
+        self.predictor, self.settings, self.pick = predictor, settings, pick
         self.memory = BoxMemory()
         self.max_prompt_chars = max_prompt_chars
         self.targets = TargetList(self.validate_prompt)
