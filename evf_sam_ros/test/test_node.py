@@ -350,13 +350,18 @@ def test_3d_outputs_cloud_pose_and_markers(ros_client, topics):
     ours = [m for m in array.markers if m.ns == f'target/{seg.target_id}']
     assert [m.type for m in ours[:3]] == [Marker.CUBE, Marker.SPHERE, Marker.TEXT_VIEW_FACING]
     assert all(m.action == Marker.ADD for m in ours[:3]) and 'the blue box' in ours[2].text
-    # a flat wall facing the camera: a suction candidate on it, no place surface (not up)
+    # a flat wall facing the camera: every candidate on it, no place surface (not up)
     offer = wait_for(lambda: next((g for g in grasps if g.header.stamp.sec == stamp), None))
-    [cup] = [g for g in offer.candidates if g.kind == GraspCandidate.SUCTION]
-    assert cup.target_id == seg.target_id and cup.pose.position.z == pytest.approx(1.5, abs=1e-3)
-    assert not seg.place_valid and len(seg.instances) == 0
-    arrow = next(m for m in ours if m.id == GRASP_FIRST_ID)
-    assert arrow.type == Marker.ARROW and arrow.points[1].z == pytest.approx(1.5, abs=1e-3)
+    assert offer.header.frame_id == 'cam_optical' and not seg.place_valid
+    for candidate in offer.candidates:
+        assert candidate.target_id == seg.target_id
+        assert candidate.pose.position.z == pytest.approx(1.5, abs=1e-3)
+        assert candidate.kind in (GraspCandidate.PARALLEL_JAW, GraspCandidate.SUCTION)
+    arrows = [m for m in ours if m.id == GRASP_FIRST_ID and m.action == Marker.ADD]
+    assert len(arrows) == min(len(offer.candidates), 1)
+    assert all(
+        a.type == Marker.ARROW and a.points[1].z == pytest.approx(1.5, abs=1e-3) for a in arrows
+    )
     before = len(markers)
     assert c.call(
         RemoveTarget, f'{NODE}/remove_target', RemoveTarget.Request(target_id=seg.target_id)
