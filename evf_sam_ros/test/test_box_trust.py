@@ -182,3 +182,22 @@ def test_support_names_z_and_the_previous_pose_names_x():
     named, sizes = label_axes(rotation, size, centre, up=up, reference=reference)
     assert np.allclose(named[:, 2], [0, -1, 0]) and np.allclose(named[:, 0], [-1, 0, 0])
     assert sizes == pytest.approx([0.1, 0.3, 0.2])
+
+
+def test_box_memory_follows_persistent_targets_only():
+    from evf_sam_ros.pipeline import BoxMemory, NamedTarget, TargetOutput
+    from evf_sam_ros.target3d.box3d import OrientedBox
+    from evf_sam_ros.target3d.estimate import TargetEstimate
+
+    def output(target_id, rotation):
+        box = OrientedBox(np.zeros(3), rotation, np.ones(3), 10)
+        estimate = TargetEstimate(True, (0.0, 0.0, 1.0), None, 10, box)
+        return TargetOutput(NamedTarget(target_id, 'a box'), None, estimate, None)
+
+    memory, turned = BoxMemory(), np.diag([-1.0, -1.0, 1.0])
+    memory.update([output(3, np.eye(3)), output(-1, turned)])  # -1: a one-shot request
+    assert np.array_equal(memory.get(3), np.eye(3)) and memory.get(-1) is None
+    memory.update([output(3, turned)])
+    assert np.array_equal(memory.get(3), turned)
+    memory.update([output(4, np.eye(3))])  # target 3 removed
+    assert memory.get(3) is None and memory.get(4) is not None
