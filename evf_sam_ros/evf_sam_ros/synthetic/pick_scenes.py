@@ -172,12 +172,25 @@ def _stereo_shadow(depth: np.ndarray, width_px: int, step_m: float = 0.02) -> np
     return out
 
 
+def _holes(depth: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Depth with ``count`` discs of no reading in the middle half of the image."""
+    rng = np.random.default_rng(seed + 1)
+    height, width = depth.shape
+    rows, cols = np.ogrid[0:height, 0:width]
+    out = depth.copy()
+    for _ in range(count):
+        u, v = rng.integers(width // 4, 3 * width // 4), rng.integers(height // 4, 3 * height // 4)
+        out[(cols - u) ** 2 + (rows - v) ** 2 <= rng.uniform(2, 8) ** 2] = np.nan
+    return out
+
+
 def sensor_depth(
     depth_m: np.ndarray,
     noise_at_1m: float = 0.0,
     seed: int = 0,
     encoding: str = '32FC1',
     shadow_px: int = 0,
+    holes: int = 0,
 ) -> np.ndarray:
     """What a stereo depth camera sends for a rendered depth, read back in metres.
 
@@ -185,7 +198,8 @@ def sensor_depth(
         depth_m: HxW float32 metres (NaN = no reading). noise_at_1m: standard deviation in
             metres of the depth noise at 1 m; it grows with depth squared (stereo).
         seed: noise seed. encoding: '32FC1' (metres) or '16UC1' (millimetres, 0 = none).
-        shadow_px: width of the stereo shadow left of near edges (0: none).
+        shadow_px: width of the stereo shadow left of near edges (0: none). holes: discs
+            of no reading (radius 2-8 px, seeded by ``seed``) over the image's middle half.
 
     Returns:
         HxW float32 metres, NaN = no reading (through ``codecs.depth.depth_array_to_metres``).
@@ -196,6 +210,8 @@ def sensor_depth(
         depth = depth + noise * noise_at_1m * depth * depth
     if shadow_px:
         depth = _stereo_shadow(depth, shadow_px)
+    if holes:
+        depth = _holes(depth, holes, seed)
     if encoding == '16UC1':
         raw = np.where(np.isfinite(depth), np.rint(depth * 1000.0), 0).astype(np.uint16)
     else:
