@@ -14,7 +14,13 @@ median of the repeats) and of wall time (min), single thread, after a warm-up:
   PointCloud2      messages.point_cloud2_msg of that cloud (only while subscribed)
   pose + markers   messages.pose_stamped_msg + markers.target_markers (only while subscribed)
   added, all on    everything above except "point only": the issue's budget is 2 ms
-The same with cloud_voxel_size = 5 mm is reported as "+ cloud (5 mm voxels)".
+  + pick           issue 16: target3d.pick.pick_target (grasp candidates, place surface,
+                   instances) after estimate_target
+  pick messages    pipeline.pick_messages (GraspCandidateArray, the Segmentation's place and
+                   instance fields) + markers.pick_markers (only while subscribed)
+  issue 16, all on "+ pick" + "pick messages": the issue's budget is 3 ms
+The same with cloud_voxel_size = 5 mm is reported as "+ cloud (5 mm voxels)".  The "+ box"
+column includes issue 16's surface work (depth breaks, support plane, denoised extents).
 """
 
 from __future__ import annotations
@@ -31,9 +37,10 @@ import numpy as np
 
 from evf_sam_ros.model.masks import mask_bbox, mask_centroid
 from evf_sam_ros.model.results import SegmentationResult
-from evf_sam_ros.synthetic import depth_scenes
+from evf_sam_ros.synthetic import depth_scenes, pick_scenes
 from evf_sam_ros.target3d.estimate import TargetSettings, estimate_target
 from evf_sam_ros.target3d.geometry import target_point
+from evf_sam_ros.target3d.pick import PickSettings, pick_target
 
 STATS = ('cpu min', 'cpu median', 'wall min')
 
@@ -57,8 +64,10 @@ def _timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float, float]:
 def _scene_rows(name: str, scene: Any, repeats: int) -> dict[str, Any]:
     from std_msgs.msg import Header
 
-    from evf_sam_ros.pipeline.markers import target_markers
+    from evf_sam_msgs.msg import Segmentation
+    from evf_sam_ros.pipeline.markers import pick_markers, target_markers
     from evf_sam_ros.pipeline.messages import point_cloud2_msg, pose_stamped_msg
+    from evf_sam_ros.pipeline.pick_messages import fill_pick, grasp_array_msg
 
     rendered = depth_scenes.render(scene)
     mask, depth, rgb, intr = rendered.mask, rendered.depth_m, rendered.rgb, scene.intrinsics
@@ -75,6 +84,8 @@ def _scene_rows(name: str, scene: Any, repeats: int) -> dict[str, Any]:
     settings, voxel = TargetSettings(), TargetSettings(cloud_voxel_size=0.005)
     full = estimate_target(result, settings, depth, intr, rgb)
     header = Header(frame_id='camera_color_optical_frame')
+    pick = PickSettings()
+    picked = pick_target(full, mask, intr, settings, pick)
     times = {
         'point': _timed(
             lambda: target_point(
@@ -99,12 +110,23 @@ def _scene_rows(name: str, scene: Any, repeats: int) -> dict[str, Any]:
             ),
             repeats,
         ),
+        'pick': _timed(lambda: pick_target(full, mask, intr, settings, pick), repeats),
+        'pick msgs': _timed(
+            lambda: (
+                grasp_array_msg(header, [(0, picked)]),
+                fill_pick(Segmentation(), picked),
+                pick_markers(header, 0, picked),
+            ),
+            repeats,
+        ),
     }
     row: dict[str, Any] = {
         'scene': name,
         'mask_pixels': int(mask.sum()),
         'surface_points': full.cloud_points,
         'cloud_points': len(full.cloud),
+        'grasps': len(picked.grasps),
+        'instances': len(picked.instances),
     }
     for i, stat in enumerate(STATS):
         t = {k: v[i] for k, v in times.items()}
@@ -116,6 +138,9 @@ def _scene_rows(name: str, scene: Any, repeats: int) -> dict[str, Any]:
             'PointCloud2': t['pc2'],
             'pose + markers': t['markers'],
             'added, all on': t['cloud'] - t['point'] + t['pc2'] + t['markers'],
+            '+ pick': t['pick'],
+            'pick messages': t['pick msgs'],
+            'issue 16, all on': t['pick'] + t['pick msgs'],
         }
     return row
 
@@ -129,6 +154,9 @@ def main() -> None:
         'box_on_table': depth_scenes.box_on_table(),
         'can_on_table': depth_scenes.can_on_table(),
         'board_before_wall': depth_scenes.board_before_wall(),
+        'mug_on_table': pick_scenes.mug_on_table(),
+        'plate_on_table': pick_scenes.plate_on_table(),
+        'two_cans': pick_scenes.two_cans(),
     }
     rows = [_scene_rows(name, scene, args.repeats) for name, scene in scenes.items()]
     meta = {

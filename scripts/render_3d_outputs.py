@@ -1,6 +1,12 @@
 """Render docs/images/3d_outputs.png: what RViz would show of the 3D outputs (PIL only).
 
     python scripts/render_3d_outputs.py [--out docs/images/3d_outputs.png]
+    python scripts/render_3d_outputs.py --pick [--out docs/images/pick_and_place.png]
+
+With --pick: "pick up the mug" and "the plate" on a ray-cast table; the mug's grasp
+candidates (arrows along the approach ending at the grasp, the jaws' opening; the suction
+cup as a circle) and the plate's place surface (its extents and normal), from
+target3d.pick.pick_target, over the camera image.
 
 A ray-cast tabletop (evf_sam_ros.synthetic.depth_scenes) with two targets, a box and a can, each
 segmented by its ground-truth mask and run through targets.estimate_target. Left: the
@@ -21,8 +27,11 @@ from PIL import Image, ImageDraw, ImageFont
 from evf_sam_ros.model.masks import mask_bbox, mask_centroid
 from evf_sam_ros.model.results import SegmentationResult
 from evf_sam_ros.synthetic import depth_scenes as ds
+from evf_sam_ros.synthetic.pick_scenes import Compound, mask_result
 from evf_sam_ros.target3d.estimate import TargetSettings, estimate_target
 from evf_sam_ros.target3d.geometry import CameraIntrinsics
+from evf_sam_ros.target3d.grasps import SUCTION
+from evf_sam_ros.target3d.pick import PickSettings, pick_target
 
 COLOURS = ((30, 144, 255), (255, 160, 0))
 AXIS_COLOURS = ((230, 40, 40), (40, 200, 40), (60, 90, 255))
@@ -107,10 +116,107 @@ def _side_view() -> np.ndarray:
     return view
 
 
+def _pick_scenes() -> list[ds.Scene]:
+    """A mug (body and handle) and a plate on a table, each scene with one as the target."""
+
+    def cam(p):
+        return (np.asarray(p, float) - EYE) @ WORLD_FROM_CAM
+
+    up = np.array([0.0, 0.0, 1.0]) @ WORLD_FROM_CAM
+    body = ds.Cylinder(cam([-0.09, 0.02, 0.05]), up, 0.04, 0.10)
+    bars = (
+        ((-0.035, 0.02, 0.075), (0.03, 0.012, 0.01)),
+        ((-0.035, 0.02, 0.025), (0.03, 0.012, 0.01)),
+    )
+    bars += (((-0.025, 0.02, 0.05), (0.01, 0.012, 0.06)),)
+    handle = tuple(ds.Cuboid(cam(c), WORLD_FROM_CAM.T, np.asarray(s)) for c, s in bars)
+    mug = Compound((body,) + handle)
+    plate = ds.Cylinder(cam([0.10, 0.06, 0.01]), up, 0.11, 0.02, (235, 235, 230))
+    table = ds.Plane(cam([0, 0, 0]), up)
+    return [ds.Scene(mug, (plate, table)), ds.Scene(plate, (mug, table))]
+
+
+def _draw_pick(draw: ImageDraw.ImageDraw, intr: CameraIntrinsics, picked, colour, grasps) -> None:
+    """Grasp candidates (arrow, opening), or the place surface (outline, normal)."""
+    for grasp in picked.grasps[:3] if grasps else []:
+        x, z, p = grasp.rotation[:, 0], grasp.rotation[:, 2], grasp.position
+        start, end = _project(np.stack([p - 0.08 * z, p]), intr)
+        draw.line([tuple(start), tuple(end)], fill=colour, width=5)
+        draw.ellipse([end[0] - 5, end[1] - 5, end[0] + 5, end[1] + 5], fill=colour)
+        if grasp.kind == SUCTION:
+            ring = [
+                p + grasp.width / 2 * (np.cos(a) * x + np.sin(a) * grasp.rotation[:, 1])
+                for a in np.linspace(0, 2 * np.pi, 25)
+            ]
+            draw.line([tuple(q) for q in _project(np.array(ring), intr)], fill=colour, width=3)
+            continue
+        half, back = x * grasp.width / 2, z * 0.015
+        for side in (-1, 1):
+            a, b = _project(np.stack([p + side * half - back, p + side * half + back]), intr)
+            draw.line([tuple(a), tuple(b)], fill=(255, 255, 255), width=5)
+    if picked.place is not None and not grasps:
+        place = picked.place
+        corners = [
+            place.centre
+            + (
+                sx * place.size[0] * place.rotation[:, 0]
+                + sy * place.size[1] * place.rotation[:, 1]
+            )
+            / 2
+            for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1), (-1, -1))
+        ]
+        draw.line(
+            [tuple(q) for q in _project(np.array(corners), intr)], fill=(60, 220, 90), width=4
+        )
+        a, b = _project(np.stack([place.centre, place.centre + 0.06 * place.rotation[:, 2]]), intr)
+        draw.line([tuple(a), tuple(b)], fill=(60, 220, 90), width=5)
+
+
+def pick_sheet(out: str) -> None:
+    """docs/images/pick_and_place.png (see the module docstring)."""
+    scenes = _pick_scenes()
+    rendered = ds.render(scenes[0])
+    intr = scenes[0].intrinsics
+    image = Image.fromarray(rendered.rgb)
+    draw = ImageDraw.Draw(image)
+    lines = []
+    for scene, name, colour in zip(scenes, ('pick up the mug', 'the plate'), COLOURS):
+        mask = ds.render(scene).mask
+        result = mask_result(mask, name, 0.93)
+        settings = TargetSettings()
+        est = estimate_target(result, settings, rendered.depth_m, intr, rendered.rgb)
+        picked = pick_target(est, mask, intr, settings, PickSettings())
+        first = not lines
+        _draw_pick(draw, intr, picked, colour, first)
+        if first:
+            kinds = ', '.join(
+                f'{("parallel jaw", "suction")[g.kind]} {100 * g.width:.1f} cm ({g.score:.2f})'
+                for g in picked.grasps[:3]
+            )
+            lines.append(f'"{name}": grasps {kinds}')
+        else:
+            size = picked.place.size
+            lines.append(f'"{name}": place surface {100 * size[0]:.0f} x {100 * size[1]:.0f} cm')
+    for index, text in enumerate(lines):
+        draw.rectangle(
+            [14, 14 + 30 * index, 20 + 11 * len(text), 42 + 30 * index], fill=(24, 24, 24)
+        )
+        draw.text((20, 16 + 30 * index), text, fill=(255, 255, 255), font=FONT)
+    image = image.resize((image.size[0] * 3 // 4, image.size[1] * 3 // 4), Image.LANCZOS)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    image.save(out, optimize=True)
+    print(f'wrote {out}: ' + '; '.join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--out', default='docs/images/3d_outputs.png')
+    parser.add_argument('--out', default=None)
+    parser.add_argument('--pick', action='store_true', help='the pick-and-place picture')
     args = parser.parse_args()
+    if args.pick:
+        pick_sheet(args.out or 'docs/images/pick_and_place.png')
+        return
+    args.out = args.out or 'docs/images/3d_outputs.png'
     scenes = _scenes()
     rendered = ds.render(scenes[0])
     intr = scenes[0].intrinsics

@@ -2,20 +2,15 @@
 evf_sam_ros.target3d.box3d (box conventions, outliers, quaternions).
 """
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
 from evf_sam_ros.target3d.box3d import OrientedBox, fit_oriented_box
-from evf_sam_ros.target3d.cloud import (
-    Surface,
-    SurfaceFilter,
-    build_cloud,
-    evenly_spaced,
-    target_surface,
-    voxel_downsample,
-)
+from evf_sam_ros.target3d.cloud import Surface, SurfaceFilter, evenly_spaced, target_surface
+from evf_sam_ros.target3d.cloud_publish import build_cloud, voxel_downsample
 from evf_sam_ros.target3d.geometry import CameraIntrinsics
 from evf_sam_ros.target3d.rotations import quaternion_to_rotation, rotation_to_quaternion
 
@@ -82,10 +77,16 @@ def test_depth_gate_removes_background_seen_through_the_mask():
     mask, depth = _plane_scene()
     depth[10:14, 15:19] = 1.8  # a hole in the object shows a wall (16 px)
     depth[20:24, 25:29] = 1.03  # a bump on the object, within the 5 cm floor of the gate
-    surface = target_surface(mask, depth, INTR, 1.0, FILTER)
-    assert len(surface) == 384 and surface.z.max() == pytest.approx(1.03)
-    wide = SurfaceFilter(0.1, 20.0, 3.0, 1.0, 80.0)  # a 1 m gate lets the wall in
-    assert len(target_surface(mask, depth, INTR, 1.0, wide)) > 384
+    # Depth breaks cut both 16-pixel patches off as parts of their own; keep small parts
+    # here so that the gate alone decides.
+    keep_parts = dataclasses.replace(FILTER, min_part_fraction=0.01)
+    surface = target_surface(mask, depth, INTR, 1.0, keep_parts)
+    assert surface.z.max() == pytest.approx(1.03) and len(surface) >= 360
+    wide = dataclasses.replace(keep_parts, gate_min_m=1.0)  # a 1 m gate lets the wall in
+    walled = target_surface(mask, depth, INTR, 1.0, wide)
+    assert len(walled) > len(surface) and walled.z.max() == pytest.approx(1.8)
+    # With the default part size both are cut off (4 % of the surface each).
+    assert target_surface(mask, depth, INTR, 1.0, FILTER).z.max() == pytest.approx(1.0)
 
 
 def test_gate_widens_with_the_spread_of_the_target():

@@ -18,6 +18,7 @@ from evf_sam_ros.model.results import SegmentationResult
 from evf_sam_ros.pipeline.markers import (
     BOX_ID,
     LABEL_ID,
+    MARKER_IDS,
     MIN_BOX_EDGE_M,
     POINT_ID,
     delete_target_markers,
@@ -160,11 +161,14 @@ def test_markers_delete_what_a_target_lacks():
 
 def test_delete_target_markers():
     array = delete_target_markers(HEADER, 5)
-    assert [(m.ns, m.id, m.action) for m in array.markers] == [
+    assert [(m.ns, m.id, m.action) for m in array.markers][:3] == [
         ('target/5', BOX_ID, Marker.DELETE),
         ('target/5', POINT_ID, Marker.DELETE),
         ('target/5', LABEL_ID, Marker.DELETE),
     ]
+    # and the place surface and every grasp candidate's arrow and opening
+    assert [m.id for m in array.markers] == list(MARKER_IDS)
+    assert {m.action for m in array.markers} == {Marker.DELETE}
 
 
 def test_marker_color_is_checked():

@@ -313,12 +313,15 @@ def test_3d_outputs_cloud_pose_and_markers(ros_client, topics):
     from sensor_msgs.msg import PointCloud2
     from visualization_msgs.msg import Marker, MarkerArray
 
+    from evf_sam_msgs.msg import GraspCandidate, GraspCandidateArray
     from evf_sam_msgs.srv import RemoveTarget
+    from evf_sam_ros.pipeline.markers import GRASP_FIRST_ID
 
     c = ros_client
     clouds = c.collect(PointCloud2, f'{NS}/target_cloud')
     poses = c.collect(PoseStamped, f'{NS}/target_pose')
     markers = c.collect(MarkerArray, f'{NS}/markers')
+    grasps = c.collect(GraspCandidateArray, f'{NS}/grasps')
     _set_prompt(c, topics, 'the blue box')
     h, w, stamp = 48, 64, 80
     depth = array_to_imgmsg(np.full((h, w), 1500, np.uint16), '16UC1')
@@ -326,7 +329,7 @@ def test_3d_outputs_cloud_pose_and_markers(ros_client, topics):
     info = CameraInfo(width=w, height=h, k=[80.0, 0.0, 32.0, 0.0, 80.0, 24.0, 0.0, 0.0, 1.0])
     c.publish_when_matched(CameraInfo, f'{NS}/camera_info', info)
     c.publish_when_matched(Image, f'{NS}/depth', depth)
-    for topic in ('target_cloud', 'markers'):  # the node builds them only for subscribers
+    for topic in ('target_cloud', 'markers', 'grasps'):  # built only for subscribers
         wait_for(lambda: c.node.count_publishers(f'{NS}/{topic}') > 0, 10, f'{topic} matched')
     seg = _send_image(c, topics, stamp, h=h, w=w, frame='cam_optical', seed=4)
     assert seg.found and seg.box_valid and seg.cloud_points > 0
@@ -345,8 +348,20 @@ def test_3d_outputs_cloud_pose_and_markers(ros_client, topics):
         )
     )
     ours = [m for m in array.markers if m.ns == f'target/{seg.target_id}']
-    assert [m.type for m in ours] == [Marker.CUBE, Marker.SPHERE, Marker.TEXT_VIEW_FACING]
-    assert all(m.action == Marker.ADD for m in ours) and 'the blue box' in ours[2].text
+    assert [m.type for m in ours[:3]] == [Marker.CUBE, Marker.SPHERE, Marker.TEXT_VIEW_FACING]
+    assert all(m.action == Marker.ADD for m in ours[:3]) and 'the blue box' in ours[2].text
+    # a flat wall facing the camera: every candidate on it, no place surface (not up)
+    offer = wait_for(lambda: next((g for g in grasps if g.header.stamp.sec == stamp), None))
+    assert offer.header.frame_id == 'cam_optical' and not seg.place_valid
+    for candidate in offer.candidates:
+        assert candidate.target_id == seg.target_id
+        assert candidate.pose.position.z == pytest.approx(1.5, abs=1e-3)
+        assert candidate.kind in (GraspCandidate.PARALLEL_JAW, GraspCandidate.SUCTION)
+    arrows = [m for m in ours if m.id == GRASP_FIRST_ID and m.action == Marker.ADD]
+    assert len(arrows) == min(len(offer.candidates), 1)
+    assert all(
+        a.type == Marker.ARROW and a.points[1].z == pytest.approx(1.5, abs=1e-3) for a in arrows
+    )
     before = len(markers)
     assert c.call(
         RemoveTarget, f'{NODE}/remove_target', RemoveTarget.Request(target_id=seg.target_id)

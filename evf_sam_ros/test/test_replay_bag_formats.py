@@ -307,7 +307,7 @@ def _results(directory):
     from sensor_msgs.msg import Image, PointCloud2
     from visualization_msgs.msg import MarkerArray
 
-    from evf_sam_msgs.msg import Segmentation, SegmentationArray
+    from evf_sam_msgs.msg import GraspCandidateArray, Segmentation, SegmentationArray
 
     types = {
         'segmentation': Segmentation,
@@ -317,6 +317,7 @@ def _results(directory):
         'segmentations': SegmentationArray,
         'target_cloud': PointCloud2,
         'markers': MarkerArray,
+        'grasps': GraspCandidateArray,
     }
     results = {}
     with open_bag(directory / 'results') as reader:

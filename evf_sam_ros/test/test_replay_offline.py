@@ -88,6 +88,9 @@ def test_offline_report(run_mcap):
     mug = targets['1']
     assert mug['results'] == FRAMES and mug['found'] == FRAMES  # score threshold 0, random masks
     assert mug['target']['count_total'] == FRAMES
+    # grasps, place surfaces and instances per frame and per target (random masks: any count)
+    assert mug['pick']['best_grasp']['count_total'] == FRAMES
+    assert set(report['per_frame'][0]['results'][0]) >= {'grasps', 'place', 'instances'}
     assert report['latency_ms']['kind'] == 'model' and report['latency_ms']['count'] == FRAMES
     assert (
         report['latency_ms']['p50'] <= report['latency_ms']['p95'] <= report['latency_ms']['max']
@@ -222,7 +225,7 @@ def test_offline_is_deterministic(checkpoint, mcap_bag):
     from sensor_msgs.msg import Image, PointCloud2
     from visualization_msgs.msg import MarkerArray
 
-    from evf_sam_msgs.msg import Segmentation, SegmentationArray
+    from evf_sam_msgs.msg import GraspCandidateArray, Segmentation, SegmentationArray
 
     types = {
         'segmentation': Segmentation,
@@ -232,6 +235,7 @@ def test_offline_is_deterministic(checkpoint, mcap_bag):
         'target_pose': PoseStamped,
         'target_cloud': PointCloud2,
         'markers': MarkerArray,
+        'grasps': GraspCandidateArray,
     }
     for (role, a_raw), (_, b_raw) in zip(first.messages, second.messages):
         # compare messages, not bytes: CDR alignment padding is not zeroed by rclpy
@@ -244,4 +248,4 @@ def test_offline_is_deterministic(checkpoint, mcap_bag):
             seg.inference_time = 0.0  # the only field that may differ
         assert a == b, role
     roles = {role for role, _ in first.messages}
-    assert {'segmentations', 'target_cloud', 'markers'} <= roles
+    assert {'segmentations', 'target_cloud', 'markers', 'grasps'} <= roles

@@ -21,6 +21,7 @@ from evf_sam_ros.pipeline import (
     BAD_IMAGE,
     NO_PROMPT,
     ONE_SHOT,
+    BoxMemory,
     BufferedDepth,
     FrameMessages,
     FrameOutput,
@@ -33,6 +34,7 @@ from evf_sam_ros.pipeline import (
 )
 from evf_sam_ros.pipeline.drawing import draw_result
 from evf_sam_ros.pipeline.messages import without_mask
+from evf_sam_ros.pipeline.pick_messages import grasp_msgs
 from evf_sam_ros.pipeline.track import TrackSegmenter
 
 
@@ -63,16 +65,19 @@ class FrameRunner:
         self._targets, self._goals, self._stats = targets, goals, stats
         self._publishing, self._now_ns = publishing, now_ns
         self.outputs, self._pending = outputs, pending
+        self.box_memory = BoxMemory()  # each target's last box: its axes for the next frame
 
     def run(
         self,
         source: SourceImage,
         targets: list[NamedTarget],
         segmenter: Segmenter | None = None,
+        remember: bool = False,
     ) -> FrameOutput:
         """The shared frame pipeline with the node's model (or ``segmenter``), depth and
         settings; its problems are counted and warned (throttled). RequestRefused when no model
         is loaded. Track mode names the frame by its stamp (ns), for correction clicks.
+        ``remember``: the frame of the targets (their boxes name the next frame's axes).
         """
         s = self._settings()
         depth = None
@@ -97,6 +102,8 @@ class FrameRunner:
             depth,
             s.target_settings(),
             with_cloud=self._io.has_subscribers('target_cloud'),
+            pick=s.pick_settings(),
+            memory=self.box_memory if remember else None,
         )
         for problem in out.problems:
             self._stats.warn(*problem)
@@ -111,7 +118,7 @@ class FrameRunner:
             for p in dict.fromkeys(self._goals.prompts())
             if p not in named
         ]  # a goal on a target's prompt reads that target's result
-        out = self.run(source, targets + goals)
+        out = self.run(source, targets + goals, remember=True)
         if out.status == NO_PROMPT:
             self._stats.count('frames_skipped_no_prompt')
             return
@@ -123,7 +130,8 @@ class FrameRunner:
         if targets:
             self._publish(out.targets[: len(targets)], out.rgb)
         self._goals.feed(
-            {t.prompt: without_mask(t.messages.segmentation) for t in reversed(out.targets)}
+            {t.prompt: without_mask(t.messages.segmentation) for t in reversed(out.targets)},
+            {t.prompt: grasp_msgs(t.pick, t.target.id) for t in reversed(out.targets)},
         )
         overhead_s = time.monotonic() - source.received_monotonic - out.model_s
         self._stats.overhead_ms.add(overhead_s * 1e3)
@@ -185,8 +193,9 @@ class FrameRunner:
         if not self._publishing():
             return
         io = self._io
+        subscribed = io.has_subscribers
         for role, msg in self.outputs.build(
-            outputs, io.has_subscribers('target_cloud'), io.has_subscribers('markers')
+            outputs, subscribed('target_cloud'), subscribed('markers'), subscribed('grasps')
         ):
             io.publish(role, msg)
         target = outputs[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 
 class GoalTracker:
@@ -13,7 +13,8 @@ class GoalTracker:
 
     ``add`` is called by the inference worker; ``wait_feedback`` and ``verdict`` by the
     action's execute callback. ``best`` is the best found Segmentation (highest score), else
-    the best candidate seen. Segmentations are kept as given (the node strips their masks).
+    the best candidate seen; ``best_grasps`` the evf_sam_msgs/GraspCandidate list of that
+    frame. Segmentations are kept as given (the node strips their masks).
     """
 
     def __init__(
@@ -28,19 +29,23 @@ class GoalTracker:
         self.deadline = clock() + timeout_s
         self.frames = self.hits = 0
         self.best: Any | None = None
+        self.best_grasps: list[Any] = []
         self._best_key = (False, float('-inf'))
         self._pending: list[Any] = []
         self._failure = ''
         self._cond = threading.Condition()
 
-    def add(self, segmentation: Any) -> None:
-        """Record one processed frame's evf_sam_msgs/Segmentation for this prompt."""
+    def add(self, segmentation: Any, grasps: Sequence[Any] = ()) -> None:
+        """Record one processed frame's evf_sam_msgs/Segmentation for this prompt and its
+        grasp candidates (evf_sam_msgs/GraspCandidate).
+        """
         with self._cond:
             self.frames += 1
             self.hits += int(segmentation.found)
             key = (bool(segmentation.found), float(segmentation.score))
             if key > self._best_key:
                 self._best_key, self.best = key, segmentation
+                self.best_grasps = list(grasps)
             self._pending.append(segmentation)
             self._cond.notify_all()
 

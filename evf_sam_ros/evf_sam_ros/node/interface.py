@@ -213,6 +213,7 @@ TOPICS: tuple[Topic, ...] = (
     Topic('target_pose', 'geometry_msgs/msg/PoseStamped', 'out', output_qos),
     Topic('target_cloud', 'sensor_msgs/msg/PointCloud2', 'out', output_qos),
     Topic('markers', 'visualization_msgs/msg/MarkerArray', 'out', output_qos),
+    Topic('grasps', 'evf_sam_msgs/msg/GraspCandidateArray', 'out', output_qos),
     Topic('overlay', 'sensor_msgs/msg/Image', 'out', output_qos),
     Topic('prompt', 'std_msgs/msg/String', 'out', latched_qos),
     Topic('targets', 'evf_sam_msgs/msg/TargetArray', 'out', latched_qos),

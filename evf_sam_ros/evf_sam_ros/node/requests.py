@@ -152,13 +152,15 @@ class GoalRegistry:
         with self._lock:
             return [g.prompt for g in self._goals.values()]
 
-    def feed(self, segmentations: dict[str, Any]) -> None:
-        """Give each goal the Segmentation of its prompt on the frame just processed."""
+    def feed(self, segmentations: dict[str, Any], grasps: dict[str, list] | None = None) -> None:
+        """Give each goal the Segmentation of its prompt on the frame just processed, and its
+        grasp candidates (evf_sam_msgs/GraspCandidate lists by prompt).
+        """
         with self._lock:
             goals = list(self._goals.values())
         for goal in goals:
             if goal.prompt in segmentations:
-                goal.add(segmentations[goal.prompt])
+                goal.add(segmentations[goal.prompt], (grasps or {}).get(goal.prompt, ()))
 
     def fail_all(self, reason: str) -> None:
         """End every goal in progress at once (node deactivated or cleaned up)."""
@@ -241,4 +243,5 @@ class FindTargetAction:
         )
         if tracker.best is not None:
             result.best = tracker.best
+            result.grasps = tracker.best_grasps
         return result

@@ -14,6 +14,8 @@ from typing import Any
 
 from evf_sam_ros.model import DEFAULT_CHECKPOINT
 from evf_sam_ros.target3d.estimate import TargetSettings
+from evf_sam_ros.target3d.grasps import GripperSettings
+from evf_sam_ros.target3d.pick import PickSettings
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,116 @@ class NodeSettings:
     box_min_points: int = param(
         30, 'fewest surface points for a 3D box and target_pose', runtime=True, low=3, high=_BIG
     )
+    # ---- pick and place (issue 16) ---------------------------------------------------
+    cloud_gate_sigmas: float = param(
+        3.0,
+        'half-width of the depth gate in robust standard deviations (1.4826 x MAD)',
+        runtime=True,
+        low=0.1,
+        high=100.0,
+    )
+    cloud_max_incidence_deg: float = param(
+        80.0,
+        'degrees from face-on: a steeper step between neighbouring pixels marks a mixed pixel or '
+        'a depth break',
+        runtime=True,
+        low=1.0,
+        high=89.0,
+    )
+    depth_noise_at_1m: float = param(
+        0.002,
+        'm; depth-noise sigma at 1 m (grows with depth squared); the mixed-pixel and depth-break '
+        'steps and the plane tolerance allow for it',
+        runtime=True,
+        low=0.0,
+        high=0.1,
+    )
+    depth_noise_sigmas: float = param(
+        3.0,
+        'noise sigmas (x sqrt 2) a step between neighbouring pixels may add',
+        runtime=True,
+        low=0.0,
+        high=20.0,
+    )
+    cloud_min_part_fraction: float = param(
+        0.1,
+        'parts of a mask cut off by depth breaks that are smaller than this fraction of the '
+        'largest are dropped',
+        runtime=True,
+        low=0.001,
+        high=1.0,
+    )
+    support_max_gap: float = param(
+        0.02,
+        "m; the support plane is within this of the target's lowest points",
+        runtime=True,
+        low=0.0,
+        high=1.0,
+    )
+    box_plane_tolerance: float = param(
+        0.005,
+        'm; distance within which a point lies on a plane (box faces, the support, place '
+        'surfaces); raised to 3 noise sigmas',
+        runtime=True,
+        low=0.0001,
+        high=1.0,
+    )
+    box_trim: float = param(
+        0.005,
+        'fraction of points per box face that may be dropped as isolated outliers',
+        runtime=True,
+        low=0.0,
+        high=0.2,
+    )
+    pick_outputs: bool = param(
+        True,
+        'grasp candidates, place surfaces and instances for every found target with depth',
+        runtime=True,
+    )
+    gripper_max_width: float = param(
+        0.085,
+        'm; widest opening of the parallel jaws (wider grasps are dropped)',
+        runtime=True,
+        low=0.001,
+        high=2.0,
+    )
+    gripper_finger_depth: float = param(
+        0.03, 'm; length of the finger pads along the approach', runtime=True, low=0.001, high=1.0
+    )
+    gripper_finger_thickness: float = param(
+        0.01, 'm; thickness of a finger outside the object', runtime=True, low=0.0, high=0.5
+    )
+    gripper_clearance: float = param(
+        0.005,
+        'm; least distance of a finger from the support plane',
+        runtime=True,
+        low=0.0,
+        high=0.5,
+    )
+    suction_cup_diameter: float = param(
+        0.03, "m; the suction cup's diameter", runtime=True, low=0.001, high=1.0
+    )
+    suction_max_rms: float = param(
+        0.0015,
+        'm; flatness a patch needs for the cup (RMS distance from its plane)',
+        runtime=True,
+        low=0.0001,
+        high=0.1,
+    )
+    place_max_tilt_deg: float = param(
+        15.0,
+        "degrees; greatest angle between a place surface's normal and up",
+        runtime=True,
+        low=1.0,
+        high=89.0,
+    )
+    max_grasps: int = param(
+        8,
+        'most grasp candidates per target (and per instance), best first',
+        runtime=True,
+        low=1,
+        high=100,
+    )
     # ---- outputs, requests, diagnostics ----------------------------------------------
     publish_overlay: bool = param(
         True, 'publish `overlay` (only drawn while someone subscribes)', runtime=True
@@ -296,7 +408,31 @@ class NodeSettings:
             cloud_voxel_size=self.cloud_voxel_size,
             cloud_max_points=int(self.cloud_max_points),
             box_min_points=int(self.box_min_points),
+            cloud_gate_sigmas=self.cloud_gate_sigmas,
+            cloud_max_incidence_deg=self.cloud_max_incidence_deg,
+            depth_noise_at_1m=self.depth_noise_at_1m,
+            depth_noise_sigmas=self.depth_noise_sigmas,
+            cloud_min_part_fraction=self.cloud_min_part_fraction,
+            support_max_gap_m=self.support_max_gap,
+            box_plane_tolerance_m=self.box_plane_tolerance,
+            box_trim=self.box_trim,
         )
+
+    def pick_settings(self) -> PickSettings | None:
+        """The gripper and place settings of grasps, place surfaces and instances (None when
+        pick_outputs is off).
+        """
+        if not self.pick_outputs:
+            return None
+        gripper = GripperSettings(
+            max_width_m=self.gripper_max_width,
+            finger_depth_m=self.gripper_finger_depth,
+            finger_thickness_m=self.gripper_finger_thickness,
+            clearance_m=self.gripper_clearance,
+            suction_cup_diameter_m=self.suction_cup_diameter,
+            suction_max_rms_m=self.suction_max_rms,
+        )
+        return PickSettings(gripper, self.place_max_tilt_deg, int(self.max_grasps))
 
 
 def _spec(f: dataclasses.Field) -> ParamSpec:

@@ -20,6 +20,7 @@ from evf_sam_ros.pipeline.frame import (
     BAD_IMAGE,
     NO_PROMPT,
     PROCESSED,
+    BoxMemory,
     FrameOutput,
     Segmenter,
     TargetOutput,
@@ -33,6 +34,7 @@ from evf_sam_ros.pipeline.source import SourceImage
 
 __all__ = [
     'BAD_IMAGE',
+    'BoxMemory',
     'BufferedDepth',
     'ChosenDepth',
     'DepthInput',

@@ -16,10 +16,12 @@ from evf_sam_ros.model.errors import InputImageError
 from evf_sam_ros.model.results import SegmentationResult
 from evf_sam_ros.pipeline.depth import DepthInput, DepthSource
 from evf_sam_ros.pipeline.messages import TargetMessages, inference_seconds, target_messages
+from evf_sam_ros.pipeline.pick_messages import fill_pick
 from evf_sam_ros.pipeline.problems import FrameProblem, Problem
 from evf_sam_ros.pipeline.prompts import NamedTarget
 from evf_sam_ros.pipeline.source import SourceImage
 from evf_sam_ros.target3d.estimate import TargetEstimate, TargetSettings, estimate_target
+from evf_sam_ros.target3d.pick import PickSettings, PickTarget, pick_target
 
 #: Segments targets on an HxWx3 uint8 RGB image: (one result per target, in order; the
 #: number of results the frame's shared stages are split over, for inference_time; one
@@ -55,14 +57,16 @@ PROCESSED, NO_PROMPT, BAD_IMAGE = 'processed', 'no_prompt', 'bad_image'
 
 @dataclass(frozen=True)
 class TargetOutput:
-    """One target's answer on one frame: the model result, the decision and 3D target, and
-    the messages to publish.
+    """One target's answer on one frame: the model result, the decision and 3D target, the
+    messages to publish, and (found, with depth, when asked for) its grasps, place surface
+    and instances.
     """
 
     target: NamedTarget
     result: SegmentationResult
     estimate: TargetEstimate
     messages: TargetMessages
+    pick: PickTarget | None = None
 
     @property
     def prompt(self) -> str:
@@ -89,6 +93,28 @@ class FrameOutput:
     depth: DepthInput | None = None
 
 
+class BoxMemory:
+    """The last box rotation of each persistent target (id >= 0): the reference that keeps
+    the names of its box's axes from frame to frame (``target3d.box_frame``), so its pose
+    follows a tracked object instead of jumping between faces.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[int, np.ndarray] = {}
+
+    def get(self, target_id: int) -> np.ndarray | None:
+        """The target's last box rotation (3x3), or None."""
+        return self._last.get(target_id)
+
+    def update(self, outputs: Sequence[TargetOutput]) -> None:
+        """Remember this frame's boxes; forget targets that are gone."""
+        present = {o.target.id for o in outputs}
+        self._last = {k: v for k, v in self._last.items() if k in present}
+        for o in outputs:
+            if o.target.id >= 0 and o.estimate.found and o.estimate.box is not None:
+                self._last[o.target.id] = o.estimate.box.rotation
+
+
 def process_frame(
     image: SourceImage,
     targets: Sequence[NamedTarget],
@@ -96,11 +122,15 @@ def process_frame(
     depth: DepthSource | None,
     settings: TargetSettings,
     with_cloud: bool = False,
+    pick: PickSettings | None = None,
+    memory: BoxMemory | None = None,
 ) -> FrameOutput:
     """Run one frame: nothing without targets; decode; segment every target; then match
     depth (after the model, so late depth can still arrive); decide found and estimate the
-    3D target (point, box; the cloud only ``with_cloud``) of each result; build the messages
-    (Segmentation.target_id = the target's).
+    3D target (point, box; the cloud only ``with_cloud``) of each result; with ``pick``, its
+    grasps, place surface and instances (written into its Segmentation); build the messages
+    (Segmentation.target_id = the target's). ``memory``: the targets' previous boxes (read
+    and updated).
 
     Prompts must be cleaned already (pipeline.prompts.check_prompt). Model errors other
     than a refused image (InputImageError -> bad_image) propagate.
@@ -123,9 +153,11 @@ def process_frame(
         out.problems.extend(out.depth.problems)
     tracking = tracking or [None] * len(results)
     out.targets = [
-        _target(out, t, r, settings, passes, with_cloud, tr)
+        _target(out, t, r, settings, passes, with_cloud, tr, pick, memory)
         for t, r, tr in zip(targets, results, tracking)
     ]
+    if memory is not None:
+        memory.update(out.targets)
     return out
 
 
@@ -137,14 +169,18 @@ def _target(
     prompts_on_frame: int,
     with_cloud: bool,
     tracking: Any | None,
+    pick: PickSettings | None,
+    memory: BoxMemory | None,
 ) -> TargetOutput:
     header, depth, problems = out.header, out.depth, out.problems
     depth_m = depth.depth_m if depth else None
+    intrinsics = depth.intrinsics if depth else None
     if tracking is not None and tracking.lost:  # lost: not found, whatever this frame shows
         estimate = TargetEstimate(False, None, None)
     else:
+        reference = memory.get(target.id) if memory is not None else None
         estimate = estimate_target(
-            result, settings, depth_m, depth.intrinsics if depth else None, out.rgb, with_cloud
+            result, settings, depth_m, intrinsics, out.rgb, with_cloud, reference
         )
     if estimate.found and depth_m is not None and estimate.point is None:
         problems.append(
@@ -157,4 +193,8 @@ def _target(
         )
     seconds = inference_seconds(result, prompts_on_frame)
     messages = target_messages(result, header, estimate, seconds, target.id, tracking)
-    return TargetOutput(target, result, estimate, messages)
+    picked = None
+    if pick is not None and estimate.found:
+        picked = pick_target(estimate, result.mask, intrinsics, settings, pick)
+        fill_pick(messages.segmentation, picked)
+    return TargetOutput(target, result, estimate, messages, picked)

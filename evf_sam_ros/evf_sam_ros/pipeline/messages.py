@@ -17,6 +17,7 @@ from evf_sam_ros.model.results import SegmentationResult
 from evf_sam_ros.target3d.box3d import OrientedBox
 from evf_sam_ros.target3d.cloud import TargetCloud
 from evf_sam_ros.target3d.estimate import TargetEstimate
+from evf_sam_ros.target3d.rotations import rotation_to_quaternion
 
 #: Stages of SegmentationResult.timings_ms shared by every prompt of a frame.
 FRAME_STAGES = ('preprocess', 'image_encoder')
@@ -151,12 +152,17 @@ def ros_header(stamp_ns: int, frame_id: str) -> Any:
     )
 
 
-def fill_pose(pose: Any, box: OrientedBox) -> Any:
-    """Write a box's centre and orientation into a geometry_msgs/Pose; returns ``pose``."""
-    pose.position.x, pose.position.y, pose.position.z = (float(c) for c in box.centre)
-    q = box.quaternion
+def fill_pose_from(pose: Any, position: np.ndarray, rotation: np.ndarray) -> Any:
+    """Write a position (3,) metres and a 3x3 rotation into a geometry_msgs/Pose; returns it."""
+    pose.position.x, pose.position.y, pose.position.z = (float(c) for c in position)
+    q = rotation_to_quaternion(rotation)
     pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = q
     return pose
+
+
+def fill_pose(pose: Any, box: OrientedBox) -> Any:
+    """Write a box's centre and orientation into a geometry_msgs/Pose; returns ``pose``."""
+    return fill_pose_from(pose, box.centre, box.rotation)
 
 
 def pose_stamped_msg(header: Any, box: OrientedBox) -> Any:

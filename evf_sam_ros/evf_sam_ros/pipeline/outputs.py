@@ -2,8 +2,9 @@
 
 The first target serves the single-target topics (``segmentation``, ``mask``,
 ``target_point``, ``target_pose``); ``segmentations`` holds every target; ``target_cloud``
-(every target's surface points, with a ``target_id`` field) and ``markers`` (a namespace per
-target) are built only when asked for (someone subscribes).
+(every target's surface points, with a ``target_id`` field), ``markers`` (a namespace per
+target) and ``grasps`` (every target's grasp candidates) are built only when asked for
+(someone subscribes).
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ class FrameMessages:
         self._marked: set[int] = set()
 
     def build(
-        self, outputs: Sequence[TargetOutput], with_cloud: bool, with_markers: bool
+        self,
+        outputs: Sequence[TargetOutput],
+        with_cloud: bool,
+        with_markers: bool,
+        with_grasps: bool = False,
     ) -> list[tuple[str, Any]]:
         """(output topic, message) pairs for a frame's targets (in target order, not empty)."""
         from evf_sam_msgs.msg import SegmentationArray
@@ -46,10 +51,16 @@ class FrameMessages:
             published.append(('target_cloud', targets_cloud_msg(header, outputs)))
         if with_markers:
             published.append(('markers', self._markers(header, outputs)))
+        if with_grasps:
+            from evf_sam_ros.pipeline.pick_messages import grasp_array_msg
+
+            published.append(
+                ('grasps', grasp_array_msg(header, [(o.target.id, o.pick) for o in outputs]))
+            )
         return published
 
     def _markers(self, header: Any, outputs: Sequence[TargetOutput]) -> Any:
-        from evf_sam_ros.pipeline.markers import target_markers
+        from evf_sam_ros.pipeline.markers import pick_markers, target_markers
 
         gone = self.deleted_markers(header, {o.target.id for o in outputs})
         markers = list(gone.markers) if gone is not None else []
@@ -64,6 +75,7 @@ class FrameMessages:
                 estimate.point,
                 target_color(index),
             ).markers
+            markers += pick_markers(header, o.target.id, o.pick, target_color(index))
         self._marked = {o.target.id for o in outputs}
         return _marker_array(markers)
 

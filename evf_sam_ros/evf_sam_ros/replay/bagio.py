@@ -34,6 +34,7 @@ POINT_CLOUD2 = 'sensor_msgs/msg/PointCloud2'
 MARKER_ARRAY = 'visualization_msgs/msg/MarkerArray'
 SEGMENTATION = 'evf_sam_msgs/msg/Segmentation'
 SEGMENTATION_ARRAY = 'evf_sam_msgs/msg/SegmentationArray'
+GRASP_CANDIDATE_ARRAY = 'evf_sam_msgs/msg/GraspCandidateArray'
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 STORAGES = ('mcap', 'sqlite3')
 #: Bag formats ``open_writer`` writes; both are read.
@@ -94,13 +95,18 @@ def _msg_file_candidates() -> Iterator[Path]:
     yield Path(__file__).resolve().parents[3] / 'evf_sam_msgs'  # a source checkout
 
 
+def _nested_first(path: Path) -> tuple[bool, bool, str]:
+    """Sort key: messages used inside others (Instance, GraspCandidate) first."""
+    return path.stem.endswith('Array'), path.stem == 'Segmentation', path.stem
+
+
 def evf_msg_texts(required: bool = True) -> dict[str, str]:
     """'evf_sam_msgs/msg/<Name>' -> .msg text, from the ament index, the Python prefix's
     share/, or the source checkout, in that order (nested types before the types that use
     them). Raises ReplayError when ``required`` and none is found.
     """
     for share in _msg_file_candidates():
-        files = sorted((share / 'msg').glob('*.msg'), key=lambda f: f.stem.endswith('Array'))
+        files = sorted((share / 'msg').glob('*.msg'), key=_nested_first)
         if (share / 'msg' / 'Segmentation.msg').is_file():
             return {f'evf_sam_msgs/msg/{f.stem}': f.read_text() for f in files}
     if required:

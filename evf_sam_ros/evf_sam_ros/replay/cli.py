@@ -164,7 +164,12 @@ def _offline(args: argparse.Namespace, options: ReplayOptions, settings: Any) ->
     predictor = EvfSamPredictor.from_pretrained(args.checkpoint, args.device, args.dtype)
     tracking = settings.tracker_settings() if settings.mode == 'track' else None
     processor = OfflineSegmenter(
-        predictor, settings.target_settings(), args.prompt, settings.max_prompt_chars, tracking
+        predictor,
+        settings.target_settings(),
+        args.prompt,
+        settings.max_prompt_chars,
+        tracking,
+        settings.pick_settings(),
     )
     meta = {
         'checkpoint': str(args.checkpoint),

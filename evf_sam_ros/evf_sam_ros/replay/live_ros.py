@@ -106,7 +106,7 @@ class ReplayNode:
         from std_msgs.msg import String
         from visualization_msgs.msg import MarkerArray
 
-        from evf_sam_msgs.msg import Segmentation, SegmentationArray
+        from evf_sam_msgs.msg import GraspCandidateArray, Segmentation, SegmentationArray
 
         for role, msg_type in (
             ('segmentation', Segmentation),
@@ -116,6 +116,7 @@ class ReplayNode:
             ('target_pose', PoseStamped),
             ('target_cloud', PointCloud2),
             ('markers', MarkerArray),
+            ('grasps', GraspCandidateArray),
         ):
             topic = topic_name(self.namespace, role)
             qos = QoSProfile(depth=100, reliability=self._publisher_reliability(topic))

@@ -15,6 +15,7 @@ from evf_sam_ros.model.errors import PromptError
 from evf_sam_ros.pipeline import (
     BAD_IMAGE,
     NO_PROMPT,
+    BoxMemory,
     FrameMessages,
     Problem,
     TargetList,
@@ -27,6 +28,7 @@ from evf_sam_ros.replay.errors import ReplayError
 from evf_sam_ros.replay.frames import BagFrame
 from evf_sam_ros.replay.results import FrameOutcome, FrameResult, outcome_from_msg
 from evf_sam_ros.target3d.estimate import TargetSettings
+from evf_sam_ros.target3d.pick import PickSettings
 
 
 class OfflineSegmenter:
@@ -48,9 +50,14 @@ class OfflineSegmenter:
         prompts: Sequence[str] = (),
         max_prompt_chars: int = 4096,
         tracker_settings: Any | None = None,
+        pick: PickSettings | None = PickSettings(),
     ):
-        """tracker_settings: a model.TrackerSettings for track mode (None: segment mode)."""
-        self.predictor, self.settings = predictor, settings
+        """tracker_settings: a model.TrackerSettings for track mode (None: segment mode).
+        pick: the gripper and place settings of grasps and place surfaces (the node's
+        ``pick_settings()``; None: none computed, as with the node's pick_outputs off).
+        """
+        self.predictor, self.settings, self.pick = predictor, settings, pick
+        self.memory = BoxMemory()
         self.max_prompt_chars = max_prompt_chars
         self.targets = TargetList(self.validate_prompt)
         self.segment = predictor_segmenter(predictor)
@@ -85,6 +92,8 @@ class OfflineSegmenter:
             frame.depth,
             self.settings,
             with_cloud=True,
+            pick=self.pick,
+            memory=self.memory,
         )
         problems += out.problems
         if out.status == NO_PROMPT:
@@ -103,7 +112,10 @@ class OfflineSegmenter:
         """
         from rclpy.serialization import serialize_message
 
-        published = self.messages.build(targets, with_cloud=True, with_markers=True)
+        published = self.messages.build(
+            targets, with_cloud=True, with_markers=True, with_grasps=True
+        )
         messages = [(role, serialize_message(msg)) for role, msg in published]
-        prompts = [outcome_from_msg(t.messages.segmentation) for t in targets]
+        grasps = dict(published).get('grasps')
+        prompts = [outcome_from_msg(t.messages.segmentation, grasps) for t in targets]
         return FrameOutcome(prompts, model_s * 1000.0, messages)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from evf_sam_ros.replay.frames import BagFrame
+from evf_sam_ros.replay.pick_report import pick_entry, pick_rows, pick_summary
 from evf_sam_ros.replay.results import FrameOutcome
 from evf_sam_ros.replay.scoring import (
     box_stability,
@@ -102,6 +103,7 @@ class ReplayReport:
             'lost': p.lost,
             'lost_count': p.lost_count,
             'reground_count': p.reground_count,
+            **pick_entry(p),
         }
         if frame.gt_mask is not None and p.prompt == scored_prompt:
             # what the robot would act on: a target that was not found is an empty mask
@@ -136,6 +138,7 @@ class ReplayReport:
             summary['box'] = box_stability(
                 [tuple(e['box']) if e['box'] else None for e in entries]
             )
+            summary['pick'] = pick_summary(entries)
         return summary
 
     def to_dict(self) -> dict[str, Any]:
@@ -223,6 +226,8 @@ def _target_rows(key: str, s: dict[str, Any]) -> list[tuple[str, str]]:
                 f'orientation std {_fmt(box["orientation_std_deg"], 1, " deg")}',
             )
         )
+    if s.get('pick') is not None:
+        rows += pick_rows(s['pick'])
     return rows
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from evf_sam_ros.codecs.image import imgmsg_to_array
 from evf_sam_ros.pipeline import Problem
 from evf_sam_ros.replay.bagio import (
+    GRASP_CANDIDATE_ARRAY,
     IMAGE,
     MARKER_ARRAY,
     POINT_CLOUD2,
@@ -31,7 +32,11 @@ OUTPUT_TOPICS = {
     'segmentations': ('/evf_sam/segmentations', SEGMENTATION_ARRAY),
     'target_cloud': ('/evf_sam/target_cloud', POINT_CLOUD2),
     'markers': ('/evf_sam/markers', MARKER_ARRAY),
+    'grasps': ('/evf_sam/grasps', GRASP_CANDIDATE_ARRAY),
 }
+
+#: (position xyz, orientation quaternion xyzw, size xyz) of a pose with extents, metres.
+PoseSize = tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,11 @@ class PromptOutcome:
     inference_ms: the model's time for this prompt (encoder share + decode). target_id: the
     target's id. box: (centre xyz, orientation quaternion xyzw, size xyz) of the target's 3D
     box (metres, optical frame), None without a valid box. grounded, lost, lost_count,
-    reground_count: track mode's state of the target (Segmentation's fields).
+    reground_count: track mode's state of the target (Segmentation's fields). place: the
+    place surface as (centre, quaternion, (size x, size y, 0)), None without one.
+    instances: number of instances listed. grasps: the target's grasp candidates, best
+    first, each (position, quaternion, (width, 0, 0)) with its kind and score in
+    ``grasp_kinds`` / ``grasp_scores`` (empty when the grasps topic was not recorded).
     """
 
     prompt: str
@@ -59,11 +68,16 @@ class PromptOutcome:
     depth_median_m: float
     inference_ms: float
     target_id: int = -1
-    box: tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]] | None = None
+    box: PoseSize | None = None
     grounded: bool = True
     lost: bool = False
     lost_count: int = 0
     reground_count: int = 0
+    place: PoseSize | None = None
+    instances: int = 0
+    grasps: tuple[PoseSize, ...] = ()
+    grasp_kinds: tuple[int, ...] = ()
+    grasp_scores: tuple[float, ...] = ()
 
 
 @dataclass
@@ -96,8 +110,11 @@ class FrameResult:
     reason: str = ''
 
 
-def outcome_from_msg(msg: Any) -> PromptOutcome:
-    """PromptOutcome of an evf_sam_msgs/Segmentation (rclpy or rosbags message)."""
+def outcome_from_msg(msg: Any, grasps: Any | None = None) -> PromptOutcome:
+    """PromptOutcome of an evf_sam_msgs/Segmentation (rclpy or rosbags message), with the
+    frame's evf_sam_msgs/GraspCandidateArray when there is one (its candidates of this
+    target).
+    """
     mask = np.array(imgmsg_to_array(msg.mask, 'mono8') != 0)
     bbox = None
     if int(msg.area) > 0:
@@ -107,6 +124,11 @@ def outcome_from_msg(msg: Any) -> PromptOutcome:
     point = None
     if msg.target_point_valid:
         point = (float(msg.target_point.x), float(msg.target_point.y), float(msg.target_point.z))
+    mine = [
+        c
+        for c in (grasps.candidates if grasps is not None else [])
+        if c.target_id == msg.target_id
+    ]
     return PromptOutcome(
         prompt=str(msg.prompt),
         found=bool(msg.found),
@@ -124,13 +146,27 @@ def outcome_from_msg(msg: Any) -> PromptOutcome:
         lost=bool(msg.lost),
         lost_count=int(msg.lost_count),
         reground_count=int(msg.reground_count),
+        place=_pose_size(msg.place_pose, msg.place_size) if msg.place_valid else None,
+        instances=len(msg.instances),
+        grasps=tuple(_pose_size(c.pose, None, c.width) for c in mine),
+        grasp_kinds=tuple(int(c.kind) for c in mine),
+        grasp_scores=tuple(float(c.score) for c in mine),
     )
 
 
-def _box(msg: Any) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
-    p, o, size = msg.box_pose.position, msg.box_pose.orientation, msg.box_size
+def _box(msg: Any) -> PoseSize:
+    return _pose_size(msg.box_pose, msg.box_size)
+
+
+def _pose_size(pose: Any, size: Any, width: float = 0.0) -> PoseSize:
+    p, o = pose.position, pose.orientation
+    extents = (
+        (float(size.x), float(size.y), float(size.z))
+        if size is not None
+        else (float(width), 0.0, 0.0)
+    )
     return (
         (float(p.x), float(p.y), float(p.z)),
         (float(o.x), float(o.y), float(o.z), float(o.w)),
-        (float(size.x), float(size.y), float(size.z)),
+        extents,
     )

@@ -228,23 +228,26 @@ def rotation_z(degrees: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-class _Camera:
+class Camera:
     """Moves world-frame shapes into the optical frame of a camera at ``eye``."""
 
     def __init__(self, eye: Sequence[float], target: Sequence[float]):
         self.eye, self.world_from_cam = np.asarray(eye, dtype=np.float64), look_at(eye, target)
 
     def point(self, p: Sequence[float]) -> np.ndarray:
+        """(3,) optical-frame position of world point ``p`` (metres)."""
         return (np.asarray(p, dtype=np.float64) - self.eye) @ self.world_from_cam
 
     def vector(self, v: Sequence[float]) -> np.ndarray:
+        """(3,) optical-frame direction of world direction ``v``."""
         return np.asarray(v, dtype=np.float64) @ self.world_from_cam
 
 
-_TABLE_EYE, _TABLE_LOOK = (0.05, -0.42, 0.52), (0.0, 0.02, 0.03)
+TABLE_EYE, TABLE_LOOK = (0.05, -0.42, 0.52), (0.0, 0.02, 0.03)
 
 
-def _table(camera: _Camera) -> Plane:
+def table_plane(camera: Camera) -> Plane:
+    """The table top (world z = 0) in the camera's optical frame."""
     return Plane(camera.point([0.0, 0.0, 0.0]), camera.vector([0.0, 0.0, 1.0]))
 
 
@@ -256,22 +259,22 @@ def box_on_table(
     """A cuboid (length, width, height) standing on a table, turned ``yaw_deg`` about the
     vertical, seen from 0.65 m, about 45 degrees from above: its top and two sides show.
     """
-    camera = _Camera(_TABLE_EYE, _TABLE_LOOK)
+    camera = Camera(TABLE_EYE, TABLE_LOOK)
     size = np.asarray(size, dtype=np.float64)
     rotation = camera.world_from_cam.T @ rotation_z(yaw_deg)
     box = Cuboid(camera.point([0.0, 0.0, size[2] / 2]), rotation, size)
-    return Scene(box, (_table(camera),), intrinsics)
+    return Scene(box, (table_plane(camera),), intrinsics)
 
 
 def can_on_table(
     radius: float = 0.035, height: float = 0.12, intrinsics: CameraIntrinsics = HD_INTRINSICS
 ) -> Scene:
     """An upright cylinder (a can) on the table, seen like ``box_on_table``."""
-    camera = _Camera(_TABLE_EYE, _TABLE_LOOK)
+    camera = Camera(TABLE_EYE, TABLE_LOOK)
     can = Cylinder(
         camera.point([0.0, 0.0, height / 2]), camera.vector([0.0, 0.0, 1.0]), radius, height
     )
-    return Scene(can, (_table(camera),), intrinsics)
+    return Scene(can, (table_plane(camera),), intrinsics)
 
 
 def board_before_wall(

@@ -39,6 +39,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evf_sam_ros.target3d.box_frame import (
+    axis_noise,
+    cross,
+    denoised_range,
+    depth_noise_from_plane,
+    label_axes,
+)
 from evf_sam_ros.target3d.cloud import MAD_TO_SIGMA, evenly_spaced
 from evf_sam_ros.target3d.rotations import rotation_to_quaternion
 
@@ -82,19 +89,6 @@ class OrientedBox:
         return rotation_to_quaternion(self.rotation)
 
 
-def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cross product of 3-vectors (or ...x3 arrays); np.cross costs 10x more on small inputs."""
-    a, b = np.asarray(a), np.asarray(b)
-    return np.stack(
-        [
-            a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
-            a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
-            a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0],
-        ],
-        axis=-1,
-    )
-
-
 def _plane_fit(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares plane: (centroid, unit normal = direction of least spread)."""
     centroid = points.mean(axis=0)
@@ -126,7 +120,7 @@ def dominant_plane(points: np.ndarray, tolerance_m: float) -> tuple[np.ndarray, 
         (point on the plane, unit normal), normal sign not yet chosen.
     """
     triples = points[_triples(len(points))]
-    normals = _cross(triples[:, 1] - triples[:, 0], triples[:, 2] - triples[:, 0])
+    normals = cross(triples[:, 1] - triples[:, 0], triples[:, 2] - triples[:, 0])
     lengths = np.linalg.norm(normals, axis=1)
     good = lengths > 1e-12
     if not good.any():
@@ -189,14 +183,6 @@ def _robust_range(values: np.ndarray, trim: float) -> tuple[np.ndarray, np.ndarr
     return ordered[low_at, every], ordered[high_at, every]
 
 
-def _signed(axis: np.ndarray) -> np.ndarray:
-    """``axis`` or its negative: +x of the optical frame first, then +y, then +z."""
-    for component in axis:
-        if abs(component) > 1e-9:
-            return axis if component > 0 else -axis
-    return axis
-
-
 def _in_plane_axes(
     points: np.ndarray, normal: np.ndarray, trim: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -206,9 +192,9 @@ def _in_plane_axes(
     rectangle's robust extents leave out, so isolated outliers do not turn it.
     """
     helper = np.eye(3)[int(np.argmin(np.abs(normal)))]
-    e1 = _cross(normal, helper)
+    e1 = cross(normal, helper)
     e1 /= np.linalg.norm(e1)
-    e2 = _cross(normal, e1)
+    e2 = cross(normal, e1)
     a, b = points @ e1, points @ e2
     angle = _least_area_angle(a, b)
     c, s = math.cos(angle), math.sin(angle)
@@ -218,34 +204,30 @@ def _in_plane_axes(
     if not inside.all():
         angle = _least_area_angle(a[inside], b[inside])
     first = math.cos(angle) * e1 + math.sin(angle) * e2
-    return first, _cross(normal, first)
-
-
-def _conventional(rotation: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Axes in the documented order and signs: z towards the camera is kept as the axis
-    closest to the dominant-face normal (column 2); x the longer of the other two.
-    """
-    x, y = rotation[:, 0], rotation[:, 1]
-    if size[1] > size[0]:
-        x, size = y, size[[1, 0, 2]]
-    z = rotation[:, 2]
-    x = _signed(x)
-    return np.stack([x, _cross(z, x), z], axis=1), size
+    return first, cross(normal, first)
 
 
 def fit_oriented_box(
-    points: np.ndarray, plane_tolerance_m: float, trim: float, point_count: int | None = None
+    points: np.ndarray,
+    plane_tolerance_m: float,
+    trim: float,
+    point_count: int | None = None,
+    up: np.ndarray | None = None,
+    reference: np.ndarray | None = None,
 ) -> OrientedBox | None:
     """Oriented box of a target's visible surface (see the module docstring).
 
     Arguments:
         points: Nx3 float metres in the optical frame (a sample of the surface is enough:
-            ``targets.estimate_target`` gives up to 2048 evenly spaced ones).
+            ``estimate.estimate_target`` gives up to 2048 evenly spaced ones).
         plane_tolerance_m: largest distance of a point from the dominant plane to count as
             on it (the MSAC threshold), > 0.
         trim: fraction of points that may lie beyond each face when a gap separates them
             from the rest (outliers), in [0, 0.25).
         point_count: surface points the sample stands for (default: N).
+        up: (3,) unit normal of the support plane, or None; reference: 3x3 rotation of the
+            target's previous box, or None: how the axes are named (``box_frame``).
+        The depth noise the extents discount is read from the dominant face's residuals.
 
     Returns:
         OrientedBox, or None when the points span no surface (fewer than 3, or all on one
@@ -265,10 +247,15 @@ def fit_oriented_box(
     z = -normal if normal @ origin > 0 else normal
     first, second = _in_plane_axes(axes_sample - origin, z, trim)
     rotation = np.stack([first, second, z], axis=1)
-    lo, hi = _robust_range((pts - origin) @ rotation, trim)
+    local = (pts - origin) @ rotation
+    lo, hi = _robust_range(local, trim)
+    residuals = local[:, 2][np.abs(local[:, 2]) <= plane_tolerance_m]
+    noise = depth_noise_from_plane(residuals, z, origin)
+    lo, hi = denoised_range(local, lo, hi, axis_noise(rotation, origin, noise))
     centre = origin + rotation @ ((lo + hi) / 2)  # the same whatever the axes' order and sign
-    rotation, size = _conventional(rotation, hi - lo)
-    if size[1] < _MIN_SPREAD_M:  # all points on a line or at one point: no surface
+    size = hi - lo
+    if np.sort(size)[1] < _MIN_SPREAD_M:  # all points on a line or at one point: no surface
         return None
+    rotation, size = label_axes(rotation, size, centre, up, reference)
     count = len(pts) if point_count is None else int(point_count)
     return OrientedBox(centre, rotation, size, count)
