@@ -3,8 +3,11 @@
     evf-sam-replay BAG --checkpoint ID_OR_DIR --output DIR [--prompt TEXT ...]
     evf-sam-replay BAG --live --output DIR [--namespace /robot] [--speed 2]
 
-Exit codes: 0 done, 2 bad input (unreadable bag, missing topic, bad option or checkpoint;
-one line on stderr), 130 interrupted.
+Several bags, a directory of bags or a glob: see ``fleet``.
+
+Exit codes: 0 done, 1 some bags of a fleet failed (listed in its report), 2 bad input
+(unreadable bag, missing topic, bad option or checkpoint; one line on stderr), 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any, Optional, Sequence
 
 from evf_sam_ros.model.errors import EvfSamError
 from evf_sam_ros.replay.errors import ReplayError
+from evf_sam_ros.replay.fleet import add_fleet_arguments, is_fleet, run_fleet
+from evf_sam_ros.replay.fleet_report import format_fleet_table
 from evf_sam_ros.replay.report import format_table
 from evf_sam_ros.replay.runner import ReplayOptions, inspect_bag, progress_bar, replay_bag
 
@@ -41,7 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
         'zstd or not) or a ROS 1 .bag file '
         'and write results (a bag), report.json, overlay.mp4 and contact_sheet.png.',
     )
-    p.add_argument('bag', type=Path, help='rosbag2 bag directory or ROS 1 .bag file')
+    p.add_argument(
+        'bag',
+        type=Path,
+        nargs='+',
+        help='rosbag2 bag directory or ROS 1 .bag file; several, a directory of bags or a '
+        'glob replay them all (see the "many bags" options)',
+    )
     p.add_argument('-o', '--output', type=Path, required=True, help='output directory')
     p.add_argument(
         '--checkpoint', help="hub id or checkpoint directory (offline mode; live uses the node's)"
@@ -117,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar='S',
         help='seconds to wait for the node to appear (default 30)',
     )
+    add_fleet_arguments(p)
     return p
 
 
@@ -154,14 +166,17 @@ def _options(args: argparse.Namespace, settings: Any) -> ReplayOptions:
     )
 
 
-def _offline(args: argparse.Namespace, options: ReplayOptions, settings: Any) -> dict[str, Any]:
+def _offline(
+    args: argparse.Namespace, options: ReplayOptions, settings: Any, predictor: Any = None
+) -> dict[str, Any]:
     from evf_sam_ros.model import EvfSamPredictor
     from evf_sam_ros.replay.offline import OfflineSegmenter
 
     if not args.checkpoint:
         raise ReplayError('--checkpoint is required in offline mode (a hub id or a directory)')
     inspect_bag(args.bag, options)  # fail on a bad bag before loading the model
-    predictor = EvfSamPredictor.from_pretrained(args.checkpoint, args.device, args.dtype)
+    if predictor is None:
+        predictor = EvfSamPredictor.from_pretrained(args.checkpoint, args.device, args.dtype)
     tracking = settings.tracker_settings() if settings.mode == 'track' else None
     processor = OfflineSegmenter(
         predictor, settings.target_settings(), args.prompt, settings.max_prompt_chars, tracking
@@ -203,12 +218,31 @@ def _live(args: argparse.Namespace, options: ReplayOptions) -> dict[str, Any]:
     return replay_bag(args.bag, args.output, RecordedOutputs(recording), options, meta)
 
 
-def run(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
-    """Parse ``argv`` and replay; returns the report dict.  Raises ReplayError/EvfSamError."""
-    args = build_parser().parse_args(argv)
+def replay_one(args: argparse.Namespace, predictor: Any = None) -> dict[str, Any]:
+    """Replay the one bag ``args.bag`` (offline with ``predictor`` when given, else the
+    --checkpoint loaded here); returns the report dict.
+    """
     settings = node_settings(args)
     options = _options(args, settings)
-    report = _live(args, options) if args.live else _offline(args, options, settings)
+    if args.live:
+        return _live(args, options)
+    return _offline(args, options, settings, predictor)
+
+
+def run(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """Parse ``argv`` and replay; returns the report dict (a fleet report for many bags).
+
+    Raises ReplayError/EvfSamError.
+    """
+    args = build_parser().parse_args(argv)
+    if is_fleet(args):
+        report = run_fleet(args)
+        if not args.quiet:
+            print(format_fleet_table(report))
+            print(f'outputs in {args.output}')
+        return report
+    args.bag = args.bag[0]
+    report = replay_one(args)
     if not args.quiet:
         print(format_table(report))
         print(f'outputs in {args.output}')
@@ -218,7 +252,7 @@ def run(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Console script entry point; returns the exit code."""
     try:
-        run(argv)
+        report = run(argv)
     except (ReplayError, EvfSamError) as exc:
         message = ' '.join(str(exc).split())
         print(f'evf-sam-replay: error: {message}', file=sys.stderr)
@@ -226,7 +260,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print('evf-sam-replay: interrupted', file=sys.stderr)
         return 130
-    return 0
+    return 1 if report.get('failed') else 0
 
 
 if __name__ == '__main__':
