@@ -150,11 +150,11 @@ def local_ray(monkeypatch):
     """A local Ray instance (2 CPUs, listening on 127.0.0.1 only, no dashboard, no usage
     statistics) started in this process for the test and shut down after it.
     """
-    ray = pytest.importorskip('ray')
     from evf_sam_ros.replay.fleet_ray import LOOPBACK_ENV, RAY_ENV
 
     for name, value in {**RAY_ENV, **LOOPBACK_ENV}.items():
-        monkeypatch.setenv(name, value)
+        monkeypatch.setenv(name, value)  # before ray is imported: it reads them then
+    ray = pytest.importorskip('ray')
     ray.init(address='local', num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield ray.get_runtime_context().gcs_address

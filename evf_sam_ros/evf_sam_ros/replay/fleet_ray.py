@@ -24,7 +24,8 @@ from evf_sam_ros.replay.workers import BagJob, WorkerConfig, failed, replay_job
 RAY_ENV = {'RAY_USAGE_STATS_ENABLED': '0'}
 #: Environment of a one-machine instance: Ray takes the loopback address as the node's (as on
 #: macOS and Windows), so GCS, raylet and workers listen on 127.0.0.1 only (checked with
-#: ``ss -ltnp`` on Ray 2.60; without it they listen on every interface).
+#: ``ss -ltnp`` on Ray 2.60; without it they listen on every interface).  Ray reads it when
+#: imported: ``connect`` sets it first.
 LOOPBACK_ENV = {'RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER': '0'}
 _LOOPBACK_HOSTS = ('127.0.0.1', 'localhost')
 
