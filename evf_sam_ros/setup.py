@@ -36,7 +36,7 @@ setup(
         'imageio-ffmpeg>=0.4.9',
         'tqdm>=4.60',
     ],
-    extras_require={'test': ['pytest']},
+    extras_require={'test': ['pytest'], 'ray': ['ray>=2.60']},  # --ray: 2.60 is the one tested
     zip_safe=True,
     maintainer='evf_sam_ros maintainers',
     maintainer_email='maintainers@evf-sam-ros.invalid',

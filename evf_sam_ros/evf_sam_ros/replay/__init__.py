@@ -20,6 +20,10 @@ one job each:
 * ``visuals``    overlay.mp4 and contact_sheet.png
 * ``pipeline``   one pass over the frames tying the above together
 * ``cli``        ``evf-sam-replay``
+* ``fleet``      many bags in one command: bags found, jobs planned, --resume
+* ``workers``    worker processes, one model each, replaying one bag at a time
+* ``fleet_ray``  the bags as Ray tasks on a cluster
+* ``fleet_report`` fleet_report.json and its table over the bags' reports
 
 Importing this package imports nothing heavy (no torch, no rclpy).
 """
