@@ -49,19 +49,9 @@ def bag_dir(tmp_path_factory):
 
 
 def _args(checkpoint, out, *extra):
-    return [
-        '--checkpoint',
-        str(checkpoint),
-        '-o',
-        str(out),
-        '--device',
-        'cpu',
-        '--score-threshold',
-        '0.0',
-        '--no-video',
-        '--quiet',
-        *extra,
-    ]
+    """The options of every replay here: tiny model on the CPU, every result counted found."""
+    common = '--device cpu --score-threshold 0.0 --no-video --quiet'.split()
+    return ['--checkpoint', str(checkpoint), '-o', str(out), *common, *extra]
 
 
 def _fleet(out):

@@ -116,12 +116,17 @@ def run_ray(
     task = _task(config, gpu)
     limit = workers or len(jobs)
     todo, running, outcomes = list(jobs), {}, []
-    while todo or running:
-        while todo and len(running) < limit:
-            job = todo.pop(0)
-            running[task.remote(job, config)] = job
-        done, _ = ray.wait(list(running), num_returns=1)
-        for ref in done:
-            outcomes.append(_outcome(ref, running.pop(ref)))
-            on_done(outcomes[-1])
+    try:
+        while todo or running:
+            while todo and len(running) < limit:
+                job = todo.pop(0)
+                running[task.remote(job, config)] = job
+            done, _ = ray.wait(list(running), num_returns=1)
+            for ref in done:
+                outcomes.append(_outcome(ref, running.pop(ref)))
+                on_done(outcomes[-1])
+    except KeyboardInterrupt:
+        for ref in running:
+            ray.cancel(ref, force=True)
+        raise
     return outcomes

@@ -171,12 +171,16 @@ def run_local(
     unfinished: list[BagJob] = []
     with _pool(config, workers, gpus) as pool:
         futures = {pool.submit(replay_job, job, config): job for job in jobs}
-        for future in concurrent.futures.as_completed(futures):
-            try:
-                outcomes.append(future.result())
-                on_done(outcomes[-1])
-            except concurrent.futures.process.BrokenProcessPool:
-                unfinished.append(futures[future])
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    outcomes.append(future.result())
+                    on_done(outcomes[-1])
+                except concurrent.futures.process.BrokenProcessPool:
+                    unfinished.append(futures[future])
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)  # the workers got the signal too
+            raise
     for job in unfinished:
         with _pool(config, 1, gpus) as pool:
             try:
