@@ -10,7 +10,11 @@ local instance (``--ray local``, loopback only, no dashboard, no usage statistic
 many workers as the second local run.  Times are the fleet report's ``wall_s``: from the first
 bag handed to a worker to the last result, worker start and model loading included (Ray's own
 start is not; it is printed apart).  Per-bag results (``results_sha256``) must be identical in
-all runs.  Prints one JSON line.
+all runs.  ``--rounds`` repeats the three runs in turn (medians reported), each with the
+machine's load average at its end, and for local runs the CPU seconds its workers used
+(on a shared machine the scheduler gives each login session an equal share of the cores, so
+wall times there measure that share; CPU seconds per frame do not depend on it).  Prints one
+JSON line.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -47,9 +53,10 @@ def _run(bags: Path, checkpoint: Path, out: Path, extra: list[str]) -> dict:
 
     argv = [str(bags), '--checkpoint', str(checkpoint), '-o', str(out), '--device', 'cpu']
     argv += ['--dtype', 'float32', '--no-video', '--quiet', '--threads-per-worker', '1']
-    start = time.perf_counter()
+    start, children = time.perf_counter(), _children_cpu_s()
     data = cli.run(argv + extra)
     command_s = time.perf_counter() - start
+    cpu_s = _children_cpu_s() - children  # local workers only: Ray's are not our children
     total = data['total']
     if total['failed']:
         raise SystemExit(f'bags failed: {data["failed"]}')
@@ -58,6 +65,7 @@ def _run(bags: Path, checkpoint: Path, out: Path, extra: list[str]) -> dict:
         'command_s': round(command_s, 2),
         'frames': total['frames']['in'],
         'frames_per_s': round(total['frames_per_s'], 2),
+        'worker_cpu_s': round(cpu_s, 1) if '--ray' not in extra else None,
         'digests': [b['results_sha256'] for b in data['bags']],
     }
 
@@ -70,40 +78,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--image-size', type=int, default=256, help='tiny model input size')
     parser.add_argument('--workers', type=int, default=2, help='workers of the parallel runs')
     parser.add_argument('--no-ray', action='store_true', help='skip the Ray run')
+    parser.add_argument('--rounds', type=int, default=1, help='runs of each configuration')
     args = parser.parse_args(argv)
     _env()
     from evf_sam_ros.synthetic.tiny_checkpoint import write_tiny_checkpoint
 
+    n = str(args.workers)
+    configs = {'local_1': ['--workers', '1'], f'local_{n}': ['--workers', n]}
+    if not args.no_ray:
+        configs[f'ray_{n}'] = ['--ray', 'local', '--workers', n]
+    runs: dict[str, list[dict]] = {name: [] for name in configs}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         bags = _bags(tmp, args.copies, args.frames)
         checkpoint = write_tiny_checkpoint(tmp / 'ckpt', 'evf-sam2', image_size=args.image_size)
-        runs = {
-            'local_1': _run(bags, checkpoint, tmp / 'local_1', ['--workers', '1']),
-            f'local_{args.workers}': _run(
-                bags, checkpoint, tmp / 'local_n', ['--workers', str(args.workers)]
-            ),
-        }
-        if not args.no_ray:
-            runs[f'ray_{args.workers}'] = _run(
-                bags, checkpoint, tmp / 'ray', ['--ray', 'local', '--workers', str(args.workers)]
-            )
-    digests = {name: run.pop('digests') for name, run in runs.items()}
-    one, many = runs['local_1'], runs[f'local_{args.workers}']
+        for round_ in range(args.rounds):  # interleaved: a change of machine load hits all
+            for name, extra in configs.items():
+                out = tmp / f'{name}_{round_}'
+                runs[name].append(_run(bags, checkpoint, out, extra) | {'load': _load()})
+    digests = [d for name in runs for run in runs[name] for d in [run.pop('digests')]]
+    rate = {name: statistics.median(r['frames_per_s'] for r in runs[name]) for name in runs}
     result = {
         'machine': f'{platform.machine()}, {os.cpu_count()} cores',
         'copies': args.copies,
         'frames_per_bag': args.frames,
         'threads_per_worker': 1,
         'runs': runs,
-        'speedup_local': round(many['frames_per_s'] / one['frames_per_s'], 3),
-        'identical_per_bag_results': all(d == digests['local_1'] for d in digests.values()),
+        'median_frames_per_s': rate,
+        'speedup_local': round(rate[f'local_{n}'] / rate['local_1'], 3),
+        'identical_per_bag_results': all(d == digests[0] for d in digests),
     }
     if not args.no_ray:
-        ray = runs[f'ray_{args.workers}']
-        result['ray_vs_local'] = round(ray['frames_per_s'] / many['frames_per_s'], 3)
+        result['ray_vs_local'] = round(rate[f'ray_{n}'] / rate[f'local_{n}'], 3)
     print(json.dumps(result))
     return 0 if result['identical_per_bag_results'] else 1
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds (user + system) of this process's ended child processes."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _load() -> float:
+    """The machine's 1-minute load average (other users' work skews every figure)."""
+    return os.getloadavg()[0]
 
 
 if __name__ == '__main__':

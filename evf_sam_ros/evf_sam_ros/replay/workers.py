@@ -6,14 +6,16 @@
 ``evf-sam-replay`` runs) with the worker's model, loaded once per process.  A bag that fails
 gives a failed ``BagOutcome`` with its reason and never stops the other bags.
 
-Threads: each worker sets torch's intra-op threads to ``WorkerConfig.threads`` (default: the
-machine's cores divided by the workers), so N workers do not fight over the cores.
+Threads: each worker runs ``WorkerConfig.threads`` torch threads (default: the machine's
+cores divided by the workers), and its OpenMP/BLAS pools as many (set in the environment it
+starts with), so N workers do not fight over the cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import json
 import multiprocessing
 import os
@@ -21,7 +23,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from evf_sam_ros.model.errors import EvfSamError
 from evf_sam_ros.replay.errors import ReplayError
@@ -60,12 +62,27 @@ _worker: dict[str, Any] = {}
 
 
 def set_threads(threads: int) -> None:
-    """Limit this process's math threads to ``threads`` (env for libraries not loaded yet)."""
-    for name in THREAD_ENV:
-        os.environ[name] = str(threads)
+    """Limit this process's torch threads to ``threads``."""
     import torch
 
     torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def thread_env(threads: int) -> Iterator[None]:
+    """Within: processes started get ``THREAD_ENV`` = ``threads``, read by OpenMP and
+    OpenBLAS when they load (numpy's BLAS is loaded before a worker's code runs).
+    """
+    saved = {name: os.environ.get(name) for name in THREAD_ENV}
+    os.environ.update({name: str(threads) for name in THREAD_ENV})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def init_worker(config: WorkerConfig, gpu_slots: Any = None) -> None:
@@ -170,7 +187,8 @@ def run_local(
     outcomes: list[BagOutcome] = []
     unfinished: list[BagJob] = []
     with _pool(config, workers, gpus) as pool:
-        futures = {pool.submit(replay_job, job, config): job for job in jobs}
+        with thread_env(config.threads):  # the pool starts its processes on submit
+            futures = {pool.submit(replay_job, job, config): job for job in jobs}
         try:
             for future in concurrent.futures.as_completed(futures):
                 try:
@@ -182,7 +200,7 @@ def run_local(
             pool.shutdown(wait=False, cancel_futures=True)  # the workers got the signal too
             raise
     for job in unfinished:
-        with _pool(config, 1, gpus) as pool:
+        with _pool(config, 1, gpus) as pool, thread_env(config.threads):
             try:
                 outcomes.append(pool.submit(replay_job, job, config).result())
             except concurrent.futures.process.BrokenProcessPool:
