@@ -3,8 +3,10 @@
     evf-sam-replay BAG --checkpoint ID_OR_DIR --output DIR [--prompt TEXT ...]
     evf-sam-replay BAG --live --output DIR [--namespace /robot] [--speed 2]
 
-Exit codes: 0 done, 2 bad input (unreadable bag, missing topic, bad option or checkpoint;
-one line on stderr), 130 interrupted.
+Exit codes: 0 done (at least one frame processed), 1 the replay ran but failed (no frame
+processed, e.g. no prompt was set or every frame was bad; with --strict also any counted
+problem; the outputs are written and one line on stderr says why), 2 bad input (unreadable
+bag, missing topic, bad option or checkpoint; one line on stderr), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, Optional, Sequence
 
 from evf_sam_ros.model.errors import EvfSamError
 from evf_sam_ros.replay.errors import ReplayError
-from evf_sam_ros.replay.report import format_table
+from evf_sam_ros.replay.report import failure, format_table
 from evf_sam_ros.replay.runner import ReplayOptions, inspect_bag, progress_bar, replay_bag
 
 
@@ -31,6 +33,16 @@ def _positive(kind: type) -> Any:
         return value
 
     return parse
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'not a number: {text!r}') from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f'must be >= 0, got {text!r}')
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +94,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="least score of a found target (default: the node's score_threshold)",
     )
     p.add_argument('--max-frames', type=_positive(int), help='stop after N frames')
+    p.add_argument(
+        '--start',
+        type=_non_negative,
+        metavar='S',
+        help="replay from S seconds of bag time after the bag's first message (offline)",
+    )
+    p.add_argument(
+        '--duration',
+        type=_positive(float),
+        metavar='S',
+        help='replay S seconds of bag time (offline; from --start or the beginning)',
+    )
+    p.add_argument(
+        '--strict',
+        action='store_true',
+        help='exit 1 when any problem was counted (bad frames, missing depth, a truncated '
+        'bag ...), not only when no frame was processed (for CI)',
+    )
     p.add_argument(
         '--sync-tolerance',
         type=_positive(float),
@@ -151,6 +181,8 @@ def _options(args: argparse.Namespace, settings: Any) -> ReplayOptions:
         output_storage=args.output_storage,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        start_s=args.start,
+        duration_s=args.duration,
     )
 
 
@@ -179,8 +211,14 @@ def _offline(args: argparse.Namespace, options: ReplayOptions, settings: Any) ->
 
 
 def _live(args: argparse.Namespace, options: ReplayOptions) -> dict[str, Any]:
-    from evf_sam_ros.replay.live import LiveOptions, RecordedOutputs, play_and_record
+    from evf_sam_ros.replay.live import LiveOptions, play_and_record
+    from evf_sam_ros.replay.live_outputs import RecordedOutputs
 
+    if options.windowed:
+        raise ReplayError(
+            '--start and --duration are offline-mode options; for live mode cut the bag '
+            'first (ros2 bag convert with start/end times) or drop them'
+        )
     selection, total = inspect_bag(args.bag, options)
     live = LiveOptions(
         namespace=args.namespace,
@@ -205,7 +243,11 @@ def _live(args: argparse.Namespace, options: ReplayOptions) -> dict[str, Any]:
 
 def run(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     """Parse ``argv`` and replay; returns the report dict.  Raises ReplayError/EvfSamError."""
-    args = build_parser().parse_args(argv)
+    return replay(build_parser().parse_args(argv))
+
+
+def replay(args: argparse.Namespace) -> dict[str, Any]:
+    """Replay with parsed arguments; returns the report dict.  Raises ReplayError/EvfSamError."""
     settings = node_settings(args)
     options = _options(args, settings)
     report = _live(args, options) if args.live else _offline(args, options, settings)
@@ -216,9 +258,10 @@ def run(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Console script entry point; returns the exit code."""
+    """Console script entry point; returns the exit code (see the module docstring)."""
+    args = build_parser().parse_args(argv)  # exits 2 on a bad option
     try:
-        run(argv)
+        reason = failure(replay(args), args.strict)
     except (ReplayError, EvfSamError) as exc:
         message = ' '.join(str(exc).split())
         print(f'evf-sam-replay: error: {message}', file=sys.stderr)
@@ -226,6 +269,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print('evf-sam-replay: interrupted', file=sys.stderr)
         return 130
+    if reason is not None:
+        print(f'evf-sam-replay: error: {reason}', file=sys.stderr)
+        return 1
     return 0
 
 
