@@ -217,29 +217,21 @@ def test_truncated_bag_exit_codes(bags, tmp_path, capsys, tiny_checkpoint):
     assert code == 1 and '--strict' in line and 'bag_truncated' in line
 
 
+def _two_images(path, pixels, encoding):
+    """A bag of two images and nothing else (no command)."""
+    with open_writer(path) as writer:
+        for i in range(2):
+            writer.write('/cam/image', IMAGE, 10 + i, image_cdr(pixels, encoding, 10 + i))
+    return path
+
+
 def test_no_prompt_and_no_processed_frame_exit_1(tmp_path, capsys, tiny_checkpoint):
     checkpoint = tiny_checkpoint('evf-sam2', image_size=256)
-    bag = tmp_path / 'bag'
-    with open_writer(bag) as writer:
-        for i in range(2):
-            writer.write(
-                '/cam/image',
-                IMAGE,
-                10 + i,
-                image_cdr(np.zeros((8, 8, 3), np.uint8), 'rgb8', 10 + i),
-            )
+    bag = _two_images(tmp_path / 'bag', np.zeros((8, 8, 3), np.uint8), 'rgb8')
     code, err = _cli(capsys, bag, '--checkpoint', checkpoint, '-o', tmp_path / 'a')
     assert code == 1 and 'no prompt was set' in _one_line_error(err)
     assert json.loads((tmp_path / 'a' / 'report.json').read_text())['frames']['processed'] == 0
-    bad = tmp_path / 'bad'
-    with open_writer(bad) as writer:
-        for i in range(2):
-            writer.write(
-                '/cam/image',
-                IMAGE,
-                10 + i,
-                image_cdr(np.zeros((8, 8, 2), np.uint8), 'yuv422', 10 + i),
-            )
+    bad = _two_images(tmp_path / 'bad', np.zeros((8, 8, 2), np.uint8), 'yuv422')
     code, err = _cli(
         capsys, bad, '--checkpoint', checkpoint, '-o', tmp_path / 'b', '--prompt', 'x'
     )

@@ -68,6 +68,7 @@ def test_offline_run_writes_all_outputs(run_mcap):
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [
         'contact_sheet.png',
+        'frames.jsonl',
         'overlay.mp4',
         'report.json',
         'results',

@@ -190,10 +190,18 @@ def _open_directory(directory: Path, store: Any, notes: list, problems: list) ->
             return [reader]
         except storage_errors() as exc:
             if not files:
+                zipped = any(directory.glob('*.zstd'))
                 raise ReplayError(
-                    f'cannot open bag {str(directory)!r}: {exc}; a zstd-compressed bag must '
-                    f'be complete (decompress its files with zstd -d and run ros2 bag reindex)'
+                    f'cannot open bag {str(directory)!r}: {exc}; '
+                    + (
+                        'its files are zstd-compressed, which needs a complete bag: decompress '
+                        'them (zstd -d FILE), then run ros2 bag reindex on the directory'
+                        if zipped
+                        else 'restore the storage files metadata.yaml lists, or pass a .db3 / '
+                        '.mcap file directly'
+                    )
                 ) from exc
+            notes.append(f'the bag could not be opened whole ({exc}): files read one by one')
         expected, mode = _metadata_counts(directory) if len(files) == 1 else (None, '')
         return [_open_file(f, store, expected, problems, mode == 'message') for f in files]
     if not files:
