@@ -27,7 +27,9 @@ BAGS = [
     ('e_sqlite', 'sqlite3', 3),
     ('f_ros1', 'ros1', 2),
 ]
-BROKEN = 'g_broken.bag'
+NAMES = [n for n, _, _ in BAGS] + ['g_broken', 'h_no_prompt']
+BROKEN = 'g_broken.bag'  # not a bag: cannot be replayed
+NO_PROMPT = 'h_no_prompt'  # a bag whose command is empty: replayed, but no frame processed
 
 
 @pytest.fixture(scope='module')
@@ -45,6 +47,7 @@ def bag_dir(tmp_path_factory):
         else:
             write_sample_bag(root / name, storage, frames, SIZE)
     (root / BROKEN).write_bytes(b'#ROSBAG V2.0\nthis is not a bag')
+    write_sample_bag(root / NO_PROMPT, 'mcap', 2, SIZE, prompt='')
     return root
 
 
@@ -63,19 +66,17 @@ def alone(checkpoint, bag_dir, tmp_path_factory):
     """Each good bag replayed alone (one-bag evf-sam-replay): name -> results digest."""
     digests = {}
     for bag in expand_bags([str(bag_dir)]):
-        if bag.name == BROKEN:
+        if bag.name in (BROKEN, NO_PROMPT):
             continue
         out = tmp_path_factory.mktemp(f'alone_{bag.stem}')
         assert cli.main([str(bag), *_args(checkpoint, out)]) == 0
-        digests[bag_names([bag])[0]] = results_digest(
-            json.loads((out / 'report.json').read_text())
-        )
+        digests[bag_names([bag])[0]] = results_digest(out)
     return digests
 
 
 def test_bags_found_in_folders_and_globs(bag_dir, tmp_path):
     found = expand_bags([str(bag_dir)])
-    assert [bag_names([b])[0] for b in found] == [n for n, _, _ in BAGS] + ['g_broken']
+    assert [bag_names([b])[0] for b in found] == NAMES
     assert expand_bags([str(bag_dir / '*.bag')]) == sorted(bag_dir.glob('*.bag'))
     with pytest.raises(Exception, match='no file matches'):
         expand_bags([str(tmp_path / 'nothing*')])
@@ -96,9 +97,11 @@ def test_bags_found_in_folders_and_globs(bag_dir, tmp_path):
 def _check_fleet(data, alone, engine):
     assert data['engine'] == engine
     by_name = {b['name']: b for b in data['bags']}
-    assert list(by_name) == [n for n, _, _ in BAGS] + ['g_broken']
-    assert [f['name'] for f in data['failed']] == ['g_broken']
-    assert 'bag' in data['failed'][0]['reason'].lower()
+    assert list(by_name) == NAMES
+    assert [f['name'] for f in data['failed']] == ['g_broken', NO_PROMPT]
+    assert 'bag' in by_name['g_broken']['reason'].lower() and 'frames' not in by_name['g_broken']
+    assert 'no prompt' in by_name[NO_PROMPT]['reason']
+    assert by_name[NO_PROMPT]['frames']['in'] == 2  # replayed, its report written
     for name, _, frames in BAGS:
         bag = by_name[name]
         assert bag['status'] == 'ok' and bag['frames']['in'] == frames
@@ -106,9 +109,9 @@ def _check_fleet(data, alone, engine):
         assert bag['iou_frames'] == frames and 0.0 <= bag['iou_mean'] <= 1.0
         assert Path(bag['output'], 'report.json').is_file()
     total = data['total']
-    assert (total['ok'], total['failed'], total['bags']) == (6, 1, 7)
-    assert total['frames']['in'] == sum(f for _, _, f in BAGS)
-    assert total['results'] == total['frames']['processed']
+    assert (total['ok'], total['failed'], total['bags']) == (6, 2, 8)
+    assert total['frames']['in'] == sum(f for _, _, f in BAGS) + 2
+    assert total['results'] == total['frames']['processed'] == sum(f for _, _, f in BAGS)
     assert total['latency_ms']['p50'] > 0
 
 
@@ -121,17 +124,21 @@ def test_local_workers(checkpoint, bag_dir, alone, tmp_path):
     assert 'TOTAL' in (out / 'fleet_report.txt').read_text()
     assert len({b['worker'] for b in data['bags'] if b['status'] == 'ok'}) <= 2
 
-    # a second run refuses to overwrite; --resume keeps the six reports, retries the broken bag
+    # a second run refuses to overwrite; --resume keeps the bags with a report (the one
+    # without a prompt fails again, from its report) and retries the broken bag
     with pytest.raises(Exception, match='--resume to keep them'):
         cli.run([str(bag_dir), *_args(checkpoint, out, '--workers', '2')])
     stamp = (out / 'a_mcap' / 'report.json').stat().st_mtime_ns
     assert cli.main([str(bag_dir), *_args(checkpoint, out, '--resume')]) == 1
     again = _fleet(out)
-    assert [b['status'] for b in again['bags']] == ['resumed'] * 6 + ['failed']
+    assert [(b['status'], b['resumed']) for b in again['bags']] == [('ok', True)] * 6 + [
+        ('failed', False),
+        ('failed', True),
+    ]
     assert (out / 'a_mcap' / 'report.json').stat().st_mtime_ns == stamp
     assert again['total']['frames'] == data['total']['frames']
-    assert [b['results_sha256'] for b in again['bags'][:6]] == [
-        b['results_sha256'] for b in data['bags'][:6]
+    assert [b['results_sha256'] for b in again['bags']] == [
+        b['results_sha256'] for b in data['bags']
     ]
 
 

@@ -5,9 +5,11 @@
 
 Several bags, a directory of bags or a glob: see ``fleet``.
 
-Exit codes: 0 done, 1 some bags of a fleet failed (listed in its report), 2 bad input
-(unreadable bag, missing topic, bad option or checkpoint; one line on stderr), 130
-interrupted.
+Exit codes: 0 done (at least one frame processed), 1 the replay ran but failed (no frame
+processed, e.g. no prompt was set or every frame was bad; with --strict also any counted
+problem; the outputs are written and one line on stderr says why; for several bags: any bag
+failed, listed in the fleet report), 2 bad input (unreadable bag, missing topic, bad option
+or checkpoint; one line on stderr), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from typing import Any, Optional, Sequence
 from evf_sam_ros.model.errors import EvfSamError
 from evf_sam_ros.replay.errors import ReplayError
 from evf_sam_ros.replay.fleet import add_fleet_arguments, is_fleet, run_fleet
-from evf_sam_ros.replay.fleet_report import format_fleet_table
-from evf_sam_ros.replay.report import format_table
+from evf_sam_ros.replay.fleet_report import fleet_failure, format_fleet_table
+from evf_sam_ros.replay.report import failure, format_table
 from evf_sam_ros.replay.runner import ReplayOptions, inspect_bag, progress_bar, replay_bag
 
 
@@ -36,6 +38,16 @@ def _positive(kind: type) -> Any:
         return value
 
     return parse
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'not a number: {text!r}') from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f'must be >= 0, got {text!r}')
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +105,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="least score of a found target (default: the node's score_threshold)",
     )
     p.add_argument('--max-frames', type=_positive(int), help='stop after N frames')
+    p.add_argument(
+        '--start',
+        type=_non_negative,
+        metavar='S',
+        help="replay from S seconds of bag time after the bag's first message (offline)",
+    )
+    p.add_argument(
+        '--duration',
+        type=_positive(float),
+        metavar='S',
+        help='replay S seconds of bag time (offline; from --start or the beginning)',
+    )
+    p.add_argument(
+        '--strict',
+        action='store_true',
+        help='exit 1 when any problem was counted (bad frames, missing depth, a truncated '
+        'bag ...), not only when no frame was processed (for CI)',
+    )
     p.add_argument(
         '--sync-tolerance',
         type=_positive(float),
@@ -163,6 +193,8 @@ def _options(args: argparse.Namespace, settings: Any) -> ReplayOptions:
         output_storage=args.output_storage,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        start_s=args.start,
+        duration_s=args.duration,
     )
 
 
@@ -194,8 +226,14 @@ def _offline(
 
 
 def _live(args: argparse.Namespace, options: ReplayOptions) -> dict[str, Any]:
-    from evf_sam_ros.replay.live import LiveOptions, RecordedOutputs, play_and_record
+    from evf_sam_ros.replay.live import LiveOptions, play_and_record
+    from evf_sam_ros.replay.live_outputs import RecordedOutputs
 
+    if options.windowed:
+        raise ReplayError(
+            '--start and --duration are offline-mode options; for live mode cut the bag '
+            'first (ros2 bag convert with start/end times) or drop them'
+        )
     selection, total = inspect_bag(args.bag, options)
     live = LiveOptions(
         namespace=args.namespace,
@@ -218,41 +256,55 @@ def _live(args: argparse.Namespace, options: ReplayOptions) -> dict[str, Any]:
     return replay_bag(args.bag, args.output, RecordedOutputs(recording), options, meta)
 
 
-def replay_one(args: argparse.Namespace, predictor: Any = None) -> dict[str, Any]:
-    """Replay the one bag ``args.bag`` (offline with ``predictor`` when given, else the
-    --checkpoint loaded here); returns the report dict.
-    """
-    settings = node_settings(args)
-    options = _options(args, settings)
-    if args.live:
-        return _live(args, options)
-    return _offline(args, options, settings, predictor)
-
-
 def run(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
-    """Parse ``argv`` and replay; returns the report dict (a fleet report for many bags).
+    """Parse ``argv`` and replay; returns the report dict (the fleet report for several bags).
 
     Raises ReplayError/EvfSamError.
     """
     args = build_parser().parse_args(argv)
-    if is_fleet(args):
-        report = run_fleet(args)
-        if not args.quiet:
-            print(format_fleet_table(report))
-            print(f'outputs in {args.output}')
-        return report
+    return replay_fleet(args) if is_fleet(args) else replay(_one_bag(args))
+
+
+def _one_bag(args: argparse.Namespace) -> argparse.Namespace:
     args.bag = args.bag[0]
-    report = replay_one(args)
+    return args
+
+
+def replay(args: argparse.Namespace, predictor: Any = None) -> dict[str, Any]:
+    """Replay the one bag ``args.bag`` with parsed arguments (offline with ``predictor`` when
+    given, else the --checkpoint loaded here); returns the report dict.
+
+    Raises ReplayError/EvfSamError.
+    """
+    settings = node_settings(args)
+    options = _options(args, settings)
+    if args.live:
+        report = _live(args, options)
+    else:
+        report = _offline(args, options, settings, predictor)
     if not args.quiet:
         print(format_table(report))
         print(f'outputs in {args.output}')
     return report
 
 
+def replay_fleet(args: argparse.Namespace) -> dict[str, Any]:
+    """Replay the bags of a fleet command line (``fleet.run_fleet``); returns its report."""
+    report = run_fleet(args)
+    if not args.quiet:
+        print(format_fleet_table(report))
+        print(f'outputs in {args.output}')
+    return report
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Console script entry point; returns the exit code."""
+    """Console script entry point; returns the exit code (see the module docstring)."""
+    args = build_parser().parse_args(argv)  # exits 2 on a bad option
     try:
-        report = run(argv)
+        if is_fleet(args):
+            reason = fleet_failure(replay_fleet(args))
+        else:
+            reason = failure(replay(_one_bag(args)), args.strict)
     except (ReplayError, EvfSamError) as exc:
         message = ' '.join(str(exc).split())
         print(f'evf-sam-replay: error: {message}', file=sys.stderr)
@@ -260,7 +312,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print('evf-sam-replay: interrupted', file=sys.stderr)
         return 130
-    return 1 if report.get('failed') else 0
+    if reason is not None:
+        print(f'evf-sam-replay: error: {reason}', file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == '__main__':

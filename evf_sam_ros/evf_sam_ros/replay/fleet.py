@@ -18,7 +18,6 @@ import argparse
 import copy
 import glob
 import hashlib
-import json
 import os
 import sys
 import time
@@ -26,7 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from evf_sam_ros.replay.errors import ReplayError
-from evf_sam_ros.replay.fleet_report import BagOutcome, fleet_report, save_fleet_report
+from evf_sam_ros.replay.fleet_report import (
+    BagOutcome,
+    finished_outcome,
+    fleet_report,
+    save_fleet_report,
+)
 from evf_sam_ros.replay.workers import BagJob, WorkerConfig, cuda_count, run_local
 
 _GLOB_CHARS = set('*?[')
@@ -138,12 +142,12 @@ def bag_names(bags: list[Path]) -> list[str]:
     ]
 
 
-def _existing_report(path: Path) -> dict[str, Any] | None:
+def _kept(name: str, bag: Path, out: Path, strict: bool) -> BagOutcome | None:
+    """The outcome of a bag replayed before (None: no complete report in ``out``)."""
     try:
-        report = json.loads(path.read_text())
+        return finished_outcome(name, str(bag), str(out), strict, resumed=True)
     except (OSError, ValueError):
         return None
-    return report if isinstance(report, dict) and 'frames' in report else None
 
 
 def plan_jobs(args: argparse.Namespace) -> tuple[list[str], list[BagJob], list[BagOutcome]]:
@@ -158,9 +162,9 @@ def plan_jobs(args: argparse.Namespace) -> tuple[list[str], list[BagJob], list[B
     names, jobs, kept = bag_names(bags), [], []
     for name, bag in zip(names, bags):
         bag_out = out / name
-        report = _existing_report(bag_out / 'report.json')
-        if report is not None and args.resume and not args.overwrite:
-            kept.append(BagOutcome(name, str(bag), str(bag_out), 'resumed', report=report))
+        outcome = _kept(name, bag, bag_out, args.strict) if args.resume else None
+        if outcome is not None and not args.overwrite:
+            kept.append(outcome)
             continue
         bag_args = copy.copy(args)
         bag_args.bag, bag_args.output, bag_args.overwrite = bag, bag_out, True

@@ -4,13 +4,14 @@ Each bag's own report stays in its subdirectory (``OUT/<name>/report.json``); th
 gives per bag and in total: frames, found rate, IoU against ground truth, latency and problems
 by kind, and lists the bags that failed with their reason.
 
-``results_sha256`` fingerprints what a bag's replay found (every frame's status, problems and
-per-target results, timings left out), so runs of the same bag alone, in a local worker or on
-Ray can be compared exactly.
+``results_sha256`` fingerprints what a bag's replay found (every frame's record in its
+frames.jsonl: status, problems and per-target results, timings left out), so runs of the same
+bag alone, in a local worker or on Ray can be compared exactly.
 """
 
 from __future__ import annotations
 
+import array
 import collections
 import hashlib
 import json
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evf_sam_ros.replay.report import failure, read_frames
 from evf_sam_ros.replay.scoring import latency_stats
 
 #: Per-frame fields that are timings (differ from run to run) and so are not fingerprinted.
@@ -29,8 +31,10 @@ TIMING_FIELDS = frozenset({'latency_ms', 'inference_ms'})
 class BagOutcome:
     """What happened to one bag of a fleet run.
 
-    status: "ok" (report written), "failed" (``reason`` says why) or "resumed" (its report
-    existed and was kept). wall_s: seconds the bag took in its worker (0 when resumed).
+    status: "ok" or "failed" (``reason`` says why: the bag could not be replayed, so
+    ``report`` is None, or its replay failed as a one-bag run fails: no frame processed, or
+    with --strict a counted problem). resumed: its report existed and was kept (--resume).
+    wall_s: seconds the bag took in its worker (0 when resumed). digest: ``results_digest``.
     """
 
     name: str
@@ -41,6 +45,8 @@ class BagOutcome:
     wall_s: float = 0.0
     worker: str = ''
     report: dict[str, Any] | None = field(default=None, repr=False)
+    resumed: bool = False
+    digest: str | None = None
 
 
 def _strip_timings(value: Any) -> Any:
@@ -51,15 +57,35 @@ def _strip_timings(value: Any) -> Any:
     return value
 
 
-def results_digest(report: dict[str, Any]) -> str:
-    """SHA-256 (hex) of a bag report's per-frame results without timings.
+def results_digest(out_dir: str | Path) -> str:
+    """SHA-256 (hex) of a replay's per-frame records (OUT/frames.jsonl) without timings.
 
     Equal digests: the same frames were processed, skipped or dropped with the same problems,
     and every target got the same found, score, area, centroid, 3D point, box and IoU.
     """
-    frames = _strip_timings(report.get('per_frame', []))
-    text = json.dumps(frames, sort_keys=True, separators=(',', ':'), allow_nan=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+    digest = hashlib.sha256()
+    for record in read_frames(out_dir):
+        text = json.dumps(_strip_timings(record), sort_keys=True, separators=(',', ':'))
+        digest.update(text.encode() + b'\n')
+    return digest.hexdigest()
+
+
+def finished_outcome(
+    name: str, bag: str, output: str, strict: bool = False, **extra: Any
+) -> BagOutcome:
+    """The outcome of a bag whose replay wrote OUT/report.json: "failed" when the one-bag
+    run would fail (``report.failure``: no frame processed; with ``strict`` any problem).
+
+    Raises:
+        OSError, ValueError: no readable report.json (or frames.jsonl) in ``output``.
+    """
+    report = json.loads((Path(output) / 'report.json').read_text())
+    if not isinstance(report, dict) or 'frames' not in report:
+        raise ValueError(f'{output}/report.json is not a replay report')
+    reason = failure(report, strict)
+    status = 'failed' if reason else 'ok'
+    digest = results_digest(output)
+    return BagOutcome(name, bag, output, status, reason, report=report, digest=digest, **extra)
 
 
 def _found(report: dict[str, Any]) -> tuple[int, int]:
@@ -74,11 +100,12 @@ def bag_summary(outcome: BagOutcome) -> dict[str, Any]:
         'bag': outcome.bag,
         'output': outcome.output,
         'status': outcome.status,
+        'reason': outcome.reason,
+        'resumed': outcome.resumed,
         'wall_s': round(outcome.wall_s, 3),
         'worker': outcome.worker,
     }
     if outcome.report is None:
-        entry['reason'] = outcome.reason
         return entry
     report = outcome.report
     found, results = _found(report)
@@ -92,19 +119,26 @@ def bag_summary(outcome: BagOutcome) -> dict[str, Any]:
         iou_frames=iou.get('frames_scored', 0),
         latency_ms={k: report['latency_ms'].get(k) for k in ('kind', 'p50', 'p95', 'max')},
         problems=dict(report.get('warnings', {})),
-        results_sha256=results_digest(report),
+        results_sha256=outcome.digest,
     )
     return entry
 
 
-def _latencies(report: dict[str, Any]) -> list[float]:
-    return [f['latency_ms'] for f in report.get('per_frame', []) if 'latency_ms' in f]
+def _latencies(outcomes: list[BagOutcome]) -> array.array:
+    """Every frame's latency (ms) of the bags with a report, read from their frames.jsonl."""
+    values = array.array('d')
+    for outcome in outcomes:
+        if outcome.report is not None:
+            values.extend(
+                f['latency_ms'] for f in read_frames(outcome.output) if 'latency_ms' in f
+            )
+    return values
 
 
 def fleet_totals(outcomes: list[BagOutcome], wall_s: float) -> dict[str, Any]:
     """Totals over every bag with a report: frame counts, found rate, frame-weighted IoU,
     latency percentiles over all frames, problems by kind, and throughput (frames/s of wall
-    time of the run that produced them; resumed bags are not counted in it).
+    time of this run; resumed bags are not counted in it).
     """
     reports = [o.report for o in outcomes if o.report is not None]
     frames: collections.Counter = collections.Counter()
@@ -120,13 +154,13 @@ def fleet_totals(outcomes: list[BagOutcome], wall_s: float) -> dict[str, Any]:
         if iou.get('frames_scored') and iou.get('mean') is not None:
             iou_frames += iou['frames_scored']
             iou_sum += iou['mean'] * iou['frames_scored']
-    latency = latency_stats([v for r in reports for v in _latencies(r)])
-    ran = sum(o.report['frames']['in'] for o in outcomes if o.status == 'ok' and o.report)
+    latency = latency_stats(_latencies(outcomes))
+    ran = sum(o.report['frames']['in'] for o in outcomes if o.report and not o.resumed)
     return {
         'bags': len(outcomes),
         'ok': sum(o.status == 'ok' for o in outcomes),
-        'resumed': sum(o.status == 'resumed' for o in outcomes),
         'failed': sum(o.status == 'failed' for o in outcomes),
+        'resumed': sum(o.resumed for o in outcomes),
         'frames': dict(frames),
         'found': found,
         'results': results,
@@ -174,7 +208,7 @@ def _row(name: str, status: str, s: dict[str, Any]) -> list[str]:
         _fmt(s.get('iou_mean'), 3),
         _fmt(latency.get('p50')),
         _fmt(latency.get('p95')),
-        _problems(s.get('problems') or {}) if 'problems' in s else s.get('reason') or '-',
+        s.get('reason') or _problems(s.get('problems') or {}),
     ]
 
 
@@ -191,9 +225,11 @@ def format_fleet_table(data: dict[str, Any]) -> str:
         'p95 ms',
         'problems / reason',
     ]
-    rows = [_row(b['name'], b['status'], b) for b in data['bags']]
+    rows = [
+        _row(b['name'], b['status'] + (' (kept)' if b['resumed'] else ''), b) for b in data['bags']
+    ]
     total = data['total']
-    status = f'{total["ok"] + total["resumed"]}/{total["bags"]} ok'
+    status = f'{total["ok"]}/{total["bags"]} ok'
     rows.append(_row('TOTAL', status, total))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     lines = []
@@ -214,3 +250,14 @@ def save_fleet_report(data: dict[str, Any], out_dir: str | Path) -> tuple[Path, 
     json_path.write_text(json.dumps(data, indent=2) + '\n')
     table_path.write_text(format_fleet_table(data) + '\n')
     return json_path, table_path
+
+
+def fleet_failure(data: dict[str, Any]) -> str | None:
+    """Why a fleet run failed (None: every bag is ok): the failed bags and their reasons."""
+    failed = data['failed']
+    if not failed:
+        return None
+    listed = '; '.join(f'{f["name"]}: {f["reason"]}' for f in failed[:3])
+    more = f'; {len(failed) - 3} more' if len(failed) > 3 else ''
+    bags = data['total']['bags']
+    return f'{len(failed)} of {bags} bags failed ({listed}{more}); see fleet_report.json'

@@ -2,7 +2,7 @@
 
 ``replay_job`` is what a worker runs for a bag, locally (``run_local``: a
 ``concurrent.futures.ProcessPoolExecutor`` with spawned processes) and on Ray
-(``fleet_ray``): the single-bag replay (``cli.replay_one``, the very code a one-bag
+(``fleet_ray``): the single-bag replay (``cli.replay``, the very code a one-bag
 ``evf-sam-replay`` runs) with the worker's model, loaded once per process.  A bag that fails
 gives a failed ``BagOutcome`` with its reason and never stops the other bags.
 
@@ -16,18 +16,16 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
-import json
 import multiprocessing
 import os
 import socket
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from evf_sam_ros.model.errors import EvfSamError
 from evf_sam_ros.replay.errors import ReplayError
-from evf_sam_ros.replay.fleet_report import BagOutcome
+from evf_sam_ros.replay.fleet_report import BagOutcome, finished_outcome
 
 #: Environment variables that size the thread pools of the math libraries torch uses.
 THREAD_ENV = ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS')
@@ -130,22 +128,24 @@ def replay_job(job: BagJob, config: WorkerConfig) -> BagOutcome:
     """Replay one bag with this worker's model; never raises for a bad bag.
 
     Returns:
-        status "ok" with the report read back from OUT/<name>/report.json, or "failed"
-        with the reason (the error's one-line message; for an unexpected error its type too).
+        ``fleet_report.finished_outcome`` of the bag's outputs, or "failed" with the reason
+        it could not be replayed (the error's one-line message; for an unexpected error its
+        type too).
     """
     from evf_sam_ros.replay import cli
 
-    start = time.perf_counter()
+    start, worker = time.perf_counter(), worker_name()
     try:
-        cli.replay_one(job.args, _predictor(config))
-        report = json.loads((Path(job.output) / 'report.json').read_text())
+        cli.replay(job.args, _predictor(config))
+        wall_s = time.perf_counter() - start
+        return finished_outcome(
+            job.name, job.bag, job.output, job.args.strict, wall_s=wall_s, worker=worker
+        )
     except (ReplayError, EvfSamError) as exc:
-        return failed(job, str(exc), time.perf_counter() - start, worker_name())
+        return failed(job, str(exc), time.perf_counter() - start, worker)
     except Exception as exc:  # noqa: BLE001 - one bag's bug or library error: the others go on
         reason = f'{type(exc).__name__}: {exc}'
-        return failed(job, reason, time.perf_counter() - start, worker_name())
-    wall_s = time.perf_counter() - start
-    return BagOutcome(job.name, job.bag, job.output, 'ok', None, wall_s, worker_name(), report)
+        return failed(job, reason, time.perf_counter() - start, worker)
 
 
 def cuda_count() -> int:
