@@ -126,7 +126,8 @@ def is_fleet(args: argparse.Namespace) -> bool:
     path = Path(named[0])
     if not path.exists():
         return bool(_GLOB_CHARS & set(named[0]))
-    return path.is_dir() and not is_bag_dir(path)
+    # a folder without bags goes to the one-bag replay, whose error says what a bag needs
+    return path.is_dir() and not is_bag_dir(path) and bool(_bags_below(path))
 
 
 def bag_names(bags: list[Path]) -> list[str]:
