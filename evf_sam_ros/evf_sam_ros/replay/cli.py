@@ -2,14 +2,12 @@
 
     evf-sam-replay BAG --checkpoint ID_OR_DIR --output DIR [--prompt TEXT ...]
     evf-sam-replay BAG --live --output DIR [--namespace /robot] [--speed 2]
+    evf-sam-replay BAG BAG ... | DIR | 'GLOB' --checkpoint ... --workers N   (see ``fleet``)
 
-Several bags, a directory of bags or a glob: see ``fleet``.
-
-Exit codes: 0 done (at least one frame processed), 1 the replay ran but failed (no frame
-processed, e.g. no prompt was set or every frame was bad; with --strict also any counted
-problem; the outputs are written and one line on stderr says why; for several bags: any bag
-failed, listed in the fleet report), 2 bad input (unreadable bag, missing topic, bad option
-or checkpoint; one line on stderr), 130 interrupted.
+Exit codes: 0 done (at least one frame processed), 1 the replay (of any bag) ran but failed
+(no frame processed, e.g. no prompt was set or every frame was bad; with --strict also any
+counted problem; the outputs are written and one line on stderr says why), 2 bad input
+(unreadable bag, missing topic, bad option or checkpoint; one line on stderr), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ from typing import Any, Optional, Sequence
 from evf_sam_ros.model.errors import EvfSamError
 from evf_sam_ros.replay.errors import ReplayError
 from evf_sam_ros.replay.fleet import add_fleet_arguments, is_fleet, run_fleet
-from evf_sam_ros.replay.fleet_report import fleet_failure, format_fleet_table
+from evf_sam_ros.replay.fleet_report import fleet_failure
 from evf_sam_ros.replay.report import failure, format_table
 from evf_sam_ros.replay.runner import ReplayOptions, inspect_bag, progress_bar, replay_bag
 
@@ -58,13 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         'zstd or not) or a ROS 1 .bag file '
         'and write results (a bag), report.json, overlay.mp4 and contact_sheet.png.',
     )
-    p.add_argument(
-        'bag',
-        type=Path,
-        nargs='+',
-        help='rosbag2 bag directory or ROS 1 .bag file; several, a directory of bags or a '
-        'glob replay them all (see the "many bags" options)',
-    )
+    p.add_argument('bag', type=Path, nargs='+', help='bag(s): see "many bags" for several')
     p.add_argument('-o', '--output', type=Path, required=True, help='output directory')
     p.add_argument(
         '--checkpoint', help="hub id or checkpoint directory (offline mode; live uses the node's)"
@@ -257,12 +249,9 @@ def _live(args: argparse.Namespace, options: ReplayOptions) -> dict[str, Any]:
 
 
 def run(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
-    """Parse ``argv`` and replay; returns the report dict (the fleet report for several bags).
-
-    Raises ReplayError/EvfSamError.
-    """
+    """Parse ``argv`` and replay; returns the report dict (the fleet report for several bags)."""
     args = build_parser().parse_args(argv)
-    return replay_fleet(args) if is_fleet(args) else replay(_one_bag(args))
+    return run_fleet(args) if is_fleet(args) else replay(_one_bag(args))
 
 
 def _one_bag(args: argparse.Namespace) -> argparse.Namespace:
@@ -278,21 +267,9 @@ def replay(args: argparse.Namespace, predictor: Any = None) -> dict[str, Any]:
     """
     settings = node_settings(args)
     options = _options(args, settings)
-    if args.live:
-        report = _live(args, options)
-    else:
-        report = _offline(args, options, settings, predictor)
+    report = _live(args, options) if args.live else _offline(args, options, settings, predictor)
     if not args.quiet:
         print(format_table(report))
-        print(f'outputs in {args.output}')
-    return report
-
-
-def replay_fleet(args: argparse.Namespace) -> dict[str, Any]:
-    """Replay the bags of a fleet command line (``fleet.run_fleet``); returns its report."""
-    report = run_fleet(args)
-    if not args.quiet:
-        print(format_fleet_table(report))
         print(f'outputs in {args.output}')
     return report
 
@@ -302,7 +279,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)  # exits 2 on a bad option
     try:
         if is_fleet(args):
-            reason = fleet_failure(replay_fleet(args))
+            reason = fleet_failure(run_fleet(args))
         else:
             reason = failure(replay(_one_bag(args)), args.strict)
     except (ReplayError, EvfSamError) as exc:

@@ -29,6 +29,7 @@ from evf_sam_ros.replay.fleet_report import (
     BagOutcome,
     finished_outcome,
     fleet_report,
+    format_fleet_table,
     save_fleet_report,
 )
 from evf_sam_ros.replay.workers import BagJob, WorkerConfig, cuda_count, run_local
@@ -220,7 +221,8 @@ def _printer(total: int, quiet: bool) -> Any:
 
 
 def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
-    """Replay every bag the command line names; returns the fleet report (also saved).
+    """Replay every bag the command line names; returns the fleet report (saved, and printed
+    as a table unless --quiet).
 
     Raises:
         ReplayError: bad input before any bag ran (see plan_jobs); bags that fail later are
@@ -259,4 +261,7 @@ def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
     }
     data = fleet_report(everything, meta, wall_s)
     save_fleet_report(data, args.output)
+    if not args.quiet:
+        print(format_fleet_table(data))
+        print(f'outputs in {args.output}')
     return data
