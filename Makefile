@@ -101,9 +101,11 @@ KSTAMP_DEPS := $(KVENV)/.stamp-deps
 KSTAMP := $(KVENV)/.stamp-setup
 # The tests that drive rclpy: the interfaces as Kilted built them, the pipeline's messages, the
 # node (lifecycle, topics, services, action, track mode) and the replay (bags, live replay over
-# DDS, the node/replay differential).
+# DDS, the node/replay differential); not the fleet test: it is ROS-free and needs ray, which
+# only .venv has.
 KILTED_TESTS ?= evf_sam_ros/test/test_interfaces_built.py evf_sam_ros/test/test_pipeline_parts.py \
-	$(sort $(wildcard evf_sam_ros/test/test_node*.py evf_sam_ros/test/test_replay*.py))
+	$(filter-out %/test_replay_fleet.py,$(sort $(wildcard evf_sam_ros/test/test_node*.py \
+	evf_sam_ros/test/test_replay*.py)))
 
 $(KILTED_PINS): requirements/constraints.txt
 	mkdir -p $(@D)

@@ -40,6 +40,7 @@ setup(
         'test': ['pytest'],
         # the onnxruntime backend and evf-sam-export (tensorrt: see the README)
         'onnx': ['onnx>=1.17', 'onnxruntime>=1.20', 'onnxscript>=0.5'],
+        'ray': ['ray>=2.60'],  # evf-sam-replay --ray: 2.60 is the one tested
     },
     zip_safe=True,
     maintainer='evf_sam_ros maintainers',

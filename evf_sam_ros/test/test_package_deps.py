@@ -41,6 +41,8 @@ PIP = {
     'yaml': 'pyyaml',
 }
 OPTIONAL = {'apsw'}  # imported under contextlib.suppress(ImportError): rosbags' sqlite back end
+# imported only by `evf-sam-replay --ray` (setup.py extra "ray"; without it a one-line error)
+OPTIONAL |= {'ray'}
 OWN = {'evf_sam_ros', 'ros_harness', 'tracking_reference'}
 
 

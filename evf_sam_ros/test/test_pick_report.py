@@ -1,12 +1,15 @@
-"""Known answers for the replay report's pick-and-place part (replay.pick_report)."""
+"""Known answers for the replay report's pick-and-place part (replay.pick_report), through the
+compact per-target columns the report keeps (replay.target_columns).
+"""
 
 import math
 
 import numpy as np
 import pytest
 
-from evf_sam_ros.replay.pick_report import pick_entry, pick_rows, pick_summary
+from evf_sam_ros.replay.pick_report import pick_entry, pick_rows
 from evf_sam_ros.replay.results import PromptOutcome
+from evf_sam_ros.replay.target_columns import TargetColumns
 from evf_sam_ros.target3d.rotations import rotation_to_quaternion
 
 
@@ -28,8 +31,24 @@ def _outcome(grasp_x=None, place=True, instances=0, turn=0.0):
     )  # fmt: skip
 
 
-def _entries(outcomes):
-    return [{'found': o.found, **pick_entry(o)} for o in outcomes]
+def _summary(outcomes):
+    """The pick part of a target's report summary over these frames' outcomes."""
+    columns = TargetColumns(0, 'the mug')
+    for o in outcomes:
+        columns.add(
+            {
+                'found': o.found,
+                'score': o.score,
+                'centroid': None,
+                'point_m': None,
+                'depth_median_m': None,
+                'box': None,
+                'lost_count': 0,
+                'reground_count': 0,
+                **pick_entry(o),
+            }
+        )
+    return columns.summary(with_depth=True)['pick']
 
 
 def test_entry_holds_the_best_candidate():
@@ -40,8 +59,7 @@ def test_entry_holds_the_best_candidate():
 
 
 def test_summary_known_spreads():
-    entries = _entries([_outcome(0.01), _outcome(-0.01), _outcome(None, place=False)])
-    out = pick_summary(entries)
+    out = _summary([_outcome(0.01), _outcome(-0.01), _outcome(None, place=False)])
     assert out['frames_with_grasps'] == 2 and out['grasps_mean'] == pytest.approx(4 / 3)
     assert out['best_grasp']['count_valid'] == 2
     assert out['best_grasp']['centre_rms_m'] == pytest.approx(0.01)
@@ -51,5 +69,5 @@ def test_summary_known_spreads():
 
 
 def test_grasp_turned_half_about_its_approach_is_the_same():
-    out = pick_summary(_entries([_outcome(0.0, turn=0.0), _outcome(0.0, turn=180.0)]))
+    out = _summary([_outcome(0.0, turn=0.0), _outcome(0.0, turn=180.0)])
     assert out['best_grasp']['orientation_std_deg'] == pytest.approx(0.0, abs=1e-6)

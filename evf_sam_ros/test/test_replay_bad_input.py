@@ -4,7 +4,6 @@ the rest of the bag is still processed.
 """
 
 import json
-import os
 import shutil
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 
 from evf_sam_ros.replay import cli
 from evf_sam_ros.replay.bagio import IMAGE, STRING, BagWriter
+from evf_sam_ros.replay.report import read_frames
 from evf_sam_ros.replay.runner import ReplayOptions, replay_bag
 from evf_sam_ros.replay.sample_bag import image_cdr, string_cdr, write_sample_bag
 
@@ -57,17 +57,6 @@ def _mask(h=H, w=W):
     mask = np.zeros((h, w), np.uint8)
     mask[10:30, 20:40] = 255
     return mask
-
-
-@pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])
-def test_truncated_bag_exits_2(sample, tmp_path, capsys, checkpoint, storage):
-    bag = shutil.copytree(sample[storage], tmp_path / 'bag')
-    data_file = next(p for p in bag.iterdir() if p.suffix in ('.mcap', '.db3'))
-    with open(data_file, 'r+b') as fh:
-        fh.truncate(os.path.getsize(data_file) // 2)
-    code, err = _cli(capsys, bag, '--checkpoint', checkpoint, '-o', tmp_path / 'out')
-    assert code == 2
-    assert 'truncated or corrupt' in _one_line_error(err)
 
 
 def _damage_a_page_read_part_way(bag):
@@ -125,7 +114,7 @@ def test_missing_topic_and_missing_paths(sample, tmp_path, capsys, checkpoint):
     assert code == 2 and 'does not exist' in _one_line_error(err)
     (tmp_path / 'not_a_bag').mkdir()
     code, err = _cli(capsys, tmp_path / 'not_a_bag', '--checkpoint', checkpoint, '-o', tmp_path)
-    assert code == 2 and 'not a rosbag2 bag' in _one_line_error(err)
+    assert code == 2 and 'is not a bag: no metadata.yaml' in _one_line_error(err)
 
 
 def test_bad_options_exit_2(sample, tmp_path, capsys, checkpoint):
@@ -191,8 +180,10 @@ def test_per_frame_problems_are_counted_and_the_rest_processed(mixed_bag, tmp_pa
     assert warnings['ground_truth_size_mismatch'] == 1
     assert warnings['depth_size_mismatch'] == 1
     assert warnings['depth_stamp_gap'] == 1  # frame 0's nearest depth is frame 3's
-    assert report['iou']['frames_scored'] == 1 and report['iou']['per_frame'][0]['frame'] == 3
-    assert [f['status'] for f in report['per_frame']] == [
+    assert report['iou']['frames_scored'] == 1
+    scored = [f['frame'] for f in read_frames(tmp_path) if 'iou' in str(f.get('results'))]
+    assert scored == [3]
+    assert [f['status'] for f in read_frames(tmp_path)] == [
         'processed',
         'skipped',
         'skipped',

@@ -13,7 +13,8 @@ from ros_harness import node_process
 from evf_sam_ros.codecs.image import stamp_ns
 from evf_sam_ros.replay import cli
 from evf_sam_ros.replay.bagio import deserialize, open_bag, read_messages
-from evf_sam_ros.replay.live import topic_name
+from evf_sam_ros.replay.live_ros import topic_name
+from evf_sam_ros.replay.report import read_frames
 from evf_sam_ros.replay.sample_bag import COLOR_TOPIC, START_NS, write_sample_bag
 from evf_sam_ros.synthetic.tabletop import MUG_PROMPT
 
@@ -137,10 +138,9 @@ def test_live_with_prompt_option_matches_offline(node, bag, tmp_path):
         )
         == 0
     )
-    offline = json.loads((tmp_path / 'offline' / 'report.json').read_text())
-    answers = {f['frame']: f['results'] for f in offline['per_frame']}
+    answers = {f['frame']: f['results'] for f in read_frames(tmp_path / 'offline')}
     compared = 0
-    for frame in live['per_frame']:
+    for frame in read_frames(tmp_path / 'live'):
         for got, expected in zip(frame.get('results', []), answers[frame['frame']]):
             compared += 1
             assert (got['prompt'], got['area'], got['found']) == (
@@ -167,7 +167,7 @@ def test_live_plays_a_ros1_bag_with_compressed_depth(node, tmp_path):
         start_ns=START_NS + 10**12,
     )
     assert _run_live(bag, tmp_path / 'live', '--prompt', MUG_PROMPT) == 0
-    live = _check_outputs(bag, tmp_path / 'live', MUG_PROMPT)
+    _check_outputs(bag, tmp_path / 'live', MUG_PROMPT)
     assert (
         cli.main(
             [
@@ -184,10 +184,9 @@ def test_live_plays_a_ros1_bag_with_compressed_depth(node, tmp_path):
         )
         == 0
     )
-    offline = json.loads((tmp_path / 'offline' / 'report.json').read_text())
-    answers = {f['frame']: f['results'][0] for f in offline['per_frame']}
+    answers = {f['frame']: f['results'][0] for f in read_frames(tmp_path / 'offline')}
     with_point = 0
-    for frame in live['per_frame']:
+    for frame in read_frames(tmp_path / 'live'):
         for got in frame.get('results', []):
             expected = answers[frame['frame']]['point_m']
             if got['point_m'] is not None:  # None too when depth came after depth_wait

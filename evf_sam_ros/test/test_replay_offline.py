@@ -10,6 +10,7 @@ import pytest
 
 from evf_sam_ros.replay import cli
 from evf_sam_ros.replay.bagio import SEGMENTATION, open_bag, read_messages, typestore
+from evf_sam_ros.replay.report import read_frames
 from evf_sam_ros.replay.sample_bag import COLOR_TOPIC, write_sample_bag
 from evf_sam_ros.synthetic.tabletop import MUG_PROMPT
 
@@ -67,6 +68,7 @@ def test_offline_run_writes_all_outputs(run_mcap):
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [
         'contact_sheet.png',
+        'frames.jsonl',
         'overlay.mp4',
         'report.json',
         'results',
@@ -98,7 +100,7 @@ def test_offline_report(run_mcap):
     # The ground truth belongs to the bag's command: only that prompt is scored.
     assert report['iou']['frames_scored'] == FRAMES
     assert 0.0 <= report['iou']['mean'] <= 1.0
-    for frame in report['per_frame']:
+    for frame in read_frames(run_mcap[1]):
         scored = [r for r in frame['results'] if 'iou' in r]
         assert [r['prompt'] for r in scored] == [MUG_PROMPT]
     assert report['topics']['ground_truth'] == '/ground_truth/mask'

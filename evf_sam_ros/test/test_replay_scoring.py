@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from evf_sam_ros.replay.bagio import IMAGE, STRING, BagWriter
+from evf_sam_ros.replay.report import read_frames
 from evf_sam_ros.replay.results import FrameOutcome, FrameResult, PromptOutcome
 from evf_sam_ros.replay.runner import ReplayOptions, replay_bag
 from evf_sam_ros.replay.sample_bag import image_cdr, string_cdr
@@ -114,9 +115,10 @@ def test_report_iou_of_known_answers(rect_bag, tmp_path, shift, found, expected)
     report = replay_bag(rect_bag, tmp_path, ShiftedTruth(shift, found), options, {})
     assert report['iou']['frames_scored'] == 3
     assert report['iou']['mean'] == pytest.approx(expected)
-    assert [f['iou'] for f in report['iou']['per_frame']] == pytest.approx([expected] * 3)
+    ious = [r['iou'] for f in read_frames(tmp_path) for r in f['results']]
+    assert ious == pytest.approx([expected] * 3)
     assert report['frames'] == {'in': 3, 'processed': 3, 'skipped': 0, 'dropped': 0}
     assert report['latency_ms']['max'] == 3.0
     saved = json.loads((tmp_path / 'report.json').read_text())
     assert saved['iou']['mean'] == pytest.approx(expected)
-    assert saved['per_frame'][0]['results'][0]['iou'] == pytest.approx(expected)
+    assert saved['per_frame_file'] == 'frames.jsonl' and 'per_frame' not in saved['iou']

@@ -118,3 +118,32 @@ def test_transports_of_different_topics_stay_ambiguous():
     sel = select_topics(topics)
     assert sel.depth is None
     assert any('/a/depth/compressedDepth' in note for note in sel.notes)
+
+
+def test_names_without_leading_slash_and_image_transport_base_names():
+    from evf_sam_ros.replay.topics import find_topic
+
+    topics = _topics(
+        ('camera/image/compressed', COMPRESSED_IMAGE, 3),
+        ('/depth/image/compressedDepth', COMPRESSED_IMAGE, 3),
+        ('command', STRING, 1),
+    )
+    assert find_topic(topics, '/camera/image', 'image') == 'camera/image/compressed'
+    assert find_topic(topics, 'camera/image/', 'image') == 'camera/image/compressed'
+    assert find_topic(topics, 'depth/image', 'depth') == '/depth/image/compressedDepth'
+    assert find_topic(topics, '/command', 'command') == 'command'
+    assert find_topic(topics, '/camera', 'image') is None
+    sel = select_topics(topics, image='/camera/image', depth='depth/image', command='/command')
+    assert (sel.image, sel.depth, sel.command) == (
+        'camera/image/compressed',
+        '/depth/image/compressedDepth',
+        'command',
+    )
+    with pytest.raises(ReplayError, match='with or without the leading slash'):
+        select_topics(topics, image='/left/image')
+
+
+def test_the_only_image_topic_as_depth_says_so():
+    topics = _topics(('/cam/image_raw', IMAGE, 3))
+    with pytest.raises(ReplayError, match=r'only image topic.*--depth-topic none'):
+        select_topics(topics, depth='/cam/image_raw')

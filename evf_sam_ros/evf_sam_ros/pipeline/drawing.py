@@ -126,18 +126,31 @@ def _label_text(prompt: str, score: float | None, found: bool) -> str:
     return f'{prompt}  score {score:.2f}'
 
 
-def _draw_label(draw: ImageDraw.ImageDraw, text: str, found: bool, image_height: int) -> None:
-    """Text on a dark box at the top-left corner."""
+def _draw_label(
+    draw: ImageDraw.ImageDraw,
+    text: str,
+    found: bool,
+    image_height: int,
+    line: int = 0,
+    swatch: tuple[int, int, int] | None = None,
+) -> None:
+    """Text on a dark box at the top-left corner, on label row ``line`` (0 = top), after a
+    square of ``swatch`` colour when given.
+    """
     font = _font(max(12, image_height // 40))
     pad = 4
     fill = _LABEL_FOUND_COLOR if found else _LABEL_MISSING_COLOR
+    row = draw.textbbox((0, 0), 'Ag', font=font)[3] + 2 * pad
+    y0, x = line * (row + 1), pad + (row - pad if swatch is not None else 0)
     try:
-        left, top, right, bottom = draw.textbbox((pad, pad), text, font=font)
+        left, top, right, bottom = draw.textbbox((x, y0 + pad), text, font=font)
     except UnicodeEncodeError:  # the bitmap fallback font is latin-1 only
         text = text.encode('latin-1', 'replace').decode('latin-1')
-        left, top, right, bottom = draw.textbbox((pad, pad), text, font=font)
-    draw.rectangle((0, 0, right + pad, bottom + pad), fill=_LABEL_BACKGROUND)
-    draw.text((pad, pad), text, font=font, fill=fill)
+        left, top, right, bottom = draw.textbbox((x, y0 + pad), text, font=font)
+    draw.rectangle((0, y0, right + pad, bottom + pad), fill=_LABEL_BACKGROUND)
+    if swatch is not None:
+        draw.rectangle((pad, y0 + pad, row - pad, y0 + row - pad), fill=tuple(swatch))
+    draw.text((x, y0 + pad), text, font=font, fill=fill)
 
 
 def _draw_cross(draw: ImageDraw.ImageDraw, centroid: tuple[float, float], size: int) -> None:
@@ -154,6 +167,8 @@ def annotate(
     centroid: tuple[float, float] | None,
     bbox: tuple[int, int, int, int] | None = None,
     found: bool = True,
+    line: int = 0,
+    swatch: tuple[int, int, int] | None = None,
 ) -> np.ndarray:
     """Draw the detection's bounding box, centroid cross and a label.
 
@@ -165,6 +180,8 @@ def annotate(
         bbox: (x0, y0, x1, y1) pixels with exclusive x1, y1 (as ``geometry.mask_bbox``);
             None draws none.
         found: False labels "prompt  not found" (in red) whatever the score.
+        line: the label's row (0 = top; one row per target when several are drawn).
+        swatch: RGB of a small square before the label (the target's mask tint), or None.
 
     Returns:
         New HxWx3 uint8 RGB array of the same shape, label on a dark box at the top-left.
@@ -177,7 +194,7 @@ def annotate(
         draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=_BOX_COLOR, width=2)
     if centroid is not None and all(math.isfinite(c) for c in centroid):
         _draw_cross(draw, centroid, size=max(4, image.shape[0] // 80))
-    _draw_label(draw, _label_text(prompt, score, found), found, image.shape[0])
+    _draw_label(draw, _label_text(prompt, score, found), found, image.shape[0], line, swatch)
     return np.array(canvas, dtype=np.uint8)
 
 

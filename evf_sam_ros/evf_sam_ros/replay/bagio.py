@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from evf_sam_ros.replay.errors import BagReadError, MessageError, ReplayError
+from evf_sam_ros.replay.salvage import REPAIR
 
 IMAGE = 'sensor_msgs/msg/Image'
 COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
@@ -59,9 +60,10 @@ _READ_ERRORS = (
 
 
 @functools.lru_cache(maxsize=1)
-def _storage_errors() -> tuple[type[BaseException], ...]:
-    """_READ_ERRORS plus rosbags' ReaderErrors, SerdeError (a ROS 1 message that does not
-    convert) and apsw's errors (its sqlite3 back end).
+def storage_errors() -> tuple[type[BaseException], ...]:
+    """What reading a damaged storage raises: _READ_ERRORS plus rosbags' ReaderErrors,
+    SerdeError (a ROS 1 message that does not convert) and apsw's errors (its sqlite3 back
+    end).
     """
     from rosbags.rosbag1 import ReaderError as Ros1ReaderError
     from rosbags.rosbag2 import ReaderError
@@ -128,33 +130,22 @@ class TopicInfo:
 
 @contextlib.contextmanager
 def open_bag(path: str | Path) -> Iterator[Any]:
-    """Open a bag for reading, closed on exit: a rosbags rosbag2 ``Reader``, or for a ROS 1
-    ``.bag`` file a ``ros1bag.Ros1Reader`` (same interface, messages as ROS 2 CDR).
+    """Open a bag for reading, closed on exit: an ``archive.BagReader`` over the bag's storage
+    (rosbag2 directory, its metadata.yaml, a bare .db3 / .mcap, a directory of them without
+    metadata.yaml, a ROS 1 .bag; what is left of a file cut off mid-write), messages as
+    ROS 2 CDR, types as ``pkg/msg/Type``.
 
     Raises:
-        ReplayError: missing path, not a bag, unsupported or damaged storage.
+        ReplayError: missing path, not a bag, unsupported or unreadable storage (the message
+            says what to pass or how to repair).
     """
-    from rosbags.rosbag2 import Reader
+    from evf_sam_ros.replay.archive import open_reader
 
-    from evf_sam_ros.replay.ros1bag import Ros1Reader, is_ros1_bag
-
-    path = Path(path)
-    if not path.exists():
-        raise ReplayError(f'bag {str(path)!r} does not exist')
-    try:
-        reader = Ros1Reader(path, typestore()) if is_ros1_bag(path) else Reader(path)
-        reader.open()
-    except FileNotFoundError as exc:
-        raise ReplayError(
-            f'{str(path)!r} is not a rosbag2 bag (nor a ROS 1 .bag file): {exc}'
-        ) from exc
-    except _storage_errors() as exc:
-        raise ReplayError(f'cannot open bag {str(path)!r} (truncated or corrupt?): {exc}') from exc
+    reader = open_reader(path, typestore())
     try:
         yield reader
     finally:
-        with contextlib.suppress(*_storage_errors()):
-            reader.close()
+        reader.close()
 
 
 def list_topics(reader: Any) -> dict[str, TopicInfo]:
@@ -165,8 +156,11 @@ def list_topics(reader: Any) -> dict[str, TopicInfo]:
     }
 
 
-def read_messages(reader: Any, topics: Iterable[str]) -> Iterator[tuple[str, str, int, bytes]]:
-    """Messages of ``topics`` in bag-time order as (topic, msgtype, log time ns, CDR bytes).
+def read_messages(
+    reader: Any, topics: Iterable[str], start: int | None = None, stop: int | None = None
+) -> Iterator[tuple[str, str, int, bytes]]:
+    """Messages of ``topics`` in bag-time order as (topic, msgtype, log time ns, CDR bytes),
+    those with ``start`` <= log time < ``stop`` (ns; None: no bound).
 
     Raises:
         BagReadError: the storage failed part-way (messages before it were yielded).
@@ -176,11 +170,13 @@ def read_messages(reader: Any, topics: Iterable[str]) -> Iterator[tuple[str, str
     if not connections:
         return
     try:
-        for connection, timestamp, raw in reader.messages(connections=connections):
+        for connection, timestamp, raw in reader.messages(connections, start, stop):
             yield connection.topic, connection.msgtype, int(timestamp), raw
-    except _storage_errors() as exc:
+    except storage_errors() as exc:
         raise BagReadError(
-            f'reading the bag failed part-way (truncated or corrupt?): {type(exc).__name__}: {exc}'
+            f'reading the bag failed part-way (truncated or corrupt?): {type(exc).__name__}: '
+            f'{exc}; the messages before it were replayed. Repair the bag with '
+            f'{" / ".join(REPAIR.values())}'
         ) from exc
 
 

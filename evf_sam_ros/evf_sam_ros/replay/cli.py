@@ -2,9 +2,12 @@
 
     evf-sam-replay BAG --checkpoint ID_OR_DIR --output DIR [--prompt TEXT ...]
     evf-sam-replay BAG --live --output DIR [--namespace /robot] [--speed 2]
+    evf-sam-replay BAG BAG ... | DIR | 'GLOB' --checkpoint ... --workers N   (see ``fleet``)
 
-Exit codes: 0 done, 2 bad input (unreadable bag, missing topic, bad option or checkpoint;
-one line on stderr), 130 interrupted.
+Exit codes: 0 done (at least one frame processed), 1 the replay (of any bag) ran but failed
+(no frame processed, e.g. no prompt was set or every frame was bad; with --strict also any
+counted problem; the outputs are written and one line on stderr says why), 2 bad input
+(unreadable bag, missing topic, bad option or checkpoint; one line on stderr), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from typing import Any, Sequence
 
 from evf_sam_ros.model.errors import EvfSamError
 from evf_sam_ros.replay.errors import ReplayError
-from evf_sam_ros.replay.report import format_table
+from evf_sam_ros.replay.fleet import add_fleet_arguments, is_fleet, run_fleet
+from evf_sam_ros.replay.fleet_report import fleet_failure
+from evf_sam_ros.replay.report import failure, format_table
 from evf_sam_ros.replay.runner import ReplayOptions, inspect_bag, progress_bar, replay_bag
 
 
@@ -33,6 +38,16 @@ def _positive(kind: type) -> Any:
     return parse
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'not a number: {text!r}') from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f'must be >= 0, got {text!r}')
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of evf-sam-replay."""
     p = argparse.ArgumentParser(
@@ -41,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         'zstd or not) or a ROS 1 .bag file '
         'and write results (a bag), report.json, overlay.mp4 and contact_sheet.png.',
     )
-    p.add_argument('bag', type=Path, help='rosbag2 bag directory or ROS 1 .bag file')
+    p.add_argument('bag', type=Path, nargs='+', help='bag(s): see "many bags" for several')
     p.add_argument('-o', '--output', type=Path, required=True, help='output directory')
     p.add_argument(
         '--checkpoint', help="hub id or checkpoint directory (offline mode; live uses the node's)"
@@ -83,6 +98,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument('--max-frames', type=_positive(int), help='stop after N frames')
     p.add_argument(
+        '--start',
+        type=_non_negative,
+        metavar='S',
+        help="replay from S seconds of bag time after the bag's first message (offline)",
+    )
+    p.add_argument(
+        '--duration',
+        type=_positive(float),
+        metavar='S',
+        help='replay S seconds of bag time (offline; from --start or the beginning)',
+    )
+    p.add_argument(
+        '--strict',
+        action='store_true',
+        help='exit 1 when any problem was counted (bad frames, missing depth, a truncated '
+        'bag ...), not only when no frame was processed (for CI)',
+    )
+    p.add_argument(
         '--sync-tolerance',
         type=_positive(float),
         metavar='S',
@@ -117,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar='S',
         help='seconds to wait for the node to appear (default 30)',
     )
+    add_fleet_arguments(p)
     return p
 
 
@@ -151,17 +185,22 @@ def _options(args: argparse.Namespace, settings: Any) -> ReplayOptions:
         output_storage=args.output_storage,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        start_s=args.start,
+        duration_s=args.duration,
     )
 
 
-def _offline(args: argparse.Namespace, options: ReplayOptions, settings: Any) -> dict[str, Any]:
+def _offline(
+    args: argparse.Namespace, options: ReplayOptions, settings: Any, predictor: Any = None
+) -> dict[str, Any]:
     from evf_sam_ros.model import EvfSamPredictor
     from evf_sam_ros.replay.offline import OfflineSegmenter
 
     if not args.checkpoint:
         raise ReplayError('--checkpoint is required in offline mode (a hub id or a directory)')
     inspect_bag(args.bag, options)  # fail on a bad bag before loading the model
-    predictor = EvfSamPredictor.from_pretrained(args.checkpoint, args.device, args.dtype)
+    if predictor is None:
+        predictor = EvfSamPredictor.from_pretrained(args.checkpoint, args.device, args.dtype)
     tracking = settings.tracker_settings() if settings.mode == 'track' else None
     processor = OfflineSegmenter(
         predictor,
@@ -184,8 +223,14 @@ def _offline(args: argparse.Namespace, options: ReplayOptions, settings: Any) ->
 
 
 def _live(args: argparse.Namespace, options: ReplayOptions) -> dict[str, Any]:
-    from evf_sam_ros.replay.live import LiveOptions, RecordedOutputs, play_and_record
+    from evf_sam_ros.replay.live import LiveOptions, play_and_record
+    from evf_sam_ros.replay.live_outputs import RecordedOutputs
 
+    if options.windowed:
+        raise ReplayError(
+            '--start and --duration are offline-mode options; for live mode cut the bag '
+            'first (ros2 bag convert with start/end times) or drop them'
+        )
     selection, total = inspect_bag(args.bag, options)
     live = LiveOptions(
         namespace=args.namespace,
@@ -209,11 +254,25 @@ def _live(args: argparse.Namespace, options: ReplayOptions) -> dict[str, Any]:
 
 
 def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Parse ``argv`` and replay; returns the report dict.  Raises ReplayError/EvfSamError."""
+    """Parse ``argv`` and replay; returns the report dict (the fleet report for several bags)."""
     args = build_parser().parse_args(argv)
+    return run_fleet(args) if is_fleet(args) else replay(_one_bag(args))
+
+
+def _one_bag(args: argparse.Namespace) -> argparse.Namespace:
+    args.bag = args.bag[0]
+    return args
+
+
+def replay(args: argparse.Namespace, predictor: Any = None) -> dict[str, Any]:
+    """Replay the one bag ``args.bag`` with parsed arguments (offline with ``predictor`` when
+    given, else the --checkpoint loaded here); returns the report dict.
+
+    Raises ReplayError/EvfSamError.
+    """
     settings = node_settings(args)
     options = _options(args, settings)
-    report = _live(args, options) if args.live else _offline(args, options, settings)
+    report = _live(args, options) if args.live else _offline(args, options, settings, predictor)
     if not args.quiet:
         print(format_table(report))
         print(f'outputs in {args.output}')
@@ -221,9 +280,13 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console script entry point; returns the exit code."""
+    """Console script entry point; returns the exit code (see the module docstring)."""
+    args = build_parser().parse_args(argv)  # exits 2 on a bad option
     try:
-        run(argv)
+        if is_fleet(args):
+            reason = fleet_failure(run_fleet(args))
+        else:
+            reason = failure(replay(_one_bag(args)), args.strict)
     except (ReplayError, EvfSamError) as exc:
         message = ' '.join(str(exc).split())
         print(f'evf-sam-replay: error: {message}', file=sys.stderr)
@@ -231,6 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print('evf-sam-replay: interrupted', file=sys.stderr)
         return 130
+    if reason is not None:
+        print(f'evf-sam-replay: error: {reason}', file=sys.stderr)
+        return 1
     return 0
 
 

@@ -85,8 +85,13 @@ class FrameReader:
         max_frames: int | None = None,
         sync_tolerance_s: float = 0.05,
         window_s: float = 1.0,
+        window: tuple[float, float | None] | None = None,
     ):
+        """window: (start, duration or None) seconds of bag time from the bag's first message:
+        only images logged in it are frames (None: the whole bag).
+        """
         self.reader, self.topics, self.max_frames = reader, topics, max_frames
+        self.window = window
         self.tolerance_s = sync_tolerance_s
         self.window_ns = max(int(window_s * 1e9), int(2 * sync_tolerance_s * 1e9))
         self.problems: list[Problem] = []
@@ -101,15 +106,29 @@ class FrameReader:
         self._command = ''
 
     def __iter__(self) -> Iterator[BagFrame]:
-        roles = self.topics.as_dict().values()
+        roles = [t for t in self.topics.as_dict().values() if t]
         try:
-            for topic, msgtype, log_ns, raw in read_messages(self.reader, [t for t in roles if t]):
+            start, stop = self._window_ns()
+            if start is not None:  # what was set before the window still holds in it
+                before = [self.topics.command, self.topics.camera_info]
+                for message in read_messages(self.reader, [t for t in before if t], None, start):
+                    self._feed(*message)
+            for topic, msgtype, log_ns, raw in read_messages(self.reader, roles, start, stop):
                 yield from self._ready(log_ns)
                 if self._feed(topic, msgtype, log_ns, raw):
                     break
         except BagReadError as exc:
             self.problems.append(Problem('bag_read_error', str(exc)))
         yield from self._ready(None)
+
+    def _window_ns(self) -> tuple[int | None, int | None]:
+        """(start, stop) log times (ns) of the window; (None, None) for the whole bag."""
+        first = self.reader.first_time_ns() if self.window is not None else None
+        if first is None:
+            return None, None
+        start_s, duration_s = self.window
+        start = first + int(round(start_s * 1e9))
+        return start, None if duration_s is None else start + int(round(duration_s * 1e9))
 
     def _done_reading(self, log_ns: int) -> bool:
         if self.max_frames is None or self.images_seen < self.max_frames:

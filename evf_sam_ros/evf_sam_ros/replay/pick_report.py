@@ -26,20 +26,22 @@ def pick_entry(p: Any) -> dict[str, Any]:
     }
 
 
-def pick_summary(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per target: frames with candidates, mean candidates per found frame, stability of
-    the best candidate's pose and of the place pose, and the mean number of instances.
+def pick_summary(
+    counts: list[int],
+    best_grasps: list[Any],
+    places: list[Any],
+    instances: list[int],
+) -> dict[str, Any]:
+    """Per target, over its found frames (one item each): frames with candidates, mean
+    candidates per found frame, stability of the best candidate's pose and of the place pose
+    ((centre, quaternion, size) or None), and the mean number of instances.
     """
-    found = [e for e in entries if e['found']]
-    counts = [e['grasps'] for e in found]
     return {
         'frames_with_grasps': sum(1 for c in counts if c),
         'grasps_mean': float(np.mean(counts)) if counts else None,
-        'best_grasp': box_stability(
-            [tuple(e['best_grasp']) if e['best_grasp'] else None for e in found]
-        ),
-        'place': box_stability([tuple(e['place']) if e['place'] else None for e in found]),
-        'instances_mean': float(np.mean([e['instances'] for e in found])) if found else None,
+        'best_grasp': box_stability(best_grasps),
+        'place': box_stability(places),
+        'instances_mean': float(np.mean(instances)) if instances else None,
     }
 
 

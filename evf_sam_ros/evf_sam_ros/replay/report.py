@@ -3,33 +3,32 @@
 IoU compares the ground truth with the mask of the prompt the ground truth shows; a result
 that is not "found" (score under the threshold) counts as an empty mask.
 
-``ReplayReport`` collects per-frame outcomes; ``to_dict`` gives the JSON document
-(report.json) and ``format_table`` the text table printed at the end of a run.
+``ReplayReport`` takes per-frame outcomes; each frame's record goes straight to
+``frames.jsonl`` (one JSON object a line) and only counts and a few numbers per result stay
+in memory (``target_columns``), so a replay's memory does not grow with its length.
+``to_dict`` gives the JSON document (report.json), ``format_table`` the text table printed at
+the end of a run and ``failure`` the reason a run failed (the CLI's exit code 1).
 """
 
 from __future__ import annotations
 
+import array
 import collections
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from evf_sam_ros.replay.frames import BagFrame
-from evf_sam_ros.replay.pick_report import pick_entry, pick_rows, pick_summary
+from evf_sam_ros.replay.pick_report import pick_entry, pick_rows
 from evf_sam_ros.replay.results import FrameOutcome
-from evf_sam_ros.replay.scoring import (
-    box_stability,
-    centroid_motion,
-    latency_stats,
-    mask_iou,
-    score_frames,
-    target_stats,
-)
+from evf_sam_ros.replay.scoring import iou_summary, latency_stats, mask_iou
+from evf_sam_ros.replay.target_columns import TargetColumns
 
 _MAX_EXAMPLES = 3  # details kept per warning kind
+FRAMES_FILE = 'frames.jsonl'
 
 
 class ReplayReport:
@@ -37,18 +36,22 @@ class ReplayReport:
 
     meta: anything to show at the top of report.json (bag, mode, checkpoint, topics ...).
     latency_kind: "model" (offline: predictor time per frame) or "stamp_to_output" (live:
-    from publishing a frame to receiving its segmentation).
+    from publishing a frame to receiving its segmentation). frames_path: where each frame's
+    record is written as a JSON line (opened now; None: records are not kept).
     """
 
-    def __init__(self, meta: dict[str, Any], latency_kind: str):
+    def __init__(
+        self, meta: dict[str, Any], latency_kind: str, frames_path: str | Path | None = None
+    ):
         self.meta, self.latency_kind = meta, latency_kind
-        self.frames: list[dict[str, Any]] = []
+        self.frames_path = Path(frames_path) if frames_path is not None else None
+        self._frames_file = self.frames_path.open('w') if self.frames_path else None
         self.counts = collections.Counter()
         self.warning_counts: collections.Counter = collections.Counter()
         self.warning_examples: dict[str, list[str]] = collections.defaultdict(list)
-        self._latencies: list[float] = []
-        self._iou_pairs: list[tuple[int, np.ndarray, np.ndarray]] = []
-        self._per_target: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+        self._latencies = array.array('d')
+        self._ious: tuple[array.array, array.array] = (array.array('q'), array.array('d'))
+        self._targets: dict[str, TargetColumns] = {}
         self.depth_seen = False
 
     def warn(self, kind: str, detail: str, count: int = 1) -> None:
@@ -85,7 +88,8 @@ class ReplayReport:
             record['results'] = [
                 self._prompt_record(frame, p, scored_prompt) for p in outcome.prompts
             ]
-        self.frames.append(record)
+        if self._frames_file is not None:
+            self._frames_file.write(json.dumps(_clean(record)) + '\n')
 
     def _prompt_record(self, frame: BagFrame, p: Any, scored_prompt: str | None) -> dict:
         entry: dict[str, Any] = {
@@ -108,42 +112,18 @@ class ReplayReport:
         if frame.gt_mask is not None and p.prompt == scored_prompt:
             # what the robot would act on: a target that was not found is an empty mask
             predicted = p.mask if p.found else np.zeros_like(frame.gt_mask)
-            self._iou_pairs.append((frame.index, predicted, frame.gt_mask))
             entry['iou'] = mask_iou(predicted, frame.gt_mask)
-        self._per_target[target_key(p.target_id, p.prompt)].append(entry)
+            self._ious[0].append(frame.index)
+            self._ious[1].append(entry['iou'])
+        key = target_key(p.target_id, p.prompt)
+        if key not in self._targets:
+            self._targets[key] = TargetColumns(p.target_id, p.prompt)
+        self._targets[key].add(entry)
         return entry
 
-    def _target_summary(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
-        found = sum(1 for e in entries if e['found'])
-        ious = [e['iou'] for e in entries if 'iou' in e]
-        summary: dict[str, Any] = {
-            'target_id': entries[0]['target_id'],
-            'prompt': entries[0]['prompt'],
-            'results': len(entries),
-            'found': found,
-            'found_rate': found / len(entries) if entries else None,
-            'mean_score': float(np.mean([e['score'] for e in entries])) if entries else None,
-            'iou_mean': float(np.mean(ious)) if ious else None,
-            'lost': max(e['lost_count'] for e in entries),
-            'regrounded': max(e['reground_count'] for e in entries),
-            **centroid_motion(
-                [tuple(e['centroid']) if e['centroid'] and e['found'] else None for e in entries]
-            ),
-        }
-        if self.depth_seen:
-            summary['target'] = target_stats(
-                [tuple(e['point_m']) if e['point_m'] else None for e in entries],
-                [e['depth_median_m'] for e in entries if e['depth_median_m'] is not None],
-            )
-            summary['box'] = box_stability(
-                [tuple(e['box']) if e['box'] else None for e in entries]
-            )
-            summary['pick'] = pick_summary(entries)
-        return summary
-
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready report (NaN written as null)."""
-        iou = score_frames(self._iou_pairs)
+        """The JSON-ready report (NaN written as null; per-frame records are in frames.jsonl)."""
+        iou = iou_summary(list(zip(*self._ious)))
         return {
             **self.meta,
             'frames': {
@@ -152,16 +132,50 @@ class ReplayReport:
             'warnings': dict(sorted(self.warning_counts.items())),
             'warning_examples': {k: v for k, v in sorted(self.warning_examples.items())},
             'latency_ms': {'kind': self.latency_kind, **latency_stats(self._latencies)},
-            'targets': {k: self._target_summary(e) for k, e in self._per_target.items()},
-            'iou': iou.as_dict() if iou.per_frame else None,
-            'per_frame': self.frames,
+            'targets': {k: t.summary(self.depth_seen) for k, t in self._targets.items()},
+            'iou': iou.as_dict(per_frame=False) if iou.per_frame else None,
+            'per_frame_file': self.frames_path.name if self.frames_path else None,
         }
 
     def save(self, path: str | Path) -> dict[str, Any]:
-        """Write report.json; returns the dict written."""
+        """Close frames.jsonl and write report.json; returns the dict written."""
+        if self._frames_file is not None:
+            self._frames_file.close()
+            self._frames_file = None
         data = self.to_dict()
         Path(path).write_text(json.dumps(_clean(data), indent=2) + '\n')
         return data
+
+
+def read_frames(out_dir: str | Path) -> Iterator[dict[str, Any]]:
+    """The per-frame records of a replay's output directory (frames.jsonl), in frame order."""
+    with (Path(out_dir) / FRAMES_FILE).open() as stream:
+        for line in stream:
+            yield json.loads(line)
+
+
+def failure(data: dict[str, Any], strict: bool = False) -> str | None:
+    """Why a finished replay failed (None: it did not): no frame processed, with the reason
+    (no prompt, every frame bad, the node answered none); with ``strict``, any counted problem.
+    """
+    frames, warnings = data['frames'], data['warnings']
+    if frames['processed'] == 0:
+        if not frames['in']:
+            return 'no frame was read from the image topic'
+        if warnings.get('no_prompt'):
+            return (
+                'no prompt was set, so no frame was processed: pass --prompt TEXT or record '
+                'a command on the command topic (--command-topic)'
+            )
+        kinds = ', '.join(f'{k} {n}' for k, n in warnings.items()) or 'no problem counted'
+        return (
+            f'none of the {frames["in"]} frames was processed ({frames["skipped"]} skipped, '
+            f'{frames["dropped"]} dropped; problems: {kinds}); see report.json'
+        )
+    if strict and warnings:
+        kinds = ', '.join(f'{k} {n}' for k, n in warnings.items())
+        return f'--strict: problems were counted ({kinds}); see report.json'
+    return None
 
 
 def _finite(value: float | None) -> float | None:

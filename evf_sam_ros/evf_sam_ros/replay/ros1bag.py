@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from evf_sam_ros.replay.errors import ReplayError
+from evf_sam_ros.replay.salvage import ScannedBag
 
 #: First bytes of a ROS 1 bag file.
 ROS1_MAGIC = b'#ROSBAG V'
@@ -92,16 +93,20 @@ class Ros1Reader:
     ``messages(connections)`` yielding (connection, log time ns, ROS 2 CDR bytes).
     """
 
-    def __init__(self, path: Path, store: Any):
+    def __init__(self, path: Path, store: Any, scanned: Any = None):
+        """scanned: a ``salvage.Ros1Scan`` of a bag cut off mid-write, already open (None:
+        rosbags reads the bag through its index).
+        """
         from rosbags.rosbag1 import Reader
 
-        self._reader = Reader(path)
+        self._reader = scanned if scanned is not None else Reader(path)
         self._store = store
         self._converters: dict[int, Callable[[bytes], bytes]] = {}
 
     def open(self) -> None:
         """Open the bag and read its index (rosbags' ReaderError on damage)."""
-        self._reader.open()
+        if not isinstance(self._reader, ScannedBag):
+            self._reader.open()
 
     def close(self) -> None:
         """Close the bag."""
@@ -117,8 +122,11 @@ class Ros1Reader:
         """Rosbags Connections (``topic``, ``msgtype``, ``id``)."""
         return self._reader.connections
 
-    def messages(self, connections: Iterable[Any]) -> Iterator[tuple[Any, int, bytes]]:
-        """Messages of ``connections`` in time order, converted to CDR.
+    def messages(
+        self, connections: Iterable[Any], start: int | None = None, stop: int | None = None
+    ) -> Iterator[tuple[Any, int, bytes]]:
+        """Messages of ``connections`` in time order (``start`` <= log time ns < ``stop``),
+        converted to CDR.
 
         Raises:
             ReplayError: a connection's type cannot be converted (before any message).
@@ -127,7 +135,7 @@ class Ros1Reader:
         for connection in connections:
             if connection.id not in self._converters:
                 self._converters[connection.id] = _to_cdr(connection, self._store)
-        for connection, timestamp, raw in self._reader.messages(connections=connections):
+        for connection, timestamp, raw in self._reader.messages(connections, start, stop):
             # bytes, as rosbag2 readers give: rclpy's deserialize and publish take no memoryview
             yield connection, timestamp, bytes(self._converters[connection.id](raw))
 

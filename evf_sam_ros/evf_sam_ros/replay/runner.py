@@ -5,8 +5,11 @@ The result comes from a ``FrameProcessor``: the shared frame pipeline with a loc
 
     OUT/results/          rosbag2 bag: /evf_sam/segmentation, /evf_sam/mask, /evf_sam/target_point
     OUT/report.json       the report (see report.ReplayReport)
+    OUT/frames.jsonl      one record per frame (status, warnings, each target's result)
     OUT/overlay.mp4       overlay video (unless disabled)
     OUT/contact_sheet.png about 12 frames on one picture
+
+Every output is streamed: memory does not grow with the bag's length.
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ from evf_sam_ros.pipeline import FrameProblem, Problem, normalize_prompt
 from evf_sam_ros.replay.bagio import BagWriter, list_topics, open_bag
 from evf_sam_ros.replay.errors import ReplayError
 from evf_sam_ros.replay.frames import BagFrame, FrameReader
-from evf_sam_ros.replay.report import ReplayReport
+from evf_sam_ros.replay.report import FRAMES_FILE, ReplayReport
 from evf_sam_ros.replay.results import OUTPUT_TOPICS, FrameOutcome, FrameResult
 from evf_sam_ros.replay.topics import TopicSelection, select_topics
 from evf_sam_ros.replay.visuals import VisualsWriter
 
-OUTPUT_FILES = ('results', 'report.json', 'overlay.mp4', 'contact_sheet.png')
+OUTPUT_FILES = ('results', 'report.json', FRAMES_FILE, 'overlay.mp4', 'contact_sheet.png')
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,9 @@ class ReplayOptions:
 
     ground_truth_prompt: the prompt the ground truth shows; default the bag's command, else
     the first prompt. sync_tolerance_s: largest depth/image stamp difference accepted.
+    start_s, duration_s: the window of bag time replayed, seconds from the bag's first
+    message (None: from the start / to the end); commands and camera_info recorded before
+    the window still apply.
     """
 
     image_topic: str | None = None
@@ -49,6 +55,13 @@ class ReplayOptions:
     output_storage: str = 'mcap'
     overwrite: bool = False
     progress: bool = True
+    start_s: Optional[float] = None
+    duration_s: Optional[float] = None
+
+    @property
+    def windowed(self) -> bool:
+        """True when a window of bag time is replayed (frame counts unknown beforehand)."""
+        return self.start_s is not None or self.duration_s is not None
 
 
 class FrameProcessor(Protocol):
@@ -64,8 +77,10 @@ class FrameProcessor(Protocol):
         """The result of one frame (never raises for a bad frame: see FrameResult.problems)."""
 
 
-def inspect_bag(bag: str | Path, options: ReplayOptions) -> tuple[TopicSelection, int]:
-    """The topic selection and the number of frames that will be read.  Raises ReplayError."""
+def inspect_bag(bag: str | Path, options: ReplayOptions) -> tuple[TopicSelection, int | None]:
+    """The topic selection and the number of frames that will be read (None: unknown, a
+    window of bag time is replayed).  Raises ReplayError.
+    """
     with open_bag(bag) as reader:
         topics = list_topics(reader)
         selection = select_topics(
@@ -76,9 +91,9 @@ def inspect_bag(bag: str | Path, options: ReplayOptions) -> tuple[TopicSelection
             options.command_topic,
             options.ground_truth_topic,
         )
-    total = topics[selection.image].count
+    total = None if options.windowed else topics[selection.image].count
     if options.max_frames is not None:
-        total = min(total, options.max_frames)
+        total = min(total or options.max_frames, options.max_frames)
     return selection, total
 
 
@@ -103,7 +118,7 @@ def prepare_output(out_dir: str | Path, overwrite: bool) -> Path:
     return out_dir
 
 
-def progress_bar(total: int, enabled: bool, desc: str) -> Any:
+def progress_bar(total: int | None, enabled: bool, desc: str) -> Any:
     """A tqdm bar with ETA on stderr; inactive when not ``enabled`` or stderr is no TTY."""
     from tqdm import tqdm
 
@@ -208,15 +223,36 @@ def replay_bag(
             'topic_notes': list(selection.notes),
         },
         processor.latency_kind,
+        out_dir / FRAMES_FILE,
     )
-    visuals = VisualsWriter(out_dir, total, video=options.video)
+    if options.windowed:
+        report.meta['window_s'] = {'start': options.start_s, 'duration': options.duration_s}
+    visuals = VisualsWriter(out_dir, video=options.video)
     with open_bag(bag) as reader, BagWriter(out_dir / 'results', options.output_storage) as writer:
-        frames = FrameReader(reader, selection, options.max_frames, options.sync_tolerance_s)
+        report.meta['topic_notes'] += reader.notes
+        frames = FrameReader(
+            reader,
+            selection,
+            options.max_frames,
+            options.sync_tolerance_s,
+            window=_window(options),
+        )
         with progress_bar(total, options.progress, processor.mode) as bar:
             for frame in frames:
                 _handle(frame, processor, options, report, writer, visuals)
                 bar.update(1)
-        for problem in [*getattr(processor, 'problems', ()), *frames.problems]:
+        problems = [*reader.problems, *getattr(processor, 'problems', ()), *frames.problems]
+        for problem in problems:
             report.warn(*problem)  # (kind, detail) or (kind, detail, count)
-    report.meta['files'] = [str(p) for p in visuals.close()] + [str(out_dir / 'results')]
+    report.meta['files'] = [str(p) for p in visuals.close()] + [
+        str(out_dir / 'results'),
+        str(out_dir / FRAMES_FILE),
+    ]
     return report.save(out_dir / 'report.json')
+
+
+def _window(options: ReplayOptions) -> tuple[float, float | None] | None:
+    """(start, duration) seconds of bag time, or None for the whole bag."""
+    if not options.windowed:
+        return None
+    return (options.start_s or 0.0, options.duration_s)

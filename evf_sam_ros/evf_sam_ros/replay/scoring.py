@@ -51,14 +51,18 @@ class IouSummary:
     hit_rate: float
     threshold: float
 
-    def as_dict(self) -> dict:
-        """JSON-ready: frames_scored, mean, hit_rate_at_<threshold>, per_frame."""
-        return {
+    def as_dict(self, per_frame: bool = True) -> dict:
+        """JSON-ready: frames_scored, mean, hit_rate_at_<threshold>, and per_frame unless
+        ``per_frame`` is False (a replay's report keeps them in frames.jsonl).
+        """
+        out = {
             'frames_scored': len(self.per_frame),
             'mean': _json_float(self.mean),
             f'hit_rate_at_{self.threshold:g}': _json_float(self.hit_rate),
-            'per_frame': [{'frame': i, 'iou': round(v, 6)} for i, v in self.per_frame],
         }
+        if per_frame:
+            out['per_frame'] = [{'frame': i, 'iou': round(v, 6)} for i, v in self.per_frame]
+        return out
 
 
 def score_frames(
@@ -68,11 +72,19 @@ def score_frames(
 
     Frames where either mask is None (not processed, no ground truth) are left out.
     """
-    per_frame = tuple(
-        (index, mask_iou(pred, truth))
-        for index, pred, truth in pairs
-        if pred is not None and truth is not None
+    return iou_summary(
+        [
+            (index, mask_iou(pred, truth))
+            for index, pred, truth in pairs
+            if pred is not None and truth is not None
+        ],
+        threshold,
     )
+
+
+def iou_summary(per_frame: Sequence[tuple[int, float]], threshold: float = 0.5) -> IouSummary:
+    """The IouSummary of (frame index, IoU) pairs already computed."""
+    per_frame = tuple((int(i), float(v)) for i, v in per_frame)
     values = np.array([v for _, v in per_frame], dtype=np.float64)
     if values.size == 0:
         return IouSummary(per_frame, math.nan, math.nan, threshold)

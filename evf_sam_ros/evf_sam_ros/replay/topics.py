@@ -84,15 +84,38 @@ def _one_per_transport(candidates: list[str]) -> list[str]:
     return list(best.values())
 
 
+def _spellings(name: str) -> list[str]:
+    """``name`` as given, then with the leading slash toggled (ROS 1 allows topics without)."""
+    other = name[1:] if name.startswith('/') else '/' + name
+    return [name, other]
+
+
+def find_topic(topics: dict[str, TopicInfo], name: str, role: str) -> str | None:
+    """The bag topic the user means by ``name``: itself, with or without the leading slash,
+    or an image_transport transport of it (``camera/image`` -> ``camera/image/compressed``;
+    depth prefers compressedDepth).  None when none is in the bag.
+    """
+    suffixes = {'image': ('', '/compressed'), 'depth': ('', *_TRANSPORTS)}.get(role, ('',))
+    for suffix in suffixes:
+        for spelling in _spellings(name.rstrip('/') if suffix else name):
+            if spelling + suffix in topics:
+                return spelling + suffix
+    return None
+
+
 def _explicit(topics: dict[str, TopicInfo], name: str, types: tuple[str, ...], role: str) -> str:
-    info = topics.get(name)
-    if info is None:
-        raise ReplayError(f'{role} topic {name!r} is not in the bag; topics: {_listing(topics)}')
+    found = find_topic(topics, name, role)
+    if found is None:
+        raise ReplayError(
+            f'{role} topic {name!r} is not in the bag (nor {name!r} with or without the leading '
+            f'slash, nor an image_transport transport of it); topics: {_listing(topics)}'
+        )
+    info = topics[found]
     if info.msgtype not in types:
         raise ReplayError(
-            f'{role} topic {name!r} has type {info.msgtype}, expected {" or ".join(types)}'
+            f'{role} topic {found!r} has type {info.msgtype}, expected {" or ".join(types)}'
         )
-    return name
+    return found
 
 
 def _pick(
@@ -162,6 +185,12 @@ def _image(
             and not _OUTPUT_RE.search(n)
         ]
     )
+    if not candidates and len(_one_per_transport(list(images))) == 1 and taken[0] in images:
+        raise ReplayError(
+            f'{taken[0]!r} is the only image topic of the bag, so it cannot be both the depth '
+            f'and the image to segment: the bag has no depth. Replay it with --image-topic '
+            f'{taken[0]} --depth-topic none'
+        )
     if len(candidates) != 1:
         raise ReplayError(
             f'cannot tell which image topic to segment; image topics: '
