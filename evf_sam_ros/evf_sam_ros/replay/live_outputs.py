@@ -30,7 +30,7 @@ class RecordedOutputs:
         """The node's outputs with the frame's stamp; "dropped" when there are none."""
         from rclpy.serialization import deserialize_message
 
-        from evf_sam_msgs.msg import Segmentation, SegmentationArray
+        from evf_sam_msgs.msg import GraspCandidateArray, Segmentation, SegmentationArray
 
         if frame.image is None:
             return FrameResult('skipped', reason='unreadable image')
@@ -48,11 +48,13 @@ class RecordedOutputs:
                 reason='dropped',
                 problems=[Problem('no_output', 'the node published no segmentation for it')],
             )
+        raw_grasps = outputs['grasps'].get(frame.stamp_ns)
+        grasps = deserialize_message(raw_grasps[0][1], GraspCandidateArray) if raw_grasps else None
         if arrays:  # every target; else (a node without multi-target output) the first
-            array = deserialize_message(arrays[0][1], SegmentationArray)
-            prompts = [outcome_from_msg(seg) for seg in array.segmentations]
+            array = deserialize_message(arrays[0][1], SegmentationArray).segmentations
         else:
-            prompts = [outcome_from_msg(deserialize_message(raw, Segmentation)) for _, raw in segs]
+            array = [deserialize_message(raw, Segmentation) for _, raw in segs]
+        prompts = [outcome_from_msg(seg, grasps) for seg in array]
         published = self.recording.published.get(frame.stamp_ns)
         latency = (segs[0][0] - published) / 1e6 if published is not None else float('nan')
         messages = [

@@ -55,8 +55,8 @@ class ReplayOptions:
     output_storage: str = 'mcap'
     overwrite: bool = False
     progress: bool = True
-    start_s: Optional[float] = None
-    duration_s: Optional[float] = None
+    start_s: float | None = None
+    duration_s: float | None = None
 
     @property
     def windowed(self) -> bool:

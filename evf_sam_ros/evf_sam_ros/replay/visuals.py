@@ -129,14 +129,14 @@ class VisualsWriter:
         self.video = video
         self._stride = 1
         self._kept: list[tuple[int, np.ndarray]] = []  # (frame index, tile)
-        self._last: Optional[tuple[int, Any]] = None  # the newest frame: tile or its inputs
+        self._last: tuple[int, Any] | None = None  # the newest frame: tile or its inputs
         self._buffer: list[tuple[int, np.ndarray]] = []  # (stamp ns, picture) before opening
         self._writer: Any = None
         self._size: tuple[int, int] | None = None
         self.video_path: Path | None = None
         self.sheet_path: Path | None = None
 
-    def _picture(self, rgb: np.ndarray, outcome: Optional[FrameOutcome], reason: str) -> Any:
+    def _picture(self, rgb: np.ndarray, outcome: FrameOutcome | None, reason: str) -> Any:
         picture = render_frame(rgb, outcome, reason)
         if self._size is None:
             self._size = _even(picture).shape[1::-1]
