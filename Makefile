@@ -23,8 +23,10 @@ PYTEST_ARGS ?= -ra --timeout=900
 # Every process that may touch rclpy: localhost-only discovery and a DDS domain of its own
 # (1..100, from the recipe shell's PID, unless ROS_DOMAIN_ID is set) so parallel runs do not
 # see each other. AMENT_PREFIX_PATH (not set by the wheels) makes ament_index find packages in
-# the venv's share/. $(call ros_env,VENV)
-ros_env = export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_LOCALHOST_ONLY=1 \
+# the venv's share/. Fast DDS shared memory left by killed processes is removed first
+# (scripts/clean_dds_shm.py: a stale port makes a domain lose service answers). $(call ros_env,VENV)
+ros_env = $(PYTHON) scripts/clean_dds_shm.py; \
+	export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_LOCALHOST_ONLY=1 \
 	AMENT_PREFIX_PATH=$(CURDIR)/$(1) ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( $$$$ % 100 + 1 ))}; \
 	echo "ROS_DOMAIN_ID=$$ROS_DOMAIN_ID ($(1))";
 ROS_ENV = $(call ros_env,$(VENV))

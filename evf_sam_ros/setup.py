@@ -32,6 +32,8 @@ setup(
         'pillow>=9',
         'pyyaml>=6',
         'rosbags>=0.10.9',  # jazzy typestore (0.10.8), zstd mcap chunk compression (0.10.9)
+        'backports.zstd>=1.0',  # salvage of truncated zstd chunks (rosbags needs it too)
+        'lz4>=4.0',  # salvage of truncated lz4 chunks (rosbags needs it too)
         'imageio>=2.30',
         'imageio-ffmpeg>=0.4.9',
         'tqdm>=4.60',

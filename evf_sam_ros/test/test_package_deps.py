@@ -37,13 +37,20 @@ PIP = {
     'imageio_ffmpeg': 'imageio-ffmpeg',
     'tqdm': 'tqdm',
     'numpy': 'numpy',
+    'onnx': 'onnx',  # the onnx extra (setup.py): graph backends and their tests
+    'onnxruntime': 'onnxruntime',
+    'backports': 'backports.zstd',  # truncated zstd chunks (replay salvage)
+    'lz4': 'lz4',  # truncated lz4 chunks (replay salvage)
     'PIL': 'pillow',
     'yaml': 'pyyaml',
 }
 OPTIONAL = {'apsw'}  # imported under contextlib.suppress(ImportError): rosbags' sqlite back end
 # imported only by `evf-sam-replay --ray` (setup.py extra "ray"; without it a one-line error)
 OPTIONAL |= {'ray'}
-OWN = {'evf_sam_ros', 'ros_harness', 'tracking_reference'}
+# imported only by the graph backends and evf-sam-export (setup.py extra "onnx"; without them
+# backend onnxruntime / tensorrt is refused with the install line, BackendUnavailableError)
+OPTIONAL |= {'onnx', 'onnxruntime', 'onnxscript', 'tensorrt'}
+OWN = {'evf_sam_ros', 'ros_harness', 'tracking_reference', 'test_tracker'}
 
 
 def _imports(files: list[Path]) -> set[str]:

@@ -224,7 +224,8 @@ class EvfSamTracker(ClickCorrection):
             done = self._commit(
                 existing, new, reasons + [GROUND_ADDED] * len(new), outputs, results, settings
             )
-            self._held.keep(key, frame, size, existing + new, before, outputs, settings)
+            if self._predictor.model is not None:  # graphs take no clicks: nothing to hold
+                self._held.keep(key, frame, size, existing + new, before, outputs, settings)
             return done
 
     def _run(
