@@ -104,7 +104,8 @@ fi
 step 60 "device vs exact preprocessing" $PY benchmarks/preprocess_agreement.py --device "$DEVICE" $SMALL \
   --dtype float32 --sizes "$SIZES"
 step 60 "tracker" $PY benchmarks/track_benchmark.py --device "$DEVICE"    # one line per benchmark
-# TensorRT fp16 engines (export + engine build + timing + IoU vs torch fp32; CPU: onnxruntime).
+# TensorRT fp16 engines (export + engine build + timing + IoU vs torch fp32 + track mode per
+# frame, 1 and 2 targets; CPU: onnxruntime).
 # onnx/onnxscript come from .gpu_stage/onnx_wheels; TensorRT must be on the machine already.
 if [ "$DEVICE" = cuda ] && ls .gpu_stage/onnx_wheels/*.whl >/dev/null 2>&1; then
   $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu_stage/onnx_wheels/*.whl \

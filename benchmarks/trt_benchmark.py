@@ -8,8 +8,11 @@ CPU, exports its graphs there (timed; sam2 moves RoPE tables to CUDA when it see
 CUDA builds the TensorRT engines (fp16, LayerNorm/softmax/GELU fp32, profiles for 1..8 prompts
 and 3..max text tokens; timed, into a fresh engine cache) and prints one JSON row
 ("table": "tensorrt"): export and engine-build seconds, end-to-end and per-stage p50/p95 at
-each size, 2nd prompt, 4 prompts, and mask IoU / max|dlogit|/std against torch fp32 eager
-with exact preprocessing. Without TensorRT (or on the CPU) it runs the same steps with
+each size, 2nd prompt, 4 prompts, mask IoU / max|dlogit|/std against torch fp32 eager
+with exact preprocessing, and track mode per frame on the same engines (EvfSamTracker on the
+predictor: its image encoder and the four track graphs; 1 and 2 targets, after
+``--track-skip`` untimed frames; the object-score bias raised as in track_benchmark.py, so
+random weights give masks). Without TensorRT (or on the CPU) it runs the same steps with
 onnxruntime and says so in the row's "backend"; without CUDA + TensorRT on a cuda run it
 prints a skipped row with the reason.
 """
@@ -30,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import model_benchmark as mb  # noqa: E402
 from gpu_suite import COMPARE_SIZE, agreement  # noqa: E402
 from onnx_benchmark import export_random  # noqa: E402
+from track_benchmark import bench_track  # noqa: E402
 
 
 def main() -> int:
@@ -42,6 +46,8 @@ def main() -> int:
     parser.add_argument('--repeats', type=int, default=15)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--quick', action='store_true', help='small models (CPU smoke)')
+    parser.add_argument('--track-frames', type=int, default=20, help='timed track frames')
+    parser.add_argument('--track-skip', type=int, default=5, help='untimed frames first')
     args = parser.parse_args()
     base = {
         'table': 'tensorrt',
@@ -58,6 +64,10 @@ def main() -> int:
     from evf_sam_ros.model import EvfSamPredictor
 
     model = mb.random_full_model(args.variant, 'cpu', scale='small' if args.quick else 'full')
+    sam2 = model.cfg.sam_type == 'sam2'
+    if sam2:  # random weights say "no object": raise the score, as track_benchmark.py does
+        with torch.no_grad():
+            model.visual_model.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.add_(4.0)
     work = Path(tempfile.mkdtemp(prefix='evf-trt-'))
     export_s = export_random(model, args.variant, work / 'onnx', seed=0)
     model = model.to(args.device)
@@ -89,6 +99,9 @@ def main() -> int:
     for size in args.sizes.split(','):
         w, h = (int(v) for v in size.split('x'))
         row[size] = mb.bench(predictor, h, w, args.repeats, args.warmup)
+    if sam2:  # per frame at 640x480; torch's own: gpu_check.sh's "tracker" step
+        frames, skip = (2, 1) if args.quick else (args.track_frames, args.track_skip)
+        row['track'] = [bench_track(predictor, mb.PROMPTS[:n], frames, skip) for n in (1, 2)]
     print(json.dumps(row), flush=True)
     return 0
 
