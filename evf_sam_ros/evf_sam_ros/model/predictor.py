@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from evf_sam_ros.model import preprocess as prep
-from evf_sam_ros.model.accel.compilation import compile_part, resolve_backend
+from evf_sam_ros.model.accel.compilation import model_calls, resolve_backend
 from evf_sam_ros.model.accel.cuda_graphs import GraphedCallable
 from evf_sam_ros.model.accel.device_preprocess import DevicePreprocessor, FrameUploader
 from evf_sam_ros.model.config import EvfConfig, Regime
@@ -48,8 +48,8 @@ class EvfSamPredictor:
 
     One call at a time: calls are serialised by an internal lock. The fast-path options
     (see from_pretrained) change speed, not what is computed; "device" preprocessing and
-    text buckets change results within float / one-grey-level rounding.
-    ``model`` is the torch module tree (None with a graph backend: ``graphs`` runs instead).
+    text buckets change results within float / one-grey-level rounding. ``model`` is the
+    torch module tree (None with a graph backend: ``graphs`` runs instead).
     """
 
     def __init__(
@@ -76,13 +76,9 @@ class EvfSamPredictor:
         self.preprocess = resolve_preprocess(preprocess, device)
         self.text_buckets = resolve_buckets(text_buckets, device, self.cfg.beit3.max_text_tokens)
         self._static_shapes = self.cuda_graphs or self.torch_compile
-        if graphs is None:
-            runner = model.runner(regime)
-            self._encode = self._accelerate(runner.encode_tensors, runner.encoder_graph_safe)
-            self._text = self._accelerate(model.text_embedding, max_graphs=32)
-            self._decode = self._accelerate(runner.decode_tensors, max_graphs=16)
-        else:
-            self._encode, self._text, self._decode = graphs.encode, graphs.text, graphs.decode
+        self._encode, self._text, self._decode = model_calls(
+            model, regime, graphs, self.compile_backend, self.cuda_graphs
+        )
         self._device_pixels = DevicePreprocessor(
             regime, self.cfg.sam.image_size, self.cfg.beit3.img_size, dtype
         )
@@ -91,14 +87,6 @@ class EvfSamPredictor:
         )
         self._upload = FrameUploader(device)
         self._lock = threading.Lock()
-
-    def _accelerate(self, fn, graph_safe: bool = True, max_graphs: int = 8):
-        """fn, compiled (torch_compile) and replayed as CUDA graphs (cuda_graphs, graph-safe)."""
-        if self.compile_backend:
-            fn = compile_part(fn, self.compile_backend)
-        return (
-            GraphedCallable(fn, max_graphs=max_graphs) if self.cuda_graphs and graph_safe else fn
-        )
 
     @classmethod
     def from_pretrained(
@@ -134,13 +122,12 @@ class EvfSamPredictor:
         text_buckets: pad prompts to these token lengths with an attention mask; "auto" =
         text_batch.DEFAULT_TEXT_BUCKETS on CUDA, None (exact lengths) elsewhere.
         warmup: run every text bucket once now; None = when cuda_graphs or torch_compile.
-        backend: "torch", "onnxruntime" (CPU, or CUDA with onnxruntime-gpu) or "tensorrt"
-        (CUDA; fp16 engines built on first use into ``engine_cache_dir``, default
-        ~/.cache/evf_sam_ros/tensorrt). Graph backends export the checkpoint on first use
-        into ~/.cache/evf_sam_ros/onnx/<checkpoint hash> unless ``onnx_dir`` names an
-        evf-sam-export directory. A backend that is not installed raises
-        BackendUnavailableError with the command that installs it. progress: called with
-        a line per step of a first-use export or engine build (default: logging, INFO).
+        backend: "torch", "onnxruntime" (CPU, or CUDA with onnxruntime-gpu) or "tensorrt" (CUDA;
+        fp16 engines built on first use into ``engine_cache_dir``, default under
+        ~/.cache/evf_sam_ros/tensorrt); graph backends export the checkpoint on first use into
+        ~/.cache/evf_sam_ros/onnx/<hash> unless ``onnx_dir`` names an evf-sam-export output.
+        Missing backend: BackendUnavailableError with the install command. progress: called
+        per step of a first-use export or engine build (default: logging, INFO).
         """
         dev = resolve_device(device)
         resolve_preprocess(preprocess, dev)  # fail before the slow load
@@ -162,9 +149,7 @@ class EvfSamPredictor:
         """torch.autocast to this predictor's dtype on its device (nothing for float32)."""
         if self.dtype == torch.float32:
             return contextlib.nullcontext()
-        return torch.autocast(
-            self.device.type, dtype=self.dtype, cache_enabled=False
-        )  # graph-safe
+        return torch.autocast(self.device.type, dtype=self.dtype, cache_enabled=False)
 
     def tokenize(self, prompt: str) -> list[int]:
         """Validated token ids, worked out once per prompt (EvfTokenizer.prompt_ids).
@@ -309,8 +294,7 @@ class EvfSamPredictor:
     def release(self) -> None:
         """Free the model's memory (GPU included); the predictor is unusable afterwards."""
         with self._lock:
-            self.model = self.graphs = None  # type: ignore[assignment]
-            self._encode = self._text = self._decode = None  # type: ignore[assignment]
-            self._device_step = self._upload = None  # type: ignore[assignment]
+            self.model = self.graphs = self._encode = self._text = self._decode = None
+            self._device_step = self._upload = None
             if self.device.type == 'cuda':
                 torch.cuda.empty_cache()

@@ -18,7 +18,6 @@ from typing import Any
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
 from evf_sam_ros.model import EvfSamError, EvfSamPredictor
-from evf_sam_ros.node.clicks import ClickInput
 from evf_sam_ros.node.diagnostics import (
     NodeStats,
     diagnostic_array,
@@ -28,22 +27,20 @@ from evf_sam_ros.node.diagnostics import (
 )
 from evf_sam_ros.node.faults import describe, reported_transition
 from evf_sam_ros.node.frames import FrameRunner
+from evf_sam_ros.node.handlers import wire_handlers
 from evf_sam_ros.node.inputs import CameraInputs
-from evf_sam_ros.node.interface import Handlers, interface_types
+from evf_sam_ros.node.interface import interface_types
 from evf_sam_ros.node.interface_types import missing_types
-from evf_sam_ros.node.io import NodeIO, make_groups, qos_advice
+from evf_sam_ros.node.io import NodeIO, make_groups
 from evf_sam_ros.node.lifecycle_guard import GuardedLifecycleNode
 from evf_sam_ros.node.loading import load_model
 from evf_sam_ros.node.parameters import NodeParameters
 from evf_sam_ros.node.requests import (
-    FindTargetAction,
     GoalRegistry,
     PendingRequests,
     RequestRefused,
-    SegmentService,
 )
 from evf_sam_ros.node.settings import NodeSettings
-from evf_sam_ros.node.target_control import TargetControl
 from evf_sam_ros.node.worker import InferenceWorker
 from evf_sam_ros.pipeline import (
     FrameMessages,
@@ -72,12 +69,12 @@ class EvfSamNode(GuardedLifecycleNode):
             loaded=lambda: self.predictor is not None,
             validate_prompt=self.validate_prompt,
         )
-        self.stats = NodeStats(self._log_warning)
+        self.stats = NodeStats(self.log_warning)
         self.inputs, self.outputs = CameraInputs(), FrameMessages()
         self.targets = TargetList(self.validate_prompt)
         self.goals, self.pending = GoalRegistry(), PendingRequests()
         self._worker: InferenceWorker | None = None
-        self.io = NodeIO(self, self._handlers(), make_groups(), self.report)
+        self.io = NodeIO(self, wire_handlers(self), make_groups(), self.report)
         self.runner = FrameRunner(
             lambda: self.settings,
             lambda: self.segmenter,
@@ -96,52 +93,6 @@ class EvfSamNode(GuardedLifecycleNode):
             self.settings.diagnostics_period,
             self.io.guarded(self._publish_diagnostics, 'diagnostics'),
             callback_group=self.io.groups['control'],
-        )
-
-    def _handlers(self) -> Handlers:
-        """What each topic, service and action of node.interface calls."""
-        self.control = control = TargetControl(
-            self.targets,
-            self.stats,
-            self.outputs,
-            publish=lambda name, msg: self.io.publish(name, msg),
-            has_subscribers=lambda name: self.io.has_subscribers(name),
-            last_image=lambda: self.inputs.last_image,
-            configured=lambda: self.predictor is not None,
-            max_targets=lambda: self.settings.max_targets,
-        )
-        action = FindTargetAction(
-            self, self.goals, lambda: self.settings.action_timeout, self._log_warning
-        )
-        clicks = ClickInput(
-            lambda: self.segmenter,
-            lambda: next((t.id for t in self.targets.snapshot()), None),
-            self.stats.warn,
-            lambda: self.stats.count('clicks_applied'),
-            lambda: self.settings.target_settings(),
-            lambda: self.inputs.last_image.header.frame_id if self.inputs.last_image else '',
-        )
-        return Handlers(
-            image=self.inputs.on_image,
-            compressed_image=self.inputs.on_compressed_image,
-            depth=self.inputs.on_depth,
-            camera_info=self.inputs.on_camera_info,
-            command=control.on_command,
-            target_add=control.on_add,
-            target_remove=control.on_remove,
-            target_clear=control.on_clear,
-            incompatible_qos=lambda _: self.stats.warn('qos', qos_advice(self.settings)),
-            click_positive=clicks.positive,
-            click_negative=clicks.negative,
-            click_positive_stamped=clicks.positive_stamped,
-            click_negative_stamped=clicks.negative_stamped,
-            segment=SegmentService(self, lambda: self.settings.service_timeout),
-            correct_target=clicks.serve,
-            add_target=control.add_service,
-            remove_target=control.remove_service,
-            clear_targets=control.clear_service,
-            find_target_goal=action.on_goal,
-            find_target_execute=action.execute,
         )
 
     @property
@@ -299,7 +250,8 @@ class EvfSamNode(GuardedLifecycleNode):
         if not self.closing:
             self.stats.warn(kind, f'{where} failed ({describe(exc)}); the node carries on')
 
-    def _log_warning(self, message: str) -> None:
+    def log_warning(self, message: str) -> None:
+        """A warning in the node's log (none while it shuts down)."""
         if not self.closing:
             self.get_logger().warning(message)
 

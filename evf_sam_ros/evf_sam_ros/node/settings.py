@@ -1,185 +1,32 @@
-"""The node's parameters, declared once: ``NodeSettings`` is the table. Each field is one
+"""The node's parameters, declared once: ``NodeSettings`` is the table. Its first fields (the
+model, track mode, start-up, found test, inputs) are declared in
+``settings_inputs.ModelInputSettings``, which it extends; the rest here. Each field is one
 parameter (its type, default, description, when it may change and its allowed values, given
 with ``param``); ``PARAMS`` (the specs the node declares, the README and config/evf_sam.yaml
-are tested against) is derived from it. To add a parameter, add a field here, a line to
-config/evf_sam.yaml and a row to the README table (the tests name what is missing).
+are tested against) is derived from it, in that order. To add a parameter, add a field, a line
+to config/evf_sam.yaml and a row to the README table (the tests name what is missing).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from evf_sam_ros.model import DEFAULT_CHECKPOINT
+from evf_sam_ros.node.param_spec import BIG, ParamSpec, field_specs, param
+from evf_sam_ros.node.settings_inputs import ModelInputSettings
 from evf_sam_ros.target3d.estimate import TargetSettings
 from evf_sam_ros.target3d.grasps import GripperSettings
 from evf_sam_ros.target3d.pick import PickSettings
 
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One parameter: ``name`` as ROS spells it (dots for groups), ``field`` its NodeSettings
-    attribute. runtime: may change while configured; otherwise only while unconfigured (it
-    takes effect at the next configure). choices / low / high: allowed values.
-    """
-
-    name: str
-    field: str
-    default: Any
-    description: str
-    runtime: bool = False
-    choices: Sequence[str] | None = None
-    low: float | None = None
-    high: float | None = None
-
-
-def param(
-    default: Any,
-    description: str,
-    *,
-    name: str | None = None,
-    runtime: bool = False,
-    choices: Sequence[str] | None = None,
-    low: float | None = None,
-    high: float | None = None,
-) -> Any:
-    """A NodeSettings field that is a node parameter (``name``: the ROS name when it is not
-    the field's, e.g. ``image_qos.depth``).
-    """
-    spec = dict(
-        name=name, description=description, runtime=runtime, choices=choices, low=low, high=high
-    )
-    return dataclasses.field(default=default, metadata={'param': spec})
-
-
-_BIG = 1_000_000
+__all__ = ['NodeSettings', 'PARAMS', 'SPECS', 'ParamSpec', 'param']
 
 
 @dataclass(frozen=True)
-class NodeSettings:
+class NodeSettings(ModelInputSettings):
     """Snapshot of every parameter value (dotted names with underscores); the parameter table."""
 
-    # ---- the model (applied at configure) ---------------------------------------------
-    checkpoint: str = param(DEFAULT_CHECKPOINT, 'hub id or local checkpoint directory')
-    device: str = param('auto', 'auto (cuda when available), cpu, cuda, cuda:N')
-    dtype: str = param(
-        'auto',
-        'auto (float16 on CUDA, float32 on CPU), float32, float16, bfloat16',
-        choices=('auto', 'float32', 'float16', 'bfloat16'),
-    )
-    variant: str = param(
-        '',
-        'force a preprocessing regime (empty: detect from the checkpoint)',
-        choices=('', 'evf-sam', 'evf-sam-multitask', 'evf-sam2', 'evf-sam2-multitask'),
-    )
-    backend: str = param(
-        'torch',
-        'model runtime: torch, onnxruntime (exported graphs; CPU, or CUDA with '
-        'onnxruntime-gpu) or tensorrt (CUDA; fp16 engines built at configure)',
-        choices=('torch', 'onnxruntime', 'tensorrt'),
-    )
-    cuda_graphs: bool = param(
-        True, 'on CUDA, replay model parts as CUDA graphs (same results, ~2x faster)'
-    )
-    preprocess: str = param(
-        'auto',
-        'auto (device on CUDA, exact on CPU), exact (official PIL steps), device (resizes on '
-        'the GPU)',
-        choices=('auto', 'exact', 'device'),
-    )
-    torch_compile: bool = param(
-        False, 'compile the model parts with torch.compile (inductor); slow first start'
-    )
-    compile_cache_dir: str = param(
-        '', 'persistent compile cache (empty: ~/.cache/evf_sam_ros/torch_compile)'
-    )
-    mode: str = param(
-        'segment',
-        'segment (ground the text on every frame) or track (ground once, '
-        "then follow with SAM2's memory; SAM2 checkpoints)",
-        choices=('segment', 'track'),
-    )
-    # ---- track mode ------------------------------------------------------------------
-    lost_after: int = param(
-        5,
-        'track mode: weak frames in a row before a target is lost and re-grounded (0: never lost)',
-        runtime=True,
-        low=0,
-        high=100000,
-    )
-    reground_interval: int = param(
-        0,
-        'track mode: also re-ground every this many frames (0: only when lost)',
-        runtime=True,
-        low=0,
-        high=100000,
-    )
-    click_frames: int = param(
-        8,
-        'track mode: processed frames held for correction clicks (their encodings; 0: clicks '
-        'refused)',
-        runtime=True,
-        low=0,
-        high=1000,
-    )
-    click_memory: int = param(
-        4,
-        'track mode: clicked frames kept per target as SAM2 conditioning frames',
-        runtime=True,
-        low=1,
-        high=1000,
-    )
-    # ---- start-up and prompts --------------------------------------------------------
-    autostart: bool = param(
-        True, 'configure and activate at start-up, so a plain `ros2 run` works'
-    )
-    prompt: str = param(
-        '', 'current prompt (the `command` topic sets it too); empty: idle', runtime=True
-    )
-    max_targets: int = param(
-        16,
-        'most targets at once, the primary included; more are refused with the reason',
-        runtime=True,
-        low=1,
-        high=1000,
-    )
-    # ---- found test ------------------------------------------------------------------
-    score_threshold: float = param(
-        0.5, 'least predicted IoU of a found target', runtime=True, low=0.0, high=1.0
-    )
-    use_object_score: bool = param(
-        False, "also require SAM2's object score >= object_score_threshold", runtime=True
-    )
-    object_score_threshold: float = param(
-        0.0,
-        'least SAM2 object-score logit when use_object_score',
-        runtime=True,
-        low=-100.0,
-        high=100.0,
-    )
-    # ---- inputs ----------------------------------------------------------------------
-    max_rate: float = param(
-        0.0,
-        'most frames processed per second (0: as fast as the model runs)',
-        runtime=True,
-        low=0.0,
-        high=1000.0,
-    )
-    image_qos_reliability: str = param(
-        'reliable',
-        'QoS of the image/depth subscriptions',
-        name='image_qos.reliability',
-        choices=('reliable', 'best_effort'),
-    )
-    image_qos_depth: int = param(
-        1, 'QoS history depth of the image subscription', name='image_qos.depth', low=1, high=100
-    )
-    compressed_input: bool = param(
-        False, 'subscribe image/compressed (sensor_msgs/CompressedImage)'
-    )
-    use_depth: bool = param(True, 'subscribe depth and camera_info and publish target_point')
     # ---- depth and 3D ----------------------------------------------------------------
     depth_max_stamp_diff: float = param(
         0.05,
@@ -219,7 +66,7 @@ class NodeSettings:
         'most points of a target in target_cloud (evenly thinned)',
         runtime=True,
         low=1,
-        high=_BIG,
+        high=BIG,
     )
     cloud_depth_gate: float = param(
         0.05,
@@ -230,7 +77,7 @@ class NodeSettings:
         high=10.0,
     )
     box_min_points: int = param(
-        30, 'fewest surface points for a 3D box and target_pose', runtime=True, low=3, high=_BIG
+        30, 'fewest surface points for a 3D box and target_pose', runtime=True, low=3, high=BIG
     )
     # ---- pick and place (issue 16) ---------------------------------------------------
     cloud_gate_sigmas: float = param(
@@ -347,7 +194,7 @@ class NodeSettings:
         True, 'publish `overlay` (only drawn while someone subscribes)', runtime=True
     )
     max_prompt_chars: int = param(
-        4096, 'longer commands are refused before tokenizing', runtime=True, low=1, high=_BIG
+        4096, 'longer commands are refused before tokenizing', runtime=True, low=1, high=BIG
     )
     service_timeout: float = param(
         60.0,
@@ -377,23 +224,6 @@ class NodeSettings:
     def values(self) -> dict[str, Any]:
         """Every parameter value keyed by parameter name."""
         return {p.name: getattr(self, p.field) for p in PARAMS}
-
-    def tracker_settings(self) -> Any:
-        """model.TrackerSettings of track mode: weak = predicted IoU under score_threshold or
-        (with use_object_score) an object score not above object_score_threshold.
-        """
-        from evf_sam_ros.model.tracking.track_state import TrackerSettings
-
-        return TrackerSettings(
-            lost_after=int(self.lost_after),
-            reground_interval=int(self.reground_interval),
-            click_frames=int(self.click_frames),
-            click_memory=int(self.click_memory),
-            iou_threshold=float(self.score_threshold),
-            object_score_threshold=float(self.object_score_threshold)
-            if self.use_object_score
-            else 0.0,
-        )
 
     def target_settings(self) -> TargetSettings:
         """TargetSettings (found test, depth statistics, cloud and box) of these settings."""
@@ -435,11 +265,6 @@ class NodeSettings:
         return PickSettings(gripper, self.place_max_tilt_deg, int(self.max_grasps))
 
 
-def _spec(f: dataclasses.Field) -> ParamSpec:
-    meta = dict(f.metadata['param'])
-    return ParamSpec(name=meta.pop('name') or f.name, field=f.name, default=f.default, **meta)
-
-
 #: Every parameter in declaration order, derived from NodeSettings.
-PARAMS: tuple[ParamSpec, ...] = tuple(_spec(f) for f in dataclasses.fields(NodeSettings))
+PARAMS: tuple[ParamSpec, ...] = field_specs(NodeSettings)
 SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}

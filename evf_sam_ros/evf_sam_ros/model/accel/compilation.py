@@ -14,10 +14,13 @@ cache directory.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
+
+from evf_sam_ros.model.accel.cuda_graphs import GraphedCallable
 
 CACHE_ENV = 'TORCHINDUCTOR_CACHE_DIR'
 RECOMPILE_LIMIT = 64  # shapes per compiled part: text buckets x prompt-batch sizes, with room
@@ -73,3 +76,26 @@ def compile_part(fn: Callable[..., Any], backend: str = 'inductor') -> Callable[
             setattr(dynamo_config, name, max(getattr(dynamo_config, name), RECOMPILE_LIMIT))
             break
     return torch.compile(fn, backend=backend, fullgraph=False)
+
+
+def model_calls(
+    model: Any, regime: Any, graphs: Any, compile_backend: str | None, cuda_graphs: bool
+) -> tuple[Callable, Callable, Callable]:
+    """The predictor's (image encoder, BEiT-3 text, decoder) calls: a graph backend's, or the
+    torch model's, compiled with ``compile_backend`` (None: not) and replayed as CUDA graphs
+    (``cuda_graphs``; the encoder only where its runner says it is graph-safe).
+    """
+    if graphs is not None:
+        return graphs.encode, graphs.text, graphs.decode
+
+    def fast(fn: Callable, graph_safe: bool = True, max_graphs: int = 8) -> Callable:
+        if compile_backend:
+            fn = compile_part(fn, compile_backend)
+        return GraphedCallable(fn, max_graphs=max_graphs) if cuda_graphs and graph_safe else fn
+
+    runner = model.runner(regime)
+    return (
+        fast(runner.encode_tensors, runner.encoder_graph_safe),
+        fast(model.text_embedding, max_graphs=32),
+        fast(runner.decode_tensors, max_graphs=16),
+    )

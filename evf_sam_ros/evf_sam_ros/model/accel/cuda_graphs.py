@@ -15,7 +15,6 @@ from collections import OrderedDict
 from typing import Any, Callable, Hashable
 
 import torch
-from torch.utils._pytree import tree_map
 
 
 class GraphedCallable:
@@ -49,7 +48,7 @@ class GraphedCallable:
             if static is not None:
                 static.copy_(value)
         graph.replay()
-        return tree_map(lambda t: t.clone() if isinstance(t, torch.Tensor) else t, static_outputs)
+        return _cloned(static_outputs)
 
     def _capture(
         self, inputs: tuple[torch.Tensor | None, ...]
@@ -68,3 +67,16 @@ class GraphedCallable:
             static_outputs = self.fn(*static_inputs)
         self.captures += 1
         return graph, static_inputs, static_outputs
+
+
+def _cloned(outputs: Any) -> Any:
+    """``outputs`` with every tensor cloned (in tuples, lists and dicts, at any depth): the
+    graph's static outputs are overwritten by its next replay.
+    """
+    if isinstance(outputs, torch.Tensor):
+        return outputs.clone()
+    if isinstance(outputs, (tuple, list)):
+        return type(outputs)(_cloned(o) for o in outputs)
+    if isinstance(outputs, dict):
+        return {k: _cloned(v) for k, v in outputs.items()}
+    return outputs

@@ -67,11 +67,10 @@ class EvfSamTracker(ClickCorrection):
 
     Results' ``timings_ms``: preprocess and image_encoder are the frame's (shared by every
     target, as in predict_many); beit3, decoder (memory attention, mask decoder, memory
-    encoder) are the target's share of its batch; postprocess is its own.
-
-    One call at a time: calls are serialised by an internal lock. A frame passed to
-    ``add_target(s)`` is seen only by the new targets; ``track_targets(rgb, add=...)``
-    grounds new prompts and tracks the others on one frame with one image encoding.
+    encoder) are the target's share of its batch; postprocess is its own. One call at a time:
+    calls are serialised by an internal lock. A frame passed to ``add_target(s)`` is seen
+    only by the new targets; ``track_targets(rgb, add=...)`` grounds new prompts and tracks
+    the others on one frame with one image encoding.
     ``correct`` (clicks.ClickCorrection) applies correction clicks on a held frame.
     """
 
@@ -85,13 +84,12 @@ class EvfSamTracker(ClickCorrection):
         self._runner, self._window, self._text = video_runner(predictor)
         self._settings = settings or TrackerSettings()
         self._targets: dict[int, _Target] = {}
-        self._next_id = 0
+        self._next_id, self._lock = 0, threading.Lock()
         self._totals = {name: 0 for name in TrackerCounters.__dataclass_fields__}
         # snapshots replaced whole after each change: read without waiting for a frame
         self._statuses: tuple[TargetStatus, ...] = ()
         self._counters = TrackerCounters()
         self._held = HeldFrames()  # frames kept for correction clicks (clicks.py)
-        self._lock = threading.Lock()
 
     @classmethod
     def from_pretrained(
