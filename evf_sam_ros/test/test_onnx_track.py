@@ -15,6 +15,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from graph_exports import background_export, finished, stop
 from test_tracker import scene
 
 from evf_sam_ros.model import EvfSamTracker, TrackerSettings
@@ -55,6 +56,17 @@ def present_checkpoint(tiny_checkpoint, tmp_path_factory):
         return made[variant]
 
     return make
+
+
+@pytest.fixture(scope='module', autouse=True)
+def multitask_export(present_checkpoint, tmp_path_factory):
+    """evf-sam2-multitask's graphs, written by the installed evf-sam-export in a process of
+    its own from the module's first test on, while evf-sam2's are exported in this one.
+    """
+    out = tmp_path_factory.mktemp('evf-sam2-multitask-onnx')
+    proc = background_export(present_checkpoint('evf-sam2-multitask'), out)
+    yield proc, out
+    stop(proc)
 
 
 @pytest.fixture(scope='module')
@@ -162,13 +174,18 @@ def test_each_track_graph_in_onnxruntime_equals_its_torch_module(present_checkpo
 
 @pytest.mark.parametrize('variant', ['evf-sam2', 'evf-sam2-multitask'])
 def test_track_mode_in_onnxruntime_equals_torch(
-    present_checkpoint, graph_cache, variant, monkeypatch
+    present_checkpoint, graph_cache, multitask_export, variant, monkeypatch
 ):
+    """evf-sam2 exported on first use (the cache), evf-sam2-multitask by evf-sam-export."""
     checkpoint = present_checkpoint(variant)
     settings = TrackerSettings(iou_threshold=0.0, lost_after=0)
     torch_tracker = EvfSamTracker.from_pretrained(checkpoint, device='cpu', settings=settings)
+    graphs = {}
+    if variant == 'evf-sam2-multitask':
+        proc, graphs['onnx_dir'] = multitask_export
+        finished(proc)
     ort_tracker = EvfSamTracker.from_pretrained(
-        checkpoint, device='cpu', settings=settings, backend='onnxruntime'
+        checkpoint, device='cpu', settings=settings, backend='onnxruntime', **graphs
     )
     assert ort_tracker.predictor.backend == 'onnxruntime'
     frames = [scene(i) for i in range(20)]  # > 16: the pointer memory fills up

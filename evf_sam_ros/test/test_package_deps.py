@@ -50,7 +50,7 @@ OPTIONAL |= {'ray'}
 # imported only by the graph backends and evf-sam-export (setup.py extra "onnx"; without them
 # backend onnxruntime / tensorrt is refused with the install line, BackendUnavailableError)
 OPTIONAL |= {'onnx', 'onnxruntime', 'onnxscript', 'tensorrt'}
-OWN = {'evf_sam_ros', 'ros_harness', 'tracking_reference', 'test_tracker'}
+OWN = {'evf_sam_ros', 'ros_harness', 'tracking_reference', 'test_tracker', 'graph_exports'}
 
 
 def _imports(files: list[Path]) -> set[str]:
