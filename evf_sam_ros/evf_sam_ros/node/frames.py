@@ -129,12 +129,22 @@ class FrameRunner:
         self._stats.count('frames_processed')
         if targets:
             self._publish(out.targets[: len(targets)], out.rgb)
-        self._goals.feed(
-            {t.prompt: without_mask(t.messages.segmentation) for t in reversed(out.targets)},
-            {t.prompt: grasp_msgs(t.pick, t.target.id) for t in reversed(out.targets)},
-        )
+        self._feed_goals(out.targets)
         overhead_s = time.monotonic() - source.received_monotonic - out.model_s
         self._stats.overhead_ms.add(overhead_s * 1e3)
+
+    def _feed_goals(self, outputs: list[TargetOutput]) -> None:
+        """Give each find_target goal its prompt's result on this frame (the first target of
+        that prompt), messages built only for prompts a goal waits on.
+        """
+        wanted = set(self._goals.prompts())
+        if not wanted:
+            return
+        first = {t.prompt: t for t in reversed(outputs) if t.prompt in wanted}
+        self._goals.feed(
+            {p: without_mask(t.messages.segmentation) for p, t in first.items()},
+            {p: grasp_msgs(t.pick, t.target.id) for p, t in first.items()},
+        )
 
     def submit(
         self,

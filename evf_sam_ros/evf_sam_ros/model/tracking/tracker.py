@@ -87,8 +87,7 @@ class EvfSamTracker(ClickCorrection):
         self._next_id, self._lock = 0, threading.Lock()
         self._totals = {name: 0 for name in TrackerCounters.__dataclass_fields__}
         # snapshots replaced whole after each change: read without waiting for a frame
-        self._statuses: tuple[TargetStatus, ...] = ()
-        self._counters = TrackerCounters()
+        self._statuses, self._counters = (), TrackerCounters()
         self._held = HeldFrames()  # frames kept for correction clicks (clicks.py)
 
     @classmethod
@@ -218,11 +217,12 @@ class EvfSamTracker(ClickCorrection):
             results = segmentation_results(
                 existing + new, outputs, size, dict(watch.ms), self._predictor.device
             )
-            before = HeldFrames.before(existing, reasons, settings.click_frames)
+            clicks = self._predictor.model is not None  # graphs take no clicks: hold nothing
+            before = HeldFrames.before(existing, reasons, settings.click_frames if clicks else 0)
             done = self._commit(
                 existing, new, reasons + [GROUND_ADDED] * len(new), outputs, results, settings
             )
-            if self._predictor.model is not None:  # graphs take no clicks: nothing to hold
+            if clicks:
                 self._held.keep(key, frame, size, existing + new, before, outputs, settings)
             return done
 
